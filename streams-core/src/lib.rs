@@ -1,0 +1,34 @@
+//! The core of the library: records and serdes, the Processor API, topologies and tasks, and
+//! the [`TopologyTestDriver`] that runs a topology deterministically without a broker.
+//!
+//! Most applications use the DSL crate (`streams-dsl`), which builds a [`Topology`] from typed
+//! streams and tables; this crate is what it compiles down to, and what runs it.
+
+pub mod config;
+pub mod error;
+mod headers;
+pub mod processor;
+mod record;
+pub mod serdes;
+pub mod state;
+pub mod task;
+pub mod test_driver;
+mod time;
+pub mod topology;
+
+pub use config::{
+    DeserializationHandler, HandlerResponse, LogAndContinue, LogAndFail, StreamsConfig,
+};
+pub use error::{ProcessorError, RecordPart, StreamsError, TopologyError};
+pub use headers::{Header, Headers};
+pub use processor::{Processor, ProcessorContext, Punctuation, PunctuationType, ScheduleId};
+pub use record::{ProducedRecord, RawRecord, Record, RecordMetadata, Timestamp, TopicPartition};
+pub use serdes::{
+    DefaultSerde, Deserializer, Encoded, Serde, SerdeError, SerdeRef, Serdes, Serializer,
+};
+pub use state::{KeyValueStore, KeyValueStoreBuilder, PutOutcome, StoreBuilder, Stores};
+pub use state_stores::StoreError;
+pub use task::{Task, TaskId, TaskMetrics};
+pub use test_driver::{TestInputTopic, TestOutputTopic, TestRecord, TopologyTestDriver};
+pub use time::{RecordTimestamp, TimestampExtractor};
+pub use topology::{TopicName, Topology, TopologyDescription};

@@ -1,0 +1,103 @@
+use std::time::Duration;
+
+use super::{PunctuationType, ScheduleId};
+use crate::state::KeyValueStore;
+use crate::task::{forward_all, Child, NodeInfo, TaskContext};
+use crate::{ProcessorError, Record, RecordMetadata, TaskId, Timestamp};
+
+/// What a processor sees of its task: where to forward records, the current record's
+/// metadata, time, punctuation schedules and state stores.
+///
+/// A context is lent to the processor for the duration of one call.
+pub struct ProcessorContext<'a, K, V> {
+    pub(crate) node: &'a NodeInfo,
+    pub(crate) children: &'a [Child<K, V>],
+    pub(crate) task: &'a mut TaskContext,
+}
+
+impl<K, V> ProcessorContext<'_, K, V> {
+    /// Forwards `record` to every child. It is cloned only when there are several.
+    pub fn forward(&mut self, record: Record<K, V>) -> Result<(), ProcessorError>
+    where
+        K: Clone,
+        V: Clone,
+    {
+        forward_all(self.children, record, self.task)
+    }
+
+    /// Forwards `record` to the child called `child` only.
+    pub fn forward_to(&mut self, child: &str, record: Record<K, V>) -> Result<(), ProcessorError> {
+        let target = self
+            .children
+            .iter()
+            .find(|c| c.name == child)
+            .ok_or_else(|| ProcessorError::UnknownChild(child.to_owned()))?;
+        target.input.borrow_mut().process(record, self.task)
+    }
+
+    /// The names of this processor's children, in the order they were added.
+    pub fn child_names(&self) -> impl Iterator<Item = &str> {
+        self.children.iter().map(|c| c.name.as_str())
+    }
+
+    /// The name of this processor's node.
+    pub fn node_name(&self) -> &str {
+        &self.node.name
+    }
+
+    /// Where the record being processed came from; `None` during punctuation and init.
+    pub fn record_metadata(&self) -> Option<RecordMetadata<'_>> {
+        self.task.record_metadata()
+    }
+
+    /// The task's stream time: the largest record time processed so far, or -1 before any.
+    pub fn stream_time(&self) -> Timestamp {
+        self.task.stream_time
+    }
+
+    /// The wall-clock time (the test driver's clock in tests).
+    pub fn current_system_time(&self) -> Timestamp {
+        self.task.wall_clock
+    }
+
+    /// The task this processor instance belongs to.
+    pub fn task_id(&self) -> TaskId {
+        self.task.task_id
+    }
+
+    /// The application id from the configuration.
+    pub fn application_id(&self) -> &str {
+        &self.task.application_id
+    }
+
+    /// Schedules [`Processor::punctuate`](super::Processor::punctuate) every `interval` of
+    /// `kind` time; the returned id tells punctuations apart and cancels them.
+    pub fn schedule(&mut self, interval: Duration, kind: PunctuationType) -> ScheduleId {
+        let now = self.task.wall_clock;
+        self.task
+            .punctuations
+            .schedule(self.node.index, kind, interval, now)
+    }
+
+    /// Cancels a schedule made with [`schedule`](Self::schedule).
+    pub fn cancel(&mut self, schedule: ScheduleId) {
+        self.task.punctuations.cancel(schedule);
+    }
+
+    /// The key-value store called `name`, which must be connected to this processor.
+    pub fn key_value_store<SK: 'static, SV: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<KeyValueStore<SK, SV>, ProcessorError> {
+        self.state_store(name)
+    }
+
+    /// The store called `name` as the typed handle `S` (for example [`KeyValueStore`]); the
+    /// store must be connected to this processor, or be global.
+    pub fn state_store<S: Clone + 'static>(&self, name: &str) -> Result<S, ProcessorError> {
+        if !self.node.stores.iter().any(|s| s == name) && !self.task.stores.is_global(name) {
+            return Err(ProcessorError::UnknownStore(name.to_owned()));
+        }
+        self.task.stores.get::<S>(name)
+    }
+}

@@ -1,0 +1,66 @@
+use std::any::Any;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+
+use state_stores::StoreError;
+
+use crate::ProcessorError;
+
+/// The type-independent side of a store instance: what a task does to all of its stores.
+pub trait ManagedStore {
+    /// The store's name.
+    fn name(&self) -> &str;
+    /// Makes every write durable in the engine.
+    fn flush(&mut self) -> Result<(), StoreError>;
+    /// Releases the store.
+    fn close(&mut self);
+}
+
+/// The typed handles of a task's stores, by name, and which of them are global.
+#[derive(Default)]
+pub(crate) struct StoreRegistry {
+    handles: HashMap<String, Rc<dyn Any>>,
+    globals: HashSet<String>,
+}
+
+impl StoreRegistry {
+    pub(crate) fn insert(&mut self, name: String, handle: Box<dyn Any>, global: bool) {
+        if global {
+            self.globals.insert(name.clone());
+        }
+        self.handles.insert(name, Rc::from(handle));
+    }
+
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.handles.contains_key(name)
+    }
+
+    pub(crate) fn is_global(&self, name: &str) -> bool {
+        self.globals.contains(name)
+    }
+
+    /// Makes this registry's global stores reachable from `other` too.
+    pub(crate) fn share_globals_with(&self, other: &mut StoreRegistry) {
+        for name in &self.globals {
+            other.globals.insert(name.clone());
+            other
+                .handles
+                .insert(name.clone(), Rc::clone(&self.handles[name]));
+        }
+    }
+
+    /// The handle called `name`, as the type `S`.
+    pub(crate) fn get<S: Clone + 'static>(&self, name: &str) -> Result<S, ProcessorError> {
+        let handle = self
+            .handles
+            .get(name)
+            .ok_or_else(|| ProcessorError::UnknownStore(name.to_owned()))?;
+        handle
+            .downcast_ref::<S>()
+            .cloned()
+            .ok_or_else(|| ProcessorError::StoreType {
+                store: name.to_owned(),
+                expected: std::any::type_name::<S>(),
+            })
+    }
+}

@@ -1,0 +1,383 @@
+//! Tasks: one sub-topology for one partition number, with its stores, stream time and
+//! punctuation schedule. Both drivers (the Kafka runtime and the test driver) run tasks through
+//! this same code; only the I/O around it differs.
+
+mod metrics;
+mod node;
+mod partition_group;
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+use std::sync::Arc;
+
+pub use metrics::TaskMetrics;
+pub(crate) use node::{
+    forward_all, Child, DownstreamRef, NodeInfo, NodeRef, ProcessorNode, SinkNode, SinkTopic,
+    SourceFailure, SourceNode, SourceRef,
+};
+use partition_group::{PartitionGroup, QueuedRecord};
+
+use crate::config::HandlerResponse;
+use crate::processor::{PunctuationSchedules, PunctuationType};
+use crate::state::{ManagedStore, StoreRegistry};
+use crate::{
+    DeserializationHandler, ProcessorError, ProducedRecord, RawRecord, RecordMetadata,
+    StreamsError, Timestamp,
+};
+
+/// Identifies a task: a sub-topology and a partition number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId {
+    /// The sub-topology's number, as in [`Topology::describe`](crate::Topology::describe).
+    pub subtopology: u32,
+    /// The partition number of the task's input partitions.
+    pub partition: i32,
+}
+
+impl std::fmt::Display for TaskId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}_{}", self.subtopology, self.partition)
+    }
+}
+
+/// The record being processed, by its topic's index in the task.
+#[derive(Clone, Copy, Debug)]
+struct CurrentRecord {
+    topic: usize,
+    offset: i64,
+}
+
+/// The state of a task that its nodes share: time, the current record, schedules, stores and
+/// the records it has produced.
+pub(crate) struct TaskContext {
+    pub(crate) application_id: Arc<str>,
+    pub(crate) task_id: TaskId,
+    pub(crate) stream_time: Timestamp,
+    pub(crate) wall_clock: Timestamp,
+    pub(crate) punctuations: PunctuationSchedules,
+    pub(crate) output: Vec<ProducedRecord>,
+    pub(crate) stores: StoreRegistry,
+    pub(crate) metrics: TaskMetrics,
+    topics: Vec<Arc<str>>,
+    current: Option<CurrentRecord>,
+}
+
+impl TaskContext {
+    pub(crate) fn record_metadata(&self) -> Option<RecordMetadata<'_>> {
+        self.current.map(|c| RecordMetadata {
+            topic: &self.topics[c.topic],
+            partition: self.task_id.partition,
+            offset: c.offset,
+        })
+    }
+
+    /// The topic of the record being processed ("" outside of processing).
+    pub(crate) fn current_topic(&self) -> &str {
+        self.current.map_or("", |c| &self.topics[c.topic])
+    }
+}
+
+/// What a task is made of, as the topology assembles it.
+pub(crate) struct TaskParts {
+    pub(crate) application_id: Arc<str>,
+    pub(crate) task_id: TaskId,
+    /// Input topics with the source that reads each.
+    pub(crate) sources: Vec<(Arc<str>, SourceRef)>,
+    /// Every node, by its index in the topology.
+    pub(crate) nodes: HashMap<usize, NodeRef>,
+    pub(crate) stores: StoreRegistry,
+    pub(crate) managed_stores: Vec<Box<dyn ManagedStore>>,
+    pub(crate) handler: Arc<dyn DeserializationHandler>,
+}
+
+/// One sub-topology instantiated for one partition number.
+///
+/// A task buffers the records of its input partitions, processes them one at a time in
+/// timestamp order, keeps stream time, fires punctuations and collects the records its sinks
+/// produce. It is single-threaded: a stream thread (or the test driver) owns it.
+pub struct Task {
+    ctx: TaskContext,
+    sources: Vec<SourceRef>,
+    nodes: HashMap<usize, NodeRef>,
+    stores: Vec<Box<dyn ManagedStore>>,
+    queues: PartitionGroup,
+    handler: Arc<dyn DeserializationHandler>,
+    initialized: bool,
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
+impl Task {
+    pub(crate) fn new(parts: TaskParts) -> Self {
+        let (topics, sources): (Vec<_>, Vec<_>) = parts.sources.into_iter().unzip();
+        let queues = PartitionGroup::new(topics.len());
+        Self {
+            ctx: TaskContext {
+                application_id: parts.application_id,
+                task_id: parts.task_id,
+                stream_time: -1,
+                wall_clock: 0,
+                punctuations: PunctuationSchedules::default(),
+                output: Vec::new(),
+                stores: parts.stores,
+                metrics: TaskMetrics::default(),
+                topics,
+                current: None,
+            },
+            sources,
+            nodes: parts.nodes,
+            stores: parts.managed_stores,
+            queues,
+            handler: parts.handler,
+            initialized: false,
+        }
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.ctx.task_id
+    }
+
+    /// The topics this task reads.
+    pub fn input_topics(&self) -> impl Iterator<Item = &str> {
+        self.ctx.topics.iter().map(|t| &**t)
+    }
+
+    /// The largest record time processed so far, or -1 before any.
+    pub fn stream_time(&self) -> Timestamp {
+        self.ctx.stream_time
+    }
+
+    /// The task's counters.
+    pub fn metrics(&self) -> TaskMetrics {
+        self.ctx.metrics
+    }
+
+    /// The number of records buffered and not yet processed.
+    pub fn buffered(&self) -> usize {
+        self.queues.len()
+    }
+
+    /// Whether every input partition has buffered records (so the next record is the true
+    /// earliest of the task's inputs).
+    pub fn all_partitions_buffered(&self) -> bool {
+        self.queues.all_buffered()
+    }
+
+    /// Sets the wall-clock time that processors and punctuations see.
+    pub fn set_wall_clock(&mut self, now: Timestamp) {
+        self.ctx.wall_clock = now;
+    }
+
+    /// Initializes every processor (in topology order), once.
+    pub fn init(&mut self) -> Result<(), StreamsError> {
+        if self.initialized {
+            return Ok(());
+        }
+        self.initialized = true;
+        let mut indexes: Vec<usize> = self.nodes.keys().copied().collect();
+        indexes.sort_unstable();
+        for index in indexes {
+            let node = Rc::clone(&self.nodes[&index]);
+            let result = catch_unwind(AssertUnwindSafe(|| node.borrow_mut().init(&mut self.ctx)))
+                .unwrap_or_else(|p| Err(ProcessorError::Panic(panic_message(p))));
+            result.map_err(|source| StreamsError::Init {
+                task: self.ctx.task_id.to_string(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn topic_index(&self, topic: &str) -> Option<usize> {
+        self.ctx.topics.iter().position(|t| &**t == topic)
+    }
+
+    /// Buffers records of one of the task's input topics (of the task's partition).
+    pub fn add_records(
+        &mut self,
+        topic: &str,
+        records: impl IntoIterator<Item = RawRecord>,
+    ) -> Result<(), StreamsError> {
+        let index = self
+            .topic_index(topic)
+            .ok_or_else(|| StreamsError::UnknownTopic {
+                topic: topic.to_owned(),
+                direction: "input",
+            })?;
+        let source = Rc::clone(&self.sources[index]);
+        let source = source.borrow();
+        for record in records {
+            let timestamp = source.extract_timestamp(&record, self.queues.partition_time(index));
+            self.queues.push(index, QueuedRecord { timestamp, record });
+        }
+        Ok(())
+    }
+
+    /// Processes the next buffered record in timestamp order, then fires the stream-time
+    /// punctuations that are due. Returns whether there was a record.
+    ///
+    /// A record that cannot be deserialized, or whose time is negative, goes to the
+    /// deserialization handler: skipped and counted, or an error, as the handler says.
+    pub fn process_next(&mut self) -> Result<bool, StreamsError> {
+        self.init()?;
+        let Some((index, QueuedRecord { timestamp, record })) = self.queues.pop() else {
+            return Ok(false);
+        };
+        let offset = record.offset;
+        let topic = Arc::clone(&self.ctx.topics[index]);
+        let partition = self.ctx.task_id.partition;
+        if timestamp < 0 {
+            let error = StreamsError::InvalidTimestamp {
+                topic: topic.to_string(),
+                partition,
+                offset,
+                timestamp,
+            };
+            return self.handle_bad_input(error, &record).map(|()| true);
+        }
+        // Stream time advances before the record is processed, so operators see the record's
+        // own time when they check it for lateness.
+        self.ctx.stream_time = self.ctx.stream_time.max(timestamp);
+        self.ctx.current = Some(CurrentRecord {
+            topic: index,
+            offset,
+        });
+        self.ctx.metrics.processed += 1;
+        let source = &self.sources[index];
+        let ctx = &mut self.ctx;
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            source.borrow_mut().process_raw(record, timestamp, ctx)
+        }))
+        .unwrap_or_else(|p| {
+            Err(SourceFailure::Processing(ProcessorError::Panic(
+                panic_message(p),
+            )))
+        });
+        self.ctx.current = None;
+        match result {
+            Ok(()) => {}
+            Err(SourceFailure::Deserialization {
+                part,
+                error,
+                record,
+            }) => {
+                let error = StreamsError::Deserialization {
+                    topic: topic.to_string(),
+                    partition,
+                    offset,
+                    part,
+                    source: error,
+                };
+                self.handle_bad_input(error, &record)?;
+            }
+            Err(SourceFailure::Processing(source)) => {
+                return Err(StreamsError::Processing {
+                    topic: topic.to_string(),
+                    partition,
+                    offset,
+                    source,
+                })
+            }
+        }
+        self.punctuate(PunctuationType::StreamTime, self.ctx.stream_time)?;
+        Ok(true)
+    }
+
+    fn handle_bad_input(
+        &mut self,
+        error: StreamsError,
+        record: &RawRecord,
+    ) -> Result<(), StreamsError> {
+        match self.handler.handle(&error, record) {
+            HandlerResponse::Continue => {
+                tracing::warn!(task = %self.ctx.task_id, %error, "skipping a record");
+                self.ctx.metrics.skipped += 1;
+                Ok(())
+            }
+            HandlerResponse::Fail => Err(error),
+        }
+    }
+
+    /// Fires the wall-clock punctuations due at `now` (and sets the wall clock to `now`).
+    /// Returns whether any fired.
+    pub fn punctuate_wall_clock(&mut self, now: Timestamp) -> Result<bool, StreamsError> {
+        self.init()?;
+        self.ctx.wall_clock = now;
+        self.punctuate(PunctuationType::WallClockTime, now)
+    }
+
+    fn punctuate(&mut self, kind: PunctuationType, now: Timestamp) -> Result<bool, StreamsError> {
+        let mut fired = false;
+        while let Some((index, punctuation)) = self.ctx.punctuations.next_due(kind, now) {
+            let Some(node) = self.nodes.get(&index).map(Rc::clone) else {
+                continue;
+            };
+            fired = true;
+            self.ctx.metrics.punctuations += 1;
+            let ctx = &mut self.ctx;
+            catch_unwind(AssertUnwindSafe(|| {
+                node.borrow_mut().punctuate(punctuation, ctx)
+            }))
+            .unwrap_or_else(|p| Err(ProcessorError::Panic(panic_message(p))))
+            .map_err(|source| StreamsError::Punctuation {
+                task: self.ctx.task_id.to_string(),
+                timestamp: now,
+                source,
+            })?;
+        }
+        Ok(fired)
+    }
+
+    /// Moves the records produced so far into `out`.
+    pub fn drain_output(&mut self, out: &mut Vec<ProducedRecord>) {
+        out.append(&mut self.ctx.output);
+    }
+
+    /// The typed handle of the store called `name` (for example a
+    /// [`KeyValueStore`](crate::KeyValueStore)).
+    pub fn store<S: Clone + 'static>(&self, name: &str) -> Result<S, StreamsError> {
+        self.ctx.stores.get::<S>(name).map_err(|e| match e {
+            ProcessorError::StoreType { store, expected } => {
+                StreamsError::StoreType { store, expected }
+            }
+            _ => StreamsError::UnknownStore(name.to_owned()),
+        })
+    }
+
+    /// Makes the global stores of `global` (the global task) readable from this task.
+    pub fn attach_global_stores(&mut self, global: &Task) {
+        global.ctx.stores.share_globals_with(&mut self.ctx.stores);
+    }
+
+    /// Whether the task has a store called `name`.
+    pub fn has_store(&self, name: &str) -> bool {
+        self.ctx.stores.contains(name)
+    }
+
+    /// Flushes every store of the task.
+    pub fn flush(&mut self) -> Result<(), StreamsError> {
+        for store in &mut self.stores {
+            store.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Closes processors and stores.
+    pub fn close(&mut self) {
+        for node in self.nodes.values() {
+            node.borrow_mut().close();
+        }
+        for store in &mut self.stores {
+            tracing::debug!(task = %self.ctx.task_id, store = store.name(), "closing store");
+            store.close();
+        }
+    }
+}

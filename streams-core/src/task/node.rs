@@ -1,0 +1,317 @@
+//! The runtime nodes of a task: sources (bytes in), processors (typed records), sinks (bytes
+//! out). A node holds its children as typed trait objects: one virtual call per edge, no
+//! serialization and no allocation between the operators of a sub-topology.
+
+use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::TaskContext;
+use crate::processor::{Processor, ProcessorContext, Punctuation};
+use crate::{
+    Encoded, Headers, ProcessorError, ProducedRecord, RawRecord, Record, RecordPart, SerdeError,
+    SerdeRef, Timestamp, TimestampExtractor,
+};
+
+/// What a node knows of itself: its place in the topology and the stores it may use.
+#[derive(Debug)]
+pub(crate) struct NodeInfo {
+    pub(crate) index: usize,
+    pub(crate) name: String,
+    pub(crate) stores: Vec<String>,
+}
+
+/// The typed input of a node.
+pub(crate) trait Downstream<K, V> {
+    fn process(
+        &mut self,
+        record: Record<K, V>,
+        task: &mut TaskContext,
+    ) -> Result<(), ProcessorError>;
+}
+
+pub(crate) type DownstreamRef<K, V> = Rc<RefCell<dyn Downstream<K, V>>>;
+
+/// A child of a node, by name.
+pub(crate) struct Child<K, V> {
+    pub(crate) name: String,
+    pub(crate) input: DownstreamRef<K, V>,
+}
+
+impl<K, V> Clone for Child<K, V> {
+    fn clone(&self) -> Self {
+        Self {
+            name: self.name.clone(),
+            input: Rc::clone(&self.input),
+        }
+    }
+}
+
+/// Sends `record` to every child, cloning it for all but the last.
+pub(crate) fn forward_all<K: Clone, V: Clone>(
+    children: &[Child<K, V>],
+    record: Record<K, V>,
+    task: &mut TaskContext,
+) -> Result<(), ProcessorError> {
+    let Some((last, rest)) = children.split_last() else {
+        return Ok(());
+    };
+    for child in rest {
+        child.input.borrow_mut().process(record.clone(), task)?;
+    }
+    last.input.borrow_mut().process(record, task)
+}
+
+/// The life cycle of a node, independent of its types.
+pub(crate) trait NodeLifecycle {
+    fn init(&mut self, task: &mut TaskContext) -> Result<(), ProcessorError>;
+    fn punctuate(
+        &mut self,
+        punctuation: Punctuation,
+        task: &mut TaskContext,
+    ) -> Result<(), ProcessorError>;
+    fn close(&mut self);
+}
+
+pub(crate) type NodeRef = Rc<RefCell<dyn NodeLifecycle>>;
+
+/// Why a source could not hand a record on.
+pub(crate) enum SourceFailure {
+    /// The key or value did not deserialize; the record comes back for the error handler.
+    Deserialization {
+        part: RecordPart,
+        error: SerdeError,
+        record: RawRecord,
+    },
+    /// A node below the source failed.
+    Processing(ProcessorError),
+}
+
+/// The byte-level input of a sub-topology: a source node.
+pub(crate) trait SourceInput {
+    fn extract_timestamp(&self, record: &RawRecord, partition_time: Timestamp) -> Timestamp;
+    fn process_raw(
+        &mut self,
+        record: RawRecord,
+        timestamp: Timestamp,
+        task: &mut TaskContext,
+    ) -> Result<(), SourceFailure>;
+}
+
+pub(crate) type SourceRef = Rc<RefCell<dyn SourceInput>>;
+
+/// Deserializes records of its topics and forwards them as typed records.
+pub(crate) struct SourceNode<K, V> {
+    pub(crate) key_serde: SerdeRef<K>,
+    pub(crate) value_serde: SerdeRef<V>,
+    pub(crate) extractor: Arc<dyn TimestampExtractor>,
+    pub(crate) children: Vec<Child<K, V>>,
+}
+
+impl<K: Clone + 'static, V: Clone + 'static> SourceInput for SourceNode<K, V> {
+    fn extract_timestamp(&self, record: &RawRecord, partition_time: Timestamp) -> Timestamp {
+        self.extractor.extract(record, partition_time)
+    }
+
+    fn process_raw(
+        &mut self,
+        record: RawRecord,
+        timestamp: Timestamp,
+        task: &mut TaskContext,
+    ) -> Result<(), SourceFailure> {
+        let topic = task.current_topic();
+        let key = match self
+            .key_serde
+            .deserialize(topic, &record.headers, record.key.as_deref())
+        {
+            Ok(key) => key,
+            Err(error) => {
+                return Err(SourceFailure::Deserialization {
+                    part: RecordPart::Key,
+                    error,
+                    record,
+                })
+            }
+        };
+        let value =
+            match self
+                .value_serde
+                .deserialize(topic, &record.headers, record.value.as_deref())
+            {
+                Ok(value) => value,
+                Err(error) => {
+                    return Err(SourceFailure::Deserialization {
+                        part: RecordPart::Value,
+                        error,
+                        record,
+                    })
+                }
+            };
+        let typed = Record {
+            key,
+            value,
+            timestamp,
+            headers: record.headers,
+        };
+        forward_all(&self.children, typed, task).map_err(SourceFailure::Processing)
+    }
+}
+
+impl<K, V> NodeLifecycle for SourceNode<K, V> {
+    fn init(&mut self, _: &mut TaskContext) -> Result<(), ProcessorError> {
+        Ok(())
+    }
+
+    fn punctuate(&mut self, _: Punctuation, _: &mut TaskContext) -> Result<(), ProcessorError> {
+        Ok(())
+    }
+
+    fn close(&mut self) {}
+}
+
+/// Runs a user or DSL [`Processor`].
+pub(crate) struct ProcessorNode<P, KIn, VIn, KOut, VOut> {
+    pub(crate) info: NodeInfo,
+    pub(crate) processor: P,
+    pub(crate) children: Vec<Child<KOut, VOut>>,
+    pub(crate) types: PhantomData<fn(KIn, VIn)>,
+}
+
+impl<P, KIn, VIn, KOut, VOut> Downstream<KIn, VIn> for ProcessorNode<P, KIn, VIn, KOut, VOut>
+where
+    P: Processor<KIn, VIn, KOut, VOut>,
+{
+    fn process(
+        &mut self,
+        record: Record<KIn, VIn>,
+        task: &mut TaskContext,
+    ) -> Result<(), ProcessorError> {
+        let mut ctx = ProcessorContext {
+            node: &self.info,
+            children: &self.children,
+            task,
+        };
+        self.processor
+            .process(record, &mut ctx)
+            .map_err(|e| e.in_node(&self.info.name))
+    }
+}
+
+impl<P, KIn, VIn, KOut, VOut> NodeLifecycle for ProcessorNode<P, KIn, VIn, KOut, VOut>
+where
+    P: Processor<KIn, VIn, KOut, VOut>,
+{
+    fn init(&mut self, task: &mut TaskContext) -> Result<(), ProcessorError> {
+        let mut ctx = ProcessorContext {
+            node: &self.info,
+            children: &self.children,
+            task,
+        };
+        self.processor
+            .init(&mut ctx)
+            .map_err(|e| e.in_node(&self.info.name))
+    }
+
+    fn punctuate(
+        &mut self,
+        punctuation: Punctuation,
+        task: &mut TaskContext,
+    ) -> Result<(), ProcessorError> {
+        let mut ctx = ProcessorContext {
+            node: &self.info,
+            children: &self.children,
+            task,
+        };
+        self.processor
+            .punctuate(punctuation, &mut ctx)
+            .map_err(|e| e.in_node(&self.info.name))
+    }
+
+    fn close(&mut self) {
+        self.processor.close();
+    }
+}
+
+/// How a sink picks the topic of a record.
+pub(crate) enum SinkTopic<K, V> {
+    Fixed(Arc<str>),
+    PerRecord(Arc<dyn Fn(&Record<K, V>) -> String + Send + Sync>),
+}
+
+/// Serializes records and hands them to the task's record collector.
+pub(crate) struct SinkNode<K, V> {
+    pub(crate) name: String,
+    pub(crate) topic: SinkTopic<K, V>,
+    pub(crate) key_serde: SerdeRef<K>,
+    pub(crate) value_serde: SerdeRef<V>,
+}
+
+fn encode<T>(
+    serde: &SerdeRef<T>,
+    topic: &str,
+    headers: &mut Headers,
+    value: &T,
+    part: RecordPart,
+) -> Result<Option<Vec<u8>>, ProcessorError> {
+    let mut out = Vec::new();
+    match serde.serialize(topic, headers, value, &mut out) {
+        Ok(Encoded::Bytes) => Ok(Some(out)),
+        Ok(Encoded::Null) => Ok(None),
+        Err(source) => Err(ProcessorError::Serialization {
+            topic: topic.to_owned(),
+            part,
+            source,
+        }),
+    }
+}
+
+impl<K, V> Downstream<K, V> for SinkNode<K, V> {
+    fn process(
+        &mut self,
+        record: Record<K, V>,
+        task: &mut TaskContext,
+    ) -> Result<(), ProcessorError> {
+        let topic: Arc<str> = match &self.topic {
+            SinkTopic::Fixed(topic) => Arc::clone(topic),
+            SinkTopic::PerRecord(choose) => Arc::from(choose(&record)),
+        };
+        let mut headers = record.headers;
+        let key = encode(
+            &self.key_serde,
+            &topic,
+            &mut headers,
+            &record.key,
+            RecordPart::Key,
+        )
+        .map_err(|e| e.in_node(&self.name))?;
+        let value = encode(
+            &self.value_serde,
+            &topic,
+            &mut headers,
+            &record.value,
+            RecordPart::Value,
+        )
+        .map_err(|e| e.in_node(&self.name))?;
+        task.output.push(ProducedRecord {
+            topic,
+            key,
+            value,
+            timestamp: record.timestamp,
+            headers,
+        });
+        Ok(())
+    }
+}
+
+impl<K, V> NodeLifecycle for SinkNode<K, V> {
+    fn init(&mut self, _: &mut TaskContext) -> Result<(), ProcessorError> {
+        Ok(())
+    }
+
+    fn punctuate(&mut self, _: Punctuation, _: &mut TaskContext) -> Result<(), ProcessorError> {
+        Ok(())
+    }
+
+    fn close(&mut self) {}
+}

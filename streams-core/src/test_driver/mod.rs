@@ -1,0 +1,378 @@
+//! Runs a topology deterministically, without a broker, for unit tests.
+
+mod input;
+mod output;
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::rc::Rc;
+use std::time::Duration;
+
+pub use input::TestInputTopic;
+pub use output::TestOutputTopic;
+
+use crate::{
+    DefaultSerde, Headers, KeyValueStore, ProducedRecord, RawRecord, SerdeRef, StreamsConfig,
+    StreamsError, Task, TaskMetrics, Timestamp, Topology,
+};
+
+/// A record as a test pipes it in or reads it out. A `None` key or value is a null (a
+/// tombstone value); a `None` timestamp on input takes the input topic's current time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TestRecord<K, V> {
+    /// The key, or `None` for a null key.
+    pub key: Option<K>,
+    /// The value, or `None` for a tombstone.
+    pub value: Option<V>,
+    /// The timestamp; always set on records read from an output topic.
+    pub timestamp: Option<Timestamp>,
+    /// The headers.
+    pub headers: Headers,
+}
+
+impl<K, V> TestRecord<K, V> {
+    /// A record with a key and a value, at the input topic's current time.
+    pub fn new(key: K, value: V) -> Self {
+        Self {
+            key: Some(key),
+            value: Some(value),
+            timestamp: None,
+            headers: Headers::new(),
+        }
+    }
+
+    /// A tombstone for `key`.
+    pub fn tombstone(key: K) -> Self {
+        Self {
+            key: Some(key),
+            value: None,
+            timestamp: None,
+            headers: Headers::new(),
+        }
+    }
+
+    /// The same record at time `timestamp`.
+    pub fn at(mut self, timestamp: Timestamp) -> Self {
+        self.timestamp = Some(timestamp);
+        self
+    }
+
+    /// The same record with `headers`.
+    pub fn with_headers(mut self, headers: Headers) -> Self {
+        self.headers = headers;
+        self
+    }
+}
+
+/// Which task reads a topic.
+#[derive(Clone, Copy, Debug)]
+enum Reader {
+    Task(usize),
+    Global,
+}
+
+struct DriverState {
+    application_id: String,
+    tasks: Vec<Task>,
+    global: Option<Task>,
+    readers: HashMap<String, Reader>,
+    internal: HashSet<String>,
+    sink_topics: HashSet<String>,
+    per_record_sinks: bool,
+    outputs: HashMap<String, VecDeque<ProducedRecord>>,
+    next_offset: HashMap<String, i64>,
+    wall_clock: Timestamp,
+    produced: Vec<ProducedRecord>,
+}
+
+impl DriverState {
+    fn pipe(
+        &mut self,
+        topic: &str,
+        key: Option<Vec<u8>>,
+        value: Option<Vec<u8>>,
+        timestamp: Timestamp,
+        headers: Headers,
+    ) -> Result<(), StreamsError> {
+        let mut pending = VecDeque::new();
+        pending.push_back((topic.to_owned(), key, value, timestamp, headers));
+        while let Some((topic, key, value, timestamp, headers)) = pending.pop_front() {
+            let offset = self.next_offset.entry(topic.clone()).or_insert(0);
+            let record = RawRecord {
+                offset: *offset,
+                timestamp,
+                key,
+                value,
+                headers,
+            };
+            *offset += 1;
+            let task = match self.readers.get(&topic) {
+                Some(Reader::Task(i)) => &mut self.tasks[*i],
+                Some(Reader::Global) => self
+                    .global
+                    .as_mut()
+                    .expect("a global reader implies a global task"),
+                None => {
+                    return Err(StreamsError::UnknownTopic {
+                        topic,
+                        direction: "input",
+                    })
+                }
+            };
+            task.set_wall_clock(self.wall_clock);
+            task.add_records(&topic, [record])?;
+            while task.process_next()? {}
+            self.collect(&mut pending);
+        }
+        Ok(())
+    }
+
+    /// Moves what the tasks produced to the output topics, and records for internal topics
+    /// to `pending`, to be processed next (as Kafka Streams' test driver does).
+    fn collect(
+        &mut self,
+        pending: &mut VecDeque<(String, Option<Vec<u8>>, Option<Vec<u8>>, Timestamp, Headers)>,
+    ) {
+        for task in &mut self.tasks {
+            task.drain_output(&mut self.produced);
+        }
+        for record in self.produced.drain(..) {
+            if self.internal.contains(&*record.topic) {
+                pending.push_back((
+                    record.topic.to_string(),
+                    record.key,
+                    record.value,
+                    record.timestamp,
+                    record.headers,
+                ));
+            } else {
+                self.outputs
+                    .entry(record.topic.to_string())
+                    .or_default()
+                    .push_back(record);
+            }
+        }
+    }
+
+    fn advance_wall_clock(&mut self, by: Duration) -> Result<(), StreamsError> {
+        self.wall_clock = self
+            .wall_clock
+            .saturating_add(i64::try_from(by.as_millis()).unwrap_or(i64::MAX));
+        let mut pending = VecDeque::new();
+        for task in &mut self.tasks {
+            task.punctuate_wall_clock(self.wall_clock)?;
+        }
+        self.collect(&mut pending);
+        while let Some((topic, key, value, timestamp, headers)) = pending.pop_front() {
+            self.pipe(&topic, key, value, timestamp, headers)?;
+        }
+        Ok(())
+    }
+
+    fn store<S: Clone + 'static>(&self, name: &str) -> Result<S, StreamsError> {
+        self.tasks
+            .iter()
+            .chain(self.global.iter())
+            .find(|t| t.has_store(name))
+            .ok_or_else(|| StreamsError::UnknownStore(name.to_owned()))?
+            .store(name)
+    }
+}
+
+/// Runs a [`Topology`] without a broker: records piped into input topics are processed at
+/// once, through the same task code that the Kafka runtime runs, and what the sinks write is
+/// captured per output topic. Wall-clock time only moves when the test moves it.
+///
+/// Each sub-topology runs as one task on partition 0. Records written to the application's
+/// internal (repartition) topics are processed right after the record that caused them.
+///
+/// ```
+/// use streams_core::{Serdes, StreamsConfig, Topology, TopologyTestDriver};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut topology = Topology::new();
+/// topology
+///     .add_source("in", &["input"], Serdes::string(), Serdes::i64())?
+///     .add_sink("out", "output", Serdes::string(), Serdes::i64(), &["in"])?;
+///
+/// let driver = TopologyTestDriver::new(topology, StreamsConfig::new("test"))?;
+/// let input = driver.input_topic::<String, i64>("input")?;
+/// let output = driver.output_topic::<String, i64>("output")?;
+/// input.pipe_key_value("a".to_string(), 1)?;
+/// assert_eq!(output.read_key_value()?, ("a".to_string(), 1));
+/// assert!(output.is_empty());
+/// # Ok(())
+/// # }
+/// ```
+pub struct TopologyTestDriver {
+    state: Rc<RefCell<DriverState>>,
+}
+
+impl TopologyTestDriver {
+    /// A driver for `topology`, with the wall clock at 0.
+    pub fn new(topology: Topology, config: StreamsConfig) -> Result<Self, StreamsError> {
+        Self::with_wall_clock(topology, config, 0)
+    }
+
+    /// A driver for `topology`, with the wall clock at `initial_wall_clock`.
+    pub fn with_wall_clock(
+        topology: Topology,
+        config: StreamsConfig,
+        initial_wall_clock: Timestamp,
+    ) -> Result<Self, StreamsError> {
+        let application_id = config.application_id().to_owned();
+        let mut readers = HashMap::new();
+        let mut global = topology.create_global_task(&config)?;
+        if let Some(task) = &mut global {
+            task.set_wall_clock(initial_wall_clock);
+            task.init()?;
+            for topic in task.input_topics() {
+                readers.insert(topic.to_owned(), Reader::Global);
+            }
+        }
+        let mut tasks = Vec::new();
+        for id in topology.subtopology_ids() {
+            let mut task = topology.create_task(id, 0, &config)?;
+            if let Some(global) = &global {
+                task.attach_global_stores(global);
+            }
+            task.set_wall_clock(initial_wall_clock);
+            task.init()?;
+            for topic in task.input_topics() {
+                readers.insert(topic.to_owned(), Reader::Task(tasks.len()));
+            }
+            tasks.push(task);
+        }
+        let (sink_topics, per_record_sinks) = topology.sink_topics(&application_id);
+        let internal = topology
+            .internal_topics(&application_id)
+            .into_iter()
+            .collect();
+        Ok(Self {
+            state: Rc::new(RefCell::new(DriverState {
+                application_id,
+                tasks,
+                global,
+                readers,
+                internal,
+                sink_topics: sink_topics.into_iter().collect(),
+                per_record_sinks,
+                outputs: HashMap::new(),
+                next_offset: HashMap::new(),
+                wall_clock: initial_wall_clock,
+                produced: Vec::new(),
+            })),
+        })
+    }
+
+    /// An input topic with the default serdes of `K` and `V`.
+    pub fn input_topic<K: DefaultSerde, V: DefaultSerde>(
+        &self,
+        topic: &str,
+    ) -> Result<TestInputTopic<K, V>, StreamsError> {
+        self.input_topic_with(topic, K::default_serde(), V::default_serde())
+    }
+
+    /// An input topic with the given serdes. Fails if the topology does not read `topic`.
+    pub fn input_topic_with<K, V>(
+        &self,
+        topic: &str,
+        key_serde: SerdeRef<K>,
+        value_serde: SerdeRef<V>,
+    ) -> Result<TestInputTopic<K, V>, StreamsError> {
+        let state = self.state.borrow();
+        if !state.readers.contains_key(topic) {
+            return Err(StreamsError::UnknownTopic {
+                topic: topic.to_owned(),
+                direction: "input",
+            });
+        }
+        Ok(TestInputTopic::new(
+            Rc::clone(&self.state),
+            topic,
+            key_serde,
+            value_serde,
+            state.wall_clock,
+        ))
+    }
+
+    /// An output topic with the default serdes of `K` and `V`.
+    pub fn output_topic<K: DefaultSerde, V: DefaultSerde>(
+        &self,
+        topic: &str,
+    ) -> Result<TestOutputTopic<K, V>, StreamsError> {
+        self.output_topic_with(topic, K::default_serde(), V::default_serde())
+    }
+
+    /// An output topic with the given serdes. Fails if no sink of the topology writes
+    /// `topic` (unless a sink chooses its topic per record).
+    pub fn output_topic_with<K, V>(
+        &self,
+        topic: &str,
+        key_serde: SerdeRef<K>,
+        value_serde: SerdeRef<V>,
+    ) -> Result<TestOutputTopic<K, V>, StreamsError> {
+        let state = self.state.borrow();
+        if !state.per_record_sinks && !state.sink_topics.contains(topic) {
+            return Err(StreamsError::UnknownTopic {
+                topic: topic.to_owned(),
+                direction: "output",
+            });
+        }
+        Ok(TestOutputTopic::new(
+            Rc::clone(&self.state),
+            topic,
+            key_serde,
+            value_serde,
+        ))
+    }
+
+    /// Moves the wall clock forward and fires the wall-clock punctuations that are due.
+    pub fn advance_wall_clock_time(&self, by: Duration) -> Result<(), StreamsError> {
+        self.state.borrow_mut().advance_wall_clock(by)
+    }
+
+    /// The wall-clock time.
+    pub fn wall_clock_time(&self) -> Timestamp {
+        self.state.borrow().wall_clock
+    }
+
+    /// The key-value store called `name`, with its key and value types.
+    pub fn key_value_store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Result<KeyValueStore<K, V>, StreamsError> {
+        self.state_store(name)
+    }
+
+    /// The store called `name` as the typed handle `S`.
+    pub fn state_store<S: Clone + 'static>(&self, name: &str) -> Result<S, StreamsError> {
+        self.state.borrow().store(name)
+    }
+
+    /// The counters of all tasks, added up.
+    pub fn metrics(&self) -> TaskMetrics {
+        let state = self.state.borrow();
+        let mut total = TaskMetrics::default();
+        for task in state.tasks.iter().chain(state.global.iter()) {
+            total += task.metrics();
+        }
+        total
+    }
+
+    /// The application id the driver runs with.
+    pub fn application_id(&self) -> String {
+        self.state.borrow().application_id.clone()
+    }
+}
+
+impl Drop for TopologyTestDriver {
+    fn drop(&mut self) {
+        if let Ok(mut state) = self.state.try_borrow_mut() {
+            let state = &mut *state;
+            for task in state.tasks.iter_mut().chain(state.global.iter_mut()) {
+                task.close();
+            }
+        }
+    }
+}

@@ -1,0 +1,593 @@
+//! The topology: a graph of sources, processors and sinks with the stores they use, built
+//! once and instantiated as one task per sub-topology and partition.
+
+mod describe;
+mod factory;
+mod instantiate;
+
+use std::any::TypeId;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+pub use describe::{
+    NodeDescription, NodeKindDescription, SubtopologyDescription, TopologyDescription,
+};
+use factory::{NodeFactory, ProcessorFactory, SinkFactory, SinkTopicSpec, SourceFactory};
+
+use crate::processor::Processor;
+use crate::state::StoreBuilder;
+use crate::time::RecordTimestamp;
+use crate::{Record, SerdeRef, TimestampExtractor, TopologyError};
+
+/// A topic as a topology names it: external, or internal to the application (named
+/// `<application.id>-<name>` once the application id is known).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TopicName {
+    /// A topic named by the user.
+    External(String),
+    /// A topic the application owns, such as a repartition topic.
+    Internal(String),
+}
+
+impl TopicName {
+    /// The topic's full name for `application_id`.
+    pub fn resolve(&self, application_id: &str) -> String {
+        match self {
+            TopicName::External(name) => name.clone(),
+            TopicName::Internal(name) => format!("{application_id}-{name}"),
+        }
+    }
+
+    /// Whether the application owns the topic.
+    pub fn is_internal(&self) -> bool {
+        matches!(self, TopicName::Internal(_))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TypeSig {
+    id: TypeId,
+    name: &'static str,
+}
+
+impl TypeSig {
+    fn of<K: 'static, V: 'static>() -> Self {
+        Self {
+            id: TypeId::of::<(K, V)>(),
+            name: std::any::type_name::<(K, V)>(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum NodeKind {
+    Source { topics: Vec<TopicName> },
+    Processor,
+    Sink { topic: Option<TopicName> },
+}
+
+struct NodeSpec {
+    name: String,
+    kind: NodeKind,
+    parents: Vec<usize>,
+    children: Vec<usize>,
+    stores: Vec<String>,
+    output: Option<TypeSig>,
+    global: bool,
+    factory: Arc<dyn NodeFactory>,
+}
+
+struct StoreSpec {
+    builder: Arc<dyn StoreBuilder>,
+    global: bool,
+}
+
+/// The processing graph of an application, built through the Processor API below or by the
+/// DSL's `StreamsBuilder`.
+///
+/// Nodes are added parents first, so the graph is acyclic by construction. Parent and child
+/// types are checked when a node is added.
+///
+/// ```
+/// use streams_core::{Processor, ProcessorContext, ProcessorError, Record, Serdes, Topology};
+///
+/// struct Upper;
+/// impl Processor<String, String> for Upper {
+///     fn process(&mut self, r: Record<String, String>, ctx: &mut ProcessorContext<'_, String, String>)
+///         -> Result<(), ProcessorError> {
+///         let upper = r.value.to_uppercase();
+///         ctx.forward(r.with_value(upper))
+///     }
+/// }
+///
+/// let mut topology = Topology::new();
+/// topology
+///     .add_source("in", &["words"], Serdes::string(), Serdes::string())?
+///     .add_processor("upper", || Upper, &["in"])?
+///     .add_sink("out", "shouted", Serdes::string(), Serdes::string(), &["upper"])?;
+/// assert!(topology.describe().to_string().contains("Processor: upper"));
+/// # Ok::<(), streams_core::TopologyError>(())
+/// ```
+#[derive(Default)]
+pub struct Topology {
+    nodes: Vec<NodeSpec>,
+    stores: Vec<StoreSpec>,
+}
+
+impl std::fmt::Debug for Topology {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.describe())
+    }
+}
+
+impl Topology {
+    /// An empty topology.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn index_of(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.name == name)
+    }
+
+    fn check_new_name(&self, name: &str) -> Result<(), TopologyError> {
+        if self.index_of(name).is_some() {
+            return Err(TopologyError::DuplicateName(name.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Resolves parent names and checks that each produces `input` types.
+    fn parents_of(
+        &self,
+        node: &str,
+        parents: &[&str],
+        input: TypeSig,
+    ) -> Result<Vec<usize>, TopologyError> {
+        if parents.is_empty() {
+            return Err(TopologyError::NoParent(node.to_owned()));
+        }
+        parents
+            .iter()
+            .map(|parent| {
+                let index = self
+                    .index_of(parent)
+                    .ok_or_else(|| TopologyError::UnknownParent {
+                        node: node.to_owned(),
+                        parent: (*parent).to_owned(),
+                    })?;
+                let output =
+                    self.nodes[index]
+                        .output
+                        .ok_or_else(|| TopologyError::SinkAsParent {
+                            node: node.to_owned(),
+                            parent: (*parent).to_owned(),
+                        })?;
+                if output != input {
+                    return Err(TopologyError::TypeMismatch {
+                        parent: (*parent).to_owned(),
+                        child: node.to_owned(),
+                        expected: input.name,
+                        actual: output.name,
+                    });
+                }
+                Ok(index)
+            })
+            .collect()
+    }
+
+    fn push(&mut self, spec: NodeSpec) -> &mut Self {
+        let index = self.nodes.len();
+        for &parent in &spec.parents {
+            self.nodes[parent].children.push(index);
+        }
+        self.nodes.push(spec);
+        self
+    }
+
+    /// Adds a source that reads `topics`, deserializing with the given serdes and taking each
+    /// record's time from its Kafka timestamp.
+    pub fn add_source<K: Clone + 'static, V: Clone + 'static>(
+        &mut self,
+        name: &str,
+        topics: &[&str],
+        key_serde: SerdeRef<K>,
+        value_serde: SerdeRef<V>,
+    ) -> Result<&mut Self, TopologyError> {
+        let topics = topics
+            .iter()
+            .map(|t| TopicName::External((*t).to_owned()))
+            .collect();
+        self.add_source_node(
+            name,
+            topics,
+            key_serde,
+            value_serde,
+            Arc::new(RecordTimestamp),
+        )
+    }
+
+    /// Adds a source of `topics` (external or internal) with a timestamp extractor.
+    pub fn add_source_node<K: Clone + 'static, V: Clone + 'static>(
+        &mut self,
+        name: &str,
+        topics: Vec<TopicName>,
+        key_serde: SerdeRef<K>,
+        value_serde: SerdeRef<V>,
+        extractor: Arc<dyn TimestampExtractor>,
+    ) -> Result<&mut Self, TopologyError> {
+        self.check_new_name(name)?;
+        for topic in &topics {
+            let taken = self.nodes.iter().any(|n| match &n.kind {
+                NodeKind::Source { topics: t } => t.contains(topic),
+                _ => false,
+            });
+            if taken {
+                return Err(TopologyError::TopicReadTwice(
+                    topic.resolve("<application.id>"),
+                ));
+            }
+        }
+        Ok(self.push(NodeSpec {
+            name: name.to_owned(),
+            kind: NodeKind::Source { topics },
+            parents: Vec::new(),
+            children: Vec::new(),
+            stores: Vec::new(),
+            output: Some(TypeSig::of::<K, V>()),
+            global: false,
+            factory: Arc::new(SourceFactory {
+                key_serde,
+                value_serde,
+                extractor,
+            }),
+        }))
+    }
+
+    /// Adds a processor, created once per task by `supplier`, as a child of `parents`.
+    pub fn add_processor<KIn, VIn, KOut, VOut, P>(
+        &mut self,
+        name: &str,
+        supplier: impl Fn() -> P + Send + Sync + 'static,
+        parents: &[&str],
+    ) -> Result<&mut Self, TopologyError>
+    where
+        P: Processor<KIn, VIn, KOut, VOut>,
+        KIn: 'static,
+        VIn: 'static,
+        KOut: 'static,
+        VOut: 'static,
+    {
+        self.check_new_name(name)?;
+        let parents = self.parents_of(name, parents, TypeSig::of::<KIn, VIn>())?;
+        let global = parents.iter().any(|&p| self.nodes[p].global);
+        Ok(self.push(NodeSpec {
+            name: name.to_owned(),
+            kind: NodeKind::Processor,
+            parents,
+            children: Vec::new(),
+            stores: Vec::new(),
+            output: Some(TypeSig::of::<KOut, VOut>()),
+            global,
+            factory: Arc::new(ProcessorFactory {
+                supplier: Arc::new(supplier),
+                types: PhantomData,
+            }),
+        }))
+    }
+
+    /// Adds a sink that writes to `topic`, serializing with the given serdes.
+    pub fn add_sink<K: 'static, V: 'static>(
+        &mut self,
+        name: &str,
+        topic: &str,
+        key_serde: SerdeRef<K>,
+        value_serde: SerdeRef<V>,
+        parents: &[&str],
+    ) -> Result<&mut Self, TopologyError> {
+        self.add_sink_node(
+            name,
+            TopicName::External(topic.to_owned()),
+            key_serde,
+            value_serde,
+            parents,
+        )
+    }
+
+    /// Adds a sink that writes to `topic` (external or internal).
+    pub fn add_sink_node<K: 'static, V: 'static>(
+        &mut self,
+        name: &str,
+        topic: TopicName,
+        key_serde: SerdeRef<K>,
+        value_serde: SerdeRef<V>,
+        parents: &[&str],
+    ) -> Result<&mut Self, TopologyError> {
+        self.add_sink_spec(
+            name,
+            SinkTopicSpec::Fixed(topic),
+            key_serde,
+            value_serde,
+            parents,
+        )
+    }
+
+    /// Adds a sink that chooses each record's topic with `choose` (Kafka Streams'
+    /// `TopicNameExtractor`).
+    pub fn add_sink_per_record<K: 'static, V: 'static>(
+        &mut self,
+        name: &str,
+        choose: impl Fn(&Record<K, V>) -> String + Send + Sync + 'static,
+        key_serde: SerdeRef<K>,
+        value_serde: SerdeRef<V>,
+        parents: &[&str],
+    ) -> Result<&mut Self, TopologyError> {
+        self.add_sink_spec(
+            name,
+            SinkTopicSpec::PerRecord(Arc::new(choose)),
+            key_serde,
+            value_serde,
+            parents,
+        )
+    }
+
+    fn add_sink_spec<K: 'static, V: 'static>(
+        &mut self,
+        name: &str,
+        topic: SinkTopicSpec<K, V>,
+        key_serde: SerdeRef<K>,
+        value_serde: SerdeRef<V>,
+        parents: &[&str],
+    ) -> Result<&mut Self, TopologyError> {
+        self.check_new_name(name)?;
+        let parents = self.parents_of(name, parents, TypeSig::of::<K, V>())?;
+        let described = match &topic {
+            SinkTopicSpec::Fixed(t) => Some(t.clone()),
+            SinkTopicSpec::PerRecord(_) => None,
+        };
+        Ok(self.push(NodeSpec {
+            name: name.to_owned(),
+            kind: NodeKind::Sink { topic: described },
+            parents,
+            children: Vec::new(),
+            stores: Vec::new(),
+            output: None,
+            global: false,
+            factory: Arc::new(SinkFactory {
+                topic,
+                key_serde,
+                value_serde,
+            }),
+        }))
+    }
+
+    /// Renames the node `from` to `to`; its edges and stores are kept.
+    pub fn rename_node(&mut self, from: &str, to: &str) -> Result<&mut Self, TopologyError> {
+        if from == to {
+            return Ok(self);
+        }
+        self.check_new_name(to)?;
+        let index = self
+            .index_of(from)
+            .ok_or_else(|| TopologyError::UnknownParent {
+                node: to.to_owned(),
+                parent: from.to_owned(),
+            })?;
+        self.nodes[index].name = to.to_owned();
+        Ok(self)
+    }
+
+    /// Adds a state store and connects it to the named processors.
+    pub fn add_state_store(
+        &mut self,
+        builder: impl StoreBuilder,
+        processors: &[&str],
+    ) -> Result<&mut Self, TopologyError> {
+        let name = builder.name().to_owned();
+        if self.stores.iter().any(|s| s.builder.name() == name) {
+            return Err(TopologyError::DuplicateName(name));
+        }
+        self.stores.push(StoreSpec {
+            builder: Arc::new(builder),
+            global: false,
+        });
+        for processor in processors {
+            self.connect_processor_and_state_stores(processor, &[&name])?;
+        }
+        Ok(self)
+    }
+
+    /// Connects an existing processor to existing stores, so that it may use them.
+    pub fn connect_processor_and_state_stores(
+        &mut self,
+        processor: &str,
+        stores: &[&str],
+    ) -> Result<&mut Self, TopologyError> {
+        let index = self
+            .index_of(processor)
+            .filter(|&i| matches!(self.nodes[i].kind, NodeKind::Processor))
+            .ok_or_else(|| TopologyError::UnknownProcessor {
+                store: stores.join(", "),
+                node: processor.to_owned(),
+            })?;
+        for store in stores {
+            if !self.stores.iter().any(|s| s.builder.name() == *store) {
+                return Err(TopologyError::UnknownStore((*store).to_owned()));
+            }
+            let node = &mut self.nodes[index];
+            if !node.stores.iter().any(|s| s == store) {
+                node.stores.push((*store).to_owned());
+            }
+        }
+        Ok(self)
+    }
+
+    /// Adds a global store: a store replicated in full to every instance, kept up to date from
+    /// `topic` by the processor that `supplier` creates (which should write each record into
+    /// the store). Every processor may read a global store without being connected to it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_global_store<K, V, P>(
+        &mut self,
+        store: impl StoreBuilder,
+        source_name: &str,
+        topic: &str,
+        key_serde: SerdeRef<K>,
+        value_serde: SerdeRef<V>,
+        processor_name: &str,
+        supplier: impl Fn() -> P + Send + Sync + 'static,
+    ) -> Result<&mut Self, TopologyError>
+    where
+        K: Clone + 'static,
+        V: Clone + 'static,
+        P: Processor<K, V, (), ()>,
+    {
+        let store_name = store.name().to_owned();
+        self.add_source(source_name, &[topic], key_serde, value_serde)?;
+        let source = self.nodes.len() - 1;
+        self.nodes[source].global = true;
+        self.add_processor::<K, V, (), (), P>(processor_name, supplier, &[source_name])?;
+        self.add_state_store(store, &[processor_name])?;
+        if let Some(spec) = self
+            .stores
+            .iter_mut()
+            .find(|s| s.builder.name() == store_name)
+        {
+            spec.global = true;
+        }
+        Ok(self)
+    }
+
+    /// A description of the sub-topologies, their nodes and stores.
+    pub fn describe(&self) -> TopologyDescription {
+        describe::describe(self)
+    }
+
+    /// The sub-topology numbers, in order.
+    pub fn subtopology_ids(&self) -> Vec<u32> {
+        (0..self.groups().len() as u32).collect()
+    }
+
+    /// The topics that sub-topology `id` reads, resolved for `application_id`.
+    pub fn source_topics(&self, id: u32, application_id: &str) -> Vec<String> {
+        self.groups()
+            .get(id as usize)
+            .map(|members| self.topics_read_by(members, application_id))
+            .unwrap_or_default()
+    }
+
+    /// The topics that the global stores are kept from, resolved for `application_id`.
+    pub fn global_topics(&self, application_id: &str) -> Vec<String> {
+        self.topics_read_by(&self.global_members(), application_id)
+    }
+
+    /// The topics that the application owns (repartition topics), resolved.
+    pub fn internal_topics(&self, application_id: &str) -> Vec<String> {
+        let mut topics: Vec<String> = self
+            .nodes
+            .iter()
+            .flat_map(|n| match &n.kind {
+                NodeKind::Source { topics } => topics.clone(),
+                NodeKind::Sink { topic: Some(t) } => vec![t.clone()],
+                _ => Vec::new(),
+            })
+            .filter(TopicName::is_internal)
+            .map(|t| t.resolve(application_id))
+            .collect();
+        topics.sort();
+        topics.dedup();
+        topics
+    }
+
+    /// The fixed topics that sinks write to, resolved; and whether any sink chooses its topic
+    /// per record.
+    pub fn sink_topics(&self, application_id: &str) -> (Vec<String>, bool) {
+        let mut per_record = false;
+        let mut topics = Vec::new();
+        for node in &self.nodes {
+            match &node.kind {
+                NodeKind::Sink { topic: Some(t) } => topics.push(t.resolve(application_id)),
+                NodeKind::Sink { topic: None } => per_record = true,
+                _ => {}
+            }
+        }
+        (topics, per_record)
+    }
+
+    /// The names of the stores in the topology.
+    pub fn store_names(&self) -> Vec<String> {
+        self.stores
+            .iter()
+            .map(|s| s.builder.name().to_owned())
+            .collect()
+    }
+
+    fn topics_read_by(&self, members: &[usize], application_id: &str) -> Vec<String> {
+        members
+            .iter()
+            .flat_map(|&i| match &self.nodes[i].kind {
+                NodeKind::Source { topics } => {
+                    topics.iter().map(|t| t.resolve(application_id)).collect()
+                }
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
+    fn global_members(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].global)
+            .collect()
+    }
+
+    /// The sub-topologies as sets of node indexes, each sorted, numbered by their first node:
+    /// nodes joined by an edge or by a shared store are in the same sub-topology.
+    fn groups(&self) -> Vec<Vec<usize>> {
+        let n = self.nodes.len();
+        let mut parent: Vec<usize> = (0..n).collect();
+        fn find(parent: &mut [usize], mut x: usize) -> usize {
+            while parent[x] != x {
+                parent[x] = parent[parent[x]];
+                x = parent[x];
+            }
+            x
+        }
+        let union = |parent: &mut Vec<usize>, a: usize, b: usize| {
+            let (ra, rb) = (find(parent, a), find(parent, b));
+            if ra != rb {
+                parent[ra.max(rb)] = ra.min(rb);
+            }
+        };
+        for (i, node) in self.nodes.iter().enumerate() {
+            for &p in &node.parents {
+                union(&mut parent, i, p);
+            }
+        }
+        for store in &self.stores {
+            let users: Vec<usize> = (0..n)
+                .filter(|&i| {
+                    self.nodes[i]
+                        .stores
+                        .iter()
+                        .any(|s| s == store.builder.name())
+                })
+                .collect();
+            for pair in users.windows(2) {
+                union(&mut parent, pair[0], pair[1]);
+            }
+        }
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        let mut group_of_root = std::collections::HashMap::new();
+        for i in 0..n {
+            if self.nodes[i].global {
+                continue;
+            }
+            let root = find(&mut parent, i);
+            let g = *group_of_root.entry(root).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+            groups[g].push(i);
+        }
+        groups
+    }
+}

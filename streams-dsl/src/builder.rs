@@ -1,0 +1,444 @@
+//! The builder of a DSL topology and the graph state its streams and tables share.
+
+use std::any::{Any, TypeId};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use streams_core::{
+    Deserializer, Encoded, Headers, Processor, RecordTimestamp, SerdeError, SerdeRef, Serdes,
+    Serializer, StoreBuilder, Stores, TopicName, Topology, TopologyError,
+};
+
+use crate::processors::join::GlobalTableUpdater;
+use crate::processors::table::TableSource;
+use crate::{Consumed, GlobalKTable, KStream, KTable, Materialized};
+
+/// Serdes by type: what the DSL uses where an operation is given none.
+struct SerdeRegistry {
+    serdes: HashMap<TypeId, Box<dyn Any>>,
+}
+
+impl SerdeRegistry {
+    fn with_builtins() -> Self {
+        let mut registry = Self {
+            serdes: HashMap::new(),
+        };
+        registry.register(Serdes::string());
+        registry.register(Serdes::bytes());
+        registry.register(Serdes::i32());
+        registry.register(Serdes::i64());
+        registry.register(Serdes::u32());
+        registry.register(Serdes::u64());
+        registry.register(Serdes::f64());
+        registry.register(Serdes::unit());
+        registry.register(Serdes::json::<serde_json::Value>());
+        registry
+    }
+
+    /// Registers `serde` for `T`, and the optional serde over it for `Option<T>`.
+    fn register<T: 'static>(&mut self, serde: SerdeRef<T>) {
+        self.serdes.insert(
+            TypeId::of::<Option<T>>(),
+            Box::new(Serdes::optional(serde.clone())),
+        );
+        self.serdes.insert(TypeId::of::<T>(), Box::new(serde));
+    }
+
+    fn get<T: 'static>(&self) -> Option<SerdeRef<T>> {
+        self.serdes
+            .get(&TypeId::of::<T>())
+            .and_then(|s| s.downcast_ref::<SerdeRef<T>>())
+            .cloned()
+    }
+}
+
+/// Stands in for a serde that could not be found; the build fails before it could run.
+struct MissingSerde;
+
+impl<T> Serializer<T> for MissingSerde {
+    fn serialize(
+        &self,
+        _: &str,
+        _: &mut Headers,
+        _: &T,
+        _: &mut Vec<u8>,
+    ) -> Result<Encoded, SerdeError> {
+        Err(SerdeError::Custom(
+            "no serde was configured for this type".into(),
+        ))
+    }
+}
+
+impl<T> Deserializer<T> for MissingSerde {
+    fn deserialize(&self, _: &str, _: &Headers, _: Option<&[u8]>) -> Result<T, SerdeError> {
+        Err(SerdeError::Custom(
+            "no serde was configured for this type".into(),
+        ))
+    }
+}
+
+struct BuilderState {
+    topology: Topology,
+    counter: usize,
+    error: Option<TopologyError>,
+    serdes: SerdeRegistry,
+}
+
+/// The topology under construction, shared by every stream and table of one builder.
+#[derive(Clone)]
+pub(crate) struct Graph(Rc<RefCell<BuilderState>>);
+
+impl Graph {
+    /// A fresh node name: `prefix` and a ten-digit sequence number, as Kafka Streams names them.
+    pub(crate) fn name(&self, prefix: &str) -> String {
+        let mut state = self.0.borrow_mut();
+        let name = format!("{prefix}{:010}", state.counter);
+        state.counter += 1;
+        name
+    }
+
+    /// Keeps the first error, to be reported by [`StreamsBuilder::build`].
+    pub(crate) fn check<T>(&self, result: Result<T, TopologyError>) {
+        if let Err(e) = result {
+            self.0.borrow_mut().error.get_or_insert(e);
+        }
+    }
+
+    pub(crate) fn with_topology<T>(
+        &self,
+        f: impl FnOnce(&mut Topology) -> Result<T, TopologyError>,
+    ) {
+        let result = f(&mut self.0.borrow_mut().topology);
+        self.check(result);
+    }
+
+    /// `explicit`, or the registered serde of `T`; a missing serde fails the build.
+    pub(crate) fn serde<T: 'static>(
+        &self,
+        explicit: Option<SerdeRef<T>>,
+        operation: &str,
+    ) -> SerdeRef<T> {
+        if let Some(serde) = explicit {
+            return serde;
+        }
+        let registered = self.0.borrow().serdes.get::<T>();
+        registered.unwrap_or_else(|| {
+            self.check::<()>(Err(TopologyError::MissingSerde {
+                operation: operation.to_owned(),
+                type_name: std::any::type_name::<T>(),
+            }));
+            Arc::new(MissingSerde)
+        })
+    }
+
+    /// Adds a processor with a generated name under `parents`; returns its name.
+    pub(crate) fn processor<KIn, VIn, KOut, VOut, P>(
+        &self,
+        prefix: &str,
+        supplier: impl Fn() -> P + Send + Sync + 'static,
+        parents: &[&str],
+    ) -> String
+    where
+        P: Processor<KIn, VIn, KOut, VOut>,
+        KIn: 'static,
+        VIn: 'static,
+        KOut: 'static,
+        VOut: 'static,
+    {
+        let name = self.name(prefix);
+        self.with_topology(|t| t.add_processor(&name, supplier, parents).map(|_| ()));
+        name
+    }
+
+    pub(crate) fn store(&self, builder: impl StoreBuilder, processors: &[&str]) {
+        self.with_topology(|t| t.add_state_store(builder, processors).map(|_| ()));
+    }
+
+    pub(crate) fn rename(&self, from: &str, to: &str) {
+        self.with_topology(|t| t.rename_node(from, to).map(|_| ()));
+    }
+
+    /// Writes a stream to the internal topic `<base>-repartition` and reads it back, so that
+    /// records are partitioned by their (new) key. Returns the reading source's name.
+    pub(crate) fn repartition<K: Clone + 'static, V: Clone + 'static>(
+        &self,
+        parent: &str,
+        base: &str,
+        key_serde: SerdeRef<K>,
+        value_serde: SerdeRef<V>,
+    ) -> String {
+        let topic = TopicName::Internal(format!("{base}-repartition"));
+        let sink = format!("{base}-repartition-sink");
+        let source = format!("{base}-repartition-source");
+        self.with_topology(|t| {
+            t.add_sink_node(
+                &sink,
+                topic.clone(),
+                key_serde.clone(),
+                value_serde.clone(),
+                &[parent],
+            )?;
+            t.add_source_node(
+                &source,
+                vec![topic],
+                key_serde,
+                value_serde,
+                Arc::new(RecordTimestamp),
+            )
+            .map(|_| ())
+        });
+        source
+    }
+
+    /// Materializes row updates (`None` deletes) into a key-value store; returns the table.
+    pub(crate) fn table_from_rows<K: Clone + 'static, V: Clone + 'static>(
+        &self,
+        parent: &str,
+        prefix: &str,
+        materialized: Materialized<K, V>,
+    ) -> KTable<K, V> {
+        let node = self.name(prefix);
+        let store = materialized
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{node}-STATE-STORE"));
+        let key_serde = self.serde(materialized.key_serde, "a table's store");
+        let value_serde = self.serde(materialized.value_serde, "a table's store");
+        let store_name = store.clone();
+        self.with_topology(|t| {
+            t.add_processor(
+                &node,
+                move || TableSource::<K, V>::new(store_name.clone()),
+                &[parent],
+            )
+            .map(|_| ())
+        });
+        let mut builder = Stores::key_value_store_builder(
+            Stores::in_memory_key_value_store(&store),
+            key_serde,
+            value_serde,
+        );
+        if !materialized.logging {
+            builder = builder.with_logging_disabled();
+        }
+        self.store(builder, &[&node]);
+        KTable::new(self.clone(), node, Some(store))
+    }
+}
+
+/// Builds a topology with the typed DSL: streams, tables and global tables from topics, and
+/// the operations on them.
+///
+/// Serdes come from the operation's configuration object (`Consumed`, `Produced`, `Grouped`,
+/// `Materialized`, `Repartitioned`) or, where it gives none, from the builder's registry of
+/// serdes by type, which knows `String`, `Vec<u8>`, `i32`, `i64`, `u32`, `u64`, `f64`, `()`,
+/// `serde_json::Value` and `Option` of each. Register more with [`with_serde`](Self::with_serde).
+///
+/// ```
+/// use streams_dsl::prelude::*;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let builder = StreamsBuilder::new();
+/// builder
+///     .stream::<(), String>("sentences")
+///     .flat_map_values(|line| line.split_whitespace().map(str::to_lowercase).collect::<Vec<_>>())
+///     .group_by(|_, word| word.clone())
+///     .count()
+///     .to_stream()
+///     .to("word-counts");
+/// let topology = builder.build()?;
+///
+/// let driver = TopologyTestDriver::new(topology, StreamsConfig::new("word-count"))?;
+/// let sentences = driver.input_topic::<(), String>("sentences")?;
+/// let counts = driver.output_topic::<String, i64>("word-counts")?;
+/// sentences.pipe_value("the cat and the hat".to_string())?;
+/// let table = counts.read_key_values_to_map()?;
+/// assert_eq!(table["the"], 2);
+/// assert_eq!(table["hat"], 1);
+/// # Ok(())
+/// # }
+/// ```
+pub struct StreamsBuilder {
+    graph: Graph,
+}
+
+impl Default for StreamsBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StreamsBuilder {
+    /// An empty builder with the built-in serdes registered.
+    pub fn new() -> Self {
+        Self {
+            graph: Graph(Rc::new(RefCell::new(BuilderState {
+                topology: Topology::new(),
+                counter: 0,
+                error: None,
+                serdes: SerdeRegistry::with_builtins(),
+            }))),
+        }
+    }
+
+    /// Registers `serde` as the serde of `T` (and its optional form for `Option<T>`), for
+    /// every later operation that is given no serde of its own.
+    pub fn with_serde<T: 'static>(self, serde: SerdeRef<T>) -> Self {
+        self.graph.0.borrow_mut().serdes.register(serde);
+        self
+    }
+
+    /// A stream of the records of `topic`, read with the registered serdes.
+    pub fn stream<K: Clone + 'static, V: Clone + 'static>(&self, topic: &str) -> KStream<K, V> {
+        self.stream_with(&[topic], Consumed::new())
+    }
+
+    /// A stream of the records of `topics` (merged in timestamp order), read as `consumed` says.
+    pub fn stream_with<K: Clone + 'static, V: Clone + 'static>(
+        &self,
+        topics: &[&str],
+        consumed: Consumed<K, V>,
+    ) -> KStream<K, V> {
+        let name = self.add_source(topics, consumed);
+        KStream::new(self.graph.clone(), name, false)
+    }
+
+    fn add_source<K: Clone + 'static, V: Clone + 'static>(
+        &self,
+        topics: &[&str],
+        consumed: Consumed<K, V>,
+    ) -> String {
+        let g = &self.graph;
+        let name = consumed.name.unwrap_or_else(|| g.name("KSTREAM-SOURCE-"));
+        let key_serde = g.serde(consumed.key_serde, "reading a source topic");
+        let value_serde = g.serde(consumed.value_serde, "reading a source topic");
+        let extractor = consumed
+            .extractor
+            .unwrap_or_else(|| Arc::new(RecordTimestamp));
+        let topics = topics
+            .iter()
+            .map(|t| TopicName::External((*t).to_owned()))
+            .collect();
+        g.with_topology(|t| {
+            t.add_source_node(&name, topics, key_serde, value_serde, extractor)
+                .map(|_| ())
+        });
+        name
+    }
+
+    /// A table of the latest value per key of `topic` (a tombstone deletes), materialized in
+    /// a store; it emits only real changes.
+    pub fn table<K: Clone + 'static, V: Clone + 'static>(&self, topic: &str) -> KTable<K, V> {
+        self.table_with(topic, Consumed::new(), Materialized::new())
+    }
+
+    /// A table of `topic`, read as `consumed` says and stored as `materialized` says.
+    pub fn table_with<K: Clone + 'static, V: Clone + 'static>(
+        &self,
+        topic: &str,
+        consumed: Consumed<K, V>,
+        materialized: Materialized<K, V>,
+    ) -> KTable<K, V> {
+        let g = &self.graph;
+        let key_serde = g.serde(consumed.key_serde, "reading a table topic");
+        let value_serde = g.serde(consumed.value_serde, "reading a table topic");
+        let materialized = Materialized {
+            key_serde: Some(materialized.key_serde.unwrap_or_else(|| key_serde.clone())),
+            value_serde: Some(
+                materialized
+                    .value_serde
+                    .unwrap_or_else(|| value_serde.clone()),
+            ),
+            ..materialized
+        };
+        let rows = Consumed {
+            key_serde: Some(key_serde),
+            value_serde: Some(Serdes::optional(value_serde)),
+            extractor: consumed.extractor,
+            name: consumed.name,
+        };
+        let source = self.add_source::<K, Option<V>>(&[topic], rows);
+        g.table_from_rows(&source, "KTABLE-SOURCE-", materialized)
+    }
+
+    /// A table of `topic` replicated in full to every instance of the application, for
+    /// lookups by any key (no co-partitioning needed).
+    pub fn global_table<K: Clone + 'static, V: Clone + 'static>(
+        &self,
+        topic: &str,
+    ) -> GlobalKTable<K, V> {
+        self.global_table_with(topic, Consumed::new(), Materialized::new())
+    }
+
+    /// A global table of `topic`, read as `consumed` says and stored as `materialized` says.
+    pub fn global_table_with<K: Clone + 'static, V: Clone + 'static>(
+        &self,
+        topic: &str,
+        consumed: Consumed<K, V>,
+        materialized: Materialized<K, V>,
+    ) -> GlobalKTable<K, V> {
+        let g = &self.graph;
+        let key_serde = g.serde(consumed.key_serde, "reading a global table topic");
+        let value_serde = g.serde(consumed.value_serde, "reading a global table topic");
+        let source = consumed.name.unwrap_or_else(|| g.name("KSTREAM-SOURCE-"));
+        let processor = g.name("KTABLE-SOURCE-");
+        let store = materialized.name.unwrap_or_else(|| {
+            format!(
+                "{topic}-STATE-STORE-{}",
+                &processor["KTABLE-SOURCE-".len()..]
+            )
+        });
+        let builder = Stores::key_value_store_builder(
+            Stores::in_memory_key_value_store(&store),
+            materialized.key_serde.unwrap_or_else(|| key_serde.clone()),
+            materialized
+                .value_serde
+                .unwrap_or_else(|| value_serde.clone()),
+        )
+        .with_logging_disabled();
+        let store_name = store.clone();
+        g.with_topology(|t| {
+            t.add_global_store(
+                builder,
+                &source,
+                topic,
+                key_serde,
+                Serdes::optional(value_serde),
+                &processor,
+                move || GlobalTableUpdater::<K, V> {
+                    store_name: store_name.clone(),
+                    store: None,
+                },
+            )
+            .map(|_| ())
+        });
+        GlobalKTable::new(store)
+    }
+
+    /// Adds a store for processors attached with [`KStream::process`].
+    pub fn add_state_store(&self, builder: impl StoreBuilder) -> &Self {
+        self.graph.store(builder, &[]);
+        self
+    }
+
+    /// The topology, or the first error made while building it.
+    pub fn build(self) -> Result<Topology, TopologyError> {
+        let state = Rc::try_unwrap(self.graph.0)
+            .map(RefCell::into_inner)
+            .map_err(|shared| {
+                // Streams and tables still alive share the state; take it over from them.
+                let mut state = shared.borrow_mut();
+                (std::mem::take(&mut state.topology), state.error.take())
+            });
+        let (topology, error) = match state {
+            Ok(state) => (state.topology, state.error),
+            Err(taken) => taken,
+        };
+        match error {
+            Some(e) => Err(e),
+            None => Ok(topology),
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! The configuration objects of DSL operations, in Kafka Streams' vocabulary. Serdes left out
+//! are taken from the builder's serde registry (see
+//! [`StreamsBuilder::with_serde`](crate::StreamsBuilder::with_serde)).
+
+use std::sync::Arc;
+
+use streams_core::{SerdeRef, TimestampExtractor};
+
+/// How a source topic is read: serdes, timestamp extractor and source name.
+pub struct Consumed<K, V> {
+    pub(crate) key_serde: Option<SerdeRef<K>>,
+    pub(crate) value_serde: Option<SerdeRef<V>>,
+    pub(crate) extractor: Option<Arc<dyn TimestampExtractor>>,
+    pub(crate) name: Option<String>,
+}
+
+impl<K, V> Default for Consumed<K, V> {
+    fn default() -> Self {
+        Self {
+            key_serde: None,
+            value_serde: None,
+            extractor: None,
+            name: None,
+        }
+    }
+}
+
+impl<K, V> Consumed<K, V> {
+    /// The registered serdes and the record timestamp.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The given key and value serdes.
+    pub fn with(key_serde: SerdeRef<K>, value_serde: SerdeRef<V>) -> Self {
+        Self {
+            key_serde: Some(key_serde),
+            value_serde: Some(value_serde),
+            ..Self::default()
+        }
+    }
+
+    /// Takes each record's event time from `extractor` instead of its Kafka timestamp.
+    pub fn with_timestamp_extractor(
+        mut self,
+        extractor: impl TimestampExtractor + 'static,
+    ) -> Self {
+        self.extractor = Some(Arc::new(extractor));
+        self
+    }
+
+    /// Names the source node.
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+}
+
+/// How records are written to a topic: serdes and sink name.
+pub struct Produced<K, V> {
+    pub(crate) key_serde: Option<SerdeRef<K>>,
+    pub(crate) value_serde: Option<SerdeRef<V>>,
+    pub(crate) name: Option<String>,
+}
+
+impl<K, V> Default for Produced<K, V> {
+    fn default() -> Self {
+        Self {
+            key_serde: None,
+            value_serde: None,
+            name: None,
+        }
+    }
+}
+
+impl<K, V> Produced<K, V> {
+    /// The registered serdes.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The given key and value serdes.
+    pub fn with(key_serde: SerdeRef<K>, value_serde: SerdeRef<V>) -> Self {
+        Self {
+            key_serde: Some(key_serde),
+            value_serde: Some(value_serde),
+            name: None,
+        }
+    }
+
+    /// Names the sink node.
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+}
+
+/// How a stream is grouped: the serdes and the name of the repartition topic, if one is needed.
+pub struct Grouped<K, V> {
+    pub(crate) key_serde: Option<SerdeRef<K>>,
+    pub(crate) value_serde: Option<SerdeRef<V>>,
+    pub(crate) name: Option<String>,
+}
+
+impl<K, V> Default for Grouped<K, V> {
+    fn default() -> Self {
+        Self {
+            key_serde: None,
+            value_serde: None,
+            name: None,
+        }
+    }
+}
+
+impl<K, V> Grouped<K, V> {
+    /// The registered serdes and a generated name.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The given key and value serdes.
+    pub fn with(key_serde: SerdeRef<K>, value_serde: SerdeRef<V>) -> Self {
+        Self {
+            key_serde: Some(key_serde),
+            value_serde: Some(value_serde),
+            name: None,
+        }
+    }
+
+    /// Names the grouping; its repartition topic is `<application.id>-<name>-repartition`.
+    pub fn named(name: impl Into<String>) -> Self {
+        Self::new().with_name(name)
+    }
+
+    /// Sets the name.
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+}
+
+/// How a repartition topic is written and read.
+pub struct Repartitioned<K, V> {
+    pub(crate) key_serde: Option<SerdeRef<K>>,
+    pub(crate) value_serde: Option<SerdeRef<V>>,
+    pub(crate) name: Option<String>,
+    pub(crate) partitions: Option<i32>,
+}
+
+impl<K, V> Default for Repartitioned<K, V> {
+    fn default() -> Self {
+        Self {
+            key_serde: None,
+            value_serde: None,
+            name: None,
+            partitions: None,
+        }
+    }
+}
+
+impl<K, V> Repartitioned<K, V> {
+    /// The registered serdes, a generated name and the source's partition count.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The given key and value serdes.
+    pub fn with(key_serde: SerdeRef<K>, value_serde: SerdeRef<V>) -> Self {
+        Self {
+            key_serde: Some(key_serde),
+            value_serde: Some(value_serde),
+            ..Self::default()
+        }
+    }
+
+    /// Names the topic `<application.id>-<name>-repartition`.
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The number of partitions of the repartition topic (used by the Kafka runtime).
+    pub fn with_partitions(mut self, partitions: i32) -> Self {
+        self.partitions = Some(partitions);
+        self
+    }
+}
+
+/// How an aggregate or table is stored: the store's name, serdes and logging.
+pub struct Materialized<K, V> {
+    pub(crate) name: Option<String>,
+    pub(crate) key_serde: Option<SerdeRef<K>>,
+    pub(crate) value_serde: Option<SerdeRef<V>>,
+    pub(crate) logging: bool,
+}
+
+impl<K, V> Default for Materialized<K, V> {
+    fn default() -> Self {
+        Self {
+            name: None,
+            key_serde: None,
+            value_serde: None,
+            logging: true,
+        }
+    }
+}
+
+impl<K, V> Materialized<K, V> {
+    /// The registered serdes and a generated store name.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A store called `name` (reachable by that name from the test driver and processors).
+    pub fn named(name: impl Into<String>) -> Self {
+        Self {
+            name: Some(name.into()),
+            ..Self::default()
+        }
+    }
+
+    /// The given key and value serdes.
+    pub fn with(key_serde: SerdeRef<K>, value_serde: SerdeRef<V>) -> Self {
+        Self {
+            key_serde: Some(key_serde),
+            value_serde: Some(value_serde),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the key serde.
+    pub fn with_key_serde(mut self, serde: SerdeRef<K>) -> Self {
+        self.key_serde = Some(serde);
+        self
+    }
+
+    /// Sets the value serde.
+    pub fn with_value_serde(mut self, serde: SerdeRef<V>) -> Self {
+        self.value_serde = Some(serde);
+        self
+    }
+
+    /// Turns off the store's changelog.
+    pub fn with_logging_disabled(mut self) -> Self {
+        self.logging = false;
+        self
+    }
+}
+
+/// A name for a processor node (or, for `split`, the prefix of its branches' names).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Named(pub(crate) String);
+
+impl Named {
+    /// The name `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self(name.into())
+    }
+}
+
+/// A name for one branch of a split.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Branched(pub(crate) Option<String>);
+
+impl Branched {
+    /// The branch is called `<split prefix><name>`.
+    pub fn named(name: impl Into<String>) -> Self {
+        Self(Some(name.into()))
+    }
+
+    /// The branch gets a number as its name.
+    pub fn unnamed() -> Self {
+        Self(None)
+    }
+}

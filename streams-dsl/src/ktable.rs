@@ -1,0 +1,142 @@
+//! `KTable`: a changelog stream read as a table of the latest value per key.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use streams_core::Processor;
+
+use crate::builder::Graph;
+use crate::processors::table::{TableFilter, TableMapValues, TableSelect, TableToStream};
+use crate::{Change, Grouped, KGroupedTable, KStream};
+
+/// A table with keys of type `K` and values of type `V`: each record is an update of its key's
+/// row. Internally its operators pass [`Change`]s (new and old value), so that aggregations
+/// downstream can retract old values.
+pub struct KTable<K, V> {
+    graph: Graph,
+    node: String,
+    store: Option<String>,
+    types: PhantomData<fn() -> (K, V)>,
+}
+
+impl<K, V> Clone for KTable<K, V> {
+    fn clone(&self) -> Self {
+        Self {
+            graph: self.graph.clone(),
+            node: self.node.clone(),
+            store: self.store.clone(),
+            types: PhantomData,
+        }
+    }
+}
+
+impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
+    pub(crate) fn new(graph: Graph, node: String, store: Option<String>) -> Self {
+        Self {
+            graph,
+            node,
+            store,
+            types: PhantomData,
+        }
+    }
+
+    /// The name of the store that holds this table, if it is materialized.
+    pub fn store_name(&self) -> Option<&str> {
+        self.store.as_deref()
+    }
+
+    /// The name of the node that produces this table's updates.
+    pub fn node_name(&self) -> &str {
+        &self.node
+    }
+
+    /// Renames the node that produces this table (Kafka Streams' `Named`).
+    pub fn named(self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        self.graph.rename(&self.node, &name);
+        Self { node: name, ..self }
+    }
+
+    fn then<V2: Clone + 'static, P>(
+        &self,
+        prefix: &str,
+        processor: impl Fn() -> P + Send + Sync + 'static,
+    ) -> KTable<K, V2>
+    where
+        P: Processor<K, Change<V>, K, Change<V2>>,
+    {
+        let node = self.graph.processor(prefix, processor, &[&self.node]);
+        KTable::new(self.graph.clone(), node, None)
+    }
+
+    /// The rows for which `predicate` holds; a row that stops satisfying it is deleted
+    /// downstream.
+    pub fn filter(&self, predicate: impl Fn(&K, &V) -> bool + Send + Sync + 'static) -> Self {
+        let f = Arc::new(predicate);
+        self.then("KTABLE-FILTER-", move || TableFilter(Arc::clone(&f)))
+    }
+
+    /// The rows for which `predicate` does not hold.
+    pub fn filter_not(&self, predicate: impl Fn(&K, &V) -> bool + Send + Sync + 'static) -> Self {
+        self.filter(move |k, v| !predicate(k, v))
+    }
+
+    /// Maps every row's value.
+    pub fn map_values<V2: Clone + 'static>(
+        &self,
+        mapper: impl Fn(V) -> V2 + Send + Sync + 'static,
+    ) -> KTable<K, V2> {
+        self.map_values_with_key(move |_, v| mapper(v))
+    }
+
+    /// Maps every row's value, given its key too.
+    pub fn map_values_with_key<V2: Clone + 'static>(
+        &self,
+        mapper: impl Fn(&K, V) -> V2 + Send + Sync + 'static,
+    ) -> KTable<K, V2> {
+        let f = Arc::new(mapper);
+        self.then("KTABLE-MAPVALUES-", move || TableMapValues(Arc::clone(&f)))
+    }
+
+    /// The table's updates as a stream: the new value of each update, `None` for a delete.
+    pub fn to_stream(&self) -> KStream<K, Option<V>> {
+        let node = self.graph.processor::<K, Change<V>, K, Option<V>, _>(
+            "KTABLE-TOSTREAM-",
+            || TableToStream,
+            &[&self.node],
+        );
+        KStream::new(self.graph.clone(), node, false)
+    }
+
+    /// Regroups the rows by the key (and value) `selector` computes, for an aggregation with
+    /// an adder and a subtractor. The aggregation repartitions first.
+    pub fn group_by<K2, V2>(
+        &self,
+        selector: impl Fn(&K, V) -> (K2, V2) + Send + Sync + 'static,
+    ) -> KGroupedTable<K2, V2>
+    where
+        K2: Clone + PartialEq + 'static,
+        V2: Clone + 'static,
+    {
+        self.group_by_with(selector, Grouped::new())
+    }
+
+    /// As [`group_by`](Self::group_by), with the serdes and name of `grouped`.
+    pub fn group_by_with<K2, V2>(
+        &self,
+        selector: impl Fn(&K, V) -> (K2, V2) + Send + Sync + 'static,
+        grouped: Grouped<K2, V2>,
+    ) -> KGroupedTable<K2, V2>
+    where
+        K2: Clone + PartialEq + 'static,
+        V2: Clone + 'static,
+    {
+        let f = Arc::new(selector);
+        let node = self.graph.processor(
+            "KTABLE-SELECT-",
+            move || TableSelect(Arc::clone(&f)),
+            &[&self.node],
+        );
+        KGroupedTable::new(self.graph.clone(), node, grouped)
+    }
+}

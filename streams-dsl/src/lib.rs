@@ -1,0 +1,59 @@
+//! The typed streams DSL: build a topology from [`KStream`]s, [`KTable`]s and
+//! [`GlobalKTable`]s with the operations Kafka Streams users know, then run it with the
+//! Kafka runtime or test it with the [`TopologyTestDriver`](streams_core::TopologyTestDriver).
+//!
+//! One `use` brings in everything an application needs:
+//!
+//! ```
+//! use streams_dsl::prelude::*;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let builder = StreamsBuilder::new();
+//! builder
+//!     .stream::<String, i64>("payments")
+//!     .filter(|_, amount| *amount > 0)
+//!     .group_by_key()
+//!     .reduce(|total, amount| total + amount)
+//!     .to_stream()
+//!     .to("totals");
+//! let driver = TopologyTestDriver::new(builder.build()?, StreamsConfig::new("totals"))?;
+//! let payments = driver.input_topic::<String, i64>("payments")?;
+//! payments.pipe_key_values([("ann".to_string(), 5), ("ann".to_string(), -1), ("ann".to_string(), 7)])?;
+//! let totals = driver.output_topic::<String, i64>("totals")?;
+//! assert_eq!(totals.read_values_to_list()?, vec![5, 12]);
+//! # Ok(())
+//! # }
+//! ```
+
+mod branch;
+mod builder;
+mod change;
+mod config;
+mod global;
+mod grouped;
+mod kstream;
+mod ktable;
+mod processors;
+
+pub use branch::BranchedKStream;
+pub use builder::StreamsBuilder;
+pub use change::Change;
+pub use config::{Branched, Consumed, Grouped, Materialized, Named, Produced, Repartitioned};
+pub use global::GlobalKTable;
+pub use grouped::{KGroupedStream, KGroupedTable};
+pub use kstream::{Branches, KStream};
+pub use ktable::KTable;
+
+/// Everything an application needs, in one `use`.
+pub mod prelude {
+    pub use crate::{
+        Branched, Change, Consumed, GlobalKTable, Grouped, KGroupedStream, KGroupedTable, KStream,
+        KTable, Materialized, Named, Produced, Repartitioned, StreamsBuilder,
+    };
+    pub use streams_core::{
+        DefaultSerde, DeserializationHandler, Headers, KeyValueStore, LogAndContinue, LogAndFail,
+        Processor, ProcessorContext, ProcessorError, PunctuationType, RawRecord, Record, SerdeRef,
+        Serdes, Stores, StreamsConfig, StreamsError, TestInputTopic, TestOutputTopic, TestRecord,
+        Timestamp, TimestampExtractor, Topology, TopologyError, TopologyTestDriver,
+    };
+}

@@ -1,0 +1,83 @@
+use std::sync::Arc;
+
+use streams_core::{KeyValueStore, Processor, ProcessorContext, ProcessorError, Record};
+
+/// Joins each stream record with the row of a global table found under the key that
+/// `key_of` picks. The joiner returns `None` to drop the record (an inner join without a row).
+pub(crate) struct GlobalJoin<GK, GV, S, J> {
+    pub(crate) store_name: String,
+    pub(crate) store: Option<KeyValueStore<GK, GV>>,
+    pub(crate) key_of: Arc<S>,
+    pub(crate) joiner: Arc<J>,
+}
+
+impl<K, V, GK, GV, VR, S, J> Processor<K, V, K, VR> for GlobalJoin<GK, GV, S, J>
+where
+    K: Clone + 'static,
+    V: 'static,
+    GK: 'static,
+    GV: 'static,
+    VR: Clone + 'static,
+    S: Fn(&K, &V) -> GK + 'static,
+    J: Fn(V, Option<GV>) -> Option<VR> + 'static,
+{
+    fn init(&mut self, ctx: &mut ProcessorContext<'_, K, VR>) -> Result<(), ProcessorError> {
+        self.store = Some(ctx.key_value_store(&self.store_name)?);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        r: Record<K, V>,
+        ctx: &mut ProcessorContext<'_, K, VR>,
+    ) -> Result<(), ProcessorError> {
+        let store = self
+            .store
+            .as_ref()
+            .ok_or_else(|| ProcessorError::UnknownStore(self.store_name.clone()))?;
+        let row = store.get(&(self.key_of)(&r.key, &r.value))?;
+        let Record {
+            key,
+            value,
+            timestamp,
+            headers,
+        } = r;
+        match (self.joiner)(value, row) {
+            Some(value) => ctx.forward(Record {
+                key,
+                value,
+                timestamp,
+                headers,
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Writes each record of a global table's topic into its store (`None` deletes).
+pub(crate) struct GlobalTableUpdater<K, V> {
+    pub(crate) store_name: String,
+    pub(crate) store: Option<KeyValueStore<K, V>>,
+}
+
+impl<K: 'static, V: 'static> Processor<K, Option<V>, (), ()> for GlobalTableUpdater<K, V> {
+    fn init(&mut self, ctx: &mut ProcessorContext<'_, (), ()>) -> Result<(), ProcessorError> {
+        self.store = Some(ctx.key_value_store(&self.store_name)?);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        r: Record<K, Option<V>>,
+        _: &mut ProcessorContext<'_, (), ()>,
+    ) -> Result<(), ProcessorError> {
+        let store = self
+            .store
+            .as_ref()
+            .ok_or_else(|| ProcessorError::UnknownStore(self.store_name.clone()))?;
+        match &r.value {
+            Some(v) => store.put(&r.key, v),
+            None => store.delete(&r.key).map(|_| ()),
+        }
+    }
+}

@@ -1,0 +1,208 @@
+use std::sync::Arc;
+
+use streams_core::{
+    KeyValueStore, Processor, ProcessorContext, ProcessorError, PutOutcome, Record,
+};
+
+use crate::Change;
+
+/// Materializes a stream of row updates into a store and forwards the rows that really
+/// changed, with their old values. `None` deletes a row.
+pub(crate) struct TableSource<K, V> {
+    pub(crate) store_name: String,
+    pub(crate) store: Option<KeyValueStore<K, V>>,
+}
+
+impl<K, V> TableSource<K, V> {
+    pub(crate) fn new(store_name: String) -> Self {
+        Self {
+            store_name,
+            store: None,
+        }
+    }
+}
+
+fn store<'a, K, V>(
+    store: &'a Option<KeyValueStore<K, V>>,
+    name: &str,
+) -> Result<&'a KeyValueStore<K, V>, ProcessorError> {
+    store
+        .as_ref()
+        .ok_or_else(|| ProcessorError::UnknownStore(name.to_owned()))
+}
+
+impl<K, V> Processor<K, Option<V>, K, Change<V>> for TableSource<K, V>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+{
+    fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<V>>) -> Result<(), ProcessorError> {
+        self.store = Some(ctx.key_value_store(&self.store_name)?);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        r: Record<K, Option<V>>,
+        ctx: &mut ProcessorContext<'_, K, Change<V>>,
+    ) -> Result<(), ProcessorError> {
+        let store = store(&self.store, &self.store_name)?;
+        match store.put_if_changed(&r.key, r.value.as_ref())? {
+            PutOutcome::Unchanged => Ok(()),
+            PutOutcome::Changed { old } => {
+                let change = Change::new(r.value.clone(), old);
+                ctx.forward(r.with_value(change))
+            }
+        }
+    }
+}
+
+/// Wraps each stream value as a row update (`to_table`).
+pub(crate) struct StreamToRows;
+
+impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V, K, Option<V>> for StreamToRows {
+    fn process(
+        &mut self,
+        r: Record<K, V>,
+        ctx: &mut ProcessorContext<'_, K, Option<V>>,
+    ) -> Result<(), ProcessorError> {
+        let value = Some(r.value);
+        ctx.forward(Record {
+            key: r.key,
+            value,
+            timestamp: r.timestamp,
+            headers: r.headers,
+        })
+    }
+}
+
+/// Filters both sides of each change; forwards nothing when both end up empty.
+pub(crate) struct TableFilter<F>(pub(crate) Arc<F>);
+
+impl<K, V, F> Processor<K, Change<V>> for TableFilter<F>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+    F: Fn(&K, &V) -> bool + 'static,
+{
+    fn process(
+        &mut self,
+        r: Record<K, Change<V>>,
+        ctx: &mut ProcessorContext<'_, K, Change<V>>,
+    ) -> Result<(), ProcessorError> {
+        let keep = |v: Option<V>| v.filter(|v| (self.0)(&r.key, v));
+        let change = Change::new(keep(r.value.new.clone()), keep(r.value.old.clone()));
+        if change.is_empty() {
+            return Ok(());
+        }
+        ctx.forward(r.with_value(change))
+    }
+}
+
+/// Maps both sides of each change.
+pub(crate) struct TableMapValues<F>(pub(crate) Arc<F>);
+
+impl<K, V, V2, F> Processor<K, Change<V>, K, Change<V2>> for TableMapValues<F>
+where
+    K: Clone + 'static,
+    V: 'static,
+    V2: Clone + 'static,
+    F: Fn(&K, V) -> V2 + 'static,
+{
+    fn process(
+        &mut self,
+        r: Record<K, Change<V>>,
+        ctx: &mut ProcessorContext<'_, K, Change<V2>>,
+    ) -> Result<(), ProcessorError> {
+        let Record {
+            key,
+            value,
+            timestamp,
+            headers,
+        } = r;
+        let change = value.map(|v| (self.0)(&key, v));
+        ctx.forward(Record {
+            key,
+            value: change,
+            timestamp,
+            headers,
+        })
+    }
+}
+
+/// Turns table updates into a stream of new values (`None` for deletes).
+pub(crate) struct TableToStream;
+
+impl<K: Clone + 'static, V: Clone + 'static> Processor<K, Change<V>, K, Option<V>>
+    for TableToStream
+{
+    fn process(
+        &mut self,
+        r: Record<K, Change<V>>,
+        ctx: &mut ProcessorContext<'_, K, Option<V>>,
+    ) -> Result<(), ProcessorError> {
+        let Record {
+            key,
+            value,
+            timestamp,
+            headers,
+        } = r;
+        ctx.forward(Record {
+            key,
+            value: value.new,
+            timestamp,
+            headers,
+        })
+    }
+}
+
+/// Re-keys table updates for a grouping: the old row is retracted from its old group and the
+/// new row added to its new group. When both land in the same group, one record carries both,
+/// so that the aggregate updates once (Kafka Streams KIP-904).
+pub(crate) struct TableSelect<F>(pub(crate) Arc<F>);
+
+impl<K, V, K2, V2, F> Processor<K, Change<V>, K2, Change<V2>> for TableSelect<F>
+where
+    K: 'static,
+    V: 'static,
+    K2: Clone + PartialEq + 'static,
+    V2: Clone + 'static,
+    F: Fn(&K, V) -> (K2, V2) + 'static,
+{
+    fn process(
+        &mut self,
+        r: Record<K, Change<V>>,
+        ctx: &mut ProcessorContext<'_, K2, Change<V2>>,
+    ) -> Result<(), ProcessorError> {
+        let Record {
+            key,
+            value,
+            timestamp,
+            headers,
+        } = r;
+        let old = value.old.map(|v| (self.0)(&key, v));
+        let new = value.new.map(|v| (self.0)(&key, v));
+        let mut send = |k: K2, change: Change<V2>| {
+            ctx.forward(Record {
+                key: k,
+                value: change,
+                timestamp,
+                headers: headers.clone(),
+            })
+        };
+        match (new, old) {
+            (Some((nk, nv)), Some((ok, ov))) if nk == ok => {
+                send(nk, Change::new(Some(nv), Some(ov)))
+            }
+            (new, old) => {
+                if let Some((ok, ov)) = old {
+                    send(ok, Change::new(None, Some(ov)))?;
+                }
+                if let Some((nk, nv)) = new {
+                    send(nk, Change::new(Some(nv), None))?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
