@@ -87,15 +87,29 @@ pub enum TopologyError {
     NoSource,
 }
 
+/// Why a typed state store operation failed.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum StateError {
+    /// The engine failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A key or value could not pass through its serde.
+    #[error("store serde failed: {0}")]
+    Serde(#[from] SerdeError),
+}
+
 /// Why a processor failed on a record or a punctuation.
 #[derive(Debug, Error)]
 pub enum ProcessorError {
     /// A state store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A serde failed (for example on a store's key or value).
+    /// A serde failed.
     #[error("serde failed: {0}")]
     Serde(#[from] SerdeError),
+    /// A state store operation failed.
+    #[error(transparent)]
+    State(#[from] StateError),
     /// A record could not be serialized for a sink.
     #[error("cannot serialize the {part} for topic `{topic}`: {source}")]
     Serialization {
@@ -264,4 +278,7 @@ pub enum StreamsError {
     /// A state store failed outside of record processing.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A typed state store operation failed outside of record processing.
+    #[error(transparent)]
+    State(#[from] StateError),
 }

@@ -19,7 +19,7 @@ pub mod topology;
 pub use config::{
     DeserializationHandler, HandlerResponse, LogAndContinue, LogAndFail, StreamsConfig,
 };
-pub use error::{ProcessorError, RecordPart, StreamsError, TopologyError};
+pub use error::{ProcessorError, RecordPart, StateError, StreamsError, TopologyError};
 pub use headers::{Header, Headers};
 pub use processor::{Processor, ProcessorContext, Punctuation, PunctuationType, ScheduleId};
 pub use record::{ProducedRecord, RawRecord, Record, RecordMetadata, Timestamp, TopicPartition};

@@ -53,7 +53,7 @@ pub mod prelude {
     pub use streams_core::{
         DefaultSerde, DeserializationHandler, Headers, KeyValueStore, LogAndContinue, LogAndFail,
         Processor, ProcessorContext, ProcessorError, PunctuationType, RawRecord, Record, SerdeRef,
-        Serdes, Stores, StreamsConfig, StreamsError, TestInputTopic, TestOutputTopic, TestRecord,
-        Timestamp, TimestampExtractor, Topology, TopologyError, TopologyTestDriver,
+        Serdes, StateError, Stores, StreamsConfig, StreamsError, TestInputTopic, TestOutputTopic,
+        TestRecord, Timestamp, TimestampExtractor, Topology, TopologyError, TopologyTestDriver,
     };
 }

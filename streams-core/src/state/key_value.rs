@@ -4,7 +4,7 @@ use std::rc::Rc;
 use state_stores::{KeyValueBytesStore, StoreError};
 
 use super::registry::ManagedStore;
-use crate::{Encoded, Headers, ProcessorError, SerdeError, SerdeRef, Serializer};
+use crate::{Encoded, Headers, SerdeError, SerdeRef, Serializer, StateError};
 
 struct Engine {
     name: String,
@@ -56,7 +56,7 @@ impl<K, V> std::fmt::Debug for KeyValueStore<K, V> {
     }
 }
 
-type Pairs<K, V> = Result<Vec<(K, V)>, ProcessorError>;
+type Pairs<K, V> = Result<Vec<(K, V)>, StateError>;
 
 impl<K, V> KeyValueStore<K, V> {
     /// A typed store over `bytes`; `serde_topic` is the topic name handed to the serdes.
@@ -97,8 +97,8 @@ impl<K, V> KeyValueStore<K, V> {
     fn with_key<R>(
         &self,
         key: &K,
-        f: impl FnOnce(&[u8]) -> Result<R, ProcessorError>,
-    ) -> Result<R, ProcessorError> {
+        f: impl FnOnce(&[u8]) -> Result<R, StateError>,
+    ) -> Result<R, StateError> {
         let mut buf = self.engine.key_buf.borrow_mut();
         match self.encode_into(&*self.key_serde, key, &mut buf)? {
             Encoded::Bytes => f(&buf),
@@ -106,7 +106,7 @@ impl<K, V> KeyValueStore<K, V> {
         }
     }
 
-    fn decode_value(&self, bytes: Option<Vec<u8>>) -> Result<Option<V>, ProcessorError> {
+    fn decode_value(&self, bytes: Option<Vec<u8>>) -> Result<Option<V>, StateError> {
         bytes
             .map(|b| {
                 self.value_serde
@@ -130,13 +130,13 @@ impl<K, V> KeyValueStore<K, V> {
     }
 
     /// The value for `key`.
-    pub fn get(&self, key: &K) -> Result<Option<V>, ProcessorError> {
+    pub fn get(&self, key: &K) -> Result<Option<V>, StateError> {
         let bytes = self.with_key(key, |k| Ok(self.engine.bytes.borrow().get(k)?))?;
         self.decode_value(bytes)
     }
 
     /// Stores `value` for `key`; a value that encodes as null deletes the key.
-    pub fn put(&self, key: &K, value: &V) -> Result<(), ProcessorError> {
+    pub fn put(&self, key: &K, value: &V) -> Result<(), StateError> {
         self.with_key(key, |k| {
             let mut vbuf = self.engine.value_buf.borrow_mut();
             let mut bytes = self.engine.bytes.borrow_mut();
@@ -153,11 +153,7 @@ impl<K, V> KeyValueStore<K, V> {
     /// Stores `value` (`None`, or a value that encodes as null, deletes) unless the stored
     /// encoding is already the same; returns what it did. Tables use this to emit only real
     /// changes.
-    pub fn put_if_changed(
-        &self,
-        key: &K,
-        value: Option<&V>,
-    ) -> Result<PutOutcome<V>, ProcessorError> {
+    pub fn put_if_changed(&self, key: &K, value: Option<&V>) -> Result<PutOutcome<V>, StateError> {
         let old = self.with_key(key, |k| {
             let mut vbuf = self.engine.value_buf.borrow_mut();
             let mut bytes = self.engine.bytes.borrow_mut();
@@ -191,7 +187,7 @@ impl<K, V> KeyValueStore<K, V> {
     }
 
     /// Stores `value` only if `key` has no value; returns the value already there.
-    pub fn put_if_absent(&self, key: &K, value: &V) -> Result<Option<V>, ProcessorError> {
+    pub fn put_if_absent(&self, key: &K, value: &V) -> Result<Option<V>, StateError> {
         let existing = self.get(key)?;
         if existing.is_none() {
             self.put(key, value)?;
@@ -200,7 +196,7 @@ impl<K, V> KeyValueStore<K, V> {
     }
 
     /// Removes `key`; returns the value it had.
-    pub fn delete(&self, key: &K) -> Result<Option<V>, ProcessorError> {
+    pub fn delete(&self, key: &K) -> Result<Option<V>, StateError> {
         let old = self.with_key(key, |k| Ok(self.engine.bytes.borrow_mut().delete(k)?))?;
         self.decode_value(old)
     }
@@ -210,7 +206,7 @@ impl<K, V> KeyValueStore<K, V> {
         from: &K,
         to: &K,
         f: impl FnOnce(&dyn KeyValueBytesStore, &[u8], &[u8]) -> Result<T, StoreError>,
-    ) -> Result<T, ProcessorError> {
+    ) -> Result<T, StateError> {
         let mut from_buf = Vec::new();
         let mut to_buf = Vec::new();
         self.encode_into(&*self.key_serde, from, &mut from_buf)?;
@@ -259,7 +255,7 @@ impl<K, V> KeyValueStore<K, V> {
     }
 
     /// An estimate of the number of entries.
-    pub fn approximate_num_entries(&self) -> Result<u64, ProcessorError> {
+    pub fn approximate_num_entries(&self) -> Result<u64, StateError> {
         Ok(self.engine.bytes.borrow().approximate_num_entries()?)
     }
 }

@@ -76,8 +76,11 @@ impl<K: 'static, V: 'static> Processor<K, Option<V>, (), ()> for GlobalTableUpda
             .as_ref()
             .ok_or_else(|| ProcessorError::UnknownStore(self.store_name.clone()))?;
         match &r.value {
-            Some(v) => store.put(&r.key, v),
-            None => store.delete(&r.key).map(|_| ()),
+            Some(v) => store.put(&r.key, v)?,
+            None => {
+                store.delete(&r.key)?;
+            }
         }
+        Ok(())
     }
 }

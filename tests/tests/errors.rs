@@ -1,0 +1,311 @@
+//! Every documented error: bad input goes to the handler or fails with its coordinates,
+//! processing failures and panics name the record and the node, and misuse of the driver is
+//! a typed error.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use integration_tests::{drive, s};
+use streams_core::{RecordPart, SerdeError, StreamsConfig, TopologyTestDriver};
+use streams_dsl::prelude::*;
+
+fn passthrough(config: StreamsConfig) -> TopologyTestDriver {
+    let builder = StreamsBuilder::new();
+    builder.stream::<String, i64>("in").to("out");
+    TopologyTestDriver::new(builder.build().expect("builds"), config).expect("starts")
+}
+
+#[test]
+fn an_undeserializable_value_fails_with_its_coordinates_by_default() -> Result<(), StreamsError> {
+    let driver = passthrough(StreamsConfig::new("app"));
+    let input = driver.input_topic::<String, i64>("in")?;
+    input.pipe_key_value(s("a"), 1)?;
+    let error = input
+        .pipe_raw(Some(b"b".to_vec()), Some(b"abc".to_vec()), 5)
+        .unwrap_err();
+    match &error {
+        StreamsError::Deserialization {
+            topic,
+            partition,
+            offset,
+            part,
+            source,
+        } => {
+            assert_eq!(
+                (topic.as_str(), *partition, *offset, *part),
+                ("in", 0, 1, RecordPart::Value)
+            );
+            assert_eq!(
+                *source,
+                SerdeError::InvalidLength {
+                    expected: 8,
+                    actual: 3
+                }
+            );
+        }
+        other => panic!("unexpected error {other}"),
+    }
+    assert_eq!(
+        error.to_string(),
+        "cannot deserialize the value of the record at in-0@1: expected 8 bytes, got 3"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_null_key_for_a_keyed_type_is_a_key_deserialization_error() -> Result<(), StreamsError> {
+    let driver = passthrough(StreamsConfig::new("app"));
+    let error = driver
+        .input_topic::<String, i64>("in")?
+        .pipe_value(1)
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            StreamsError::Deserialization {
+                part: RecordPart::Key,
+                source: SerdeError::UnexpectedNull,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    Ok(())
+}
+
+#[test]
+fn log_and_continue_skips_and_counts_bad_records() -> Result<(), StreamsError> {
+    let driver = passthrough(StreamsConfig::new("app").deserialization_handler(LogAndContinue));
+    let input = driver.input_topic::<String, i64>("in")?;
+    input.pipe_raw(Some(b"a".to_vec()), Some(b"abc".to_vec()), 1)?;
+    input.pipe_raw(Some(b"a".to_vec()), Some(7i64.to_be_bytes().to_vec()), -5)?;
+    input.pipe_key_value(s("b"), 2)?;
+    assert_eq!(
+        driver
+            .output_topic::<String, i64>("out")?
+            .read_key_values_to_list()?,
+        vec![(s("b"), 2)]
+    );
+    let metrics = driver.metrics();
+    assert_eq!((metrics.skipped, metrics.processed), (2, 2));
+    Ok(())
+}
+
+#[test]
+fn a_negative_timestamp_is_invalid_input() -> Result<(), StreamsError> {
+    let driver = passthrough(StreamsConfig::new("app"));
+    let error = driver
+        .input_topic::<String, i64>("in")?
+        .pipe_key_value_at(s("a"), 1, -1)
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            StreamsError::InvalidTimestamp {
+                timestamp: -1,
+                offset: 0,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_panic_in_user_code_fails_with_the_record_and_node() -> Result<(), StreamsError> {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, i64>("in")
+        .map_values(|v| if v == 13 { panic!("unlucky number") } else { v })
+        .named("risky")
+        .to("out");
+    let driver = drive(builder);
+    let input = driver.input_topic::<String, i64>("in")?;
+    input.pipe_key_value(s("a"), 1)?;
+    let error = input.pipe_key_value(s("b"), 13).unwrap_err();
+    match &error {
+        StreamsError::Processing {
+            topic,
+            offset,
+            source,
+            ..
+        } => {
+            assert_eq!((topic.as_str(), *offset), ("in", 1));
+            assert!(matches!(source.root(), ProcessorError::Panic(m) if m == "unlucky number"));
+        }
+        other => panic!("unexpected error {other}"),
+    }
+    // The driver keeps working for later records.
+    input.pipe_key_value(s("c"), 3)?;
+    assert_eq!(
+        driver
+            .output_topic::<String, i64>("out")?
+            .read_values_to_list()?,
+        vec![1, 3]
+    );
+    Ok(())
+}
+
+struct FailsOnNegative;
+
+impl Processor<String, i64> for FailsOnNegative {
+    fn process(
+        &mut self,
+        r: Record<String, i64>,
+        ctx: &mut ProcessorContext<'_, String, i64>,
+    ) -> Result<(), ProcessorError> {
+        if r.value < 0 {
+            return Err(ProcessorError::message(format!(
+                "negative amount {}",
+                r.value
+            )));
+        }
+        ctx.forward(r)
+    }
+}
+
+#[test]
+fn a_processor_error_names_the_node_and_the_record() -> Result<(), StreamsError> {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, i64>("in")
+        .process(|| FailsOnNegative, &[])
+        .named("validate")
+        .to("out");
+    let driver = drive(builder);
+    let error = driver
+        .input_topic::<String, i64>("in")?
+        .pipe_key_value(s("a"), -4)
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "processing the record at in-0@0 failed: node `validate` failed: negative amount -4"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_sink_that_cannot_serialize_fails_with_the_topic() -> Result<(), StreamsError> {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, i64>("in")
+        .map_values(|v| HashMap::from([(vec![v as u8], v)]))
+        .to_with("out", Produced::with(Serdes::string(), Serdes::json()));
+    let driver = drive(builder);
+    let error = driver
+        .input_topic::<String, i64>("in")?
+        .pipe_key_value(s("a"), 1)
+        .unwrap_err();
+    let StreamsError::Processing { source, .. } = &error else {
+        panic!("unexpected error {error}")
+    };
+    assert!(
+        matches!(source.root(), ProcessorError::Serialization { topic, part: RecordPart::Value, .. } if topic == "out"),
+        "{error}"
+    );
+    Ok(())
+}
+
+struct FailingPunctuator;
+
+impl Processor<String, i64> for FailingPunctuator {
+    fn init(&mut self, ctx: &mut ProcessorContext<'_, String, i64>) -> Result<(), ProcessorError> {
+        ctx.schedule(Duration::from_secs(1), PunctuationType::WallClockTime);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        _: Record<String, i64>,
+        _: &mut ProcessorContext<'_, String, i64>,
+    ) -> Result<(), ProcessorError> {
+        Ok(())
+    }
+
+    fn punctuate(
+        &mut self,
+        _: streams_core::Punctuation,
+        _: &mut ProcessorContext<'_, String, i64>,
+    ) -> Result<(), ProcessorError> {
+        Err(ProcessorError::message("flush failed"))
+    }
+}
+
+#[test]
+fn a_failing_punctuation_is_an_error() -> Result<(), StreamsError> {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, i64>("in")
+        .process(|| FailingPunctuator, &[])
+        .to("out");
+    let driver = drive(builder);
+    let error = driver
+        .advance_wall_clock_time(Duration::from_secs(1))
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            StreamsError::Punctuation {
+                timestamp: 1000,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    Ok(())
+}
+
+#[test]
+fn misuse_of_the_driver_is_a_typed_error() -> Result<(), StreamsError> {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, i64>("in")
+        .group_by_key()
+        .count_with(Materialized::named("counts"))
+        .to_stream()
+        .to("out");
+    let driver = drive(builder);
+    assert!(matches!(
+        driver.input_topic::<String, i64>("nope"),
+        Err(StreamsError::UnknownTopic {
+            direction: "input",
+            ..
+        })
+    ));
+    assert!(matches!(
+        driver.output_topic::<String, i64>("nope"),
+        Err(StreamsError::UnknownTopic {
+            direction: "output",
+            ..
+        })
+    ));
+    assert!(matches!(
+        driver.key_value_store::<String, i64>("nope"),
+        Err(StreamsError::UnknownStore(_))
+    ));
+    assert!(matches!(
+        driver.key_value_store::<String, String>("counts"),
+        Err(StreamsError::StoreType { .. })
+    ));
+    let out = driver.output_topic::<String, i64>("out")?;
+    assert!(matches!(out.read_value(), Err(StreamsError::NoRecord(t)) if t == "out"));
+    Ok(())
+}
+
+#[test]
+fn a_type_without_a_serde_fails_the_build() {
+    #[derive(Clone)]
+    struct Unregistered;
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, i64>("in")
+        .map_values(|_| Unregistered)
+        .to("out");
+    let error = builder.build().unwrap_err();
+    assert!(
+        matches!(error, TopologyError::MissingSerde { .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("Unregistered"), "{error}");
+}
