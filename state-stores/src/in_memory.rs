@@ -3,6 +3,9 @@ use std::ops::Bound;
 
 use crate::{KeyValueBytesStore, KeyValueIter, StateStore, StoreError};
 
+/// Inclusive-or-open bounds of a key range.
+type KeyBounds<'k> = (Bound<&'k [u8]>, Bound<&'k [u8]>);
+
 /// A key-value store held in memory, in a B-tree ordered by key bytes.
 ///
 /// It is not persistent: after a restart its content comes back from its changelog.
@@ -33,10 +36,7 @@ impl InMemoryKeyValueStore {
         }
     }
 
-    fn bounds<'k>(
-        from: Option<&'k [u8]>,
-        to: Option<&'k [u8]>,
-    ) -> Option<(Bound<&'k [u8]>, Bound<&'k [u8]>)> {
+    fn bounds<'k>(from: Option<&'k [u8]>, to: Option<&'k [u8]>) -> Option<KeyBounds<'k>> {
         if let (Some(f), Some(t)) = (from, to) {
             // BTreeMap::range panics on an inverted range; an inverted range is simply empty.
             if f > t {

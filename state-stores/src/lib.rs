@@ -19,6 +19,8 @@
 //! assert_eq!(store.name(), "counts");
 //! ```
 
+#![warn(missing_docs)]
+
 mod error;
 mod in_memory;
 mod key_value;

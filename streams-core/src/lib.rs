@@ -4,6 +4,8 @@
 //! Most applications use the DSL crate (`streams-dsl`), which builds a [`Topology`] from typed
 //! streams and tables; this crate is what it compiles down to, and what runs it.
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod error;
 mod headers;
@@ -28,7 +30,7 @@ pub use serdes::{
 };
 pub use state::{KeyValueStore, KeyValueStoreBuilder, PutOutcome, StoreBuilder, Stores};
 pub use state_stores::StoreError;
-pub use task::{Task, TaskId, TaskMetrics};
+pub use task::{OutputRecord, Task, TaskId, TaskMetrics};
 pub use test_driver::{TestInputTopic, TestOutputTopic, TestRecord, TopologyTestDriver};
 pub use time::{RecordTimestamp, TimestampExtractor};
 pub use topology::{TopicName, Topology, TopologyDescription};

@@ -2,26 +2,29 @@
 
 use std::sync::Arc;
 
-use streams_core::{Processor, Stores};
+use streams_core::{Processor, SerdeRef, Stores};
 
 use crate::builder::Graph;
 use crate::change::ChangeSerde;
 use crate::processors::aggregate::{StreamAggregate, TableAggregate};
 use crate::{Change, Grouped, KTable, Materialized};
 
-/// Adds an aggregation node (after a repartition, if `repartition` says so) with its store,
-/// and returns the resulting table.
-#[allow(clippy::too_many_arguments)]
+/// The repartition topic in front of an aggregation: its name (a generated one if `None`)
+/// and serdes (the store's key serde if `key_serde` is `None`).
+struct Repartition<K, V> {
+    name: Option<String>,
+    key_serde: Option<SerdeRef<K>>,
+    value_serde: SerdeRef<V>,
+}
+
+/// Adds an aggregation node (after a repartition, if one is given) with its store, and returns
+/// the resulting table.
 fn aggregation<K, VIn, VA, P>(
     graph: &Graph,
     parent: &str,
     prefix: &str,
-    repartition: Option<(
-        Option<String>,
-        Option<streams_core::SerdeRef<K>>,
-        streams_core::SerdeRef<VIn>,
-    )>,
-    key_serde: Option<streams_core::SerdeRef<K>>,
+    repartition: Option<Repartition<K, VIn>>,
+    key_serde: Option<SerdeRef<K>>,
     materialized: Materialized<K, VA>,
     processor: impl Fn(String) -> P + Send + Sync + 'static,
 ) -> KTable<K, VA>
@@ -41,10 +44,10 @@ where
     );
     let value_serde = graph.serde(materialized.value_serde, "an aggregation's store");
     let parent = match repartition {
-        Some((name, repartition_key_serde, value_serde)) => {
-            let base = name.unwrap_or_else(|| store.clone());
-            let key_serde = repartition_key_serde.unwrap_or_else(|| key_serde.clone());
-            graph.repartition(parent, &base, key_serde, value_serde)
+        Some(topic) => {
+            let base = topic.name.unwrap_or_else(|| store.clone());
+            let key_serde = topic.key_serde.unwrap_or_else(|| key_serde.clone());
+            graph.repartition(parent, &base, key_serde, topic.value_serde)
         }
         None => parent.to_owned(),
     };
@@ -97,11 +100,11 @@ impl<K: Clone + 'static, V: Clone + 'static> KGroupedStream<K, V> {
                 self.grouped.value_serde.clone(),
                 "repartitioning for a grouping",
             );
-            (
-                self.grouped.name.clone(),
-                self.grouped.key_serde.clone(),
+            Repartition {
+                name: self.grouped.name.clone(),
+                key_serde: self.grouped.key_serde.clone(),
                 value_serde,
-            )
+            }
         });
         let fold = Arc::new(fold);
         aggregation(
@@ -204,13 +207,12 @@ impl<K: Clone + 'static, V: Clone + 'static> KGroupedTable<K, V> {
             self.grouped.value_serde,
             "repartitioning a table's grouping",
         );
-        let change_serde: streams_core::SerdeRef<Change<V>> =
-            Arc::new(ChangeSerde { inner: value_serde });
-        let repartition = Some((
-            self.grouped.name,
-            self.grouped.key_serde.clone(),
-            change_serde,
-        ));
+        let change_serde: SerdeRef<Change<V>> = Arc::new(ChangeSerde { inner: value_serde });
+        let repartition = Some(Repartition {
+            name: self.grouped.name,
+            key_serde: self.grouped.key_serde.clone(),
+            value_serde: change_serde,
+        });
         let fold = Arc::new(fold);
         aggregation(
             &self.graph,

@@ -1,5 +1,7 @@
 //! Helpers shared by the cross-crate tests.
 
+#![warn(missing_docs)]
+
 use streams_dsl::prelude::*;
 
 /// A driver for what `builder` built, under the application id `test-app`.

@@ -4,6 +4,7 @@
 
 mod metrics;
 mod node;
+mod output;
 mod partition_group;
 
 use std::collections::HashMap;
@@ -14,8 +15,10 @@ use std::sync::Arc;
 pub use metrics::TaskMetrics;
 pub(crate) use node::{
     forward_all, Child, DownstreamRef, NodeInfo, NodeRef, ProcessorNode, SinkNode, SinkTopic,
-    SourceFailure, SourceNode, SourceRef,
+    SourceFailure, SourceNode, SourceRef, TopicChooser,
 };
+use output::OutputBuffer;
+pub use output::OutputRecord;
 use partition_group::{PartitionGroup, QueuedRecord};
 
 use crate::config::HandlerResponse;
@@ -56,7 +59,7 @@ pub(crate) struct TaskContext {
     pub(crate) stream_time: Timestamp,
     pub(crate) wall_clock: Timestamp,
     pub(crate) punctuations: PunctuationSchedules,
-    pub(crate) output: Vec<ProducedRecord>,
+    pub(crate) output: OutputBuffer,
     pub(crate) stores: StoreRegistry,
     pub(crate) metrics: TaskMetrics,
     topics: Vec<Arc<str>>,
@@ -125,7 +128,7 @@ impl Task {
                 stream_time: -1,
                 wall_clock: 0,
                 punctuations: PunctuationSchedules::default(),
-                output: Vec::new(),
+                output: OutputBuffer::default(),
                 stores: parts.stores,
                 metrics: TaskMetrics::default(),
                 topics,
@@ -232,11 +235,11 @@ impl Task {
             return Ok(false);
         };
         let offset = record.offset;
-        let topic = Arc::clone(&self.ctx.topics[index]);
         let partition = self.ctx.task_id.partition;
+        let topic = |ctx: &TaskContext| ctx.topics[index].to_string();
         if timestamp < 0 {
             let error = StreamsError::InvalidTimestamp {
-                topic: topic.to_string(),
+                topic: topic(&self.ctx),
                 partition,
                 offset,
                 timestamp,
@@ -270,7 +273,7 @@ impl Task {
                 record,
             }) => {
                 let error = StreamsError::Deserialization {
-                    topic: topic.to_string(),
+                    topic: topic(&self.ctx),
                     partition,
                     offset,
                     part,
@@ -280,7 +283,7 @@ impl Task {
             }
             Err(SourceFailure::Processing(source)) => {
                 return Err(StreamsError::Processing {
-                    topic: topic.to_string(),
+                    topic: topic(&self.ctx),
                     partition,
                     offset,
                     source,
@@ -336,9 +339,20 @@ impl Task {
         Ok(fired)
     }
 
-    /// Moves the records produced so far into `out`.
+    /// Hands every record produced so far to `f`, oldest first, borrowed from the task's
+    /// output buffer (which is then emptied and reused: no allocation per record).
+    pub fn drain_output_with(&mut self, f: impl FnMut(OutputRecord<'_>)) {
+        self.ctx.output.drain(f);
+    }
+
+    /// Moves copies of the records produced so far into `out`.
     pub fn drain_output(&mut self, out: &mut Vec<ProducedRecord>) {
-        out.append(&mut self.ctx.output);
+        self.ctx.output.drain(|r| out.push(r.to_owned_record()));
+    }
+
+    /// Whether the task has produced records that were not drained yet.
+    pub fn has_output(&self) -> bool {
+        !self.ctx.output.is_empty()
     }
 
     /// The typed handle of the store called `name` (for example a

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use super::TaskContext;
 use crate::processor::{Processor, ProcessorContext, Punctuation};
 use crate::{
-    Encoded, Headers, ProcessorError, ProducedRecord, RawRecord, Record, RecordPart, SerdeError,
-    SerdeRef, Timestamp, TimestampExtractor,
+    ProcessorError, RawRecord, Record, RecordPart, SerdeError, SerdeRef, Timestamp,
+    TimestampExtractor,
 };
 
 /// What a node knows of itself: its place in the topology and the stores it may use.
@@ -233,37 +233,25 @@ where
     }
 }
 
+/// Picks the topic of a record (Kafka Streams' `TopicNameExtractor`).
+pub(crate) type TopicChooser<K, V> = Arc<dyn Fn(&Record<K, V>) -> String + Send + Sync>;
+
 /// How a sink picks the topic of a record.
 pub(crate) enum SinkTopic<K, V> {
-    Fixed(Arc<str>),
-    PerRecord(Arc<dyn Fn(&Record<K, V>) -> String + Send + Sync>),
+    /// A fixed topic, interned in the task's output buffer on first use.
+    Fixed {
+        name: Arc<str>,
+        id: Option<u32>,
+    },
+    PerRecord(TopicChooser<K, V>),
 }
 
-/// Serializes records and hands them to the task's record collector.
+/// Serializes records into the task's output buffer.
 pub(crate) struct SinkNode<K, V> {
     pub(crate) name: String,
     pub(crate) topic: SinkTopic<K, V>,
     pub(crate) key_serde: SerdeRef<K>,
     pub(crate) value_serde: SerdeRef<V>,
-}
-
-fn encode<T>(
-    serde: &SerdeRef<T>,
-    topic: &str,
-    headers: &mut Headers,
-    value: &T,
-    part: RecordPart,
-) -> Result<Option<Vec<u8>>, ProcessorError> {
-    let mut out = Vec::new();
-    match serde.serialize(topic, headers, value, &mut out) {
-        Ok(Encoded::Bytes) => Ok(Some(out)),
-        Ok(Encoded::Null) => Ok(None),
-        Err(source) => Err(ProcessorError::Serialization {
-            topic: topic.to_owned(),
-            part,
-            source,
-        }),
-    }
 }
 
 impl<K, V> Downstream<K, V> for SinkNode<K, V> {
@@ -272,35 +260,42 @@ impl<K, V> Downstream<K, V> for SinkNode<K, V> {
         record: Record<K, V>,
         task: &mut TaskContext,
     ) -> Result<(), ProcessorError> {
-        let topic: Arc<str> = match &self.topic {
-            SinkTopic::Fixed(topic) => Arc::clone(topic),
-            SinkTopic::PerRecord(choose) => Arc::from(choose(&record)),
+        let output = &mut task.output;
+        let topic = match &mut self.topic {
+            SinkTopic::Fixed { name, id } => *id.get_or_insert_with(|| output.topic_id(name)),
+            SinkTopic::PerRecord(choose) => output.topic_id(&choose(&record)),
         };
-        let mut headers = record.headers;
-        let key = encode(
-            &self.key_serde,
-            &topic,
-            &mut headers,
-            &record.key,
-            RecordPart::Key,
-        )
-        .map_err(|e| e.in_node(&self.name))?;
-        let value = encode(
-            &self.value_serde,
-            &topic,
-            &mut headers,
-            &record.value,
-            RecordPart::Value,
-        )
-        .map_err(|e| e.in_node(&self.name))?;
-        task.output.push(ProducedRecord {
-            topic,
+        let Record {
             key,
             value,
-            timestamp: record.timestamp,
+            timestamp,
             headers,
-        });
-        Ok(())
+        } = record;
+        let (key_serde, value_serde) = (&self.key_serde, &self.value_serde);
+        output
+            .push(
+                topic,
+                timestamp,
+                headers,
+                |t, h, out| {
+                    key_serde
+                        .serialize(t, h, &key, out)
+                        .map_err(|e| (RecordPart::Key, e))
+                },
+                |t, h, out| {
+                    value_serde
+                        .serialize(t, h, &value, out)
+                        .map_err(|e| (RecordPart::Value, e))
+                },
+            )
+            .map_err(|(part, source)| {
+                ProcessorError::Serialization {
+                    topic: output.topic_name(topic).to_owned(),
+                    part,
+                    source,
+                }
+                .in_node(&self.name)
+            })
     }
 }
 

@@ -2,7 +2,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::{DriverState, TestRecord};
+use super::{DriverState, Pending, TestRecord};
 use crate::{Encoded, Headers, SerdeRef, StreamsError, Timestamp};
 
 /// A typed input topic of a [`TopologyTestDriver`](super::TopologyTestDriver). Every pipe is
@@ -101,9 +101,13 @@ impl<K, V> TestInputTopic<K, V> {
         let timestamp = timestamp.unwrap_or_else(|| self.next_time());
         let key = self.encode(&self.key_serde, &mut headers, key.as_ref())?;
         let value = self.encode(&self.value_serde, &mut headers, value.as_ref())?;
-        self.state
-            .borrow_mut()
-            .pipe(&self.topic, key, value, timestamp, headers)
+        self.state.borrow_mut().pipe(Pending {
+            topic: self.topic.clone(),
+            key,
+            value,
+            timestamp,
+            headers,
+        })
     }
 
     /// Pipes a value with a null key.
@@ -166,8 +170,12 @@ impl<K, V> TestInputTopic<K, V> {
         value: Option<Vec<u8>>,
         timestamp: Timestamp,
     ) -> Result<(), StreamsError> {
-        self.state
-            .borrow_mut()
-            .pipe(&self.topic, key, value, timestamp, Headers::new())
+        self.state.borrow_mut().pipe(Pending {
+            topic: self.topic.clone(),
+            key,
+            value,
+            timestamp,
+            headers: Headers::new(),
+        })
     }
 }

@@ -64,6 +64,15 @@ impl<K, V> TestRecord<K, V> {
     }
 }
 
+/// A record on its way into a topic of the driver.
+struct Pending {
+    topic: String,
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    timestamp: Timestamp,
+    headers: Headers,
+}
+
 /// Which task reads a topic.
 #[derive(Clone, Copy, Debug)]
 enum Reader {
@@ -86,17 +95,16 @@ struct DriverState {
 }
 
 impl DriverState {
-    fn pipe(
-        &mut self,
-        topic: &str,
-        key: Option<Vec<u8>>,
-        value: Option<Vec<u8>>,
-        timestamp: Timestamp,
-        headers: Headers,
-    ) -> Result<(), StreamsError> {
-        let mut pending = VecDeque::new();
-        pending.push_back((topic.to_owned(), key, value, timestamp, headers));
-        while let Some((topic, key, value, timestamp, headers)) = pending.pop_front() {
+    fn pipe(&mut self, first: Pending) -> Result<(), StreamsError> {
+        let mut pending = VecDeque::from([first]);
+        while let Some(Pending {
+            topic,
+            key,
+            value,
+            timestamp,
+            headers,
+        }) = pending.pop_front()
+        {
             let offset = self.next_offset.entry(topic.clone()).or_insert(0);
             let record = RawRecord {
                 offset: *offset,
@@ -129,22 +137,19 @@ impl DriverState {
 
     /// Moves what the tasks produced to the output topics, and records for internal topics
     /// to `pending`, to be processed next (as Kafka Streams' test driver does).
-    fn collect(
-        &mut self,
-        pending: &mut VecDeque<(String, Option<Vec<u8>>, Option<Vec<u8>>, Timestamp, Headers)>,
-    ) {
+    fn collect(&mut self, pending: &mut VecDeque<Pending>) {
         for task in &mut self.tasks {
             task.drain_output(&mut self.produced);
         }
         for record in self.produced.drain(..) {
             if self.internal.contains(&*record.topic) {
-                pending.push_back((
-                    record.topic.to_string(),
-                    record.key,
-                    record.value,
-                    record.timestamp,
-                    record.headers,
-                ));
+                pending.push_back(Pending {
+                    topic: record.topic.to_string(),
+                    key: record.key,
+                    value: record.value,
+                    timestamp: record.timestamp,
+                    headers: record.headers,
+                });
             } else {
                 self.outputs
                     .entry(record.topic.to_string())
@@ -163,8 +168,8 @@ impl DriverState {
             task.punctuate_wall_clock(self.wall_clock)?;
         }
         self.collect(&mut pending);
-        while let Some((topic, key, value, timestamp, headers)) = pending.pop_front() {
-            self.pipe(&topic, key, value, timestamp, headers)?;
+        while let Some(next) = pending.pop_front() {
+            self.pipe(next)?;
         }
         Ok(())
     }

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use crate::processor::Processor;
 use crate::task::{
     Child, DownstreamRef, NodeInfo, NodeRef, ProcessorNode, SinkNode, SinkTopic, SourceNode,
-    SourceRef,
+    SourceRef, TopicChooser,
 };
-use crate::{Record, SerdeRef, TimestampExtractor, TopologyError};
+use crate::{SerdeRef, TimestampExtractor, TopologyError};
 
 /// What a factory gets: the node's identity and its children's typed inputs (as `Any`).
 pub(crate) struct BuildContext<'a> {
@@ -80,9 +80,12 @@ impl<K: Clone + 'static, V: Clone + 'static> NodeFactory for SourceFactory<K, V>
 
 pub(crate) type Supplier<P> = Arc<dyn Fn() -> P + Send + Sync>;
 
+/// The key and value types a processor takes and gives, as a marker.
+pub(crate) type Types<KIn, VIn, KOut, VOut> = PhantomData<fn(KIn, VIn) -> (KOut, VOut)>;
+
 pub(crate) struct ProcessorFactory<P, KIn, VIn, KOut, VOut> {
     pub(crate) supplier: Supplier<P>,
-    pub(crate) types: PhantomData<fn(KIn, VIn) -> (KOut, VOut)>,
+    pub(crate) types: Types<KIn, VIn, KOut, VOut>,
 }
 
 impl<P, KIn, VIn, KOut, VOut> NodeFactory for ProcessorFactory<P, KIn, VIn, KOut, VOut>
@@ -112,7 +115,7 @@ where
 
 pub(crate) enum SinkTopicSpec<K, V> {
     Fixed(super::TopicName),
-    PerRecord(Arc<dyn Fn(&Record<K, V>) -> String + Send + Sync>),
+    PerRecord(TopicChooser<K, V>),
 }
 
 pub(crate) struct SinkFactory<K, V> {
@@ -124,9 +127,10 @@ pub(crate) struct SinkFactory<K, V> {
 impl<K: 'static, V: 'static> NodeFactory for SinkFactory<K, V> {
     fn build(&self, ctx: BuildContext<'_>) -> Result<BuiltNode, TopologyError> {
         let topic = match &self.topic {
-            SinkTopicSpec::Fixed(name) => {
-                SinkTopic::Fixed(Arc::from(name.resolve(ctx.application_id)))
-            }
+            SinkTopicSpec::Fixed(name) => SinkTopic::Fixed {
+                name: Arc::from(name.resolve(ctx.application_id)),
+                id: None,
+            },
             SinkTopicSpec::PerRecord(choose) => SinkTopic::PerRecord(Arc::clone(choose)),
         };
         let node = Rc::new(RefCell::new(SinkNode {

@@ -1,0 +1,125 @@
+//! The topologies of the example applications, shared by their binaries and their tests.
+
+#![warn(missing_docs)]
+
+use serde::{Deserialize, Serialize};
+use streams_dsl::prelude::*;
+
+/// Word count: splits each line of `input` into lowercase words and counts each word,
+/// writing every new count to `output` and keeping the counts in the store `word-counts`.
+pub fn word_count(input: &str, output: &str) -> Result<Topology, TopologyError> {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<(), String>(input)
+        .flat_map_values(|line| {
+            line.split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .map(str::to_lowercase)
+                .collect::<Vec<_>>()
+        })
+        .group_by_with(|_, word| word.clone(), Grouped::named("words"))
+        .count_with(Materialized::named("word-counts"))
+        .to_stream()
+        .to(output);
+    builder.build()
+}
+
+/// A payment to or from an account.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Transaction {
+    /// The account.
+    pub account: String,
+    /// The amount in cents; negative for a withdrawal.
+    pub amount_cents: i64,
+}
+
+/// The running state of an account.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Balance {
+    /// The sum of all amounts, in cents.
+    pub total_cents: i64,
+    /// How many transactions made it.
+    pub transactions: u64,
+}
+
+/// Running total: keys each JSON transaction of `input` by account, drops empty ones, and
+/// keeps a running balance per account in the store `balances`, writing each new balance to
+/// `output` as JSON.
+pub fn running_total(input: &str, output: &str) -> Result<Topology, TopologyError> {
+    let builder = StreamsBuilder::new()
+        .with_serde(Serdes::json::<Transaction>())
+        .with_serde(Serdes::json::<Balance>());
+    builder
+        .stream::<(), Transaction>(input)
+        .filter(|_, t| t.amount_cents != 0)
+        .select_key(|_, t| t.account.clone())
+        .group_by_key()
+        .aggregate_with(
+            Balance::default,
+            |_, t, balance| Balance {
+                total_cents: balance.total_cents + t.amount_cents,
+                transactions: balance.transactions + 1,
+            },
+            Materialized::named("balances"),
+        )
+        .to_stream()
+        .to(output);
+    builder.build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_count_counts_words_across_lines() -> Result<(), Box<dyn std::error::Error>> {
+        let driver =
+            TopologyTestDriver::new(word_count("lines", "counts")?, StreamsConfig::new("wc"))?;
+        let lines = driver.input_topic::<(), String>("lines")?;
+        lines.pipe_values(["To be, or not to be".to_string(), "that is".to_string()])?;
+        let counts = driver
+            .output_topic::<String, i64>("counts")?
+            .read_key_values_to_map()?;
+        assert_eq!(counts["to"], 2);
+        assert_eq!(counts["be"], 2);
+        assert_eq!(counts["that"], 1);
+        let store = driver.key_value_store::<String, i64>("word-counts")?;
+        assert_eq!(store.approximate_num_entries()?, 6);
+        Ok(())
+    }
+
+    #[test]
+    fn running_total_keeps_a_balance_per_account() -> Result<(), Box<dyn std::error::Error>> {
+        let driver =
+            TopologyTestDriver::new(running_total("tx", "balances")?, StreamsConfig::new("rt"))?;
+        let tx =
+            driver.input_topic_with::<(), Transaction>("tx", Serdes::unit(), Serdes::json())?;
+        for (account, amount_cents) in [("ann", 500), ("bob", 100), ("ann", -200), ("ann", 0)] {
+            tx.pipe_value(Transaction {
+                account: account.into(),
+                amount_cents,
+            })?;
+        }
+        let balances = driver.output_topic_with::<String, Balance>(
+            "balances",
+            Serdes::string(),
+            Serdes::json(),
+        )?;
+        let latest = balances.read_key_values_to_map()?;
+        assert_eq!(
+            latest["ann"],
+            Balance {
+                total_cents: 300,
+                transactions: 2
+            }
+        );
+        assert_eq!(
+            latest["bob"],
+            Balance {
+                total_cents: 100,
+                transactions: 1
+            }
+        );
+        Ok(())
+    }
+}
