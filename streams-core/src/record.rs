@@ -51,6 +51,17 @@ impl<K, V> Record<K, V> {
         }
     }
 
+    /// The same record with its value replaced by `f(&key, value)`.
+    pub fn map_value<V2>(self, f: impl FnOnce(&K, V) -> V2) -> Record<K, V2> {
+        let value = f(&self.key, self.value);
+        Record {
+            key: self.key,
+            value,
+            timestamp: self.timestamp,
+            headers: self.headers,
+        }
+    }
+
     /// The same record with another key and value.
     pub fn with_key_value<K2, V2>(self, key: K2, value: V2) -> Record<K2, V2> {
         Record {

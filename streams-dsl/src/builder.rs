@@ -13,6 +13,7 @@ use streams_core::{
 
 use crate::processors::join::GlobalTableUpdater;
 use crate::processors::table::TableSource;
+use crate::processors::StoreSlot;
 use crate::{Consumed, GlobalKTable, KStream, KTable, Materialized};
 
 /// Serdes by type: what the DSL uses where an operation is given none.
@@ -408,8 +409,7 @@ impl StreamsBuilder {
                 Serdes::optional(value_serde),
                 &processor,
                 move || GlobalTableUpdater::<K, V> {
-                    store_name: store_name.clone(),
-                    store: None,
+                    store: StoreSlot::new(store_name.clone()),
                 },
             )
             .map(|_| ())

@@ -6,7 +6,7 @@ use streams_core::{Processor, SerdeRef, Stores};
 
 use crate::builder::Graph;
 use crate::change::ChangeSerde;
-use crate::processors::aggregate::{StreamAggregate, TableAggregate};
+use crate::processors::aggregate::Aggregate;
 use crate::{Change, Grouped, KTable, Materialized};
 
 /// The repartition topic in front of an aggregation: its name (a generated one if `None`)
@@ -106,7 +106,10 @@ impl<K: Clone + 'static, V: Clone + 'static> KGroupedStream<K, V> {
                 value_serde,
             }
         });
-        let fold = Arc::new(fold);
+        // A stream's aggregate always exists once a key has a record.
+        let fold = Arc::new(move |key: &K, value: V, aggregate: Option<VA>| {
+            Some(fold(key, value, aggregate))
+        });
         aggregation(
             &self.graph,
             &self.node,
@@ -114,7 +117,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KGroupedStream<K, V> {
             repartition,
             self.grouped.key_serde,
             materialized,
-            move |store| StreamAggregate::new(store, Arc::clone(&fold)),
+            move |store| Aggregate::new(store, Arc::clone(&fold)),
         )
     }
 
@@ -221,7 +224,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KGroupedTable<K, V> {
             repartition,
             self.grouped.key_serde,
             materialized,
-            move |store| TableAggregate::new(store, Arc::clone(&fold)),
+            move |store| Aggregate::new(store, Arc::clone(&fold)),
         )
     }
 

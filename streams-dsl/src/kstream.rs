@@ -12,6 +12,7 @@ use crate::processors::stateless::{
     FlatMap, FlatMapValues, ForEach, Map, MapValues, PassThrough, Peek, SelectKey,
 };
 use crate::processors::table::StreamToRows;
+use crate::processors::StoreSlot;
 use crate::{
     BranchedKStream, GlobalKTable, Grouped, KGroupedStream, KTable, Materialized, Named, Produced,
     Repartitioned,
@@ -358,8 +359,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
         self.then(
             prefix,
             move || GlobalJoin {
-                store_name: store_name.clone(),
-                store: None,
+                store: StoreSlot::new(store_name.clone()),
                 key_of: Arc::clone(&key_of),
                 joiner: Arc::clone(&joiner),
             },

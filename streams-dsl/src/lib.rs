@@ -59,3 +59,8 @@ pub mod prelude {
         TestRecord, Timestamp, TimestampExtractor, Topology, TopologyError, TopologyTestDriver,
     };
 }
+
+/// The README's example, compiled and run as a doc test so that it cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExample;

@@ -1,139 +1,62 @@
 use std::sync::Arc;
 
-use streams_core::{KeyValueStore, Processor, ProcessorContext, ProcessorError, Record};
+use streams_core::{Processor, ProcessorContext, ProcessorError, Record};
 
+use super::StoreSlot;
 use crate::Change;
 
-fn open<K: 'static, VA: 'static, KO, VO>(
-    ctx: &ProcessorContext<'_, KO, VO>,
-    name: &str,
-) -> Result<KeyValueStore<K, VA>, ProcessorError> {
-    ctx.key_value_store(name)
+/// Folds each input into its key's aggregate and forwards the change. `F` gets the key, the
+/// input (a stream value, or a table [`Change`] to retract and add) and the current aggregate
+/// (`None` for a new key), and returns the new aggregate (`None` deletes it). Count, reduce
+/// and aggregate, of streams and of tables, are each one such function.
+pub(crate) struct Aggregate<K, VA, F> {
+    store: StoreSlot<K, VA>,
+    fold: Arc<F>,
 }
 
-/// Folds each record of a grouped stream into its key's aggregate and forwards the update.
-/// `F` gets the key, the record's value and the current aggregate (`None` for a new key);
-/// count, reduce and aggregate are each one such function.
-pub(crate) struct StreamAggregate<K, VA, F> {
-    pub(crate) store_name: String,
-    pub(crate) store: Option<KeyValueStore<K, VA>>,
-    pub(crate) fold: Arc<F>,
-}
-
-impl<K, VA, F> StreamAggregate<K, VA, F> {
+impl<K: 'static, VA: 'static, F> Aggregate<K, VA, F> {
     pub(crate) fn new(store_name: String, fold: Arc<F>) -> Self {
         Self {
-            store_name,
-            store: None,
+            store: StoreSlot::new(store_name),
             fold,
         }
     }
 }
 
-impl<K, V, VA, F> Processor<K, V, K, Change<VA>> for StreamAggregate<K, VA, F>
+impl<K, VIn, VA, F> Processor<K, VIn, K, Change<VA>> for Aggregate<K, VA, F>
 where
     K: Clone + 'static,
-    V: 'static,
+    VIn: 'static,
     VA: Clone + 'static,
-    F: Fn(&K, V, Option<VA>) -> VA + 'static,
+    F: Fn(&K, VIn, Option<VA>) -> Option<VA> + 'static,
 {
     fn init(
         &mut self,
         ctx: &mut ProcessorContext<'_, K, Change<VA>>,
     ) -> Result<(), ProcessorError> {
-        self.store = Some(open(ctx, &self.store_name)?);
-        Ok(())
+        self.store.open(ctx)
     }
 
     fn process(
         &mut self,
-        r: Record<K, V>,
+        r: Record<K, VIn>,
         ctx: &mut ProcessorContext<'_, K, Change<VA>>,
     ) -> Result<(), ProcessorError> {
-        let store = self
-            .store
-            .as_ref()
-            .ok_or_else(|| ProcessorError::UnknownStore(self.store_name.clone()))?;
-        let Record {
-            key,
-            value,
-            timestamp,
-            headers,
-        } = r;
-        let old = store.get(&key)?;
-        let new = (self.fold)(&key, value, old.clone());
-        store.put(&key, &new)?;
-        ctx.forward(Record {
-            key,
-            value: Change::new(Some(new), old),
-            timestamp,
-            headers,
-        })
-    }
-}
-
-/// Applies each table update to its group's aggregate: `F` gets the key, the change (old row
-/// to retract, new row to add) and the current aggregate, and returns the new aggregate
-/// (`None` deletes it).
-pub(crate) struct TableAggregate<K, VA, F> {
-    pub(crate) store_name: String,
-    pub(crate) store: Option<KeyValueStore<K, VA>>,
-    pub(crate) fold: Arc<F>,
-}
-
-impl<K, VA, F> TableAggregate<K, VA, F> {
-    pub(crate) fn new(store_name: String, fold: Arc<F>) -> Self {
-        Self {
-            store_name,
-            store: None,
-            fold,
-        }
-    }
-}
-
-impl<K, V, VA, F> Processor<K, Change<V>, K, Change<VA>> for TableAggregate<K, VA, F>
-where
-    K: Clone + 'static,
-    V: 'static,
-    VA: Clone + 'static,
-    F: Fn(&K, Change<V>, Option<VA>) -> Option<VA> + 'static,
-{
-    fn init(
-        &mut self,
-        ctx: &mut ProcessorContext<'_, K, Change<VA>>,
-    ) -> Result<(), ProcessorError> {
-        self.store = Some(open(ctx, &self.store_name)?);
-        Ok(())
-    }
-
-    fn process(
-        &mut self,
-        r: Record<K, Change<V>>,
-        ctx: &mut ProcessorContext<'_, K, Change<VA>>,
-    ) -> Result<(), ProcessorError> {
-        let store = self
-            .store
-            .as_ref()
-            .ok_or_else(|| ProcessorError::UnknownStore(self.store_name.clone()))?;
-        let Record {
-            key,
-            value,
-            timestamp,
-            headers,
-        } = r;
-        let old = store.get(&key)?;
-        let new = (self.fold)(&key, value, old.clone());
+        let store = self.store.get()?;
+        let old = store.get(&r.key)?;
+        let new = (self.fold)(&r.key, r.value, old.clone());
         match &new {
-            Some(agg) => store.put(&key, agg)?,
+            Some(aggregate) => store.put(&r.key, aggregate)?,
             None => {
-                store.delete(&key)?;
+                store.delete(&r.key)?;
             }
         }
+        let change = Change::new(new, old);
         ctx.forward(Record {
-            key,
-            value: Change::new(new, old),
-            timestamp,
-            headers,
+            key: r.key,
+            value: change,
+            timestamp: r.timestamp,
+            headers: r.headers,
         })
     }
 }

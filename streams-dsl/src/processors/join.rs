@@ -1,12 +1,13 @@
 use std::sync::Arc;
 
-use streams_core::{KeyValueStore, Processor, ProcessorContext, ProcessorError, Record};
+use streams_core::{Processor, ProcessorContext, ProcessorError, Record};
+
+use super::StoreSlot;
 
 /// Joins each stream record with the row of a global table found under the key that
 /// `key_of` picks. The joiner returns `None` to drop the record (an inner join without a row).
 pub(crate) struct GlobalJoin<GK, GV, S, J> {
-    pub(crate) store_name: String,
-    pub(crate) store: Option<KeyValueStore<GK, GV>>,
+    pub(crate) store: StoreSlot<GK, GV>,
     pub(crate) key_of: Arc<S>,
     pub(crate) joiner: Arc<J>,
 }
@@ -22,8 +23,7 @@ where
     J: Fn(V, Option<GV>) -> Option<VR> + 'static,
 {
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, VR>) -> Result<(), ProcessorError> {
-        self.store = Some(ctx.key_value_store(&self.store_name)?);
-        Ok(())
+        self.store.open(ctx)
     }
 
     fn process(
@@ -31,23 +31,13 @@ where
         r: Record<K, V>,
         ctx: &mut ProcessorContext<'_, K, VR>,
     ) -> Result<(), ProcessorError> {
-        let store = self
-            .store
-            .as_ref()
-            .ok_or_else(|| ProcessorError::UnknownStore(self.store_name.clone()))?;
-        let row = store.get(&(self.key_of)(&r.key, &r.value))?;
-        let Record {
-            key,
-            value,
-            timestamp,
-            headers,
-        } = r;
-        match (self.joiner)(value, row) {
+        let row = self.store.get()?.get(&(self.key_of)(&r.key, &r.value))?;
+        match (self.joiner)(r.value, row) {
             Some(value) => ctx.forward(Record {
-                key,
+                key: r.key,
                 value,
-                timestamp,
-                headers,
+                timestamp: r.timestamp,
+                headers: r.headers,
             }),
             None => Ok(()),
         }
@@ -56,14 +46,12 @@ where
 
 /// Writes each record of a global table's topic into its store (`None` deletes).
 pub(crate) struct GlobalTableUpdater<K, V> {
-    pub(crate) store_name: String,
-    pub(crate) store: Option<KeyValueStore<K, V>>,
+    pub(crate) store: StoreSlot<K, V>,
 }
 
 impl<K: 'static, V: 'static> Processor<K, Option<V>, (), ()> for GlobalTableUpdater<K, V> {
     fn init(&mut self, ctx: &mut ProcessorContext<'_, (), ()>) -> Result<(), ProcessorError> {
-        self.store = Some(ctx.key_value_store(&self.store_name)?);
-        Ok(())
+        self.store.open(ctx)
     }
 
     fn process(
@@ -71,10 +59,7 @@ impl<K: 'static, V: 'static> Processor<K, Option<V>, (), ()> for GlobalTableUpda
         r: Record<K, Option<V>>,
         _: &mut ProcessorContext<'_, (), ()>,
     ) -> Result<(), ProcessorError> {
-        let store = self
-            .store
-            .as_ref()
-            .ok_or_else(|| ProcessorError::UnknownStore(self.store_name.clone()))?;
+        let store = self.store.get()?;
         match &r.value {
             Some(v) => store.put(&r.key, v)?,
             None => {

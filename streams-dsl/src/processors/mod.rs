@@ -5,3 +5,33 @@ pub(crate) mod aggregate;
 pub(crate) mod join;
 pub(crate) mod stateless;
 pub(crate) mod table;
+
+use streams_core::{KeyValueStore, ProcessorContext, ProcessorError};
+
+/// A processor's handle on a key-value store, looked up by name when the processor starts.
+pub(crate) struct StoreSlot<K, V> {
+    name: String,
+    store: Option<KeyValueStore<K, V>>,
+}
+
+impl<K: 'static, V: 'static> StoreSlot<K, V> {
+    pub(crate) fn new(name: String) -> Self {
+        Self { name, store: None }
+    }
+
+    /// Looks the store up; call from `Processor::init`.
+    pub(crate) fn open<KO, VO>(
+        &mut self,
+        ctx: &ProcessorContext<'_, KO, VO>,
+    ) -> Result<(), ProcessorError> {
+        self.store = Some(ctx.key_value_store(&self.name)?);
+        Ok(())
+    }
+
+    /// The store; an error if `open` has not run.
+    pub(crate) fn get(&self) -> Result<&KeyValueStore<K, V>, ProcessorError> {
+        self.store
+            .as_ref()
+            .ok_or_else(|| ProcessorError::UnknownStore(self.name.clone()))
+    }
+}

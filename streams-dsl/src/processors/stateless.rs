@@ -70,13 +70,7 @@ where
         r: Record<K, V>,
         ctx: &mut ProcessorContext<'_, K, V2>,
     ) -> Result<(), ProcessorError> {
-        let value = (self.0)(&r.key, r.value);
-        ctx.forward(Record {
-            key: r.key,
-            value,
-            timestamp: r.timestamp,
-            headers: r.headers,
-        })
+        ctx.forward(r.map_value(|key, value| (self.0)(key, value)))
     }
 }
 

@@ -1,34 +1,22 @@
 use std::sync::Arc;
 
-use streams_core::{
-    KeyValueStore, Processor, ProcessorContext, ProcessorError, PutOutcome, Record,
-};
+use streams_core::{Processor, ProcessorContext, ProcessorError, PutOutcome, Record};
 
+use super::StoreSlot;
 use crate::Change;
 
 /// Materializes a stream of row updates into a store and forwards the rows that really
 /// changed, with their old values. `None` deletes a row.
 pub(crate) struct TableSource<K, V> {
-    pub(crate) store_name: String,
-    pub(crate) store: Option<KeyValueStore<K, V>>,
+    store: StoreSlot<K, V>,
 }
 
-impl<K, V> TableSource<K, V> {
+impl<K: 'static, V: 'static> TableSource<K, V> {
     pub(crate) fn new(store_name: String) -> Self {
         Self {
-            store_name,
-            store: None,
+            store: StoreSlot::new(store_name),
         }
     }
-}
-
-fn store<'a, K, V>(
-    store: &'a Option<KeyValueStore<K, V>>,
-    name: &str,
-) -> Result<&'a KeyValueStore<K, V>, ProcessorError> {
-    store
-        .as_ref()
-        .ok_or_else(|| ProcessorError::UnknownStore(name.to_owned()))
 }
 
 impl<K, V> Processor<K, Option<V>, K, Change<V>> for TableSource<K, V>
@@ -37,8 +25,7 @@ where
     V: Clone + 'static,
 {
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<V>>) -> Result<(), ProcessorError> {
-        self.store = Some(ctx.key_value_store(&self.store_name)?);
-        Ok(())
+        self.store.open(ctx)
     }
 
     fn process(
@@ -46,13 +33,9 @@ where
         r: Record<K, Option<V>>,
         ctx: &mut ProcessorContext<'_, K, Change<V>>,
     ) -> Result<(), ProcessorError> {
-        let store = store(&self.store, &self.store_name)?;
-        match store.put_if_changed(&r.key, r.value.as_ref())? {
+        match self.store.get()?.put_if_changed(&r.key, r.value.as_ref())? {
             PutOutcome::Unchanged => Ok(()),
-            PutOutcome::Changed { old } => {
-                let change = Change::new(r.value.clone(), old);
-                ctx.forward(r.with_value(change))
-            }
+            PutOutcome::Changed { old } => ctx.forward(r.map_value(|_, new| Change::new(new, old))),
         }
     }
 }
@@ -114,19 +97,7 @@ where
         r: Record<K, Change<V>>,
         ctx: &mut ProcessorContext<'_, K, Change<V2>>,
     ) -> Result<(), ProcessorError> {
-        let Record {
-            key,
-            value,
-            timestamp,
-            headers,
-        } = r;
-        let change = value.map(|v| (self.0)(&key, v));
-        ctx.forward(Record {
-            key,
-            value: change,
-            timestamp,
-            headers,
-        })
+        ctx.forward(r.map_value(|key, change| change.map(|v| (self.0)(key, v))))
     }
 }
 
@@ -141,18 +112,7 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, Change<V>, K, Option<V
         r: Record<K, Change<V>>,
         ctx: &mut ProcessorContext<'_, K, Option<V>>,
     ) -> Result<(), ProcessorError> {
-        let Record {
-            key,
-            value,
-            timestamp,
-            headers,
-        } = r;
-        ctx.forward(Record {
-            key,
-            value: value.new,
-            timestamp,
-            headers,
-        })
+        ctx.forward(r.map_value(|_, change| change.new))
     }
 }
 
