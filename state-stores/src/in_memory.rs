@@ -1,7 +1,9 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use crate::{KeyValueBytesStore, KeyValueIter, StateStore, StoreError};
+use crate::{
+    ChangelogRecord, KeyValueBytesStore, KeyValueIter, Restorable, StateStore, StoreError,
+};
 
 /// Inclusive-or-open bounds of a key range.
 type KeyBounds<'k> = (Bound<&'k [u8]>, Bound<&'k [u8]>);
@@ -108,7 +110,7 @@ impl KeyValueBytesStore for InMemoryKeyValueStore {
             Some(bounds) => Box::new(
                 self.entries
                     .range::<[u8], _>(bounds)
-                    .map(|(k, v)| (k.clone(), v.clone())),
+                    .map(|(k, v)| Ok((k.clone(), v.clone()))),
             ),
             None => Box::new(std::iter::empty()),
         })
@@ -125,7 +127,7 @@ impl KeyValueBytesStore for InMemoryKeyValueStore {
                 self.entries
                     .range::<[u8], _>(bounds)
                     .rev()
-                    .map(|(k, v)| (k.clone(), v.clone())),
+                    .map(|(k, v)| Ok((k.clone(), v.clone()))),
             ),
             None => Box::new(std::iter::empty()),
         })
@@ -138,7 +140,7 @@ impl KeyValueBytesStore for InMemoryKeyValueStore {
             self.entries
                 .range::<[u8], _>((Bound::Included(prefix.as_slice()), Bound::Unbounded))
                 .take_while(move |(k, _)| k.starts_with(&prefix))
-                .map(|(k, v)| (k.clone(), v.clone())),
+                .map(|(k, v)| Ok((k.clone(), v.clone()))),
         ))
     }
 
@@ -148,12 +150,18 @@ impl KeyValueBytesStore for InMemoryKeyValueStore {
     }
 }
 
+impl Restorable for InMemoryKeyValueStore {
+    fn restore_batch(&mut self, records: &[ChangelogRecord]) -> Result<(), StoreError> {
+        KeyValueBytesStore::restore_batch(self, records)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn keys(iter: KeyValueIter<'_>) -> Vec<Vec<u8>> {
-        iter.map(|(k, _)| k).collect()
+        iter.map(|item| item.unwrap().0).collect()
     }
 
     fn store_with(keys: &[&[u8]]) -> InMemoryKeyValueStore {

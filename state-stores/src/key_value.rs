@@ -1,7 +1,10 @@
-use crate::{StateStore, StoreError};
+use crate::{ChangelogRecord, StateStore, StoreError};
+
+/// One `(key, value)` pair of a scan, or the error that stopped it.
+pub type KeyValueItem = Result<(Vec<u8>, Vec<u8>), StoreError>;
 
 /// An iterator over `(key, value)` byte pairs, in key byte order unless stated otherwise.
-pub type KeyValueIter<'a> = Box<dyn Iterator<Item = (Vec<u8>, Vec<u8>)> + 'a>;
+pub type KeyValueIter<'a> = Box<dyn Iterator<Item = KeyValueItem> + 'a>;
 
 /// A key-value store over bytes, ordered by the keys' byte order.
 pub trait KeyValueBytesStore: StateStore {
@@ -45,4 +48,18 @@ pub trait KeyValueBytesStore: StateStore {
 
     /// An estimate of the number of entries (exact for the in-memory engine).
     fn approximate_num_entries(&self) -> Result<u64, StoreError>;
+
+    /// Applies a batch of changelog records (a `None` value deletes its key), as restoration
+    /// does. Engines that can write a batch at once do.
+    fn restore_batch(&mut self, records: &[ChangelogRecord]) -> Result<(), StoreError> {
+        for record in records {
+            match &record.value {
+                Some(value) => self.put(&record.key, value)?,
+                None => {
+                    self.delete(&record.key)?;
+                }
+            }
+        }
+        Ok(())
+    }
 }

@@ -1,8 +1,10 @@
 //! State stores for stream processing.
 //!
 //! This crate holds the byte-oriented store engines that the stream runtime keeps its state in,
-//! and the traits they implement. Keys and values are opaque bytes here: the typed facade, with
-//! its serdes, lives in `streams-core`, and this crate knows nothing of Kafka.
+//! and the traits they implement: key-value, window and session stores, each on RocksDB (the
+//! default for applications) and in memory, with changelog records for restoration and
+//! checkpoint files. Keys and values are opaque bytes here: the typed facade, with its serdes,
+//! lives in `streams-core`, and this crate knows nothing of Kafka.
 //!
 //! Key-value stores iterate in the byte order of their serialized keys, as Kafka Streams' stores
 //! do, so range scans over a key encoding that sorts like its values behave as expected.
@@ -14,19 +16,55 @@
 //! store.put(b"apple", b"3").unwrap();
 //! store.put(b"banana", b"1").unwrap();
 //! assert_eq!(store.get(b"apple").unwrap(), Some(b"3".to_vec()));
-//! let keys: Vec<Vec<u8>> = store.all().unwrap().map(|(k, _)| k).collect();
+//! let keys: Vec<Vec<u8>> = store.all().unwrap().map(|item| item.unwrap().0).collect();
 //! assert_eq!(keys, vec![b"apple".to_vec(), b"banana".to_vec()]);
 //! assert_eq!(store.name(), "counts");
 //! ```
 
 #![warn(missing_docs)]
 
+mod changelog;
+mod checkpoint;
 mod error;
 mod in_memory;
+mod in_memory_session;
+mod in_memory_window;
 mod key_value;
+mod logged;
+mod logged_window;
+mod restore;
+mod retention_clock;
+mod rocks;
+mod rocks_key_value;
+mod rocks_session;
+mod rocks_window;
+mod segment_key;
+mod segmented_db;
+mod segmented_map;
+mod segments;
+mod session;
 mod store;
+mod window;
 
+pub use changelog::{ChangelogRecord, ChangelogSink, Restorable};
+pub use checkpoint::Checkpoint;
 pub use error::StoreError;
 pub use in_memory::InMemoryKeyValueStore;
-pub use key_value::{KeyValueBytesStore, KeyValueIter};
+pub use in_memory_session::InMemorySessionStore;
+pub use in_memory_window::InMemoryWindowStore;
+pub use key_value::{KeyValueBytesStore, KeyValueItem, KeyValueIter};
+pub use logged::{LoggedKeyValueStore, SharedSink};
+pub use logged_window::{LoggedSessionStore, LoggedWindowStore};
+pub use rocks::{OptionsHook, RocksDbConfig};
+pub use rocks_key_value::RocksDbKeyValueStore;
+pub use rocks_session::RocksDbSessionStore;
+pub use rocks_window::RocksDbWindowStore;
+pub use segments::Segments;
+pub use session::{
+    session_changelog_key, split_session_changelog_key, SessionBytesStore, SessionEntry,
+};
 pub use store::StateStore;
+pub use window::{split_window_changelog_key, window_changelog_key, WindowBytesStore, WindowEntry};
+
+/// RocksDB's options type, for [`RocksDbConfig::with_options_hook`].
+pub use rocksdb::Options as RocksDbOptions;

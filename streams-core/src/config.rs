@@ -1,6 +1,9 @@
 //! Application configuration and the handler for input that cannot become a record.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use state_stores::RocksDbConfig;
 
 use crate::{RawRecord, StreamsError};
 
@@ -53,6 +56,9 @@ impl DeserializationHandler for LogAndContinue {
 pub struct StreamsConfig {
     application_id: String,
     deserialization_handler: Arc<dyn DeserializationHandler>,
+    state_dir: PathBuf,
+    rocksdb: RocksDbConfig,
+    cache_max_bytes: usize,
 }
 
 impl StreamsConfig {
@@ -62,7 +68,57 @@ impl StreamsConfig {
         Self {
             application_id: application_id.into(),
             deserialization_handler: Arc::new(LogAndFail),
+            state_dir: std::env::temp_dir().join("rust-streams"),
+            rocksdb: RocksDbConfig::default(),
+            cache_max_bytes: Self::DEFAULT_CACHE_MAX_BYTES,
         }
+    }
+
+    /// The default record-cache budget of a stream thread: 10 MiB, as in Kafka Streams.
+    pub const DEFAULT_CACHE_MAX_BYTES: usize = 10 << 20;
+
+    /// Sets the record-cache budget that the cached stores of a stream thread share (Kafka
+    /// Streams' `statestore.cache.max.bytes`); 0 makes every update go through at once.
+    pub fn cache_max_bytes(mut self, bytes: usize) -> Self {
+        self.cache_max_bytes = bytes;
+        self
+    }
+
+    /// The record-cache budget of a stream thread.
+    pub fn cache_max_bytes_value(&self) -> usize {
+        self.cache_max_bytes
+    }
+
+    /// Sets the directory under which tasks keep their stores and checkpoint files (default:
+    /// `rust-streams` in the system's temporary directory). Each task uses
+    /// `<state_dir>/<application.id>/<task id>`.
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = dir.into();
+        self
+    }
+
+    /// Sets the memory budget and tuning of the RocksDB stores (see [`RocksDbConfig`] for the
+    /// defaults). Every store of the application shares it.
+    pub fn rocksdb(mut self, config: RocksDbConfig) -> Self {
+        self.rocksdb = config;
+        self
+    }
+
+    /// The state directory.
+    pub fn state_dir_path(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// The RocksDB configuration.
+    pub fn rocksdb_config(&self) -> &RocksDbConfig {
+        &self.rocksdb
+    }
+
+    /// The directory of the task `task`: `<state_dir>/<application.id>/<task id>`.
+    pub fn task_dir(&self, task: crate::TaskId) -> PathBuf {
+        self.state_dir
+            .join(&self.application_id)
+            .join(task.to_string())
     }
 
     /// Sets the handler for records that cannot be deserialized (default: [`LogAndFail`]).
@@ -89,6 +145,7 @@ impl std::fmt::Debug for StreamsConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StreamsConfig")
             .field("application_id", &self.application_id)
+            .field("state_dir", &self.state_dir)
             .finish_non_exhaustive()
     }
 }

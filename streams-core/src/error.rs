@@ -103,13 +103,13 @@ pub enum StateError {
 pub enum ProcessorError {
     /// A state store failed.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(Box<StoreError>),
     /// A serde failed.
     #[error("serde failed: {0}")]
     Serde(#[from] SerdeError),
     /// A state store operation failed.
     #[error(transparent)]
-    State(#[from] StateError),
+    State(Box<StateError>),
     /// A record could not be serialized for a sink.
     #[error("cannot serialize the {part} for topic `{topic}`: {source}")]
     Serialization {
@@ -148,6 +148,18 @@ pub enum ProcessorError {
         /// Why it failed.
         source: Box<ProcessorError>,
     },
+}
+
+impl From<StoreError> for ProcessorError {
+    fn from(e: StoreError) -> Self {
+        ProcessorError::Store(Box::new(e))
+    }
+}
+
+impl From<StateError> for ProcessorError {
+    fn from(e: StateError) -> Self {
+        ProcessorError::State(Box::new(e))
+    }
 }
 
 impl ProcessorError {
@@ -237,6 +249,14 @@ pub enum StreamsError {
         /// What failed.
         source: ProcessorError,
     },
+    /// Flushing a processor's caches failed.
+    #[error("flushing the caches of task {task} failed: {source}")]
+    Flush {
+        /// The task.
+        task: String,
+        /// What failed.
+        source: ProcessorError,
+    },
     /// Initializing a processor failed.
     #[error("initializing task {task} failed: {source}")]
     Init {
@@ -277,8 +297,20 @@ pub enum StreamsError {
     },
     /// A state store failed outside of record processing.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(Box<StoreError>),
     /// A typed state store operation failed outside of record processing.
     #[error(transparent)]
-    State(#[from] StateError),
+    State(Box<StateError>),
+}
+
+impl From<StoreError> for StreamsError {
+    fn from(e: StoreError) -> Self {
+        StreamsError::Store(Box::new(e))
+    }
+}
+
+impl From<StateError> for StreamsError {
+    fn from(e: StateError) -> Self {
+        StreamsError::State(Box::new(e))
+    }
 }

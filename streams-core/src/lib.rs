@@ -28,9 +28,12 @@ pub use record::{ProducedRecord, RawRecord, Record, RecordMetadata, Timestamp, T
 pub use serdes::{
     DefaultSerde, Deserializer, Encoded, Serde, SerdeError, SerdeRef, Serdes, Serializer,
 };
-pub use state::{KeyValueStore, KeyValueStoreBuilder, PutOutcome, StoreBuilder, Stores};
-pub use state_stores::StoreError;
-pub use task::{OutputRecord, Task, TaskId, TaskMetrics};
+pub use state::{
+    CacheBudget, FlushedChange, KeyValueStore, KeyValueStoreBuilder, PutOutcome, StoreBuilder,
+    StoreEngine, Stores, TimestampedKeyValueStore, ValueAndTimestamp,
+};
+pub use state_stores::{ChangelogRecord, Checkpoint, RocksDbConfig, StoreError};
+pub use task::{ChangelogPartition, OutputRecord, Task, TaskId, TaskMetrics};
 pub use test_driver::{TestInputTopic, TestOutputTopic, TestRecord, TopologyTestDriver};
 pub use time::{RecordTimestamp, TimestampExtractor};
 pub use topology::{TopicName, Topology, TopologyDescription};

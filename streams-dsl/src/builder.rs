@@ -217,12 +217,15 @@ impl Graph {
             .map(|_| ())
         });
         let mut builder = Stores::key_value_store_builder(
-            Stores::in_memory_key_value_store(&store),
+            Stores::key_value_store(&store, materialized.engine),
             key_serde,
             value_serde,
         );
         if !materialized.logging {
             builder = builder.with_logging_disabled();
+        }
+        if materialized.caching {
+            builder = builder.with_caching_enabled();
         }
         self.store(builder, &[&node]);
         KTable::new(self.clone(), node, Some(store))
@@ -392,7 +395,7 @@ impl StreamsBuilder {
             )
         });
         let builder = Stores::key_value_store_builder(
-            Stores::in_memory_key_value_store(&store),
+            Stores::key_value_store(&store, materialized.engine),
             materialized.key_serde.unwrap_or_else(|| key_serde.clone()),
             materialized
                 .value_serde

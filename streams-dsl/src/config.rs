@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use streams_core::{SerdeRef, TimestampExtractor};
+use streams_core::{SerdeRef, StoreEngine, TimestampExtractor};
 
 /// How a source topic is read: serdes, timestamp extractor and source name.
 pub struct Consumed<K, V> {
@@ -186,12 +186,14 @@ impl<K, V> Repartitioned<K, V> {
     }
 }
 
-/// How an aggregate or table is stored: the store's name, serdes and logging.
+/// How an aggregate or table is stored: the store's name, engine, serdes, caching and logging.
 pub struct Materialized<K, V> {
     pub(crate) name: Option<String>,
     pub(crate) key_serde: Option<SerdeRef<K>>,
     pub(crate) value_serde: Option<SerdeRef<V>>,
     pub(crate) logging: bool,
+    pub(crate) caching: bool,
+    pub(crate) engine: StoreEngine,
 }
 
 impl<K, V> Default for Materialized<K, V> {
@@ -201,6 +203,8 @@ impl<K, V> Default for Materialized<K, V> {
             key_serde: None,
             value_serde: None,
             logging: true,
+            caching: true,
+            engine: StoreEngine::RocksDb,
         }
     }
 }
@@ -237,6 +241,25 @@ impl<K, V> Materialized<K, V> {
     /// Sets the value serde.
     pub fn with_value_serde(mut self, serde: SerdeRef<V>) -> Self {
         self.value_serde = Some(serde);
+        self
+    }
+
+    /// Keeps the store on `engine` (RocksDB by default).
+    pub fn with_store_engine(mut self, engine: StoreEngine) -> Self {
+        self.engine = engine;
+        self
+    }
+
+    /// Keeps the store in memory (restored from its changelog after a restart).
+    pub fn in_memory(self) -> Self {
+        self.with_store_engine(StoreEngine::InMemory)
+    }
+
+    /// Turns off the store's record cache, so that every update is forwarded downstream and
+    /// written through at once (with the cache on, updates of a key within a commit interval
+    /// may be collapsed into the last one).
+    pub fn with_caching_disabled(mut self) -> Self {
+        self.caching = false;
         self
     }
 

@@ -54,12 +54,15 @@ where
     let store_name = store.clone();
     let node = graph.processor(prefix, move || processor(store_name.clone()), &[&parent]);
     let mut builder = Stores::key_value_store_builder(
-        Stores::in_memory_key_value_store(&store),
+        Stores::key_value_store(&store, materialized.engine),
         key_serde,
         value_serde,
     );
     if !materialized.logging {
         builder = builder.with_logging_disabled();
+    }
+    if materialized.caching {
+        builder = builder.with_caching_enabled();
     }
     graph.store(builder, &[&node]);
     KTable::new(graph.clone(), node, Some(store))

@@ -341,7 +341,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
         self.select_key(selector).group_by_key_with(grouped)
     }
 
-    fn global_join<GK: 'static, GV: 'static, VR: Clone + 'static>(
+    fn global_join<GK: 'static, GV: Clone + 'static, VR: Clone + 'static>(
         &self,
         table: &GlobalKTable<GK, GV>,
         key_of: impl Fn(&K, &V) -> GK + Send + Sync + 'static,
@@ -369,7 +369,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
 
     /// Joins each record with the global table's row under the key `key_of` picks; records
     /// without a row are dropped.
-    pub fn join_global<GK: 'static, GV: 'static, VR: Clone + 'static>(
+    pub fn join_global<GK: 'static, GV: Clone + 'static, VR: Clone + 'static>(
         &self,
         table: &GlobalKTable<GK, GV>,
         key_of: impl Fn(&K, &V) -> GK + Send + Sync + 'static,
@@ -384,7 +384,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
     }
 
     /// As [`join_global`](Self::join_global), but records without a row are joined with `None`.
-    pub fn left_join_global<GK: 'static, GV: 'static, VR: Clone + 'static>(
+    pub fn left_join_global<GK: 'static, GV: Clone + 'static, VR: Clone + 'static>(
         &self,
         table: &GlobalKTable<GK, GV>,
         key_of: impl Fn(&K, &V) -> GK + Send + Sync + 'static,

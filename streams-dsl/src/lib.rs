@@ -54,9 +54,10 @@ pub mod prelude {
     };
     pub use streams_core::{
         DefaultSerde, DeserializationHandler, Headers, KeyValueStore, LogAndContinue, LogAndFail,
-        Processor, ProcessorContext, ProcessorError, PunctuationType, RawRecord, Record, SerdeRef,
-        Serdes, StateError, Stores, StreamsConfig, StreamsError, TestInputTopic, TestOutputTopic,
-        TestRecord, Timestamp, TimestampExtractor, Topology, TopologyError, TopologyTestDriver,
+        Processor, ProcessorContext, ProcessorError, PunctuationType, RawRecord, Record,
+        RocksDbConfig, SerdeRef, Serdes, StateError, StoreEngine, Stores, StreamsConfig,
+        StreamsError, TestInputTopic, TestOutputTopic, TestRecord, Timestamp, TimestampExtractor,
+        Topology, TopologyError, TopologyTestDriver,
     };
 }
 

@@ -59,6 +59,14 @@ pub trait Processor<KIn, VIn, KOut = KIn, VOut = VIn>: 'static {
         Ok(())
     }
 
+    /// Called on every commit (before the task's stores are flushed), parents before
+    /// children: a processor with cached stores flushes them here and forwards what they
+    /// report.
+    fn flush(&mut self, ctx: &mut ProcessorContext<'_, KOut, VOut>) -> Result<(), ProcessorError> {
+        let _ = ctx;
+        Ok(())
+    }
+
     /// Called once when the task closes.
     fn close(&mut self) {}
 }

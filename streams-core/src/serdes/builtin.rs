@@ -137,6 +137,10 @@ impl<T: FixedWidth> Deserializer<T> for BigEndianSerde<T> {
 pub struct UnitSerde;
 
 impl Serializer<()> for UnitSerde {
+    fn is_null(&self, _: &()) -> bool {
+        true
+    }
+
     fn serialize(
         &self,
         _: &str,
@@ -212,6 +216,10 @@ impl<T> std::fmt::Debug for OptionalSerde<T> {
 }
 
 impl<T> Serializer<Option<T>> for OptionalSerde<T> {
+    fn is_null(&self, value: &Option<T>) -> bool {
+        value.as_ref().is_none_or(|v| self.inner.is_null(v))
+    }
+
     fn serialize(
         &self,
         topic: &str,

@@ -79,6 +79,13 @@ pub trait Serializer<T: ?Sized>: Send + Sync {
         out: &mut Vec<u8>,
     ) -> Result<Encoded, SerdeError>;
 
+    /// Whether `value` encodes as a null, without encoding it (stores and caches use this to
+    /// treat such a value as a delete). Serdes that can produce [`Encoded::Null`] override it.
+    fn is_null(&self, value: &T) -> bool {
+        let _ = value;
+        false
+    }
+
     /// The encoding of `value` in a new buffer, `None` for a null; headers are not kept.
     fn to_bytes(&self, topic: &str, value: &T) -> Result<Option<Vec<u8>>, SerdeError> {
         let mut out = Vec::new();

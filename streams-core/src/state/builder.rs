@@ -1,26 +1,43 @@
 use std::any::Any;
+use std::path::Path;
 
-use state_stores::{InMemoryKeyValueStore, KeyValueBytesStore};
+use state_stores::{
+    InMemoryKeyValueStore, KeyValueBytesStore, LoggedKeyValueStore, RocksDbConfig,
+    RocksDbKeyValueStore, SharedSink, StoreError,
+};
 
 use super::registry::ManagedStore;
-use super::KeyValueStore;
+use super::{CacheBudget, KeyValueStore};
 use crate::{SerdeRef, TaskId};
 
 /// What a store builder knows of the task it builds a store instance for.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct StoreContext<'a> {
     /// The application id.
     pub application_id: &'a str,
     /// The task that will own the store.
     pub task_id: TaskId,
+    /// The task's directory; persistent stores live in `<directory>/rocksdb/<store>`.
+    pub directory: &'a Path,
+    /// The RocksDB budget and tuning shared by every store.
+    pub rocksdb: &'a RocksDbConfig,
+    /// Where logged stores send their changelog records.
+    pub changelog: &'a SharedSink,
+    /// The record-cache budget that the task's cached stores share.
+    pub cache: &'a CacheBudget,
 }
 
 impl StoreContext<'_> {
     /// The name of the changelog topic of the store called `store`:
     /// `<application.id>-<store>-changelog`.
     pub fn changelog_topic(&self, store: &str) -> String {
-        format!("{}-{}-changelog", self.application_id, store)
+        changelog_topic(self.application_id, store)
     }
+}
+
+/// `<application.id>-<store>-changelog`.
+pub fn changelog_topic(application_id: &str, store: &str) -> String {
+    format!("{application_id}-{store}-changelog")
 }
 
 /// A store instance ready for a task: its typed handle and its life cycle.
@@ -38,19 +55,42 @@ pub trait StoreBuilder: Send + Sync + 'static {
     fn logging_enabled(&self) -> bool;
 
     /// A new store instance for a task.
-    fn build(&self, ctx: StoreContext<'_>) -> BuiltStore;
+    fn build(&self, ctx: StoreContext<'_>) -> Result<BuiltStore, StoreError>;
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum KeyValueEngine {
+/// Where a store keeps its data.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StoreEngine {
+    /// RocksDB, on disk in the task's directory: the default.
+    #[default]
+    RocksDb,
+    /// Memory only: restored from the changelog after every restart.
     InMemory,
+}
+
+impl StoreEngine {
+    /// A fresh engine for the store `name` of a task.
+    pub(crate) fn open_key_value(
+        self,
+        name: &str,
+        ctx: &StoreContext<'_>,
+    ) -> Result<Box<dyn KeyValueBytesStore>, StoreError> {
+        Ok(match self {
+            StoreEngine::RocksDb => Box::new(RocksDbKeyValueStore::open(
+                name,
+                &ctx.directory.join("rocksdb").join(name),
+                ctx.rocksdb,
+            )?),
+            StoreEngine::InMemory => Box::new(InMemoryKeyValueStore::new(name)),
+        })
+    }
 }
 
 /// Names a key-value store and the engine that holds it, without its types.
 #[derive(Clone, Debug)]
 pub struct KeyValueStoreSupplier {
     name: String,
-    engine: KeyValueEngine,
+    engine: StoreEngine,
 }
 
 impl KeyValueStoreSupplier {
@@ -59,10 +99,9 @@ impl KeyValueStoreSupplier {
         &self.name
     }
 
-    fn engine(&self) -> Box<dyn KeyValueBytesStore> {
-        match self.engine {
-            KeyValueEngine::InMemory => Box::new(InMemoryKeyValueStore::new(self.name.clone())),
-        }
+    /// The store's engine.
+    pub fn engine(&self) -> StoreEngine {
+        self.engine
     }
 }
 
@@ -72,6 +111,7 @@ pub struct KeyValueStoreBuilder<K, V> {
     key_serde: SerdeRef<K>,
     value_serde: SerdeRef<V>,
     logging: bool,
+    caching: bool,
 }
 
 impl<K, V> KeyValueStoreBuilder<K, V> {
@@ -80,9 +120,17 @@ impl<K, V> KeyValueStoreBuilder<K, V> {
         self.logging = false;
         self
     }
+
+    /// Puts a record cache in front of the store (off by default for the Processor API; the
+    /// DSL turns it on unless `Materialized` says otherwise). A processor that uses a cached
+    /// store forwards what [`KeyValueStore::drain_flushed`] reports.
+    pub fn with_caching_enabled(mut self) -> Self {
+        self.caching = true;
+        self
+    }
 }
 
-impl<K: 'static, V: 'static> StoreBuilder for KeyValueStoreBuilder<K, V> {
+impl<K: 'static, V: Clone + 'static> StoreBuilder for KeyValueStoreBuilder<K, V> {
     fn name(&self) -> &str {
         &self.supplier.name
     }
@@ -91,17 +139,25 @@ impl<K: 'static, V: 'static> StoreBuilder for KeyValueStoreBuilder<K, V> {
         self.logging
     }
 
-    fn build(&self, ctx: StoreContext<'_>) -> BuiltStore {
-        let store = KeyValueStore::new(
-            self.supplier.engine(),
-            ctx.changelog_topic(&self.supplier.name),
+    fn build(&self, ctx: StoreContext<'_>) -> Result<BuiltStore, StoreError> {
+        let name = &self.supplier.name;
+        let mut engine = self.supplier.engine.open_key_value(name, &ctx)?;
+        if self.logging {
+            engine = Box::new(LoggedKeyValueStore::new(engine, ctx.changelog.clone()));
+        }
+        let mut store = KeyValueStore::new(
+            engine,
+            ctx.changelog_topic(name),
             self.key_serde.clone(),
             self.value_serde.clone(),
         );
-        BuiltStore {
+        if self.caching {
+            store = store.with_cache(ctx.cache.clone());
+        }
+        Ok(BuiltStore {
             handle: Box::new(store.clone()),
             managed: Box::new(store),
-        }
+        })
     }
 }
 
@@ -111,21 +167,32 @@ impl<K: 'static, V: 'static> StoreBuilder for KeyValueStoreBuilder<K, V> {
 /// use streams_core::{Serdes, Stores, StoreBuilder};
 ///
 /// let builder = Stores::key_value_store_builder(
-///     Stores::in_memory_key_value_store("counts"),
+///     Stores::persistent_key_value_store("counts"),
 ///     Serdes::string(),
 ///     Serdes::i64(),
 /// );
 /// assert_eq!(builder.name(), "counts");
+/// assert!(builder.logging_enabled());
 /// ```
 #[derive(Debug)]
 pub struct Stores;
 
 impl Stores {
+    /// A key-value store in RocksDB.
+    pub fn persistent_key_value_store(name: impl Into<String>) -> KeyValueStoreSupplier {
+        Self::key_value_store(name, StoreEngine::RocksDb)
+    }
+
     /// A key-value store held in memory.
     pub fn in_memory_key_value_store(name: impl Into<String>) -> KeyValueStoreSupplier {
+        Self::key_value_store(name, StoreEngine::InMemory)
+    }
+
+    /// A key-value store on `engine`.
+    pub fn key_value_store(name: impl Into<String>, engine: StoreEngine) -> KeyValueStoreSupplier {
         KeyValueStoreSupplier {
             name: name.into(),
-            engine: KeyValueEngine::InMemory,
+            engine,
         }
     }
 
@@ -140,6 +207,7 @@ impl Stores {
             key_serde,
             value_serde,
             logging: true,
+            caching: false,
         }
     }
 }

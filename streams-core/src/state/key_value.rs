@@ -1,9 +1,11 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use state_stores::{KeyValueBytesStore, StoreError};
+use state_stores::{ChangelogRecord, KeyValueBytesStore, StoreError};
 
+use super::cache::{Entry, RecordCache};
 use super::registry::ManagedStore;
+use super::CacheBudget;
 use crate::{Encoded, Headers, SerdeError, SerdeRef, Serializer, StateError};
 
 struct Engine {
@@ -27,13 +29,38 @@ pub enum PutOutcome<V> {
     },
 }
 
+/// A change that a cache flush wrote through to the engine: what downstream should see.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlushedChange<K, V> {
+    /// The key.
+    pub key: K,
+    /// The new value (`None`: deleted).
+    pub new: Option<V>,
+    /// The value the engine held before.
+    pub old: Option<V>,
+    /// The time of the last update of the key.
+    pub timestamp: i64,
+}
+
+struct Cached<V> {
+    cache: RecordCache<V>,
+    /// Changes written through by evictions and flushes (keys still serialized), waiting to
+    /// be forwarded.
+    flushed: Vec<FlushedChange<Vec<u8>, V>>,
+}
+
 /// A typed key-value store: keys and values pass through their serdes to a byte engine, so
 /// iteration follows the byte order of the serialized keys.
+///
+/// With a record cache, writes stay in memory as typed values until the cache is flushed (on
+/// commit) or evicts them; each flushed key is then serialized, written and logged once, and
+/// reported by [`drain_flushed`](Self::drain_flushed). Scans flush the cache first.
 ///
 /// A handle is cheap to clone; all clones use the same store. Writing a value whose serde
 /// encodes it as null (for example `None` with an optional serde) deletes the key.
 pub struct KeyValueStore<K, V> {
     engine: Rc<Engine>,
+    cached: Option<Rc<RefCell<Cached<V>>>>,
     key_serde: SerdeRef<K>,
     value_serde: SerdeRef<V>,
 }
@@ -42,6 +69,7 @@ impl<K, V> Clone for KeyValueStore<K, V> {
     fn clone(&self) -> Self {
         Self {
             engine: Rc::clone(&self.engine),
+            cached: self.cached.clone(),
             key_serde: self.key_serde.clone(),
             value_serde: self.value_serde.clone(),
         }
@@ -52,6 +80,7 @@ impl<K, V> std::fmt::Debug for KeyValueStore<K, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeyValueStore")
             .field("name", &self.engine.name)
+            .field("cached", &self.cached.is_some())
             .finish()
     }
 }
@@ -74,14 +103,34 @@ impl<K, V> KeyValueStore<K, V> {
                 key_buf: RefCell::new(Vec::new()),
                 value_buf: RefCell::new(Vec::new()),
             }),
+            cached: None,
             key_serde,
             value_serde,
         }
     }
 
+    /// The same store with a record cache drawing on `budget`.
+    pub fn with_cache(mut self, budget: CacheBudget) -> Self {
+        self.cached = Some(Rc::new(RefCell::new(Cached {
+            cache: RecordCache::new(budget),
+            flushed: Vec::new(),
+        })));
+        self
+    }
+
     /// The store's name.
     pub fn name(&self) -> &str {
         &self.engine.name
+    }
+
+    /// Whether the store has a record cache.
+    pub fn is_cached(&self) -> bool {
+        self.cached.is_some()
+    }
+
+    /// The number of keys in the record cache.
+    pub fn cached_entries(&self) -> usize {
+        self.cached.as_ref().map_or(0, |c| c.borrow().cache.len())
     }
 
     fn encode_into<T>(
@@ -116,10 +165,11 @@ impl<K, V> KeyValueStore<K, V> {
             .map_err(Into::into)
     }
 
-    fn decode_pairs(&self, pairs: impl Iterator<Item = (Vec<u8>, Vec<u8>)>) -> Pairs<K, V> {
+    fn decode_pairs(&self, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Pairs<K, V> {
         let topic = &self.engine.serde_topic;
         let headers = Headers::new();
         pairs
+            .into_iter()
             .map(|(k, v)| {
                 Ok((
                     self.key_serde.deserialize(topic, &headers, Some(&k))?,
@@ -129,56 +179,148 @@ impl<K, V> KeyValueStore<K, V> {
             .collect()
     }
 
+    /// Writes `value` (`None` deletes) for the serialized `key` to the engine; returns the
+    /// engine's previous bytes, or `None` in the outer option if they were already equal
+    /// (nothing written).
+    fn write_through(
+        &self,
+        key: &[u8],
+        value: Option<&V>,
+    ) -> Result<Option<Option<Vec<u8>>>, StateError> {
+        let mut vbuf = self.engine.value_buf.borrow_mut();
+        let mut bytes = self.engine.bytes.borrow_mut();
+        let encoded = match value {
+            Some(v) => self.encode_into(&*self.value_serde, v, &mut vbuf)?,
+            None => Encoded::Null,
+        };
+        let old = bytes.get(key)?;
+        let unchanged = match (&old, encoded) {
+            (Some(old), Encoded::Bytes) => old[..] == vbuf[..],
+            (None, Encoded::Null) => true,
+            _ => false,
+        };
+        if unchanged {
+            return Ok(None);
+        }
+        match encoded {
+            Encoded::Bytes => bytes.put(key, &vbuf)?,
+            Encoded::Null => {
+                bytes.delete(key)?;
+            }
+        }
+        Ok(Some(old))
+    }
+}
+
+impl<K, V: Clone> KeyValueStore<K, V> {
+    /// Writes evicted dirty entries through, while the cache budget is exceeded.
+    fn evict(&self, cached: &mut Cached<V>) -> Result<(), StateError> {
+        while let Some((key, entry)) = cached.cache.evict_one_if_over() {
+            if entry.dirty {
+                self.flush_entry(cached, key, entry.value, entry.timestamp)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush_entry(
+        &self,
+        cached: &mut Cached<V>,
+        key: Vec<u8>,
+        value: Option<V>,
+        timestamp: i64,
+    ) -> Result<(), StateError> {
+        if let Some(old) = self.write_through(&key, value.as_ref())? {
+            let old = self.decode_value(old)?;
+            cached.flushed.push(FlushedChange {
+                key,
+                new: value,
+                old,
+                timestamp,
+            });
+        }
+        Ok(())
+    }
+
+    /// Caches `value` for `key` as dirty, at `timestamp`.
+    fn cache_put(
+        &self,
+        cached: &Rc<RefCell<Cached<V>>>,
+        key: &K,
+        value: Option<V>,
+        timestamp: i64,
+    ) -> Result<(), StateError> {
+        let mut cached = cached.borrow_mut();
+        self.with_key(key, |k| {
+            cached.cache.put(
+                k,
+                Entry {
+                    value,
+                    dirty: true,
+                    timestamp,
+                },
+            );
+            Ok(())
+        })?;
+        self.evict(&mut cached)
+    }
+
     /// The value for `key`.
     pub fn get(&self, key: &K) -> Result<Option<V>, StateError> {
+        let Some(cached) = &self.cached else {
+            let bytes = self.with_key(key, |k| Ok(self.engine.bytes.borrow().get(k)?))?;
+            return self.decode_value(bytes);
+        };
+        let mut cached = cached.borrow_mut();
+        let hit = self.with_key(key, |k| Ok(cached.cache.get(k).map(|e| e.value.clone())))?;
+        if let Some(value) = hit {
+            return Ok(value);
+        }
         let bytes = self.with_key(key, |k| Ok(self.engine.bytes.borrow().get(k)?))?;
-        self.decode_value(bytes)
+        let value = self.decode_value(bytes)?;
+        self.with_key(key, |k| {
+            cached.cache.put(
+                k,
+                Entry {
+                    value: value.clone(),
+                    dirty: false,
+                    timestamp: 0,
+                },
+            );
+            Ok(())
+        })?;
+        self.evict(&mut cached)?;
+        Ok(value)
     }
 
     /// Stores `value` for `key`; a value that encodes as null deletes the key.
     pub fn put(&self, key: &K, value: &V) -> Result<(), StateError> {
-        self.with_key(key, |k| {
-            let mut vbuf = self.engine.value_buf.borrow_mut();
-            let mut bytes = self.engine.bytes.borrow_mut();
-            match self.encode_into(&*self.value_serde, value, &mut vbuf)? {
-                Encoded::Bytes => bytes.put(k, &vbuf)?,
-                Encoded::Null => {
-                    bytes.delete(k)?;
-                }
+        self.put_at(key, Some(value), 0)
+    }
+
+    /// Stores `value` (`None` deletes) for `key`, updated at `timestamp` (the time a cache
+    /// flush reports for it).
+    pub fn put_at(&self, key: &K, value: Option<&V>, timestamp: i64) -> Result<(), StateError> {
+        match &self.cached {
+            Some(cached) => {
+                let value = value.filter(|v| !self.value_serde.is_null(v)).cloned();
+                self.cache_put(cached, key, value, timestamp)
             }
-            Ok(())
-        })
+            None => self.with_key(key, |k| self.write_through(k, value).map(|_| ())),
+        }
     }
 
     /// Stores `value` (`None`, or a value that encodes as null, deletes) unless the stored
     /// encoding is already the same; returns what it did. Tables use this to emit only real
-    /// changes.
+    /// changes. (With a cache, the comparison happens when the cache flushes.)
     pub fn put_if_changed(&self, key: &K, value: Option<&V>) -> Result<PutOutcome<V>, StateError> {
-        let old = self.with_key(key, |k| {
-            let mut vbuf = self.engine.value_buf.borrow_mut();
-            let mut bytes = self.engine.bytes.borrow_mut();
-            let encoded = match value {
-                Some(v) => self.encode_into(&*self.value_serde, v, &mut vbuf)?,
-                None => Encoded::Null,
-            };
-            let old = bytes.get(k)?;
-            let unchanged = match (&old, encoded) {
-                (Some(old), Encoded::Bytes) => old[..] == vbuf[..],
-                (None, Encoded::Null) => true,
-                _ => false,
-            };
-            if unchanged {
-                return Ok(None);
-            }
-            match encoded {
-                Encoded::Bytes => bytes.put(k, &vbuf)?,
-                Encoded::Null => {
-                    bytes.delete(k)?;
-                }
-            }
-            Ok(Some(old))
-        })?;
-        match old {
+        if let Some(cached) = &self.cached {
+            let old = self.get(key)?;
+            let value = value.filter(|v| !self.value_serde.is_null(v)).cloned();
+            self.cache_put(cached, key, value, 0)?;
+            return Ok(PutOutcome::Changed { old });
+        }
+        match self.with_key(key, |k| self.write_through(k, value))? {
             None => Ok(PutOutcome::Unchanged),
             Some(old) => Ok(PutOutcome::Changed {
                 old: self.decode_value(old)?,
@@ -197,70 +339,105 @@ impl<K, V> KeyValueStore<K, V> {
 
     /// Removes `key`; returns the value it had.
     pub fn delete(&self, key: &K) -> Result<Option<V>, StateError> {
-        let old = self.with_key(key, |k| Ok(self.engine.bytes.borrow_mut().delete(k)?))?;
-        self.decode_value(old)
+        let old = self.get(key)?;
+        self.put_at(key, None, 0)?;
+        Ok(old)
     }
 
-    fn bounded<T>(
+    /// Writes every dirty cached entry through to the engine (and its changelog); the
+    /// changes wait in [`drain_flushed`](Self::drain_flushed). Without a cache, nothing to do.
+    pub fn flush_cache(&self) -> Result<(), StateError> {
+        let Some(cached) = &self.cached else {
+            return Ok(());
+        };
+        let mut cached = cached.borrow_mut();
+        for (key, value, timestamp) in cached.cache.take_dirty() {
+            self.flush_entry(&mut cached, key, value, timestamp)?;
+        }
+        Ok(())
+    }
+
+    /// Hands every change that evictions and flushes wrote through since the last call to
+    /// `f`, oldest first.
+    pub fn drain_flushed<E>(
         &self,
-        from: &K,
-        to: &K,
-        f: impl FnOnce(&dyn KeyValueBytesStore, &[u8], &[u8]) -> Result<T, StoreError>,
-    ) -> Result<T, StateError> {
-        let mut from_buf = Vec::new();
-        let mut to_buf = Vec::new();
-        self.encode_into(&*self.key_serde, from, &mut from_buf)?;
-        self.encode_into(&*self.key_serde, to, &mut to_buf)?;
-        let bytes = self.engine.bytes.borrow();
-        Ok(f(&**bytes, &from_buf, &to_buf)?)
+        mut f: impl FnMut(FlushedChange<K, V>) -> Result<(), E>,
+    ) -> Result<(), E>
+    where
+        E: From<StateError>,
+    {
+        let Some(cached) = &self.cached else {
+            return Ok(());
+        };
+        let flushed = std::mem::take(&mut cached.borrow_mut().flushed);
+        for change in flushed {
+            let key = self
+                .key_serde
+                .deserialize(&self.engine.serde_topic, &Headers::new(), Some(&change.key))
+                .map_err(|e| E::from(StateError::from(e)))?;
+            f(FlushedChange {
+                key,
+                new: change.new,
+                old: change.old,
+                timestamp: change.timestamp,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn scan(
+        &self,
+        f: impl FnOnce(&dyn KeyValueBytesStore) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>,
+    ) -> Pairs<K, V> {
+        self.flush_cache()?;
+        let pairs = f(&**self.engine.bytes.borrow())?;
+        self.decode_pairs(pairs)
+    }
+
+    fn bounds(&self, from: &K, to: &K) -> Result<(Vec<u8>, Vec<u8>), StateError> {
+        let (mut f, mut t) = (Vec::new(), Vec::new());
+        self.encode_into(&*self.key_serde, from, &mut f)?;
+        self.encode_into(&*self.key_serde, to, &mut t)?;
+        Ok((f, t))
     }
 
     /// The entries with `from <= key <= to` in serialized-key order.
     pub fn range(&self, from: &K, to: &K) -> Pairs<K, V> {
-        let pairs = self.bounded(from, to, |s, f, t| {
-            Ok(s.range(Some(f), Some(t))?.collect::<Vec<_>>())
-        })?;
-        self.decode_pairs(pairs.into_iter())
+        let (f, t) = self.bounds(from, to)?;
+        self.scan(|s| s.range(Some(&f), Some(&t))?.collect())
     }
 
     /// The same entries as [`range`](Self::range), in descending order.
     pub fn reverse_range(&self, from: &K, to: &K) -> Pairs<K, V> {
-        let pairs = self.bounded(from, to, |s, f, t| {
-            Ok(s.reverse_range(Some(f), Some(t))?.collect::<Vec<_>>())
-        })?;
-        self.decode_pairs(pairs.into_iter())
+        let (f, t) = self.bounds(from, to)?;
+        self.scan(|s| s.reverse_range(Some(&f), Some(&t))?.collect())
     }
 
     /// Every entry, in serialized-key order.
     pub fn all(&self) -> Pairs<K, V> {
-        let bytes = self.engine.bytes.borrow();
-        let pairs: Vec<_> = bytes.all()?.collect();
-        self.decode_pairs(pairs.into_iter())
+        self.scan(|s| s.all()?.collect())
     }
 
     /// Every entry, in descending serialized-key order.
     pub fn reverse_all(&self) -> Pairs<K, V> {
-        let bytes = self.engine.bytes.borrow();
-        let pairs: Vec<_> = bytes.reverse_range(None, None)?.collect();
-        self.decode_pairs(pairs.into_iter())
+        self.scan(|s| s.reverse_range(None, None)?.collect())
     }
 
     /// The entries whose serialized key starts with the encoding of `prefix` by `prefix_serde`.
     pub fn prefix_scan<P>(&self, prefix: &P, prefix_serde: &dyn Serializer<P>) -> Pairs<K, V> {
         let mut buf = Vec::new();
         self.encode_into(prefix_serde, prefix, &mut buf)?;
-        let bytes = self.engine.bytes.borrow();
-        let pairs: Vec<_> = bytes.prefix_scan(&buf)?.collect();
-        self.decode_pairs(pairs.into_iter())
+        self.scan(|s| s.prefix_scan(&buf)?.collect())
     }
 
-    /// An estimate of the number of entries.
+    /// An estimate of the number of entries (after flushing the cache).
     pub fn approximate_num_entries(&self) -> Result<u64, StateError> {
+        self.flush_cache()?;
         Ok(self.engine.bytes.borrow().approximate_num_entries()?)
     }
 }
 
-impl<K, V> ManagedStore for KeyValueStore<K, V> {
+impl<K, V: Clone> ManagedStore for KeyValueStore<K, V> {
     fn name(&self) -> &str {
         &self.engine.name
     }
@@ -271,6 +448,14 @@ impl<K, V> ManagedStore for KeyValueStore<K, V> {
 
     fn close(&mut self) {
         self.engine.bytes.borrow_mut().close();
+    }
+
+    fn persistent(&self) -> bool {
+        self.engine.bytes.borrow().persistent()
+    }
+
+    fn restore(&mut self, records: &[ChangelogRecord]) -> Result<(), StoreError> {
+        self.engine.bytes.borrow_mut().restore_batch(records)
     }
 }
 
@@ -292,24 +477,25 @@ mod tests {
 
     #[test]
     fn typed_reads_and_writes() {
-        let s = store();
-        let k = |x: &str| x.to_string();
-        s.put(&k("b"), &Some(2)).unwrap();
-        s.put(&k("a"), &Some(1)).unwrap();
-        s.put(&k("c"), &Some(3)).unwrap();
-        assert_eq!(s.get(&k("a")).unwrap(), Some(Some(1)));
-        assert_eq!(
-            s.range(&k("a"), &k("b")).unwrap(),
-            vec![(k("a"), Some(1)), (k("b"), Some(2))]
-        );
-        assert_eq!(s.reverse_all().unwrap()[0], (k("c"), Some(3)));
-        assert_eq!(s.prefix_scan(&k("c"), &*Serdes::string()).unwrap().len(), 1);
-        // A null value deletes.
-        s.put(&k("a"), &None).unwrap();
-        assert_eq!(s.get(&k("a")).unwrap(), None);
-        assert_eq!(s.put_if_absent(&k("b"), &Some(9)).unwrap(), Some(Some(2)));
-        assert_eq!(s.delete(&k("b")).unwrap(), Some(Some(2)));
-        assert_eq!(s.approximate_num_entries().unwrap(), 1);
+        for s in [store(), store().with_cache(CacheBudget::new(1 << 20))] {
+            let k = |x: &str| x.to_string();
+            s.put(&k("b"), &Some(2)).unwrap();
+            s.put(&k("a"), &Some(1)).unwrap();
+            s.put(&k("c"), &Some(3)).unwrap();
+            assert_eq!(s.get(&k("a")).unwrap(), Some(Some(1)));
+            assert_eq!(
+                s.range(&k("a"), &k("b")).unwrap(),
+                vec![(k("a"), Some(1)), (k("b"), Some(2))]
+            );
+            assert_eq!(s.reverse_all().unwrap()[0], (k("c"), Some(3)));
+            assert_eq!(s.prefix_scan(&k("c"), &*Serdes::string()).unwrap().len(), 1);
+            // A null value deletes.
+            s.put(&k("a"), &None).unwrap();
+            assert_eq!(s.get(&k("a")).unwrap(), None);
+            assert_eq!(s.put_if_absent(&k("b"), &Some(9)).unwrap(), Some(Some(2)));
+            assert_eq!(s.delete(&k("b")).unwrap(), Some(Some(2)));
+            assert_eq!(s.approximate_num_entries().unwrap(), 1);
+        }
     }
 
     #[test]
@@ -329,5 +515,68 @@ mod tests {
             PutOutcome::Changed { old: Some(Some(1)) }
         );
         assert_eq!(s.put_if_changed(&k, None).unwrap(), PutOutcome::Unchanged);
+    }
+
+    fn flushed(s: &KeyValueStore<String, Option<i64>>) -> Vec<FlushedChange<String, Option<i64>>> {
+        let mut out = Vec::new();
+        s.drain_flushed(|c| {
+            out.push(c);
+            Ok::<(), StateError>(())
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn a_cache_collapses_updates_until_it_is_flushed() {
+        let s = store().with_cache(CacheBudget::new(1 << 20));
+        let k = "a".to_string();
+        s.put_at(&k, Some(&Some(1)), 10).unwrap();
+        s.put_at(&k, Some(&Some(2)), 11).unwrap();
+        s.put_at(&k, Some(&Some(3)), 12).unwrap();
+        assert!(flushed(&s).is_empty());
+        s.flush_cache().unwrap();
+        let changes = flushed(&s);
+        assert_eq!(
+            changes,
+            vec![FlushedChange {
+                key: k.clone(),
+                new: Some(Some(3)),
+                old: None,
+                timestamp: 12
+            }]
+        );
+        // Unchanged after a flush: nothing to report.
+        s.put_at(&k, Some(&Some(3)), 13).unwrap();
+        s.flush_cache().unwrap();
+        assert!(flushed(&s).is_empty());
+    }
+
+    #[test]
+    fn a_full_cache_evicts_the_least_recently_used_and_stays_within_budget() {
+        let budget = CacheBudget::new(2_000);
+        let s = store().with_cache(budget.clone());
+        for i in 0..100i64 {
+            s.put_at(&format!("key-{i:03}"), Some(&Some(i)), i).unwrap();
+            assert!(
+                budget.used() <= budget.limit(),
+                "{} > {}",
+                budget.used(),
+                budget.limit()
+            );
+        }
+        let evicted = flushed(&s);
+        assert!(
+            !evicted.is_empty() && evicted.len() < 100,
+            "{}",
+            evicted.len()
+        );
+        // The oldest keys went first, each written through to the engine once.
+        assert_eq!(evicted[0].key, "key-000");
+        assert_eq!(s.cached_entries() + evicted.len(), 100);
+        s.flush_cache().unwrap();
+        assert_eq!(flushed(&s).len() + evicted.len(), 100);
+        drop(s);
+        assert_eq!(budget.used(), 0);
     }
 }

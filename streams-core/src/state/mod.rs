@@ -2,12 +2,20 @@
 //! a topology uses to create one store instance per task.
 
 mod builder;
+mod cache;
 mod key_value;
+mod lru;
 mod registry;
+mod timestamped;
+mod windowed;
 
 pub use builder::{
-    BuiltStore, KeyValueStoreBuilder, KeyValueStoreSupplier, StoreBuilder, StoreContext, Stores,
+    changelog_topic, BuiltStore, KeyValueStoreBuilder, KeyValueStoreSupplier, StoreBuilder,
+    StoreContext, StoreEngine, Stores,
 };
-pub use key_value::{KeyValueStore, PutOutcome};
+pub use cache::CacheBudget;
+pub use key_value::{FlushedChange, KeyValueStore, PutOutcome};
 pub use registry::ManagedStore;
 pub(crate) use registry::StoreRegistry;
+pub use timestamped::{TimestampedKeyValueStore, TimestampedSerde, ValueAndTimestamp};
+pub use windowed::{SessionStore, SessionValue, WindowStore, WindowedStoreBuilder, WindowedValue};

@@ -2,7 +2,7 @@ use std::any::Any;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
-use state_stores::StoreError;
+use state_stores::{ChangelogRecord, StoreError};
 
 use crate::ProcessorError;
 
@@ -14,6 +14,10 @@ pub trait ManagedStore {
     fn flush(&mut self) -> Result<(), StoreError>;
     /// Releases the store.
     fn close(&mut self);
+    /// Whether the store keeps its data on disk across restarts.
+    fn persistent(&self) -> bool;
+    /// Applies changelog records to the engine directly (not logged again).
+    fn restore(&mut self, records: &[ChangelogRecord]) -> Result<(), StoreError>;
 }
 
 /// The typed handles of a task's stores, by name, and which of them are global.

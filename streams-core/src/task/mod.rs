@@ -2,15 +2,21 @@
 //! punctuation schedule. Both drivers (the Kafka runtime and the test driver) run tasks through
 //! this same code; only the I/O around it differs.
 
+mod changelog;
 mod metrics;
 mod node;
 mod output;
 mod partition_group;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
+
+pub(crate) use changelog::ChangelogCollector;
+use state_stores::{ChangelogRecord, Checkpoint};
 
 pub use metrics::TaskMetrics;
 pub(crate) use node::{
@@ -28,6 +34,9 @@ use crate::{
     DeserializationHandler, ProcessorError, ProducedRecord, RawRecord, RecordMetadata,
     StreamsError, Timestamp,
 };
+
+/// The name of a task's checkpoint file, in the task's directory.
+pub const CHECKPOINT_FILE: &str = ".checkpoint";
 
 /// Identifies a task: a sub-topology and a partition number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -81,6 +90,26 @@ impl TaskContext {
     }
 }
 
+/// A store of a task, with whether it has a changelog.
+pub(crate) struct TaskStore {
+    pub(crate) store: Box<dyn ManagedStore>,
+    pub(crate) logged: bool,
+}
+
+/// A changelog partition that one of a task's stores is backed by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangelogPartition {
+    /// The store.
+    pub store: String,
+    /// The changelog topic, `<application.id>-<store>-changelog`.
+    pub topic: String,
+    /// The partition: the task's partition number.
+    pub partition: i32,
+    /// The offset of the last changelog record that the local state already holds (from the
+    /// checkpoint file, for persistent stores): restoration starts after it.
+    pub restored_up_to: Option<i64>,
+}
+
 /// What a task is made of, as the topology assembles it.
 pub(crate) struct TaskParts {
     pub(crate) application_id: Arc<str>,
@@ -90,8 +119,10 @@ pub(crate) struct TaskParts {
     /// Every node, by its index in the topology.
     pub(crate) nodes: HashMap<usize, NodeRef>,
     pub(crate) stores: StoreRegistry,
-    pub(crate) managed_stores: Vec<Box<dyn ManagedStore>>,
+    pub(crate) managed_stores: Vec<TaskStore>,
     pub(crate) handler: Arc<dyn DeserializationHandler>,
+    pub(crate) directory: PathBuf,
+    pub(crate) changelog: Rc<RefCell<ChangelogCollector>>,
 }
 
 /// One sub-topology instantiated for one partition number.
@@ -103,10 +134,13 @@ pub struct Task {
     ctx: TaskContext,
     sources: Vec<SourceRef>,
     nodes: HashMap<usize, NodeRef>,
-    stores: Vec<Box<dyn ManagedStore>>,
+    stores: Vec<TaskStore>,
     queues: PartitionGroup,
     handler: Arc<dyn DeserializationHandler>,
     initialized: bool,
+    directory: PathBuf,
+    changelog: Rc<RefCell<ChangelogCollector>>,
+    checkpoint: Checkpoint,
 }
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
@@ -117,11 +151,22 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
+impl std::fmt::Debug for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Task")
+            .field("id", &self.ctx.task_id)
+            .field("stream_time", &self.ctx.stream_time)
+            .field("buffered", &self.queues.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Task {
-    pub(crate) fn new(parts: TaskParts) -> Self {
+    pub(crate) fn new(parts: TaskParts) -> Result<Self, StreamsError> {
         let (topics, sources): (Vec<_>, Vec<_>) = parts.sources.into_iter().unzip();
         let queues = PartitionGroup::new(topics.len());
-        Self {
+        let checkpoint = Checkpoint::read(&parts.directory.join(CHECKPOINT_FILE))?;
+        Ok(Self {
             ctx: TaskContext {
                 application_id: parts.application_id,
                 task_id: parts.task_id,
@@ -140,7 +185,10 @@ impl Task {
             queues,
             handler: parts.handler,
             initialized: false,
-        }
+            directory: parts.directory,
+            changelog: parts.changelog,
+            checkpoint,
+        })
     }
 
     /// The task's id.
@@ -253,6 +301,7 @@ impl Task {
             topic: index,
             offset,
         });
+        self.changelog.borrow_mut().timestamp = timestamp;
         self.ctx.metrics.processed += 1;
         let source = &self.sources[index];
         let ctx = &mut self.ctx;
@@ -319,6 +368,7 @@ impl Task {
 
     fn punctuate(&mut self, kind: PunctuationType, now: Timestamp) -> Result<bool, StreamsError> {
         let mut fired = false;
+        self.changelog.borrow_mut().timestamp = now;
         while let Some((index, punctuation)) = self.ctx.punctuations.next_due(kind, now) {
             let Some(node) = self.nodes.get(&index).map(Rc::clone) else {
                 continue;
@@ -341,18 +391,108 @@ impl Task {
 
     /// Hands every record produced so far to `f`, oldest first, borrowed from the task's
     /// output buffer (which is then emptied and reused: no allocation per record).
-    pub fn drain_output_with(&mut self, f: impl FnMut(OutputRecord<'_>)) {
-        self.ctx.output.drain(f);
+    /// Changelog records (to `<application.id>-<store>-changelog`, the task's partition) come
+    /// after the sinks' records.
+    pub fn drain_output_with(&mut self, mut f: impl FnMut(OutputRecord<'_>)) {
+        self.ctx.output.drain(&mut f);
+        self.changelog.borrow_mut().drain(f);
     }
 
-    /// Moves copies of the records produced so far into `out`.
+    /// Moves copies of the records produced so far (sinks', then changelogs') into `out`.
     pub fn drain_output(&mut self, out: &mut Vec<ProducedRecord>) {
-        self.ctx.output.drain(|r| out.push(r.to_owned_record()));
+        self.drain_output_with(|r| out.push(r.to_owned_record()));
     }
 
     /// Whether the task has produced records that were not drained yet.
     pub fn has_output(&self) -> bool {
-        !self.ctx.output.is_empty()
+        !self.ctx.output.is_empty() || !self.changelog.borrow().is_empty()
+    }
+
+    /// The changelog partitions of the task's logged stores, with how far the local state
+    /// already covers each (only persistent stores keep what they had across restarts).
+    pub fn changelog_partitions(&self) -> Vec<ChangelogPartition> {
+        let partition = self.ctx.task_id.partition;
+        self.stores
+            .iter()
+            .filter(|s| s.logged)
+            .map(|s| {
+                let topic = crate::state::changelog_topic(&self.ctx.application_id, s.store.name());
+                let restored_up_to = if s.store.persistent() {
+                    self.checkpoint.offset(&topic, partition)
+                } else {
+                    None
+                };
+                ChangelogPartition {
+                    store: s.store.name().to_owned(),
+                    topic,
+                    partition,
+                    restored_up_to,
+                }
+            })
+            .collect()
+    }
+
+    /// Applies a batch of changelog records to the store `store`, whose changelog offsets up
+    /// to `last_offset` are then covered. Restoration bypasses the changelog (nothing is
+    /// logged again) and runs before the task processes records.
+    pub fn restore(
+        &mut self,
+        store: &str,
+        records: &[ChangelogRecord],
+        last_offset: i64,
+    ) -> Result<(), StreamsError> {
+        let target = self
+            .stores
+            .iter_mut()
+            .find(|s| s.store.name() == store)
+            .ok_or_else(|| StreamsError::UnknownStore(store.to_owned()))?;
+        target.store.restore(records)?;
+        let topic = crate::state::changelog_topic(&self.ctx.application_id, store);
+        self.checkpoint
+            .set(&topic, self.ctx.task_id.partition, last_offset);
+        Ok(())
+    }
+
+    /// Flushes the record caches: each processor (parents first) forwards what its cached
+    /// stores hold, which also writes it to the stores and their changelogs.
+    pub fn flush_caches(&mut self) -> Result<(), StreamsError> {
+        let mut indexes: Vec<usize> = self.nodes.keys().copied().collect();
+        indexes.sort_unstable();
+        for index in indexes {
+            let node = Rc::clone(&self.nodes[&index]);
+            let ctx = &mut self.ctx;
+            catch_unwind(AssertUnwindSafe(|| node.borrow_mut().flush(ctx)))
+                .unwrap_or_else(|p| Err(ProcessorError::Panic(panic_message(p))))
+                .map_err(|source| StreamsError::Flush {
+                    task: self.ctx.task_id.to_string(),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Commits the task's state: flushes the caches and every store, records that the changelogs are
+    /// covered up to `changelog_offsets` (topic, offset of the last record sent), and writes
+    /// the checkpoint file of the persistent stores.
+    pub fn commit(
+        &mut self,
+        changelog_offsets: impl IntoIterator<Item = (String, i64)>,
+    ) -> Result<(), StreamsError> {
+        self.flush_caches()?;
+        self.flush()?;
+        for (topic, offset) in changelog_offsets {
+            self.checkpoint
+                .set(&topic, self.ctx.task_id.partition, offset);
+        }
+        if self.stores.iter().any(|s| s.logged && s.store.persistent()) {
+            std::fs::create_dir_all(&self.directory).map_err(|e| state_stores::StoreError::Io {
+                path: self.directory.clone(),
+                reason: e.to_string(),
+            })?;
+            self.checkpoint
+                .write(&self.directory.join(CHECKPOINT_FILE))?;
+        }
+        Ok(())
     }
 
     /// The typed handle of the store called `name` (for example a
@@ -379,7 +519,7 @@ impl Task {
     /// Flushes every store of the task.
     pub fn flush(&mut self) -> Result<(), StreamsError> {
         for store in &mut self.stores {
-            store.flush()?;
+            store.store.flush()?;
         }
         Ok(())
     }
@@ -390,8 +530,8 @@ impl Task {
             node.borrow_mut().close();
         }
         for store in &mut self.stores {
-            tracing::debug!(task = %self.ctx.task_id, store = store.name(), "closing store");
-            store.close();
+            tracing::debug!(task = %self.ctx.task_id, store = store.store.name(), "closing store");
+            store.store.close();
         }
     }
 }

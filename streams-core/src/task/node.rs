@@ -71,6 +71,10 @@ pub(crate) trait NodeLifecycle {
         punctuation: Punctuation,
         task: &mut TaskContext,
     ) -> Result<(), ProcessorError>;
+    /// Lets the node forward what its caches hold (a commit).
+    fn flush(&mut self, _task: &mut TaskContext) -> Result<(), ProcessorError> {
+        Ok(())
+    }
     fn close(&mut self);
 }
 
@@ -225,6 +229,17 @@ where
         };
         self.processor
             .punctuate(punctuation, &mut ctx)
+            .map_err(|e| e.in_node(&self.info.name))
+    }
+
+    fn flush(&mut self, task: &mut TaskContext) -> Result<(), ProcessorError> {
+        let mut ctx = ProcessorContext {
+            node: &self.info,
+            children: &self.children,
+            task,
+        };
+        self.processor
+            .flush(&mut ctx)
             .map_err(|e| e.in_node(&self.info.name))
     }
 

@@ -12,8 +12,8 @@ pub use input::TestInputTopic;
 pub use output::TestOutputTopic;
 
 use crate::{
-    DefaultSerde, Headers, KeyValueStore, ProducedRecord, RawRecord, SerdeRef, StreamsConfig,
-    StreamsError, Task, TaskMetrics, Timestamp, Topology,
+    CacheBudget, DefaultSerde, Headers, KeyValueStore, ProducedRecord, RawRecord, SerdeRef,
+    StreamsConfig, StreamsError, Task, TaskMetrics, Timestamp, Topology,
 };
 
 /// A record as a test pipes it in or reads it out. A `None` key or value is a null (a
@@ -130,6 +130,9 @@ impl DriverState {
             task.set_wall_clock(self.wall_clock);
             task.add_records(&topic, [record])?;
             while task.process_next()? {}
+            // As Kafka Streams' driver does, commit after every record: caches never hold
+            // back what a test expects to see.
+            task.flush_caches()?;
             self.collect(&mut pending);
         }
         Ok(())
@@ -166,6 +169,7 @@ impl DriverState {
         let mut pending = VecDeque::new();
         for task in &mut self.tasks {
             task.punctuate_wall_clock(self.wall_clock)?;
+            task.flush_caches()?;
         }
         self.collect(&mut pending);
         while let Some(next) = pending.pop_front() {
@@ -190,6 +194,8 @@ impl DriverState {
 ///
 /// Each sub-topology runs as one task on partition 0. Records written to the application's
 /// internal (repartition) topics are processed right after the record that caused them.
+/// Stores live in a temporary state directory that is removed when the driver is dropped;
+/// their changelog records can be read as output topics `<application.id>-<store>-changelog`.
 ///
 /// ```
 /// use streams_core::{Serdes, StreamsConfig, Topology, TopologyTestDriver};
@@ -211,6 +217,8 @@ impl DriverState {
 /// ```
 pub struct TopologyTestDriver {
     state: Rc<RefCell<DriverState>>,
+    /// Declared after `state`, so stores close before their directory is removed.
+    state_dir: tempfile::TempDir,
 }
 
 impl TopologyTestDriver {
@@ -225,6 +233,11 @@ impl TopologyTestDriver {
         config: StreamsConfig,
         initial_wall_clock: Timestamp,
     ) -> Result<Self, StreamsError> {
+        let state_dir = tempfile::tempdir().map_err(|e| state_stores::StoreError::Io {
+            path: std::env::temp_dir(),
+            reason: e.to_string(),
+        })?;
+        let config = config.state_dir(state_dir.path());
         let application_id = config.application_id().to_owned();
         let mut readers = HashMap::new();
         let mut global = topology.create_global_task(&config)?;
@@ -236,8 +249,9 @@ impl TopologyTestDriver {
             }
         }
         let mut tasks = Vec::new();
+        let cache = CacheBudget::new(config.cache_max_bytes_value());
         for id in topology.subtopology_ids() {
-            let mut task = topology.create_task(id, 0, &config)?;
+            let mut task = topology.create_task_sharing_cache(id, 0, &config, &cache)?;
             if let Some(global) = &global {
                 task.attach_global_stores(global);
             }
@@ -248,7 +262,8 @@ impl TopologyTestDriver {
             }
             tasks.push(task);
         }
-        let (sink_topics, per_record_sinks) = topology.sink_topics(&application_id);
+        let (mut sink_topics, per_record_sinks) = topology.sink_topics(&application_id);
+        sink_topics.extend(topology.changelog_topics(&application_id));
         let internal = topology
             .internal_topics(&application_id)
             .into_iter()
@@ -267,6 +282,7 @@ impl TopologyTestDriver {
                 wall_clock: initial_wall_clock,
                 produced: Vec::new(),
             })),
+            state_dir,
         })
     }
 
@@ -363,6 +379,11 @@ impl TopologyTestDriver {
             total += task.metrics();
         }
         total
+    }
+
+    /// The directory the driver keeps its stores in (removed when the driver is dropped).
+    pub fn state_dir(&self) -> &std::path::Path {
+        self.state_dir.path()
     }
 
     /// The application id the driver runs with.

@@ -2,23 +2,40 @@
 //! every node is built knowing its children's typed inputs.
 
 use std::any::Any;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use state_stores::SharedSink;
+
 use super::factory::BuildContext;
 use super::{NodeKind, Topology};
-use crate::state::{StoreContext, StoreRegistry};
-use crate::task::{NodeInfo, Task, TaskParts};
+use crate::state::{CacheBudget, StoreContext, StoreRegistry};
+use crate::task::{ChangelogCollector, NodeInfo, Task, TaskParts, TaskStore};
 use crate::{StreamsConfig, StreamsError, TaskId, TopologyError};
 
 impl Topology {
     /// Creates the task of sub-topology `subtopology` for partition `partition`.
+    /// Its cached stores get a record-cache budget of their own; see
+    /// [`create_task_sharing_cache`](Self::create_task_sharing_cache).
     pub fn create_task(
         &self,
         subtopology: u32,
         partition: i32,
         config: &StreamsConfig,
+    ) -> Result<Task, StreamsError> {
+        let cache = CacheBudget::new(config.cache_max_bytes_value());
+        self.create_task_sharing_cache(subtopology, partition, config, &cache)
+    }
+
+    /// Creates a task whose cached stores draw on `cache`, the budget of the thread that runs it.
+    pub fn create_task_sharing_cache(
+        &self,
+        subtopology: u32,
+        partition: i32,
+        config: &StreamsConfig,
+        cache: &CacheBudget,
     ) -> Result<Task, StreamsError> {
         let groups = self.groups();
         let members = groups
@@ -28,7 +45,7 @@ impl Topology {
             subtopology,
             partition,
         };
-        self.assemble(members, task_id, config)
+        self.assemble(members, task_id, config, cache)
     }
 
     /// Creates the task that maintains the global stores, if the topology has any.
@@ -41,7 +58,8 @@ impl Topology {
             subtopology: self.groups().len() as u32,
             partition: 0,
         };
-        self.assemble(&members, task_id, config).map(Some)
+        let cache = CacheBudget::new(config.cache_max_bytes_value());
+        self.assemble(&members, task_id, config, &cache).map(Some)
     }
 
     fn assemble(
@@ -49,11 +67,21 @@ impl Topology {
         members: &[usize],
         task_id: TaskId,
         config: &StreamsConfig,
+        cache: &CacheBudget,
     ) -> Result<Task, StreamsError> {
         let application_id = config.application_id();
+        let directory = config.task_dir(task_id);
+        let changelog = Rc::new(RefCell::new(ChangelogCollector::new(Arc::from(
+            application_id,
+        ))));
+        let sink: SharedSink = changelog.clone();
         let store_ctx = StoreContext {
             application_id,
             task_id,
+            directory: &directory,
+            rocksdb: config.rocksdb_config(),
+            changelog: &sink,
+            cache,
         };
         let mut registry = StoreRegistry::default();
         let mut managed_stores = Vec::new();
@@ -65,9 +93,12 @@ impl Topology {
                     .any(|s| s == store.builder.name())
             });
             if used {
-                let built = store.builder.build(store_ctx);
+                let built = store.builder.build(store_ctx)?;
                 registry.insert(store.builder.name().to_owned(), built.handle, store.global);
-                managed_stores.push(built.managed);
+                managed_stores.push(TaskStore {
+                    store: built.managed,
+                    logged: store.builder.logging_enabled(),
+                });
             }
         }
 
@@ -103,7 +134,7 @@ impl Topology {
         }
         // Sources were met last-first; restore topology order for stable partition order.
         sources.reverse();
-        Ok(Task::new(TaskParts {
+        Task::new(TaskParts {
             application_id: Arc::from(application_id),
             task_id,
             sources,
@@ -111,6 +142,8 @@ impl Topology {
             stores: registry,
             managed_stores,
             handler: Arc::clone(config.deserialization_handler_ref()),
-        }))
+            directory,
+            changelog,
+        })
     }
 }

@@ -513,6 +513,15 @@ impl Topology {
         (topics, per_record)
     }
 
+    /// The changelog topics of the logged stores, resolved for `application_id`.
+    pub fn changelog_topics(&self, application_id: &str) -> Vec<String> {
+        self.stores
+            .iter()
+            .filter(|s| s.builder.logging_enabled() && !s.global)
+            .map(|s| crate::state::changelog_topic(application_id, s.builder.name()))
+            .collect()
+    }
+
     /// The names of the stores in the topology.
     pub fn store_names(&self) -> Vec<String> {
         self.stores

@@ -37,6 +37,13 @@ where
         self.store.open(ctx)
     }
 
+    fn flush(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K, Change<VA>>,
+    ) -> Result<(), ProcessorError> {
+        self.store.flush(ctx)
+    }
+
     fn process(
         &mut self,
         r: Record<K, VIn>,
@@ -45,11 +52,10 @@ where
         let store = self.store.get()?;
         let old = store.get(&r.key)?;
         let new = (self.fold)(&r.key, r.value, old.clone());
-        match &new {
-            Some(aggregate) => store.put(&r.key, aggregate)?,
-            None => {
-                store.delete(&r.key)?;
-            }
+        store.put_at(&r.key, new.as_ref(), r.timestamp)?;
+        if store.is_cached() {
+            // The cache forwards the key's latest aggregate when it flushes or evicts it.
+            return self.store.forward_flushed(ctx);
         }
         let change = Change::new(new, old);
         ctx.forward(Record {

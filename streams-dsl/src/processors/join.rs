@@ -17,7 +17,7 @@ where
     K: Clone + 'static,
     V: 'static,
     GK: 'static,
-    GV: 'static,
+    GV: Clone + 'static,
     VR: Clone + 'static,
     S: Fn(&K, &V) -> GK + 'static,
     J: Fn(V, Option<GV>) -> Option<VR> + 'static,
@@ -49,7 +49,7 @@ pub(crate) struct GlobalTableUpdater<K, V> {
     pub(crate) store: StoreSlot<K, V>,
 }
 
-impl<K: 'static, V: 'static> Processor<K, Option<V>, (), ()> for GlobalTableUpdater<K, V> {
+impl<K: 'static, V: Clone + 'static> Processor<K, Option<V>, (), ()> for GlobalTableUpdater<K, V> {
     fn init(&mut self, ctx: &mut ProcessorContext<'_, (), ()>) -> Result<(), ProcessorError> {
         self.store.open(ctx)
     }

@@ -6,7 +6,9 @@ pub(crate) mod join;
 pub(crate) mod stateless;
 pub(crate) mod table;
 
-use streams_core::{KeyValueStore, ProcessorContext, ProcessorError};
+use streams_core::{KeyValueStore, ProcessorContext, ProcessorError, Record};
+
+use crate::Change;
 
 /// A processor's handle on a key-value store, looked up by name when the processor starts.
 pub(crate) struct StoreSlot<K, V> {
@@ -33,5 +35,26 @@ impl<K: 'static, V: 'static> StoreSlot<K, V> {
         self.store
             .as_ref()
             .ok_or_else(|| ProcessorError::UnknownStore(self.name.clone()))
+    }
+}
+
+impl<K: Clone + 'static, V: Clone + 'static> StoreSlot<K, V> {
+    /// Forwards, as table changes, what the store's cache wrote through since the last call.
+    pub(crate) fn forward_flushed(
+        &self,
+        ctx: &mut ProcessorContext<'_, K, Change<V>>,
+    ) -> Result<(), ProcessorError> {
+        self.get()?.drain_flushed(|c| {
+            ctx.forward(Record::new(c.key, Change::new(c.new, c.old), c.timestamp))
+        })
+    }
+
+    /// Flushes the store's cache and forwards what it wrote through.
+    pub(crate) fn flush(
+        &self,
+        ctx: &mut ProcessorContext<'_, K, Change<V>>,
+    ) -> Result<(), ProcessorError> {
+        self.get()?.flush_cache()?;
+        self.forward_flushed(ctx)
     }
 }

@@ -33,10 +33,23 @@ where
         r: Record<K, Option<V>>,
         ctx: &mut ProcessorContext<'_, K, Change<V>>,
     ) -> Result<(), ProcessorError> {
-        match self.store.get()?.put_if_changed(&r.key, r.value.as_ref())? {
+        let store = self.store.get()?;
+        if store.is_cached() {
+            // The cache compares encodings and forwards real changes when it flushes.
+            store.put_at(&r.key, r.value.as_ref(), r.timestamp)?;
+            return self.store.forward_flushed(ctx);
+        }
+        match store.put_if_changed(&r.key, r.value.as_ref())? {
             PutOutcome::Unchanged => Ok(()),
             PutOutcome::Changed { old } => ctx.forward(r.map_value(|_, new| Change::new(new, old))),
         }
+    }
+
+    fn flush(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K, Change<V>>,
+    ) -> Result<(), ProcessorError> {
+        self.store.flush(ctx)
     }
 }
 

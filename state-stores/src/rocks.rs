@@ -1,0 +1,150 @@
+//! RocksDB, tuned for many small stores in one process: every store of the process shares one
+//! bounded block cache, and memtables are charged to that same cache, so that the engine's
+//! memory stays within one budget however many tasks and stores there are.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rocksdb::{BlockBasedOptions, Cache, DBCompressionType, Options, WriteBufferManager, DB};
+
+use crate::StoreError;
+
+/// A user hook that adjusts the options of one store, given its name.
+pub type OptionsHook = Arc<dyn Fn(&str, &mut Options) + Send + Sync>;
+
+/// The memory budget and tuning shared by every RocksDB store of a process.
+///
+/// Defaults: a 16 MiB LRU block cache shared by all stores; memtables of all stores together
+/// limited to 8 MiB and charged to that cache (so the total stays within 16 MiB); 4 MiB write
+/// buffers, at most 2 per store; bloom filters of 10 bits per key; index and filter blocks in
+/// the cache; LZ4 compression; dynamic level sizes; two background jobs per store. A store's
+/// write-ahead log is off: its changelog topic is what makes it durable.
+#[derive(Clone)]
+pub struct RocksDbConfig {
+    block_cache: Cache,
+    write_buffers: WriteBufferManager,
+    hook: Option<OptionsHook>,
+}
+
+impl std::fmt::Debug for RocksDbConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksDbConfig")
+            .field("block_cache_bytes", &self.block_cache.get_usage())
+            .field("has_hook", &self.hook.is_some())
+            .finish()
+    }
+}
+
+impl Default for RocksDbConfig {
+    fn default() -> Self {
+        Self::new(
+            Self::DEFAULT_BLOCK_CACHE_BYTES,
+            Self::DEFAULT_WRITE_BUFFER_BYTES,
+        )
+    }
+}
+
+impl RocksDbConfig {
+    /// The default shared block cache: 16 MiB.
+    pub const DEFAULT_BLOCK_CACHE_BYTES: usize = 16 << 20;
+    /// The default limit on all memtables together: 8 MiB, charged to the block cache.
+    pub const DEFAULT_WRITE_BUFFER_BYTES: usize = 8 << 20;
+    /// The write buffer of one store: 4 MiB.
+    pub const WRITE_BUFFER_BYTES_PER_STORE: usize = 4 << 20;
+
+    /// A budget of `block_cache_bytes` for the shared block cache, of which memtables may use
+    /// `write_buffer_bytes`.
+    pub fn new(block_cache_bytes: usize, write_buffer_bytes: usize) -> Self {
+        let block_cache = Cache::new_lru_cache(block_cache_bytes);
+        let write_buffers = WriteBufferManager::new_write_buffer_manager_with_cache(
+            write_buffer_bytes,
+            false,
+            block_cache.clone(),
+        );
+        Self {
+            block_cache,
+            write_buffers,
+            hook: None,
+        }
+    }
+
+    /// Lets `hook` adjust each store's options (after the defaults are set).
+    pub fn with_options_hook(
+        mut self,
+        hook: impl Fn(&str, &mut Options) + Send + Sync + 'static,
+    ) -> Self {
+        self.hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// The memory the shared block cache (with the memtables charged to it) uses now.
+    pub fn block_cache_usage(&self) -> usize {
+        self.block_cache.get_usage()
+    }
+
+    /// The options for the store called `store`.
+    pub fn options(&self, store: &str) -> Options {
+        let mut table = BlockBasedOptions::default();
+        table.set_block_cache(&self.block_cache);
+        table.set_bloom_filter(10.0, false);
+        table.set_cache_index_and_filter_blocks(true);
+        table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.set_block_based_table_factory(&table);
+        options.set_write_buffer_manager(&self.write_buffers);
+        options.set_write_buffer_size(Self::WRITE_BUFFER_BYTES_PER_STORE);
+        options.set_max_write_buffer_number(2);
+        options.set_compression_type(DBCompressionType::Lz4);
+        options.set_level_compaction_dynamic_level_bytes(true);
+        options.set_max_background_jobs(2);
+        options.set_max_open_files(64);
+        if let Some(hook) = &self.hook {
+            hook(store, &mut options);
+        }
+        options
+    }
+
+    /// Opens (creating if needed) the RocksDB database of the store `store` in `path`, with a
+    /// clear error when another instance holds its lock or its files are corrupt.
+    pub fn open(&self, store: &str, path: &Path) -> Result<DB, StoreError> {
+        std::fs::create_dir_all(path).map_err(|e| StoreError::Io {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        DB::open(&self.options(store), path).map_err(|e| classify(store, path, e))
+    }
+}
+
+/// Turns a RocksDB error on open into the store error it stands for.
+fn classify(store: &str, path: &Path, error: rocksdb::Error) -> StoreError {
+    let reason = error.into_string();
+    let lower = reason.to_lowercase();
+    if lower.contains("lock") {
+        StoreError::Locked {
+            store: store.to_owned(),
+            path: path.to_owned(),
+            reason,
+        }
+    } else if lower.contains("corrupt") {
+        StoreError::Corrupt {
+            store: store.to_owned(),
+            path: path.to_owned(),
+            reason,
+        }
+    } else {
+        StoreError::Engine {
+            store: store.to_owned(),
+            reason,
+        }
+    }
+}
+
+/// A RocksDB error during operation, as a store error.
+pub(crate) fn engine_error(store: &str, error: rocksdb::Error) -> StoreError {
+    StoreError::Engine {
+        store: store.to_owned(),
+        reason: error.into_string(),
+    }
+}

@@ -1,0 +1,136 @@
+//! The record cache of a store: typed values held in memory between commits, so that a key
+//! updated many times within a commit interval is serialized, written to the engine and to
+//! the changelog, and forwarded downstream once.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use super::lru::Lru;
+
+/// The byte budget that the record caches of one stream thread's tasks share (Kafka Streams'
+/// `statestore.cache.max.bytes`). Cloning shares the budget.
+#[derive(Clone, Debug)]
+pub struct CacheBudget(Rc<Budget>);
+
+#[derive(Debug)]
+struct Budget {
+    limit: usize,
+    used: Cell<usize>,
+}
+
+impl CacheBudget {
+    /// A budget of `limit` bytes.
+    pub fn new(limit: usize) -> Self {
+        Self(Rc::new(Budget {
+            limit,
+            used: Cell::new(0),
+        }))
+    }
+
+    /// The budget.
+    pub fn limit(&self) -> usize {
+        self.0.limit
+    }
+
+    /// The bytes the caches hold now (an estimate: keys' bytes plus each entry's fixed size).
+    pub fn used(&self) -> usize {
+        self.0.used.get()
+    }
+
+    fn add(&self, bytes: usize) {
+        self.0.used.set(self.0.used.get() + bytes);
+    }
+
+    fn remove(&self, bytes: usize) {
+        self.0.used.set(self.0.used.get().saturating_sub(bytes));
+    }
+
+    fn over(&self) -> bool {
+        self.used() > self.0.limit
+    }
+}
+
+/// One cached value: `None` is a cached delete.
+pub(crate) struct Entry<V> {
+    pub(crate) value: Option<V>,
+    pub(crate) dirty: bool,
+    pub(crate) timestamp: i64,
+}
+
+/// The cache of one store: entries by serialized key, least recently used evicted first.
+pub(crate) struct RecordCache<V> {
+    entries: Lru<Entry<V>>,
+    budget: CacheBudget,
+}
+
+/// The fixed cost of an entry besides its key: the slot, the index entry and the value's
+/// inline size. Heap data the value owns is not counted.
+fn entry_cost<V>(key: &[u8]) -> usize {
+    key.len() * 2 + std::mem::size_of::<Entry<V>>() + 64
+}
+
+impl<V> RecordCache<V> {
+    pub(crate) fn new(budget: CacheBudget) -> Self {
+        Self {
+            entries: Lru::default(),
+            budget,
+        }
+    }
+
+    pub(crate) fn get(&mut self, key: &[u8]) -> Option<&mut Entry<V>> {
+        self.entries.get_mut(key)
+    }
+
+    /// Caches `entry` for `key`. A dirty entry stays dirty when replaced by a clean one.
+    pub(crate) fn put(&mut self, key: &[u8], entry: Entry<V>) {
+        match self.entries.get_mut(key) {
+            Some(existing) => {
+                let dirty = existing.dirty || entry.dirty;
+                *existing = entry;
+                existing.dirty = dirty;
+            }
+            None => {
+                self.budget.add(entry_cost::<V>(key));
+                self.entries.insert(key, entry);
+            }
+        }
+    }
+
+    /// Takes the least recently used entry while the shared budget is exceeded.
+    pub(crate) fn evict_one_if_over(&mut self) -> Option<(Vec<u8>, Entry<V>)> {
+        if !self.budget.over() {
+            return None;
+        }
+        let (key, entry) = self.entries.pop_oldest()?;
+        self.budget.remove(entry_cost::<V>(&key));
+        Some((key, entry))
+    }
+
+    /// Every dirty entry, oldest first, marked clean.
+    pub(crate) fn take_dirty(&mut self) -> Vec<(Vec<u8>, Option<V>, i64)>
+    where
+        V: Clone,
+    {
+        let mut dirty: Vec<(Vec<u8>, Option<V>, i64)> = Vec::new();
+        for (key, entry) in self.entries.iter_mut() {
+            if entry.dirty {
+                entry.dirty = false;
+                dirty.push((key.to_vec(), entry.value.clone(), entry.timestamp));
+            }
+        }
+        dirty.sort_by_key(|(_, _, t)| *t);
+        dirty
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+impl<V> Drop for RecordCache<V> {
+    fn drop(&mut self) {
+        while let Some((key, _)) = self.entries.pop_oldest() {
+            self.budget.remove(entry_cost::<V>(&key));
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! A least-recently-used map from byte keys to values, with O(1) access, touch and eviction.
+
+use std::collections::HashMap;
+
+const NONE: usize = usize::MAX;
+
+struct Slot<T> {
+    key: Vec<u8>,
+    value: T,
+    /// Towards the most recently used end.
+    newer: usize,
+    /// Towards the least recently used end.
+    older: usize,
+}
+
+/// Entries by key, in order of use: a doubly linked list threaded through a slab.
+pub(crate) struct Lru<T> {
+    slots: Vec<Option<Slot<T>>>,
+    free: Vec<usize>,
+    index: HashMap<Vec<u8>, usize>,
+    newest: usize,
+    oldest: usize,
+}
+
+impl<T> Default for Lru<T> {
+    fn default() -> Self {
+        Self {
+            slots: Vec::new(),
+            free: Vec::new(),
+            index: HashMap::new(),
+            newest: NONE,
+            oldest: NONE,
+        }
+    }
+}
+
+impl<T> Lru<T> {
+    pub(crate) fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn slot(&mut self, i: usize) -> &mut Slot<T> {
+        self.slots[i].as_mut().expect("linked slots are occupied")
+    }
+
+    fn unlink(&mut self, i: usize) {
+        let (newer, older) = {
+            let s = self.slot(i);
+            (s.newer, s.older)
+        };
+        if newer == NONE {
+            self.newest = older;
+        } else {
+            self.slot(newer).older = older;
+        }
+        if older == NONE {
+            self.oldest = newer;
+        } else {
+            self.slot(older).newer = newer;
+        }
+    }
+
+    fn link_newest(&mut self, i: usize) {
+        let old_newest = self.newest;
+        {
+            let s = self.slot(i);
+            s.newer = NONE;
+            s.older = old_newest;
+        }
+        if old_newest == NONE {
+            self.oldest = i;
+        } else {
+            self.slot(old_newest).newer = i;
+        }
+        self.newest = i;
+    }
+
+    /// The value of `key`, marked as most recently used.
+    pub(crate) fn get_mut(&mut self, key: &[u8]) -> Option<&mut T> {
+        let i = *self.index.get(key)?;
+        self.unlink(i);
+        self.link_newest(i);
+        Some(&mut self.slot(i).value)
+    }
+
+    /// Inserts or replaces `key`'s value, marked as most recently used; returns the old value.
+    pub(crate) fn insert(&mut self, key: &[u8], value: T) -> Option<T> {
+        if let Some(slot) = self.get_mut(key) {
+            return Some(std::mem::replace(slot, value));
+        }
+        let slot = Slot {
+            key: key.to_vec(),
+            value,
+            newer: NONE,
+            older: NONE,
+        };
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(slot);
+                i
+            }
+            None => {
+                self.slots.push(Some(slot));
+                self.slots.len() - 1
+            }
+        };
+        self.index.insert(key.to_vec(), i);
+        self.link_newest(i);
+        None
+    }
+
+    /// Removes and returns the least recently used entry.
+    pub(crate) fn pop_oldest(&mut self) -> Option<(Vec<u8>, T)> {
+        let i = self.oldest;
+        if i == NONE {
+            return None;
+        }
+        self.unlink(i);
+        let slot = self.slots[i].take().expect("linked slots are occupied");
+        self.free.push(i);
+        self.index.remove(&slot.key);
+        Some((slot.key, slot.value))
+    }
+
+    /// Every entry, least recently used first, for flushing; the map keeps them.
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (&[u8], &mut T)> {
+        self.slots
+            .iter_mut()
+            .flatten()
+            .map(|s| (s.key.as_slice(), &mut s.value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evicts_the_least_recently_used_first() {
+        let mut lru = Lru::default();
+        lru.insert(b"a", 1);
+        lru.insert(b"b", 2);
+        lru.insert(b"c", 3);
+        assert_eq!(lru.get_mut(b"a"), Some(&mut 1)); // a is now the newest
+        assert_eq!(lru.insert(b"b", 20), Some(2)); // b too
+        assert_eq!(lru.pop_oldest(), Some((b"c".to_vec(), 3)));
+        lru.insert(b"d", 4);
+        assert_eq!(lru.pop_oldest(), Some((b"a".to_vec(), 1)));
+        assert_eq!(lru.pop_oldest(), Some((b"b".to_vec(), 20)));
+        assert_eq!(lru.len(), 1);
+        assert_eq!(lru.pop_oldest(), Some((b"d".to_vec(), 4)));
+        assert_eq!(lru.pop_oldest(), None);
+        assert_eq!(lru.get_mut(b"a"), None);
+    }
+}

@@ -1,0 +1,249 @@
+//! State through the task and the test driver: RocksDB and in-memory stores, changelogs,
+//! restoration from a changelog, and checkpoints.
+
+use std::path::Path;
+
+use integration_tests::s;
+use streams_core::{
+    ChangelogRecord, Headers, RawRecord, StoreEngine, StreamsConfig, Task, Topology,
+};
+use streams_dsl::prelude::*;
+
+fn counting_with(materialized: Materialized<String, i64>) -> Topology {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("words")
+        .group_by_key()
+        .count_with(materialized)
+        .to_stream()
+        .to("counts-out");
+    builder.build().expect("builds")
+}
+
+/// Counts words, every update written through (no cache).
+fn counting(engine: StoreEngine) -> Topology {
+    counting_with(
+        Materialized::named("counts")
+            .with_store_engine(engine)
+            .with_caching_disabled(),
+    )
+}
+
+fn word(offset: i64, key: &str) -> RawRecord {
+    RawRecord {
+        offset,
+        timestamp: offset,
+        key: Some(key.as_bytes().to_vec()),
+        value: Some(b"x".to_vec()),
+        headers: Headers::new(),
+    }
+}
+
+/// Runs `words` through a fresh task in `dir`; returns the task and its changelog records.
+fn run(topology: &Topology, dir: &Path, words: &[&str]) -> (Task, Vec<ChangelogRecord>) {
+    let config = StreamsConfig::new("app").state_dir(dir);
+    let mut task = topology.create_task(0, 0, &config).expect("task");
+    task.init().expect("init");
+    let records: Vec<RawRecord> = words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| word(i as i64, w))
+        .collect();
+    task.add_records("words", records).expect("known topic");
+    while task.process_next().expect("processes") {}
+    task.flush_caches().expect("flushes");
+    let mut changelog = Vec::new();
+    task.drain_output_with(|r| {
+        if r.topic == "app-counts-changelog" {
+            changelog.push(ChangelogRecord {
+                key: r.key.expect("a key").to_vec(),
+                value: r.value.map(<[u8]>::to_vec),
+            });
+        }
+    });
+    (task, changelog)
+}
+
+fn contents(task: &Task) -> Vec<(String, i64)> {
+    task.store::<KeyValueStore<String, i64>>("counts")
+        .expect("store")
+        .all()
+        .expect("scan")
+}
+
+#[test]
+fn every_write_reaches_the_changelog_topic() -> Result<(), StreamsError> {
+    let driver = TopologyTestDriver::new(
+        counting(StoreEngine::RocksDb),
+        StreamsConfig::new("test-app"),
+    )?;
+    driver
+        .input_topic::<String, String>("words")?
+        .pipe_key_values([(s("a"), s("x")), (s("b"), s("x")), (s("a"), s("x"))])?;
+    let changelog = driver.output_topic::<String, i64>("test-app-counts-changelog")?;
+    assert_eq!(
+        changelog.read_key_values_to_list()?,
+        vec![(s("a"), 1), (s("b"), 1), (s("a"), 2)]
+    );
+    Ok(())
+}
+
+#[test]
+fn the_test_driver_keeps_rocksdb_stores_in_a_directory_it_removes() -> Result<(), StreamsError> {
+    let driver = TopologyTestDriver::new(
+        counting(StoreEngine::RocksDb),
+        StreamsConfig::new("test-app"),
+    )?;
+    driver
+        .input_topic::<String, String>("words")?
+        .pipe_key_value(s("a"), s("x"))?;
+    let dir = driver.state_dir().to_owned();
+    assert!(dir
+        .join("test-app")
+        .join("0_0")
+        .join("rocksdb")
+        .join("counts")
+        .is_dir());
+    assert_eq!(
+        driver
+            .key_value_store::<String, i64>("counts")?
+            .get(&s("a"))?,
+        Some(1)
+    );
+    drop(driver);
+    assert!(!dir.exists());
+    Ok(())
+}
+
+#[test]
+fn a_store_rebuilt_from_its_changelog_equals_the_original() {
+    for engine in [StoreEngine::RocksDb, StoreEngine::InMemory] {
+        let topology = counting(engine);
+        let (first, second) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let words = ["a", "b", "a", "c", "b", "a"];
+        let (original, changelog) = run(&topology, first.path(), &words);
+        assert_eq!(changelog.len(), words.len(), "{engine:?}");
+
+        let config = StreamsConfig::new("app").state_dir(second.path());
+        let mut restored = topology.create_task(0, 0, &config).unwrap();
+        let partitions = restored.changelog_partitions();
+        assert_eq!(partitions.len(), 1);
+        assert_eq!(
+            (partitions[0].topic.as_str(), partitions[0].restored_up_to),
+            ("app-counts-changelog", None)
+        );
+        for (i, batch) in changelog.chunks(4).enumerate() {
+            let last_offset = (i * 4 + batch.len() - 1) as i64;
+            restored.restore("counts", batch, last_offset).unwrap();
+        }
+        assert_eq!(contents(&restored), contents(&original), "{engine:?}");
+        assert_eq!(
+            contents(&restored),
+            vec![(s("a"), 3), (s("b"), 2), (s("c"), 1)]
+        );
+        // Restoration writes nothing to the changelog again.
+        assert!(!restored.has_output(), "{engine:?}");
+    }
+}
+
+#[test]
+fn a_checkpoint_lets_a_persistent_store_resume_without_replaying() {
+    let topology = counting(StoreEngine::RocksDb);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut task, changelog) = run(&topology, dir.path(), &["a", "b", "a"]);
+    task.commit([(s("app-counts-changelog"), changelog.len() as i64 - 1)])
+        .unwrap();
+    task.close();
+    drop(task);
+
+    let config = StreamsConfig::new("app").state_dir(dir.path());
+    let reopened = topology.create_task(0, 0, &config).unwrap();
+    let partition = &reopened.changelog_partitions()[0];
+    assert_eq!(
+        partition.restored_up_to,
+        Some(2),
+        "restoration starts after offset 2"
+    );
+    assert_eq!(contents(&reopened), vec![(s("a"), 2), (s("b"), 1)]);
+}
+
+#[test]
+fn an_in_memory_store_always_restores_in_full() {
+    let topology = counting(StoreEngine::InMemory);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut task, changelog) = run(&topology, dir.path(), &["a"]);
+    task.commit([(s("app-counts-changelog"), changelog.len() as i64 - 1)])
+        .unwrap();
+    task.close();
+    let config = StreamsConfig::new("app").state_dir(dir.path());
+    let reopened = topology.create_task(0, 0, &config).unwrap();
+    assert_eq!(reopened.changelog_partitions()[0].restored_up_to, None);
+    assert!(contents(&reopened).is_empty());
+}
+
+#[test]
+fn two_tasks_cannot_open_one_store_directory() {
+    let topology = counting(StoreEngine::RocksDb);
+    let dir = tempfile::tempdir().unwrap();
+    let config = StreamsConfig::new("app").state_dir(dir.path());
+    let _first = topology.create_task(0, 0, &config).unwrap();
+    let error = topology.create_task(0, 0, &config).unwrap_err();
+    assert!(
+        error.to_string().contains("locked by another instance"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_cached_store_writes_each_key_once_per_commit() {
+    let topology = counting_with(Materialized::named("counts"));
+    let dir = tempfile::tempdir().unwrap();
+    let config = StreamsConfig::new("app").state_dir(dir.path());
+    let mut task = topology.create_task(0, 0, &config).unwrap();
+    let words = ["a", "b", "a", "c", "b", "a"];
+    task.add_records(
+        "words",
+        words.iter().enumerate().map(|(i, w)| word(i as i64, w)),
+    )
+    .unwrap();
+    while task.process_next().unwrap() {}
+    let mut out = Vec::new();
+    task.drain_output(&mut out);
+    assert!(out.is_empty(), "nothing leaves the cache before the commit");
+    task.commit([]).unwrap();
+    task.drain_output(&mut out);
+    let topics: Vec<&str> = out.iter().map(|r| &*r.topic).collect();
+    assert_eq!(
+        topics.iter().filter(|t| **t == "counts-out").count(),
+        3,
+        "one update per key"
+    );
+    assert_eq!(
+        topics
+            .iter()
+            .filter(|t| **t == "app-counts-changelog")
+            .count(),
+        3
+    );
+    let latest: Vec<(Vec<u8>, i64)> = out
+        .iter()
+        .filter(|r| &*r.topic == "counts-out")
+        .map(|r| {
+            (
+                r.key.clone().unwrap(),
+                i64::from_be_bytes(r.value.clone().unwrap().try_into().unwrap()),
+            )
+        })
+        .collect();
+    // Keys leave the cache in the order of their last update, each with that update's time.
+    assert_eq!(
+        latest,
+        vec![(b"c".to_vec(), 1), (b"b".to_vec(), 2), (b"a".to_vec(), 3)]
+    );
+    let times: Vec<i64> = out
+        .iter()
+        .filter(|r| &*r.topic == "counts-out")
+        .map(|r| r.timestamp)
+        .collect();
+    assert_eq!(times, vec![3, 4, 5]);
+}
