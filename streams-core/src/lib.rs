@@ -29,8 +29,9 @@ pub use serdes::{
     DefaultSerde, Deserializer, Encoded, Serde, SerdeError, SerdeRef, Serdes, Serializer,
 };
 pub use state::{
-    CacheBudget, FlushedChange, KeyValueStore, KeyValueStoreBuilder, PutOutcome, StoreBuilder,
-    StoreEngine, Stores, TimestampedKeyValueStore, ValueAndTimestamp,
+    CacheBudget, FlushedChange, KeyValueStore, KeyValueStoreBuilder, PutOutcome, SessionStore,
+    StoreBuilder, StoreEngine, Stores, TimestampedKeyValueStore, ValueAndTimestamp, WindowStore,
+    WindowedStoreBuilder,
 };
 pub use state_stores::{ChangelogRecord, Checkpoint, RocksDbConfig, StoreError};
 pub use task::{ChangelogPartition, OutputRecord, Task, TaskId, TaskMetrics};

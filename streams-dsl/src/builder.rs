@@ -11,6 +11,7 @@ use streams_core::{
     Serializer, StoreBuilder, Stores, TopicName, Topology, TopologyError,
 };
 
+use crate::config::StoreOptions;
 use crate::processors::join::GlobalTableUpdater;
 use crate::processors::table::TableSource;
 use crate::processors::StoreSlot;
@@ -205,6 +206,7 @@ impl Graph {
             .name
             .clone()
             .unwrap_or_else(|| format!("{node}-STATE-STORE"));
+        let options = materialized.options();
         let key_serde = self.serde(materialized.key_serde, "a table's store");
         let value_serde = self.serde(materialized.value_serde, "a table's store");
         let store_name = store.clone();
@@ -216,19 +218,31 @@ impl Graph {
             )
             .map(|_| ())
         });
+        self.key_value_store(&store, options, key_serde, value_serde, &node);
+        KTable::new(self.clone(), node, Some(store))
+    }
+
+    /// Adds the key-value store `store`, as `options` say, connected to `processor`.
+    pub(crate) fn key_value_store<K: 'static, V: Clone + 'static>(
+        &self,
+        store: &str,
+        options: StoreOptions,
+        key_serde: SerdeRef<K>,
+        value_serde: SerdeRef<V>,
+        processor: &str,
+    ) {
         let mut builder = Stores::key_value_store_builder(
-            Stores::key_value_store(&store, materialized.engine),
+            Stores::key_value_store(store, options.engine),
             key_serde,
             value_serde,
         );
-        if !materialized.logging {
+        if !options.logging {
             builder = builder.with_logging_disabled();
         }
-        if materialized.caching {
+        if options.caching {
             builder = builder.with_caching_enabled();
         }
-        self.store(builder, &[&node]);
-        KTable::new(self.clone(), node, Some(store))
+        self.store(builder, &[processor]);
     }
 }
 

@@ -270,6 +270,24 @@ impl<K, V> Materialized<K, V> {
     }
 }
 
+/// What `Materialized` says about a store besides its name and serdes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StoreOptions {
+    pub(crate) engine: StoreEngine,
+    pub(crate) logging: bool,
+    pub(crate) caching: bool,
+}
+
+impl<K, V> Materialized<K, V> {
+    pub(crate) fn options(&self) -> StoreOptions {
+        StoreOptions {
+            engine: self.engine,
+            logging: self.logging,
+            caching: self.caching,
+        }
+    }
+}
+
 /// A name for a processor node (or, for `split`, the prefix of its branches' names).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Named(pub(crate) String);

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use streams_core::{Processor, SerdeRef, Stores};
+use streams_core::{Processor, SerdeRef};
 
 use crate::builder::Graph;
 use crate::change::ChangeSerde;
@@ -38,6 +38,7 @@ where
         .name
         .clone()
         .unwrap_or_else(|| graph.name(&format!("{prefix}STATE-STORE-")));
+    let options = materialized.options();
     let key_serde = graph.serde(
         materialized.key_serde.or(key_serde),
         "an aggregation's store",
@@ -53,18 +54,7 @@ where
     };
     let store_name = store.clone();
     let node = graph.processor(prefix, move || processor(store_name.clone()), &[&parent]);
-    let mut builder = Stores::key_value_store_builder(
-        Stores::key_value_store(&store, materialized.engine),
-        key_serde,
-        value_serde,
-    );
-    if !materialized.logging {
-        builder = builder.with_logging_disabled();
-    }
-    if materialized.caching {
-        builder = builder.with_caching_enabled();
-    }
-    graph.store(builder, &[&node]);
+    graph.key_value_store(&store, options, key_serde, value_serde, &node);
     KTable::new(graph.clone(), node, Some(store))
 }
 

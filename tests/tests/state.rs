@@ -247,3 +247,41 @@ fn a_cached_store_writes_each_key_once_per_commit() {
         .collect();
     assert_eq!(times, vec![3, 4, 5]);
 }
+
+#[test]
+fn a_full_cache_evicts_downstream_and_to_the_changelog_before_the_commit() {
+    let topology = counting_with(Materialized::named("counts"));
+    let dir = tempfile::tempdir().unwrap();
+    // A budget for a few dozen entries, shared by the task's cached stores.
+    let config = StreamsConfig::new("app")
+        .state_dir(dir.path())
+        .cache_max_bytes(4_000);
+    let mut task = topology.create_task(0, 0, &config).unwrap();
+    let keys: Vec<String> = (0..500).map(|i| format!("key-{i:03}")).collect();
+    task.add_records(
+        "words",
+        keys.iter().enumerate().map(|(i, k)| word(i as i64, k)),
+    )
+    .unwrap();
+    while task.process_next().unwrap() {}
+    let mut evicted = Vec::new();
+    task.drain_output(&mut evicted);
+    let updates = evicted.iter().filter(|r| &*r.topic == "counts-out").count();
+    let logged = evicted
+        .iter()
+        .filter(|r| &*r.topic == "app-counts-changelog")
+        .count();
+    assert!(
+        updates > 400 && updates < 500,
+        "evictions went downstream before the commit: {updates}"
+    );
+    assert_eq!(logged, updates, "and to the changelog, one record each");
+    // The least recently used keys left first.
+    assert_eq!(evicted[0].key.as_deref(), Some(&b"key-000"[..]));
+    task.commit([]).unwrap();
+    let mut rest = Vec::new();
+    task.drain_output(&mut rest);
+    let total = updates + rest.iter().filter(|r| &*r.topic == "counts-out").count();
+    assert_eq!(total, 500, "every key is forwarded exactly once");
+    assert_eq!(contents(&task).len(), 500);
+}

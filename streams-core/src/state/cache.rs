@@ -63,10 +63,11 @@ pub(crate) struct RecordCache<V> {
     budget: CacheBudget,
 }
 
-/// The fixed cost of an entry besides its key: the slot, the index entry and the value's
-/// inline size. Heap data the value owns is not counted.
+/// What an entry costs: its key twice (the slot's and the index's copy, each a heap block of
+/// at least 32 bytes), the value's inline size, and the slot's links and the hash index's
+/// share, measured at about 100 bytes. Heap data that the value itself owns is not counted.
 fn entry_cost<V>(key: &[u8]) -> usize {
-    key.len() * 2 + std::mem::size_of::<Entry<V>>() + 64
+    2 * key.len().max(32) + std::mem::size_of::<Entry<V>>() + 100
 }
 
 impl<V> RecordCache<V> {

@@ -179,6 +179,24 @@ impl<K, V> KeyValueStore<K, V> {
             .collect()
     }
 
+    /// Writes `value` (`None`, or a value that encodes as null, deletes) for the serialized
+    /// `key` to the engine.
+    fn write(&self, key: &[u8], value: Option<&V>) -> Result<(), StateError> {
+        let mut vbuf = self.engine.value_buf.borrow_mut();
+        let encoded = match value {
+            Some(v) => self.encode_into(&*self.value_serde, v, &mut vbuf)?,
+            None => Encoded::Null,
+        };
+        let mut bytes = self.engine.bytes.borrow_mut();
+        match encoded {
+            Encoded::Bytes => bytes.put(key, &vbuf)?,
+            Encoded::Null => {
+                bytes.delete(key)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Writes `value` (`None` deletes) for the serialized `key` to the engine; returns the
     /// engine's previous bytes, or `None` in the outer option if they were already equal
     /// (nothing written).
@@ -276,21 +294,11 @@ impl<K, V: Clone> KeyValueStore<K, V> {
         if let Some(value) = hit {
             return Ok(value);
         }
+        // A miss reads the engine without caching what it read: the write that usually
+        // follows caches the key, and one entry per key keeps evictions cheap.
+        drop(cached);
         let bytes = self.with_key(key, |k| Ok(self.engine.bytes.borrow().get(k)?))?;
-        let value = self.decode_value(bytes)?;
-        self.with_key(key, |k| {
-            cached.cache.put(
-                k,
-                Entry {
-                    value: value.clone(),
-                    dirty: false,
-                    timestamp: 0,
-                },
-            );
-            Ok(())
-        })?;
-        self.evict(&mut cached)?;
-        Ok(value)
+        self.decode_value(bytes)
     }
 
     /// Stores `value` for `key`; a value that encodes as null deletes the key.
@@ -306,7 +314,7 @@ impl<K, V: Clone> KeyValueStore<K, V> {
                 let value = value.filter(|v| !self.value_serde.is_null(v)).cloned();
                 self.cache_put(cached, key, value, timestamp)
             }
-            None => self.with_key(key, |k| self.write_through(k, value).map(|_| ())),
+            None => self.with_key(key, |k| self.write(k, value)),
         }
     }
 
@@ -416,6 +424,31 @@ impl<K, V: Clone> KeyValueStore<K, V> {
     /// Every entry, in serialized-key order.
     pub fn all(&self) -> Pairs<K, V> {
         self.scan(|s| s.all()?.collect())
+    }
+
+    /// Calls `f` with every entry in serialized-key order, without collecting them (after
+    /// flushing the cache); stops at the first error.
+    pub fn for_each<E: From<StateError>>(
+        &self,
+        mut f: impl FnMut(K, V) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.flush_cache()?;
+        let bytes = self.engine.bytes.borrow();
+        let topic = &self.engine.serde_topic;
+        let headers = Headers::new();
+        for item in bytes.all().map_err(StateError::from)? {
+            let (k, v) = item.map_err(StateError::from)?;
+            let key = self
+                .key_serde
+                .deserialize(topic, &headers, Some(&k))
+                .map_err(StateError::from)?;
+            let value = self
+                .value_serde
+                .deserialize(topic, &headers, Some(&v))
+                .map_err(StateError::from)?;
+            f(key, value)?;
+        }
+        Ok(())
     }
 
     /// Every entry, in descending serialized-key order.
