@@ -59,6 +59,7 @@ pub struct StreamsConfig {
     state_dir: PathBuf,
     rocksdb: RocksDbConfig,
     cache_max_bytes: usize,
+    max_out_of_orderness: std::time::Duration,
 }
 
 impl StreamsConfig {
@@ -71,7 +72,21 @@ impl StreamsConfig {
             state_dir: std::env::temp_dir().join("rust-streams"),
             rocksdb: RocksDbConfig::default(),
             cache_max_bytes: Self::DEFAULT_CACHE_MAX_BYTES,
+            max_out_of_orderness: std::time::Duration::ZERO,
         }
+    }
+
+    /// Sets how far the watermark trails stream time (default 0: the watermark is stream
+    /// time, as in Kafka Streams). Windows close on the watermark, so a larger value keeps
+    /// them open for records that arrive out of order.
+    pub fn max_out_of_orderness(mut self, by: std::time::Duration) -> Self {
+        self.max_out_of_orderness = by;
+        self
+    }
+
+    /// How far the watermark trails stream time, in ms.
+    pub fn max_out_of_orderness_ms(&self) -> i64 {
+        i64::try_from(self.max_out_of_orderness.as_millis()).unwrap_or(i64::MAX)
     }
 
     /// The default record-cache budget of a stream thread: 10 MiB, as in Kafka Streams.

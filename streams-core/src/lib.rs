@@ -30,8 +30,8 @@ pub use serdes::{
 };
 pub use state::{
     CacheBudget, FlushedChange, KeyValueStore, KeyValueStoreBuilder, PutOutcome, SessionStore,
-    StoreBuilder, StoreEngine, Stores, TimestampedKeyValueStore, ValueAndTimestamp, WindowStore,
-    WindowedStoreBuilder,
+    StoreBuilder, StoreEngine, Stores, TimestampedKeyValueStore, TimestampedSerde,
+    ValueAndTimestamp, WindowStore, WindowedStoreBuilder,
 };
 pub use state_stores::{ChangelogRecord, Checkpoint, RocksDbConfig, StoreError};
 pub use task::{ChangelogPartition, OutputRecord, Task, TaskId, TaskMetrics};

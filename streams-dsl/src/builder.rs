@@ -135,6 +135,11 @@ impl Graph {
         })
     }
 
+    /// Registers `serde` for `T` (and `Option<T>`), as `StreamsBuilder::with_serde` does.
+    pub(crate) fn register_serde<T: 'static>(&self, serde: SerdeRef<T>) {
+        self.0.borrow_mut().serdes.register(serde);
+    }
+
     /// Adds a processor with a generated name under `parents`; returns its name.
     pub(crate) fn processor<KIn, VIn, KOut, VOut, P>(
         &self,

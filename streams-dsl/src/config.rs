@@ -194,6 +194,7 @@ pub struct Materialized<K, V> {
     pub(crate) logging: bool,
     pub(crate) caching: bool,
     pub(crate) engine: StoreEngine,
+    pub(crate) retention: Option<std::time::Duration>,
 }
 
 impl<K, V> Default for Materialized<K, V> {
@@ -205,6 +206,7 @@ impl<K, V> Default for Materialized<K, V> {
             logging: true,
             caching: true,
             engine: StoreEngine::RocksDb,
+            retention: None,
         }
     }
 }
@@ -260,6 +262,13 @@ impl<K, V> Materialized<K, V> {
     /// may be collapsed into the last one).
     pub fn with_caching_disabled(mut self) -> Self {
         self.caching = false;
+        self
+    }
+
+    /// How long a windowed store keeps windows after stream time passes their start (default:
+    /// window size plus grace; never less than that).
+    pub fn with_retention(mut self, retention: std::time::Duration) -> Self {
+        self.retention = Some(retention);
         self
     }
 

@@ -61,10 +61,10 @@ where
 /// A stream grouped by key, ready to aggregate. Each aggregation is a [`KTable`] of the
 /// aggregate per key that emits every update.
 pub struct KGroupedStream<K, V> {
-    graph: Graph,
-    node: String,
-    repartition_required: bool,
-    grouped: Grouped<K, V>,
+    pub(crate) graph: Graph,
+    pub(crate) node: String,
+    pub(crate) repartition_required: bool,
+    pub(crate) grouped: Grouped<K, V>,
 }
 
 impl<K: Clone + 'static, V: Clone + 'static> KGroupedStream<K, V> {
@@ -112,6 +112,11 @@ impl<K: Clone + 'static, V: Clone + 'static> KGroupedStream<K, V> {
             materialized,
             move |store| Aggregate::new(store, Arc::clone(&fold)),
         )
+    }
+
+    /// Aggregates per key and time window (tumbling or hopping) instead of per key.
+    pub fn windowed_by(self, windows: crate::TimeWindows) -> crate::TimeWindowedKStream<K, V> {
+        crate::TimeWindowedKStream::new(self, windows)
     }
 
     /// The number of records per key.

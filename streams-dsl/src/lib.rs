@@ -36,6 +36,8 @@ mod grouped;
 mod kstream;
 mod ktable;
 mod processors;
+mod windowed_stream;
+mod windows;
 
 pub use branch::BranchedKStream;
 pub use builder::StreamsBuilder;
@@ -45,12 +47,15 @@ pub use global::GlobalKTable;
 pub use grouped::{KGroupedStream, KGroupedTable};
 pub use kstream::{Branches, KStream};
 pub use ktable::KTable;
+pub use windowed_stream::TimeWindowedKStream;
+pub use windows::{EmitStrategy, TimeWindows, Window, Windowed};
 
 /// Everything an application needs, in one `use`.
 pub mod prelude {
     pub use crate::{
-        Branched, Change, Consumed, GlobalKTable, Grouped, KGroupedStream, KGroupedTable, KStream,
-        KTable, Materialized, Named, Produced, Repartitioned, StreamsBuilder,
+        Branched, Change, Consumed, EmitStrategy, GlobalKTable, Grouped, KGroupedStream,
+        KGroupedTable, KStream, KTable, Materialized, Named, Produced, Repartitioned,
+        StreamsBuilder, TimeWindowedKStream, TimeWindows, Window, Windowed,
     };
     pub use streams_core::{
         DefaultSerde, DeserializationHandler, Headers, KeyValueStore, LogAndContinue, LogAndFail,

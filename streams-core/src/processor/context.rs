@@ -55,6 +55,18 @@ impl<K, V> ProcessorContext<'_, K, V> {
         self.task.stream_time
     }
 
+    /// The task's watermark: stream time minus the configured maximum out-of-orderness (-1
+    /// before any record). Windows close on it.
+    pub fn watermark(&self) -> Timestamp {
+        self.task.watermark()
+    }
+
+    /// Counts `n` records that this processor dropped (for example too late for their
+    /// window) in the task's `dropped` metric.
+    pub fn record_dropped(&mut self, n: u64) {
+        self.task.metrics.dropped += n;
+    }
+
     /// The wall-clock time (the test driver's clock in tests).
     pub fn current_system_time(&self) -> Timestamp {
         self.task.wall_clock

@@ -25,6 +25,9 @@ pub struct StoreContext<'a> {
     pub changelog: &'a SharedSink,
     /// The record-cache budget that the task's cached stores share.
     pub cache: &'a CacheBudget,
+    /// How far the watermark trails stream time (ms): windowed stores keep data this much
+    /// longer, so that nothing expires before its window closes.
+    pub max_out_of_orderness: i64,
 }
 
 impl StoreContext<'_> {

@@ -416,7 +416,10 @@ impl<K: 'static, V: 'static> StoreBuilder for WindowedStoreBuilder<K, V> {
     }
 
     fn build(&self, ctx: StoreContext<'_>) -> Result<BuiltStore, StoreError> {
-        let (name, retention) = (self.name.as_str(), self.retention);
+        let (name, retention) = (
+            self.name.as_str(),
+            self.retention.saturating_add(ctx.max_out_of_orderness),
+        );
         let path = ctx.directory.join("rocksdb").join(name);
         let codec = Rc::new(Codec {
             topic: ctx.changelog_topic(name),

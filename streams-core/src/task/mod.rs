@@ -66,6 +66,8 @@ pub(crate) struct TaskContext {
     pub(crate) application_id: Arc<str>,
     pub(crate) task_id: TaskId,
     pub(crate) stream_time: Timestamp,
+    /// How far behind stream time the watermark trails (ms).
+    pub(crate) max_out_of_orderness: i64,
     pub(crate) wall_clock: Timestamp,
     pub(crate) punctuations: PunctuationSchedules,
     pub(crate) output: OutputBuffer,
@@ -76,6 +78,13 @@ pub(crate) struct TaskContext {
 }
 
 impl TaskContext {
+    pub(crate) fn watermark(&self) -> Timestamp {
+        if self.stream_time < 0 {
+            return -1;
+        }
+        self.stream_time.saturating_sub(self.max_out_of_orderness)
+    }
+
     pub(crate) fn record_metadata(&self) -> Option<RecordMetadata<'_>> {
         self.current.map(|c| RecordMetadata {
             topic: &self.topics[c.topic],
@@ -123,6 +132,7 @@ pub(crate) struct TaskParts {
     pub(crate) handler: Arc<dyn DeserializationHandler>,
     pub(crate) directory: PathBuf,
     pub(crate) changelog: Rc<RefCell<ChangelogCollector>>,
+    pub(crate) max_out_of_orderness: i64,
 }
 
 /// One sub-topology instantiated for one partition number.
@@ -171,6 +181,7 @@ impl Task {
                 application_id: parts.application_id,
                 task_id: parts.task_id,
                 stream_time: -1,
+                max_out_of_orderness: parts.max_out_of_orderness,
                 wall_clock: 0,
                 punctuations: PunctuationSchedules::default(),
                 output: OutputBuffer::default(),
@@ -204,6 +215,12 @@ impl Task {
     /// The largest record time processed so far, or -1 before any.
     pub fn stream_time(&self) -> Timestamp {
         self.ctx.stream_time
+    }
+
+    /// The task's watermark: stream time minus the allowed out-of-orderness (-1 before any
+    /// record).
+    pub fn watermark(&self) -> Timestamp {
+        self.ctx.watermark()
     }
 
     /// The task's counters.

@@ -82,6 +82,7 @@ impl Topology {
             rocksdb: config.rocksdb_config(),
             changelog: &sink,
             cache,
+            max_out_of_orderness: config.max_out_of_orderness_ms(),
         };
         let mut registry = StoreRegistry::default();
         let mut managed_stores = Vec::new();
@@ -144,6 +145,7 @@ impl Topology {
             handler: Arc::clone(config.deserialization_handler_ref()),
             directory,
             changelog,
+            max_out_of_orderness: config.max_out_of_orderness_ms(),
         })
     }
 }

@@ -5,6 +5,7 @@ pub(crate) mod aggregate;
 pub(crate) mod join;
 pub(crate) mod stateless;
 pub(crate) mod table;
+pub(crate) mod window_aggregate;
 
 use streams_core::{KeyValueStore, ProcessorContext, ProcessorError, Record};
 

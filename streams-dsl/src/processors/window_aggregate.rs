@@ -1,0 +1,154 @@
+use std::sync::Arc;
+
+use streams_core::{
+    Processor, ProcessorContext, ProcessorError, Record, ValueAndTimestamp, WindowStore,
+};
+
+use crate::{Change, EmitStrategy, TimeWindows, Window, Windowed};
+
+/// Folds each record into every time window of its key that holds it, in a window store, and
+/// emits per the emit strategy. A window accepts records while the watermark is before its end
+/// plus grace; a record too late for a window is dropped for it and counted.
+pub(crate) struct WindowAggregate<K, VA, F> {
+    store_name: String,
+    store: Option<WindowStore<K, ValueAndTimestamp<VA>>>,
+    windows: TimeWindows,
+    emit: EmitStrategy,
+    fold: Arc<F>,
+    /// Windows starting before this have had their final result emitted.
+    emitted_before: i64,
+}
+
+impl<K, VA, F> WindowAggregate<K, VA, F> {
+    pub(crate) fn new(
+        store_name: String,
+        windows: TimeWindows,
+        emit: EmitStrategy,
+        fold: Arc<F>,
+    ) -> Self {
+        Self {
+            store_name,
+            store: None,
+            windows,
+            emit,
+            fold,
+            emitted_before: i64::MIN,
+        }
+    }
+
+    fn store(&self) -> Result<&WindowStore<K, ValueAndTimestamp<VA>>, ProcessorError> {
+        self.store
+            .as_ref()
+            .ok_or_else(|| ProcessorError::UnknownStore(self.store_name.clone()))
+    }
+}
+
+impl<K, VA, F> WindowAggregate<K, VA, F>
+where
+    K: Clone + 'static,
+    VA: Clone + 'static,
+{
+    /// Emits, in window order, the final result of every window closed by the watermark.
+    fn emit_closed(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
+    ) -> Result<(), ProcessorError> {
+        let (size, grace) = (self.windows.size(), self.windows.grace());
+        // A window closes once watermark >= end + grace, that is start <= watermark - size - grace.
+        let last_closed_start = ctx.watermark().saturating_sub(size).saturating_sub(grace);
+        if last_closed_start < self.emitted_before {
+            return Ok(());
+        }
+        let mut closed = self
+            .store()?
+            .fetch_all(self.emitted_before, last_closed_start)?;
+        closed.sort_by_key(|(_, start, _)| *start);
+        for (key, start, aggregate) in closed {
+            let windowed = Windowed {
+                key,
+                window: Window {
+                    start,
+                    end: start + size,
+                },
+            };
+            ctx.forward(Record::new(
+                windowed,
+                Change::new(Some(aggregate.value), None),
+                aggregate.timestamp,
+            ))?;
+        }
+        self.emitted_before = last_closed_start + 1;
+        Ok(())
+    }
+}
+
+impl<K, V, VA, F> Processor<K, V, Windowed<K>, Change<VA>> for WindowAggregate<K, VA, F>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+    VA: Clone + 'static,
+    F: Fn(&K, V, Option<VA>) -> VA + 'static,
+{
+    fn init(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
+    ) -> Result<(), ProcessorError> {
+        self.store = Some(ctx.state_store(&self.store_name)?);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        r: Record<K, V>,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
+    ) -> Result<(), ProcessorError> {
+        if self.emit == EmitStrategy::OnWindowClose {
+            // Before this record's writes: they may expire windows that close just now.
+            self.emit_closed(ctx)?;
+        }
+        let watermark = ctx.watermark();
+        let grace = self.windows.grace();
+        let mut dropped = 0;
+        for window in self.windows.windows_for(r.timestamp) {
+            if watermark >= window.end.saturating_add(grace) {
+                dropped += 1;
+                continue;
+            }
+            let store = self.store()?;
+            let old = store.fetch(&r.key, window.start)?;
+            let (old_value, old_time) = match old {
+                Some(v) => (Some(v.value), v.timestamp),
+                None => (None, i64::MIN),
+            };
+            let new = (self.fold)(&r.key, r.value.clone(), old_value.clone());
+            let timestamp = old_time.max(r.timestamp);
+            if !store.put(
+                &r.key,
+                window.start,
+                Some(&ValueAndTimestamp::new(new.clone(), timestamp)),
+            )? {
+                dropped += 1;
+                continue;
+            }
+            if self.emit == EmitStrategy::OnWindowUpdate {
+                let windowed = Windowed {
+                    key: r.key.clone(),
+                    window,
+                };
+                let mut out = Record::new(windowed, Change::new(Some(new), old_value), timestamp);
+                out.headers = r.headers.clone();
+                ctx.forward(out)?;
+            }
+        }
+        if dropped > 0 {
+            tracing::debug!(
+                time = r.timestamp,
+                watermark,
+                dropped,
+                "record too late for its windows"
+            );
+            ctx.record_dropped(dropped);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,183 @@
+//! `TimeWindowedKStream`: a grouped stream aggregated per key and time window.
+
+use std::sync::Arc;
+
+use streams_core::{TimestampedSerde, WindowedStoreBuilder};
+
+use crate::processors::window_aggregate::WindowAggregate;
+use crate::windows::WindowedSerde;
+use crate::{EmitStrategy, KGroupedStream, KTable, Materialized, TimeWindows, Windowed};
+
+/// A stream grouped by key and split into time windows, ready to aggregate. Each aggregation
+/// is a [`KTable`] keyed by [`Windowed`] keys, kept in a window store.
+///
+/// ```
+/// use std::time::Duration;
+/// use streams_dsl::prelude::*;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let builder = StreamsBuilder::new();
+/// builder
+///     .stream::<String, String>("clicks")
+///     .group_by_key()
+///     .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(60)))
+///     .emit_strategy(EmitStrategy::OnWindowClose)
+///     .count()
+///     .to_stream()
+///     .to("clicks-per-minute");
+/// let driver = TopologyTestDriver::new(builder.build()?, StreamsConfig::new("clicks"))?;
+/// let clicks = driver.input_topic::<String, String>("clicks")?;
+/// clicks.pipe_key_value_at("ann".into(), "/".into(), 1_000)?;
+/// clicks.pipe_key_value_at("ann".into(), "/a".into(), 30_000)?;
+/// clicks.pipe_key_value_at("bob".into(), "/".into(), 61_000)?; // closes the first minute
+/// let out = driver.output_topic::<Windowed<String>, i64>("clicks-per-minute")?;
+/// let (key, count) = out.read_key_value()?;
+/// assert_eq!((key.key.as_str(), key.window.start, key.window.end, count), ("ann", 0, 60_000, 2));
+/// assert!(out.is_empty());
+/// # Ok(())
+/// # }
+/// ```
+pub struct TimeWindowedKStream<K, V> {
+    grouped: KGroupedStream<K, V>,
+    windows: TimeWindows,
+    emit: EmitStrategy,
+}
+
+impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
+    pub(crate) fn new(grouped: KGroupedStream<K, V>, windows: TimeWindows) -> Self {
+        Self {
+            grouped,
+            windows,
+            emit: EmitStrategy::default(),
+        }
+    }
+
+    /// Sets when results are emitted (default: on every update).
+    pub fn emit_strategy(mut self, emit: EmitStrategy) -> Self {
+        self.emit = emit;
+        self
+    }
+
+    fn fold<VA: Clone + 'static>(
+        self,
+        fold: impl Fn(&K, V, Option<VA>) -> VA + Send + Sync + 'static,
+        materialized: Materialized<K, VA>,
+    ) -> KTable<Windowed<K>, VA> {
+        let g = self.grouped.graph.clone();
+        let store = materialized
+            .name
+            .clone()
+            .unwrap_or_else(|| g.name("KSTREAM-AGGREGATE-STATE-STORE-"));
+        let key_serde = g.serde(
+            materialized
+                .key_serde
+                .clone()
+                .or(self.grouped.grouped.key_serde.clone()),
+            "a windowed aggregation's store",
+        );
+        let value_serde = g.serde(
+            materialized.value_serde.clone(),
+            "a windowed aggregation's store",
+        );
+        g.register_serde::<Windowed<K>>(Arc::new(WindowedSerde {
+            inner: key_serde.clone(),
+        }));
+        let parent = if self.grouped.repartition_required {
+            let base = self
+                .grouped
+                .grouped
+                .name
+                .clone()
+                .unwrap_or_else(|| store.clone());
+            let value_serde = g.serde(
+                self.grouped.grouped.value_serde.clone(),
+                "repartitioning for a grouping",
+            );
+            g.repartition(&self.grouped.node, &base, key_serde.clone(), value_serde)
+        } else {
+            self.grouped.node.clone()
+        };
+        let minimum = self.windows.size().saturating_add(self.windows.grace());
+        let retention = materialized.retention.map_or(minimum, |r| {
+            i64::try_from(r.as_millis())
+                .unwrap_or(i64::MAX)
+                .max(minimum)
+        });
+        let mut builder = WindowedStoreBuilder::window(
+            &store,
+            materialized.engine,
+            retention,
+            key_serde,
+            Arc::new(TimestampedSerde::new(value_serde)),
+        );
+        if !materialized.logging {
+            builder = builder.with_logging_disabled();
+        }
+        let (windows, emit, store_name, fold) =
+            (self.windows, self.emit, store.clone(), Arc::new(fold));
+        let node = g.processor(
+            "KSTREAM-AGGREGATE-",
+            move || WindowAggregate::new(store_name.clone(), windows, emit, Arc::clone(&fold)),
+            &[&parent],
+        );
+        g.store(builder, &[&node]);
+        KTable::new(g, node, Some(store))
+    }
+
+    /// The number of records per key and window.
+    pub fn count(self) -> KTable<Windowed<K>, i64> {
+        self.count_with(Materialized::new())
+    }
+
+    /// The number of records per key and window, stored as `materialized` says.
+    pub fn count_with(self, materialized: Materialized<K, i64>) -> KTable<Windowed<K>, i64> {
+        self.fold(|_, _, count| count.unwrap_or(0) + 1, materialized)
+    }
+
+    /// Combines the values of each key and window with `reducer(aggregate, value)`.
+    pub fn reduce(
+        self,
+        reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
+    ) -> KTable<Windowed<K>, V> {
+        self.reduce_with(reducer, Materialized::new())
+    }
+
+    /// As [`reduce`](Self::reduce), stored as `materialized` says.
+    pub fn reduce_with(
+        self,
+        reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
+        materialized: Materialized<K, V>,
+    ) -> KTable<Windowed<K>, V> {
+        self.fold(
+            move |_, value, aggregate| match aggregate {
+                Some(aggregate) => reducer(aggregate, value),
+                None => value,
+            },
+            materialized,
+        )
+    }
+
+    /// Folds the values of each key and window into an aggregate that starts as `initializer()`.
+    pub fn aggregate<VA: Clone + 'static>(
+        self,
+        initializer: impl Fn() -> VA + Send + Sync + 'static,
+        aggregator: impl Fn(&K, V, VA) -> VA + Send + Sync + 'static,
+    ) -> KTable<Windowed<K>, VA> {
+        self.aggregate_with(initializer, aggregator, Materialized::new())
+    }
+
+    /// As [`aggregate`](Self::aggregate), stored as `materialized` says.
+    pub fn aggregate_with<VA: Clone + 'static>(
+        self,
+        initializer: impl Fn() -> VA + Send + Sync + 'static,
+        aggregator: impl Fn(&K, V, VA) -> VA + Send + Sync + 'static,
+        materialized: Materialized<K, VA>,
+    ) -> KTable<Windowed<K>, VA> {
+        self.fold(
+            move |key, value, aggregate| {
+                aggregator(key, value, aggregate.unwrap_or_else(&initializer))
+            },
+            materialized,
+        )
+    }
+}

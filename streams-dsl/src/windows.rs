@@ -1,0 +1,233 @@
+//! Time windows: the window specs of windowed aggregations and the windowed keys they emit.
+
+use std::time::Duration;
+
+use std::sync::Arc;
+
+use streams_core::{
+    DefaultSerde, Deserializer, Encoded, Headers, SerdeError, SerdeRef, Serializer, Timestamp,
+};
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A time window `[start, end)`: start inclusive, end exclusive (ms).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Window {
+    /// The first time in the window.
+    pub start: Timestamp,
+    /// The first time after the window.
+    pub end: Timestamp,
+}
+
+/// A key of a windowed aggregate: the grouping key and its window.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Windowed<K> {
+    /// The grouping key.
+    pub key: K,
+    /// The window.
+    pub window: Window,
+}
+
+/// Tumbling or hopping time windows, aligned to the epoch, with a grace period for records
+/// that arrive out of order.
+///
+/// ```
+/// use std::time::Duration;
+/// use streams_dsl::{TimeWindows, Window};
+///
+/// let hopping = TimeWindows::of_size_with_no_grace(Duration::from_secs(10)).advance_by(Duration::from_secs(5));
+/// let windows: Vec<Window> = hopping.windows_for(12_000).collect();
+/// assert_eq!(windows, vec![Window { start: 5_000, end: 15_000 }, Window { start: 10_000, end: 20_000 }]);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeWindows {
+    size: i64,
+    advance: i64,
+    grace: i64,
+}
+
+impl TimeWindows {
+    /// Tumbling windows of `size` that close as soon as the watermark reaches their end
+    /// (Kafka Streams' `ofSizeWithNoGrace`).
+    pub fn of_size_with_no_grace(size: Duration) -> Self {
+        Self::of_size_and_grace(size, Duration::ZERO)
+    }
+
+    /// Tumbling windows of `size` that accept records until the watermark passes their end
+    /// by `grace`.
+    pub fn of_size_and_grace(size: Duration, grace: Duration) -> Self {
+        let size = millis(size).max(1);
+        Self {
+            size,
+            advance: size,
+            grace: millis(grace),
+        }
+    }
+
+    /// Hopping windows: a new window every `advance` (at most the size; 0 counts as 1 ms).
+    pub fn advance_by(mut self, advance: Duration) -> Self {
+        self.advance = millis(advance).clamp(1, self.size);
+        self
+    }
+
+    /// The window size (ms).
+    pub fn size(&self) -> i64 {
+        self.size
+    }
+
+    /// The advance (ms); equal to the size for tumbling windows.
+    pub fn advance(&self) -> i64 {
+        self.advance
+    }
+
+    /// The grace period (ms).
+    pub fn grace(&self) -> i64 {
+        self.grace
+    }
+
+    /// The windows that hold time `t`, by ascending start; windows never start before 0.
+    pub fn windows_for(&self, t: Timestamp) -> impl Iterator<Item = Window> {
+        let (size, advance) = (self.size, self.advance);
+        // The first start s with s > t - size, rounded up to a multiple of the advance.
+        let lowest = (t - size + 1).max(0);
+        let first = lowest.div_euclid(advance) * advance
+            + if lowest.rem_euclid(advance) == 0 {
+                0
+            } else {
+                advance
+            };
+        let last = t.div_euclid(advance) * advance;
+        (0..)
+            .map(move |i| first + i * advance)
+            .take_while(move |s| *s <= last && t >= 0)
+            .map(move |start| Window {
+                start,
+                end: start + size,
+            })
+    }
+}
+
+/// When a windowed aggregation speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EmitStrategy {
+    /// Every update of a window emits its new value (the default, as Kafka Streams).
+    #[default]
+    OnWindowUpdate,
+    /// Each window emits its final value once, when the watermark passes its end plus grace.
+    OnWindowClose,
+}
+
+/// Encodes a [`Windowed`] key: the key's encoding, then start and end as 8 bytes big-endian
+/// each.
+pub(crate) struct WindowedSerde<K> {
+    pub(crate) inner: SerdeRef<K>,
+}
+
+impl<K> Serializer<Windowed<K>> for WindowedSerde<K> {
+    fn serialize(
+        &self,
+        topic: &str,
+        headers: &mut Headers,
+        value: &Windowed<K>,
+        out: &mut Vec<u8>,
+    ) -> Result<Encoded, SerdeError> {
+        self.inner.serialize(topic, headers, &value.key, out)?;
+        out.extend_from_slice(&value.window.start.to_be_bytes());
+        out.extend_from_slice(&value.window.end.to_be_bytes());
+        Ok(Encoded::Bytes)
+    }
+}
+
+impl<K> Deserializer<Windowed<K>> for WindowedSerde<K> {
+    fn deserialize(
+        &self,
+        topic: &str,
+        headers: &Headers,
+        data: Option<&[u8]>,
+    ) -> Result<Windowed<K>, SerdeError> {
+        let data = data.ok_or(SerdeError::UnexpectedNull)?;
+        let split = data
+            .len()
+            .checked_sub(16)
+            .ok_or(SerdeError::InvalidLength {
+                expected: 16,
+                actual: data.len(),
+            })?;
+        let (key, times) = data.split_at(split);
+        let time = |b: &[u8]| {
+            b.try_into()
+                .map(i64::from_be_bytes)
+                .map_err(|_| SerdeError::InvalidLength {
+                    expected: 8,
+                    actual: b.len(),
+                })
+        };
+        Ok(Windowed {
+            key: self.inner.deserialize(topic, headers, Some(key))?,
+            window: Window {
+                start: time(&times[..8])?,
+                end: time(&times[8..])?,
+            },
+        })
+    }
+}
+
+impl<K: DefaultSerde> DefaultSerde for Windowed<K> {
+    fn default_serde() -> SerdeRef<Self> {
+        Arc::new(WindowedSerde {
+            inner: K::default_serde(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use streams_core::Serdes;
+
+    fn starts(w: TimeWindows, t: i64) -> Vec<i64> {
+        w.windows_for(t).map(|w| w.start).collect()
+    }
+
+    #[test]
+    fn tumbling_windows_hold_their_start_but_not_their_end() {
+        let w = TimeWindows::of_size_with_no_grace(Duration::from_millis(10));
+        assert_eq!(starts(w, 0), vec![0]);
+        assert_eq!(starts(w, 9), vec![0]);
+        assert_eq!(starts(w, 10), vec![10]);
+        assert_eq!(starts(w, -1), Vec::<i64>::new());
+    }
+
+    #[test]
+    fn hopping_windows_never_start_before_zero() {
+        let w = TimeWindows::of_size_with_no_grace(Duration::from_millis(10))
+            .advance_by(Duration::from_millis(3));
+        assert_eq!(starts(w, 0), vec![0]);
+        assert_eq!(starts(w, 10), vec![3, 6, 9]);
+        assert_eq!(starts(w, 12), vec![3, 6, 9, 12]);
+        assert_eq!(starts(w, 13), vec![6, 9, 12]);
+    }
+
+    #[test]
+    fn windowed_keys_round_trip() {
+        let serde = WindowedSerde {
+            inner: Serdes::string(),
+        };
+        let key = Windowed {
+            key: "k".to_string(),
+            window: Window { start: 10, end: 20 },
+        };
+        let bytes = serde.to_bytes("t", &key).unwrap();
+        assert_eq!(
+            serde
+                .deserialize("t", &Headers::new(), bytes.as_deref())
+                .unwrap(),
+            key
+        );
+        assert!(serde
+            .deserialize("t", &Headers::new(), Some(&[1, 2]))
+            .is_err());
+    }
+}

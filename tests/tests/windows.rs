@@ -1,0 +1,224 @@
+//! Windowed aggregations through the test driver: tumbling and hopping windows, grace,
+//! watermarks, late records, and both emit strategies, with exact expected output.
+
+use std::time::Duration;
+
+use integration_tests::s;
+use streams_dsl::prelude::*;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// `(key, window start, window end, value, record time)` of every output record.
+type Rows = Vec<(String, i64, i64, i64, i64)>;
+
+fn rows(driver: &TopologyTestDriver) -> Result<Rows, StreamsError> {
+    Ok(driver
+        .output_topic::<Windowed<String>, i64>("out")?
+        .read_records_to_list()?
+        .into_iter()
+        .map(|r| {
+            let key = r.key.expect("a key");
+            (
+                key.key,
+                key.window.start,
+                key.window.end,
+                r.value.expect("a value"),
+                r.timestamp.expect("a time"),
+            )
+        })
+        .collect())
+}
+
+fn counting(
+    windows: TimeWindows,
+    emit: EmitStrategy,
+    config: StreamsConfig,
+) -> Result<TopologyTestDriver, StreamsError> {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("in")
+        .group_by_key()
+        .windowed_by(windows)
+        .emit_strategy(emit)
+        .count_with(Materialized::named("counts"))
+        .to_stream()
+        .to("out");
+    TopologyTestDriver::new(builder.build()?, config)
+}
+
+fn pipe(driver: &TopologyTestDriver, records: &[(&str, i64)]) -> Result<(), StreamsError> {
+    let input = driver.input_topic::<String, String>("in")?;
+    for (key, t) in records {
+        input.pipe_key_value_at(s(key), s("x"), *t)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn tumbling_windows_count_every_update_and_drop_late_records() -> Result<(), StreamsError> {
+    let windows = TimeWindows::of_size_with_no_grace(ms(10));
+    let driver = counting(
+        windows,
+        EmitStrategy::OnWindowUpdate,
+        StreamsConfig::new("app"),
+    )?;
+    // 10 is the first time of the second window; b@3 arrives after [0, 10) closed.
+    pipe(
+        &driver,
+        &[("a", 0), ("a", 5), ("a", 9), ("a", 10), ("b", 3)],
+    )?;
+    assert_eq!(
+        rows(&driver)?,
+        vec![
+            (s("a"), 0, 10, 1, 0),
+            (s("a"), 0, 10, 2, 5),
+            (s("a"), 0, 10, 3, 9),
+            (s("a"), 10, 20, 1, 10),
+        ]
+    );
+    assert_eq!(driver.metrics().dropped, 1);
+    Ok(())
+}
+
+#[test]
+fn grace_keeps_a_window_open_for_out_of_order_records() -> Result<(), StreamsError> {
+    let windows = TimeWindows::of_size_and_grace(ms(10), ms(5));
+    let driver = counting(
+        windows,
+        EmitStrategy::OnWindowUpdate,
+        StreamsConfig::new("app"),
+    )?;
+    // At 12 the window [0, 10) is still open (12 < 10 + 5); at 16 it is closed.
+    pipe(&driver, &[("a", 12), ("a", 3), ("a", 16), ("a", 4)])?;
+    assert_eq!(
+        rows(&driver)?,
+        vec![
+            (s("a"), 10, 20, 1, 12),
+            (s("a"), 0, 10, 1, 3),
+            (s("a"), 10, 20, 2, 16)
+        ]
+    );
+    assert_eq!(driver.metrics().dropped, 1);
+    Ok(())
+}
+
+#[test]
+fn hopping_windows_update_every_window_of_a_record_in_start_order() -> Result<(), StreamsError> {
+    let windows = TimeWindows::of_size_with_no_grace(ms(10)).advance_by(ms(5));
+    let driver = counting(
+        windows,
+        EmitStrategy::OnWindowUpdate,
+        StreamsConfig::new("app"),
+    )?;
+    pipe(&driver, &[("a", 7), ("a", 12)])?;
+    assert_eq!(
+        rows(&driver)?,
+        vec![
+            (s("a"), 0, 10, 1, 7),
+            (s("a"), 5, 15, 1, 7),
+            (s("a"), 5, 15, 2, 12),
+            (s("a"), 10, 20, 1, 12),
+        ]
+    );
+    Ok(())
+}
+
+#[test]
+fn on_window_close_emits_each_final_result_once_in_window_order() -> Result<(), StreamsError> {
+    let windows = TimeWindows::of_size_with_no_grace(ms(10));
+    let driver = counting(
+        windows,
+        EmitStrategy::OnWindowClose,
+        StreamsConfig::new("app"),
+    )?;
+    pipe(&driver, &[("b", 1), ("a", 2), ("b", 5)])?;
+    assert!(
+        rows(&driver)?.is_empty(),
+        "nothing before the window closes"
+    );
+    pipe(&driver, &[("a", 12)])?; // the watermark reaches 10: [0, 10) closes
+    assert_eq!(
+        rows(&driver)?,
+        vec![(s("a"), 0, 10, 1, 2), (s("b"), 0, 10, 2, 5)]
+    );
+    pipe(&driver, &[("a", 35)])?; // [10, 20) closes; [20, 30) had no records: nothing
+    assert_eq!(rows(&driver)?, vec![(s("a"), 10, 20, 1, 12)]);
+    pipe(&driver, &[("a", 3)])?; // too late: dropped, never re-emitted
+    assert!(rows(&driver)?.is_empty());
+    assert_eq!(driver.metrics().dropped, 1);
+    Ok(())
+}
+
+#[test]
+fn the_watermark_trails_stream_time_by_the_allowed_out_of_orderness() -> Result<(), StreamsError> {
+    let windows = TimeWindows::of_size_with_no_grace(ms(10));
+    let config = StreamsConfig::new("app").max_out_of_orderness(ms(5));
+    let driver = counting(windows, EmitStrategy::OnWindowClose, config)?;
+    // Stream time 12 puts the watermark at 7: [0, 10) stays open for the record at 9.
+    pipe(&driver, &[("a", 8), ("a", 12), ("a", 9)])?;
+    assert!(rows(&driver)?.is_empty());
+    pipe(&driver, &[("a", 16), ("a", 9)])?; // watermark 11: closed, the second 9 is late
+    assert_eq!(rows(&driver)?, vec![(s("a"), 0, 10, 2, 9)]);
+    assert_eq!(driver.metrics().dropped, 1);
+    Ok(())
+}
+
+#[test]
+fn windowed_reduce_and_aggregate() -> Result<(), StreamsError> {
+    let builder = StreamsBuilder::new();
+    let grouped = builder.stream::<String, i64>("in").group_by_key();
+    let windows = TimeWindows::of_size_with_no_grace(ms(10));
+    grouped
+        .windowed_by(windows)
+        .reduce(|a, b| a.max(b))
+        .to_stream()
+        .to("max");
+    builder
+        .stream::<String, i64>("in2")
+        .group_by_key()
+        .windowed_by(windows)
+        .aggregate(|| 0i64, |_, v, sum| sum + v)
+        .to_stream()
+        .to("sum");
+    let driver = TopologyTestDriver::new(builder.build()?, StreamsConfig::new("app"))?;
+    let (a, b) = (
+        driver.input_topic::<String, i64>("in")?,
+        driver.input_topic::<String, i64>("in2")?,
+    );
+    for (v, t) in [(3, 1), (7, 2), (5, 11)] {
+        a.pipe_key_value_at(s("k"), v, t)?;
+        b.pipe_key_value_at(s("k"), v, t)?;
+    }
+    let values = |topic: &str| -> Result<Vec<i64>, StreamsError> {
+        driver
+            .output_topic::<Windowed<String>, i64>(topic)?
+            .read_values_to_list()
+    };
+    assert_eq!(values("max")?, vec![3, 7, 5]);
+    assert_eq!(values("sum")?, vec![3, 10, 5]);
+    Ok(())
+}
+
+#[test]
+fn window_results_live_in_a_window_store() -> Result<(), StreamsError> {
+    let windows = TimeWindows::of_size_with_no_grace(ms(10));
+    let driver = counting(
+        windows,
+        EmitStrategy::OnWindowUpdate,
+        StreamsConfig::new("app"),
+    )?;
+    pipe(&driver, &[("a", 1), ("a", 2), ("a", 15)])?;
+    let store = driver
+        .state_store::<streams_core::WindowStore<String, streams_core::ValueAndTimestamp<i64>>>(
+            "counts",
+        )?;
+    let windows: Vec<(i64, i64, i64)> = store
+        .fetch_range(&s("a"), 0, 100)?
+        .into_iter()
+        .map(|(start, v)| (start, v.value, v.timestamp))
+        .collect();
+    assert_eq!(windows, vec![(0, 2, 2), (10, 1, 15)]);
+    Ok(())
+}
