@@ -119,6 +119,14 @@ impl<K: Clone + 'static, V: Clone + 'static> KGroupedStream<K, V> {
         crate::TimeWindowedKStream::new(self, windows)
     }
 
+    /// Aggregates per key and session of activity instead of per key.
+    pub fn windowed_by_sessions(
+        self,
+        windows: crate::SessionWindows,
+    ) -> crate::SessionWindowedKStream<K, V> {
+        crate::SessionWindowedKStream::new(self, windows)
+    }
+
     /// The number of records per key.
     pub fn count(self) -> KTable<K, i64> {
         self.count_with(Materialized::new())

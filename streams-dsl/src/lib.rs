@@ -36,6 +36,7 @@ mod grouped;
 mod kstream;
 mod ktable;
 mod processors;
+mod session_stream;
 mod windowed_stream;
 mod windows;
 
@@ -47,15 +48,17 @@ pub use global::GlobalKTable;
 pub use grouped::{KGroupedStream, KGroupedTable};
 pub use kstream::{Branches, KStream};
 pub use ktable::KTable;
+pub use session_stream::SessionWindowedKStream;
 pub use windowed_stream::TimeWindowedKStream;
-pub use windows::{EmitStrategy, TimeWindows, Window, Windowed};
+pub use windows::{EmitStrategy, SessionWindows, TimeWindows, Window, Windowed};
 
 /// Everything an application needs, in one `use`.
 pub mod prelude {
     pub use crate::{
         Branched, Change, Consumed, EmitStrategy, GlobalKTable, Grouped, KGroupedStream,
         KGroupedTable, KStream, KTable, Materialized, Named, Produced, Repartitioned,
-        StreamsBuilder, TimeWindowedKStream, TimeWindows, Window, Windowed,
+        SessionWindowedKStream, SessionWindows, StreamsBuilder, TimeWindowedKStream, TimeWindows,
+        Window, Windowed,
     };
     pub use streams_core::{
         DefaultSerde, DeserializationHandler, Headers, KeyValueStore, LogAndContinue, LogAndFail,

@@ -109,6 +109,41 @@ impl TimeWindows {
     }
 }
 
+/// Session windows: a key's records within `inactivity_gap` of each other form one session
+/// `[first record time, last record time]` (both inclusive); a grace period keeps sessions
+/// open for records that arrive out of order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionWindows {
+    gap: i64,
+    grace: i64,
+}
+
+impl SessionWindows {
+    /// Sessions split by `gap` of inactivity, with no grace period.
+    pub fn of_inactivity_gap_with_no_grace(gap: Duration) -> Self {
+        Self::of_inactivity_gap_and_grace(gap, Duration::ZERO)
+    }
+
+    /// Sessions split by `gap` of inactivity, accepting records until the watermark passes a
+    /// session's end by `grace`.
+    pub fn of_inactivity_gap_and_grace(gap: Duration, grace: Duration) -> Self {
+        Self {
+            gap: millis(gap),
+            grace: millis(grace),
+        }
+    }
+
+    /// The inactivity gap (ms).
+    pub fn gap(&self) -> i64 {
+        self.gap
+    }
+
+    /// The grace period (ms).
+    pub fn grace(&self) -> i64 {
+        self.grace
+    }
+}
+
 /// When a windowed aggregation speaks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum EmitStrategy {

@@ -3,6 +3,7 @@
 
 pub(crate) mod aggregate;
 pub(crate) mod join;
+pub(crate) mod session_aggregate;
 pub(crate) mod stateless;
 pub(crate) mod table;
 pub(crate) mod window_aggregate;

@@ -1,0 +1,171 @@
+use std::sync::Arc;
+
+use streams_core::{
+    Processor, ProcessorContext, ProcessorError, Record, SessionStore, ValueAndTimestamp,
+};
+
+use crate::{Change, EmitStrategy, SessionWindows, Window, Windowed};
+
+/// Folds each record into the session of its key that it falls in, merging every session
+/// within the inactivity gap of it. Each session a merge replaces is retracted downstream (a
+/// tombstone for its windowed key) before the merged session is emitted. A record whose
+/// session has closed (watermark past its end plus grace) is dropped and counted.
+pub(crate) struct SessionAggregate<K, VA, F, M> {
+    store_name: String,
+    store: Option<SessionStore<K, ValueAndTimestamp<VA>>>,
+    windows: SessionWindows,
+    emit: EmitStrategy,
+    fold: Arc<F>,
+    merge: Arc<M>,
+    /// Sessions ending before this have had their final result emitted.
+    emitted_before: i64,
+}
+
+impl<K, VA, F, M> SessionAggregate<K, VA, F, M> {
+    pub(crate) fn new(
+        store_name: String,
+        windows: SessionWindows,
+        emit: EmitStrategy,
+        fold: Arc<F>,
+        merge: Arc<M>,
+    ) -> Self {
+        Self {
+            store_name,
+            store: None,
+            windows,
+            emit,
+            fold,
+            merge,
+            emitted_before: i64::MIN,
+        }
+    }
+
+    fn store(&self) -> Result<&SessionStore<K, ValueAndTimestamp<VA>>, ProcessorError> {
+        self.store
+            .as_ref()
+            .ok_or_else(|| ProcessorError::UnknownStore(self.store_name.clone()))
+    }
+}
+
+fn windowed<K>(key: K, start: i64, end: i64) -> Windowed<K> {
+    Windowed {
+        key,
+        window: Window { start, end },
+    }
+}
+
+impl<K: Clone + 'static, VA: Clone + 'static, F, M> SessionAggregate<K, VA, F, M> {
+    /// Emits the final result of every session that can no longer change: no record can
+    /// reach it once the watermark passes its end plus gap plus grace.
+    fn emit_closed(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
+    ) -> Result<(), ProcessorError> {
+        let bound = ctx
+            .watermark()
+            .saturating_sub(self.windows.gap())
+            .saturating_sub(self.windows.grace());
+        if bound <= self.emitted_before {
+            return Ok(());
+        }
+        let mut closed: Vec<_> = self
+            .store()?
+            .all()?
+            .into_iter()
+            .filter(|(_, _, end, _)| *end >= self.emitted_before && *end < bound)
+            .collect();
+        closed.sort_by_key(|(_, start, end, _)| (*end, *start));
+        for (key, start, end, aggregate) in closed {
+            ctx.forward(Record::new(
+                windowed(key, start, end),
+                Change::new(Some(aggregate.value), None),
+                aggregate.timestamp,
+            ))?;
+        }
+        self.emitted_before = bound;
+        Ok(())
+    }
+}
+
+impl<K, V, VA, F, M> Processor<K, V, Windowed<K>, Change<VA>> for SessionAggregate<K, VA, F, M>
+where
+    K: Clone + 'static,
+    V: 'static,
+    VA: Clone + 'static,
+    F: Fn(&K, V, Option<VA>) -> VA + 'static,
+    M: Fn(&K, VA, VA) -> VA + 'static,
+{
+    fn init(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
+    ) -> Result<(), ProcessorError> {
+        self.store = Some(ctx.state_store(&self.store_name)?);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        r: Record<K, V>,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
+    ) -> Result<(), ProcessorError> {
+        if self.emit == EmitStrategy::OnWindowClose {
+            self.emit_closed(ctx)?;
+        }
+        let (t, gap) = (r.timestamp, self.windows.gap());
+        let overlapping =
+            self.store()?
+                .find_sessions(&r.key, t.saturating_sub(gap), t.saturating_add(gap))?;
+        let start = overlapping.iter().map(|(_, s, _, _)| *s).fold(t, i64::min);
+        let end = overlapping.iter().map(|(_, _, e, _)| *e).fold(t, i64::max);
+        if ctx.watermark() > end.saturating_add(self.windows.grace()) {
+            tracing::debug!(
+                time = t,
+                watermark = ctx.watermark(),
+                "record too late for its session"
+            );
+            ctx.record_dropped(1);
+            return Ok(());
+        }
+        let mut aggregate: Option<VA> = None;
+        let mut unchanged: Option<VA> = None;
+        let mut timestamp = t;
+        for (_, s, e, old) in overlapping {
+            timestamp = timestamp.max(old.timestamp);
+            if (s, e) == (start, end) {
+                // The record falls inside this session: same windowed key, no retraction.
+                unchanged = Some(old.value.clone());
+            } else {
+                self.store()?.put(&r.key, s, e, None)?;
+                if self.emit == EmitStrategy::OnWindowUpdate {
+                    let retraction = Change::new(None, Some(old.value.clone()));
+                    ctx.forward(Record::new(
+                        windowed(r.key.clone(), s, e),
+                        retraction,
+                        timestamp,
+                    ))?;
+                }
+            }
+            aggregate = Some(match aggregate {
+                Some(merged) => (self.merge)(&r.key, merged, old.value),
+                None => old.value,
+            });
+        }
+        let new = (self.fold)(&r.key, r.value, aggregate);
+        self.store()?.put(
+            &r.key,
+            start,
+            end,
+            Some(&ValueAndTimestamp::new(new.clone(), timestamp)),
+        )?;
+        if self.emit == EmitStrategy::OnWindowUpdate {
+            let mut out = Record::new(
+                windowed(r.key, start, end),
+                Change::new(Some(new), unchanged),
+                timestamp,
+            );
+            out.headers = r.headers;
+            ctx.forward(out)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,205 @@
+//! `SessionWindowedKStream`: a grouped stream aggregated per key and session.
+
+use std::sync::Arc;
+
+use streams_core::{TimestampedSerde, WindowedStoreBuilder};
+
+use crate::processors::session_aggregate::SessionAggregate;
+use crate::windows::WindowedSerde;
+use crate::{EmitStrategy, KGroupedStream, KTable, Materialized, SessionWindows, Windowed};
+
+/// A stream grouped by key and split into sessions of activity, ready to aggregate. Each
+/// aggregation is a [`KTable`] keyed by [`Windowed`] keys whose window is the session
+/// `[first record time, last record time]`, kept in a session store.
+///
+/// ```
+/// use std::time::Duration;
+/// use streams_dsl::prelude::*;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let builder = StreamsBuilder::new();
+/// builder
+///     .stream::<String, String>("clicks")
+///     .group_by_key()
+///     .windowed_by_sessions(SessionWindows::of_inactivity_gap_with_no_grace(Duration::from_secs(30)))
+///     .count()
+///     .to_stream()
+///     .to("clicks-per-visit");
+/// let driver = TopologyTestDriver::new(builder.build()?, StreamsConfig::new("visits"))?;
+/// let clicks = driver.input_topic::<String, String>("clicks")?;
+/// clicks.pipe_key_value_at("ann".into(), "/".into(), 0)?;
+/// clicks.pipe_key_value_at("ann".into(), "/a".into(), 20_000)?; // extends the visit
+/// let out = driver.output_topic::<Windowed<String>, Option<i64>>("clicks-per-visit")?;
+/// let updates = out.read_key_values_to_list()?;
+/// // The one-click session is retracted before the merged one is emitted.
+/// assert_eq!(updates[1].1, None);
+/// assert_eq!((updates[2].0.window.start, updates[2].0.window.end, updates[2].1), (0, 20_000, Some(2)));
+/// # Ok(())
+/// # }
+/// ```
+pub struct SessionWindowedKStream<K, V> {
+    grouped: KGroupedStream<K, V>,
+    windows: SessionWindows,
+    emit: EmitStrategy,
+}
+
+impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
+    pub(crate) fn new(grouped: KGroupedStream<K, V>, windows: SessionWindows) -> Self {
+        Self {
+            grouped,
+            windows,
+            emit: EmitStrategy::default(),
+        }
+    }
+
+    /// Sets when results are emitted (default: on every update).
+    pub fn emit_strategy(mut self, emit: EmitStrategy) -> Self {
+        self.emit = emit;
+        self
+    }
+
+    fn fold<VA: Clone + 'static>(
+        self,
+        fold: impl Fn(&K, V, Option<VA>) -> VA + Send + Sync + 'static,
+        merge: impl Fn(&K, VA, VA) -> VA + Send + Sync + 'static,
+        materialized: Materialized<K, VA>,
+    ) -> KTable<Windowed<K>, VA> {
+        let g = self.grouped.graph.clone();
+        let store = materialized
+            .name
+            .clone()
+            .unwrap_or_else(|| g.name("KSTREAM-AGGREGATE-STATE-STORE-"));
+        let key_serde = g.serde(
+            materialized
+                .key_serde
+                .clone()
+                .or(self.grouped.grouped.key_serde.clone()),
+            "a session aggregation's store",
+        );
+        let value_serde = g.serde(
+            materialized.value_serde.clone(),
+            "a session aggregation's store",
+        );
+        g.register_serde::<Windowed<K>>(Arc::new(WindowedSerde {
+            inner: key_serde.clone(),
+        }));
+        let parent = if self.grouped.repartition_required {
+            let base = self
+                .grouped
+                .grouped
+                .name
+                .clone()
+                .unwrap_or_else(|| store.clone());
+            let value_serde = g.serde(
+                self.grouped.grouped.value_serde.clone(),
+                "repartitioning for a grouping",
+            );
+            g.repartition(&self.grouped.node, &base, key_serde.clone(), value_serde)
+        } else {
+            self.grouped.node.clone()
+        };
+        // A session must stay until no record can merge into it or reach it within grace.
+        let minimum = self.windows.gap().saturating_add(self.windows.grace());
+        let retention = materialized.retention.map_or(minimum, |r| {
+            i64::try_from(r.as_millis())
+                .unwrap_or(i64::MAX)
+                .max(minimum)
+        });
+        let mut builder = WindowedStoreBuilder::session(
+            &store,
+            materialized.engine,
+            retention,
+            key_serde,
+            Arc::new(TimestampedSerde::new(value_serde)),
+        );
+        if !materialized.logging {
+            builder = builder.with_logging_disabled();
+        }
+        let (windows, emit, store_name) = (self.windows, self.emit, store.clone());
+        let (fold, merge) = (Arc::new(fold), Arc::new(merge));
+        let node = g.processor(
+            "KSTREAM-SESSION-AGGREGATE-",
+            move || {
+                SessionAggregate::new(
+                    store_name.clone(),
+                    windows,
+                    emit,
+                    Arc::clone(&fold),
+                    Arc::clone(&merge),
+                )
+            },
+            &[&parent],
+        );
+        g.store(builder, &[&node]);
+        KTable::new(g, node, Some(store))
+    }
+
+    /// The number of records per key and session.
+    pub fn count(self) -> KTable<Windowed<K>, i64> {
+        self.count_with(Materialized::new())
+    }
+
+    /// The number of records per key and session, stored as `materialized` says.
+    pub fn count_with(self, materialized: Materialized<K, i64>) -> KTable<Windowed<K>, i64> {
+        self.fold(
+            |_, _, count| count.unwrap_or(0) + 1,
+            |_, a, b| a + b,
+            materialized,
+        )
+    }
+
+    /// Combines the values of each session with `reducer(aggregate, value)`; merging sessions
+    /// combines their aggregates with the same function.
+    pub fn reduce(
+        self,
+        reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
+    ) -> KTable<Windowed<K>, V> {
+        self.reduce_with(reducer, Materialized::new())
+    }
+
+    /// As [`reduce`](Self::reduce), stored as `materialized` says.
+    pub fn reduce_with(
+        self,
+        reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
+        materialized: Materialized<K, V>,
+    ) -> KTable<Windowed<K>, V> {
+        let reducer = Arc::new(reducer);
+        let merger = Arc::clone(&reducer);
+        self.fold(
+            move |_, value, aggregate| match aggregate {
+                Some(aggregate) => reducer(aggregate, value),
+                None => value,
+            },
+            move |_, a, b| merger(a, b),
+            materialized,
+        )
+    }
+
+    /// Folds the values of each session into an aggregate that starts as `initializer()`;
+    /// `merger` combines the aggregates of sessions that a record joins together.
+    pub fn aggregate<VA: Clone + 'static>(
+        self,
+        initializer: impl Fn() -> VA + Send + Sync + 'static,
+        aggregator: impl Fn(&K, V, VA) -> VA + Send + Sync + 'static,
+        merger: impl Fn(&K, VA, VA) -> VA + Send + Sync + 'static,
+    ) -> KTable<Windowed<K>, VA> {
+        self.aggregate_with(initializer, aggregator, merger, Materialized::new())
+    }
+
+    /// As [`aggregate`](Self::aggregate), stored as `materialized` says.
+    pub fn aggregate_with<VA: Clone + 'static>(
+        self,
+        initializer: impl Fn() -> VA + Send + Sync + 'static,
+        aggregator: impl Fn(&K, V, VA) -> VA + Send + Sync + 'static,
+        merger: impl Fn(&K, VA, VA) -> VA + Send + Sync + 'static,
+        materialized: Materialized<K, VA>,
+    ) -> KTable<Windowed<K>, VA> {
+        self.fold(
+            move |key, value, aggregate| {
+                aggregator(key, value, aggregate.unwrap_or_else(&initializer))
+            },
+            merger,
+            materialized,
+        )
+    }
+}
