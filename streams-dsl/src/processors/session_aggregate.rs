@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use streams_core::{
@@ -17,8 +18,9 @@ pub(crate) struct SessionAggregate<K, VA, F, M> {
     emit: EmitStrategy,
     fold: Arc<F>,
     merge: Arc<M>,
-    /// Sessions ending before this have had their final result emitted.
-    emitted_before: i64,
+    /// How many not yet emitted sessions end at each time: a close check scans the store
+    /// only when the earliest of them can close (rebuilt from the store at init).
+    open_ends: BTreeMap<i64, usize>,
 }
 
 impl<K, VA, F, M> SessionAggregate<K, VA, F, M> {
@@ -36,7 +38,22 @@ impl<K, VA, F, M> SessionAggregate<K, VA, F, M> {
             emit,
             fold,
             merge,
-            emitted_before: i64::MIN,
+            open_ends: BTreeMap::new(),
+        }
+    }
+
+    fn opened(&mut self, end: i64) {
+        if self.emit == EmitStrategy::OnWindowClose {
+            *self.open_ends.entry(end).or_insert(0) += 1;
+        }
+    }
+
+    fn closed(&mut self, end: i64) {
+        if let Some(count) = self.open_ends.get_mut(&end) {
+            *count -= 1;
+            if *count == 0 {
+                self.open_ends.remove(&end);
+            }
         }
     }
 
@@ -65,24 +82,27 @@ impl<K: Clone + 'static, VA: Clone + 'static, F, M> SessionAggregate<K, VA, F, M
             .watermark()
             .saturating_sub(self.windows.gap())
             .saturating_sub(self.windows.grace());
-        if bound <= self.emitted_before {
+        let Some(&earliest) = self.open_ends.keys().next() else {
+            return Ok(());
+        };
+        if earliest >= bound {
             return Ok(());
         }
         let mut closed: Vec<_> = self
             .store()?
             .all()?
             .into_iter()
-            .filter(|(_, _, end, _)| *end >= self.emitted_before && *end < bound)
+            .filter(|(_, _, end, _)| *end < bound && self.open_ends.contains_key(end))
             .collect();
         closed.sort_by_key(|(_, start, end, _)| (*end, *start));
         for (key, start, end, aggregate) in closed {
+            self.closed(end);
             ctx.forward(Record::new(
                 windowed(key, start, end),
                 Change::new(Some(aggregate.value), None),
                 aggregate.timestamp,
             ))?;
         }
-        self.emitted_before = bound;
         Ok(())
     }
 }
@@ -100,6 +120,18 @@ where
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
     ) -> Result<(), ProcessorError> {
         self.store = Some(ctx.state_store(&self.store_name)?);
+        if self.emit == EmitStrategy::OnWindowClose {
+            // After a restart the store holds the sessions that were still open.
+            let bound = ctx
+                .watermark()
+                .saturating_sub(self.windows.gap())
+                .saturating_sub(self.windows.grace());
+            for (_, _, end, _) in self.store()?.all()? {
+                if end >= bound {
+                    self.opened(end);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -131,6 +163,7 @@ where
         let mut timestamp = t;
         for (_, s, e, old) in overlapping {
             timestamp = timestamp.max(old.timestamp);
+            self.closed(e);
             if (s, e) == (start, end) {
                 // The record falls inside this session: same windowed key, no retraction.
                 unchanged = Some(old.value.clone());
@@ -157,6 +190,7 @@ where
             end,
             Some(&ValueAndTimestamp::new(new.clone(), timestamp)),
         )?;
+        self.opened(end);
         if self.emit == EmitStrategy::OnWindowUpdate {
             let mut out = Record::new(
                 windowed(r.key, start, end),
