@@ -12,8 +12,8 @@ pub use input::TestInputTopic;
 pub use output::TestOutputTopic;
 
 use crate::{
-    CacheBudget, DefaultSerde, Headers, KeyValueStore, ProducedRecord, RawRecord, SerdeRef,
-    StreamsConfig, StreamsError, Task, TaskMetrics, Timestamp, Topology,
+    CacheBudget, ChangelogRecord, DefaultSerde, Headers, KeyValueStore, ProducedRecord, RawRecord,
+    SerdeRef, StreamsConfig, StreamsError, Task, TaskMetrics, Timestamp, Topology,
 };
 
 /// A record as a test pipes it in or reads it out. A `None` key or value is a null (a
@@ -82,8 +82,14 @@ enum Reader {
 
 struct DriverState {
     application_id: String,
+    topology: Topology,
+    config: StreamsConfig,
     tasks: Vec<Task>,
     global: Option<Task>,
+    /// Every record written to each changelog topic, to restore from on a restart.
+    changelogs: HashMap<String, Vec<ChangelogRecord>>,
+    /// Every record piped into a global topic, to rebuild the global stores on a restart.
+    global_inputs: Vec<(String, RawRecord)>,
     readers: HashMap<String, Reader>,
     internal: HashSet<String>,
     sink_topics: HashSet<String>,
@@ -95,6 +101,63 @@ struct DriverState {
 }
 
 impl DriverState {
+    /// Creates every task in the state directory `dir` (not yet initialized), and which task
+    /// reads each topic.
+    fn build_tasks(&mut self, dir: &std::path::Path) -> Result<(), StreamsError> {
+        let config = self.config.clone().state_dir(dir);
+        self.readers.clear();
+        self.global = self.topology.create_global_task(&config)?;
+        if let Some(task) = &self.global {
+            for topic in task.input_topics() {
+                self.readers.insert(topic.to_owned(), Reader::Global);
+            }
+        }
+        self.tasks.clear();
+        let cache = CacheBudget::new(config.cache_max_bytes_value());
+        for id in self.topology.subtopology_ids() {
+            let mut task = self
+                .topology
+                .create_task_sharing_cache(id, 0, &config, &cache)?;
+            if let Some(global) = &self.global {
+                task.attach_global_stores(global);
+            }
+            for topic in task.input_topics() {
+                self.readers
+                    .insert(topic.to_owned(), Reader::Task(self.tasks.len()));
+            }
+            self.tasks.push(task);
+        }
+        Ok(())
+    }
+
+    /// Restores every task's stores from the changelog history and replays the global
+    /// topics, then initializes the tasks.
+    fn restore_and_init(&mut self) -> Result<(), StreamsError> {
+        if let Some(global) = &mut self.global {
+            global.set_wall_clock(self.wall_clock);
+            global.init()?;
+            for (topic, record) in &self.global_inputs {
+                global.add_records(topic, [record.clone()])?;
+                while global.process_next()? {}
+            }
+        }
+        for task in &mut self.tasks {
+            for partition in task.changelog_partitions() {
+                let records = self
+                    .changelogs
+                    .get(&partition.topic)
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]);
+                if !records.is_empty() {
+                    task.restore(&partition.store, records, records.len() as i64 - 1)?;
+                }
+            }
+            task.set_wall_clock(self.wall_clock);
+            task.init()?;
+        }
+        Ok(())
+    }
+
     fn pipe(&mut self, first: Pending) -> Result<(), StreamsError> {
         let mut pending = VecDeque::from([first]);
         while let Some(Pending {
@@ -154,6 +217,12 @@ impl DriverState {
                     headers: record.headers,
                 });
             } else {
+                if let Some(history) = self.changelogs.get_mut(&*record.topic) {
+                    history.push(ChangelogRecord {
+                        key: record.key.clone().unwrap_or_default(),
+                        value: record.value.clone(),
+                    });
+                }
                 self.outputs
                     .entry(record.topic.to_string())
                     .or_default()
@@ -218,7 +287,16 @@ impl DriverState {
 pub struct TopologyTestDriver {
     state: Rc<RefCell<DriverState>>,
     /// Declared after `state`, so stores close before their directory is removed.
-    state_dir: tempfile::TempDir,
+    state_dir: RefCell<tempfile::TempDir>,
+}
+
+fn fresh_state_dir() -> Result<tempfile::TempDir, StreamsError> {
+    tempfile::tempdir().map_err(|e| {
+        StreamsError::from(state_stores::StoreError::Io {
+            path: std::env::temp_dir(),
+            reason: e.to_string(),
+        })
+    })
 }
 
 impl TopologyTestDriver {
@@ -233,57 +311,61 @@ impl TopologyTestDriver {
         config: StreamsConfig,
         initial_wall_clock: Timestamp,
     ) -> Result<Self, StreamsError> {
-        let state_dir = tempfile::tempdir().map_err(|e| state_stores::StoreError::Io {
-            path: std::env::temp_dir(),
-            reason: e.to_string(),
-        })?;
-        let config = config.state_dir(state_dir.path());
+        let state_dir = fresh_state_dir()?;
         let application_id = config.application_id().to_owned();
-        let mut readers = HashMap::new();
-        let mut global = topology.create_global_task(&config)?;
-        if let Some(task) = &mut global {
-            task.set_wall_clock(initial_wall_clock);
-            task.init()?;
-            for topic in task.input_topics() {
-                readers.insert(topic.to_owned(), Reader::Global);
-            }
-        }
-        let mut tasks = Vec::new();
-        let cache = CacheBudget::new(config.cache_max_bytes_value());
-        for id in topology.subtopology_ids() {
-            let mut task = topology.create_task_sharing_cache(id, 0, &config, &cache)?;
-            if let Some(global) = &global {
-                task.attach_global_stores(global);
-            }
-            task.set_wall_clock(initial_wall_clock);
-            task.init()?;
-            for topic in task.input_topics() {
-                readers.insert(topic.to_owned(), Reader::Task(tasks.len()));
-            }
-            tasks.push(task);
-        }
         let (mut sink_topics, per_record_sinks) = topology.sink_topics(&application_id);
-        sink_topics.extend(topology.changelog_topics(&application_id));
+        let changelog_topics = topology.changelog_topics(&application_id);
+        sink_topics.extend(changelog_topics.iter().cloned());
         let internal = topology
             .internal_topics(&application_id)
             .into_iter()
             .collect();
+        let mut state = DriverState {
+            application_id,
+            topology,
+            config,
+            tasks: Vec::new(),
+            global: None,
+            changelogs: changelog_topics
+                .into_iter()
+                .map(|t| (t, Vec::new()))
+                .collect(),
+            global_inputs: Vec::new(),
+            readers: HashMap::new(),
+            internal,
+            sink_topics: sink_topics.into_iter().collect(),
+            per_record_sinks,
+            outputs: HashMap::new(),
+            next_offset: HashMap::new(),
+            wall_clock: initial_wall_clock,
+            produced: Vec::new(),
+        };
+        state.build_tasks(state_dir.path())?;
+        state.restore_and_init()?;
         Ok(Self {
-            state: Rc::new(RefCell::new(DriverState {
-                application_id,
-                tasks,
-                global,
-                readers,
-                internal,
-                sink_topics: sink_topics.into_iter().collect(),
-                per_record_sinks,
-                outputs: HashMap::new(),
-                next_offset: HashMap::new(),
-                wall_clock: initial_wall_clock,
-                produced: Vec::new(),
-            })),
-            state_dir,
+            state: Rc::new(RefCell::new(state)),
+            state_dir: RefCell::new(state_dir),
         })
+    }
+
+    /// Simulates a crash and a restart on a new machine: every task is dropped with its
+    /// local state, then rebuilt in a fresh state directory and restored from what its
+    /// changelogs hold (global stores from their topics), as the Kafka runtime restores a
+    /// task that moves to a new instance. Records piped afterwards continue from there.
+    /// Processors start afresh, so what they keep outside stores is lost, as in a real
+    /// restart.
+    pub fn restart(&self) -> Result<(), StreamsError> {
+        let mut guard = self.state.borrow_mut();
+        let state = &mut *guard;
+        for task in state.tasks.iter_mut().chain(state.global.iter_mut()) {
+            task.close();
+        }
+        let dir = fresh_state_dir()?;
+        state.build_tasks(dir.path())?;
+        state.restore_and_init()?;
+        // The old directory goes only now, after its stores are closed and dropped.
+        *self.state_dir.borrow_mut() = dir;
+        Ok(())
     }
 
     /// An input topic with the default serdes of `K` and `V`.
@@ -382,8 +464,8 @@ impl TopologyTestDriver {
     }
 
     /// The directory the driver keeps its stores in (removed when the driver is dropped).
-    pub fn state_dir(&self) -> &std::path::Path {
-        self.state_dir.path()
+    pub fn state_dir(&self) -> std::path::PathBuf {
+        self.state_dir.borrow().path().to_owned()
     }
 
     /// The application id the driver runs with.
