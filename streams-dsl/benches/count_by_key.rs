@@ -9,6 +9,10 @@
 //! `RESULT` line, the median of its runs by processing time; the final table is checked (one
 //! row per key, counts summing to N).
 
+mod common;
+
+use common::peak_rss_mb;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -17,19 +21,6 @@ use streams_dsl::prelude::*;
 
 const BATCH: u64 = 10_000;
 const COMMIT_EVERY: u64 = 100_000;
-
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|kb| kb.parse::<f64>().ok())
-            })
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
 
 struct Variant {
     engine: StoreEngine,
@@ -100,7 +91,7 @@ fn run(v: &Variant, n: u64) -> Outcome {
             .map(|j| RawRecord {
                 offset: j as i64,
                 timestamp: j as i64,
-                key: Some(format!("k{}", (j * 7919) % v.keys).into_bytes()),
+                key: Some(common::workload_key(j, v.keys).into_bytes()),
                 value: Some(b"v".to_vec()),
                 headers: Headers::new(),
             })

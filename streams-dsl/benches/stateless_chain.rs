@@ -12,14 +12,15 @@
 //! Run: `cargo bench -p streams-dsl --bench stateless_chain [-- --n 2000000 --runs 3]`; each
 //! variant prints one `RESULT` line, the median of its runs by processing time.
 
+mod common;
+
+use common::{event_time, peak_rss_mb, WorkloadValue};
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use streams_core::{
-    Deserializer, Encoded, Headers, OutputRecord, RawRecord, SerdeError, Serdes, Serializer,
-    StreamsConfig, Task, Topology,
-};
+use streams_core::{Headers, OutputRecord, RawRecord, Serdes, StreamsConfig, Task, Topology};
 use streams_dsl::prelude::*;
 
 const BATCH: usize = 10_000;
@@ -32,20 +33,7 @@ struct Trade {
 }
 
 fn key(i: u64) -> String {
-    format!("k{}", (i * 7919) % 10_000)
-}
-
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|kb| kb.parse::<f64>().ok())
-            })
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
+    common::workload_key(i, 10_000)
 }
 
 /// Feeds `n` records made by `make` through `task` in batches; returns the processing time
@@ -207,45 +195,6 @@ fn chain_u64(n: u64) -> Outcome {
         rows,
         sum,
     }
-}
-
-/// WORKLOADS.md's value encoding: 8 bytes big-endian value, then 8 bytes big-endian event time.
-struct WorkloadValue;
-
-impl Serializer<i64> for WorkloadValue {
-    fn serialize(
-        &self,
-        _: &str,
-        _: &mut Headers,
-        v: &i64,
-        out: &mut Vec<u8>,
-    ) -> Result<Encoded, SerdeError> {
-        out.extend_from_slice(&v.to_be_bytes());
-        Ok(Encoded::Bytes)
-    }
-}
-
-impl Deserializer<i64> for WorkloadValue {
-    fn deserialize(&self, _: &str, _: &Headers, data: Option<&[u8]>) -> Result<i64, SerdeError> {
-        let data = data.ok_or(SerdeError::UnexpectedNull)?;
-        let head: [u8; 8] =
-            data.get(..8)
-                .and_then(|b| b.try_into().ok())
-                .ok_or(SerdeError::InvalidLength {
-                    expected: 16,
-                    actual: data.len(),
-                })?;
-        Ok(i64::from_be_bytes(head))
-    }
-}
-
-fn event_time(record: &RawRecord, _: i64) -> i64 {
-    record
-        .value
-        .as_deref()
-        .and_then(|v| v.get(8..16))
-        .and_then(|b| b.try_into().ok())
-        .map_or(-1, i64::from_be_bytes)
 }
 
 fn w1(n: u64) -> Outcome {

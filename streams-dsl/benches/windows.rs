@@ -11,69 +11,20 @@
 //!
 //! Run: `cargo bench -p streams-dsl --bench windows [-- --n 1000000 --runs 3]`.
 
+mod common;
+
+use common::{event_time, peak_rss_mb, workload_key, workload_value, WorkloadValue};
+
 use std::collections::HashSet;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use streams_core::{
-    Deserializer, Encoded, Headers, RawRecord, SerdeError, Serializer, StreamsConfig, Task,
-};
+use streams_core::{Headers, RawRecord, StreamsConfig, Task};
 use streams_dsl::prelude::*;
 
 const BATCH: u64 = 10_000;
 const COMMIT_EVERY: u64 = 100_000;
-
-/// The value encoding of WORKLOADS.md: 8 bytes big-endian value, then 8 bytes event time.
-struct WorkloadValue;
-
-impl Serializer<i64> for WorkloadValue {
-    fn serialize(
-        &self,
-        _: &str,
-        _: &mut Headers,
-        v: &i64,
-        out: &mut Vec<u8>,
-    ) -> Result<Encoded, SerdeError> {
-        out.extend_from_slice(&v.to_be_bytes());
-        Ok(Encoded::Bytes)
-    }
-}
-
-impl Deserializer<i64> for WorkloadValue {
-    fn deserialize(&self, _: &str, _: &Headers, data: Option<&[u8]>) -> Result<i64, SerdeError> {
-        let data = data.ok_or(SerdeError::UnexpectedNull)?;
-        data.get(..8)
-            .and_then(|b| b.try_into().ok())
-            .map(i64::from_be_bytes)
-            .ok_or(SerdeError::InvalidLength {
-                expected: 16,
-                actual: data.len(),
-            })
-    }
-}
-
-fn event_time(record: &RawRecord, _: i64) -> i64 {
-    record
-        .value
-        .as_deref()
-        .and_then(|v| v.get(8..16))
-        .and_then(|b| b.try_into().ok())
-        .map_or(-1, i64::from_be_bytes)
-}
-
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|kb| kb.parse::<f64>().ok())
-            })
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Workload {
@@ -155,17 +106,12 @@ fn run(workload: Workload, emit: EmitStrategy, n: u64) -> (Duration, Tally) {
     while i < n {
         let end = (i + BATCH).min(n);
         let batch: Vec<RawRecord> = (i..end)
-            .map(|j| {
-                let mut value = Vec::with_capacity(16);
-                value.extend_from_slice(&(j as i64).to_be_bytes());
-                value.extend_from_slice(&(j as i64).to_be_bytes());
-                RawRecord {
-                    offset: j as i64,
-                    timestamp: 0,
-                    key: Some(format!("k{}", (j * 7919) % 10_000).into_bytes()),
-                    value: Some(value),
-                    headers: Headers::new(),
-                }
+            .map(|j| RawRecord {
+                offset: j as i64,
+                timestamp: 0,
+                key: Some(workload_key(j, 10_000).into_bytes()),
+                value: Some(workload_value(j)),
+                headers: Headers::new(),
             })
             .collect();
         let start = Instant::now();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use streams_core::{TimestampedSerde, WindowedStoreBuilder};
 
 use crate::processors::session_aggregate::SessionAggregate;
-use crate::windows::WindowedSerde;
+use crate::windowed_stream::{input_retention, WindowedInput};
 use crate::{EmitStrategy, KGroupedStream, KTable, Materialized, SessionWindows, Windowed};
 
 /// A stream grouped by key and split into sessions of activity, ready to aggregate. Each
@@ -64,47 +64,17 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
         merge: impl Fn(&K, VA, VA) -> VA + Send + Sync + 'static,
         materialized: Materialized<K, VA>,
     ) -> KTable<Windowed<K>, VA> {
-        let g = self.grouped.graph.clone();
-        let store = materialized
-            .name
-            .clone()
-            .unwrap_or_else(|| g.name("KSTREAM-AGGREGATE-STATE-STORE-"));
-        let key_serde = g.serde(
-            materialized
-                .key_serde
-                .clone()
-                .or(self.grouped.grouped.key_serde.clone()),
-            "a session aggregation's store",
+        let input = WindowedInput::new(&self.grouped, &materialized);
+        let (g, store, key_serde, value_serde, parent) = (
+            input.graph,
+            input.store,
+            input.key_serde,
+            input.value_serde,
+            input.parent,
         );
-        let value_serde = g.serde(
-            materialized.value_serde.clone(),
-            "a session aggregation's store",
-        );
-        g.register_serde::<Windowed<K>>(Arc::new(WindowedSerde {
-            inner: key_serde.clone(),
-        }));
-        let parent = if self.grouped.repartition_required {
-            let base = self
-                .grouped
-                .grouped
-                .name
-                .clone()
-                .unwrap_or_else(|| store.clone());
-            let value_serde = g.serde(
-                self.grouped.grouped.value_serde.clone(),
-                "repartitioning for a grouping",
-            );
-            g.repartition(&self.grouped.node, &base, key_serde.clone(), value_serde)
-        } else {
-            self.grouped.node.clone()
-        };
         // A session must stay until no record can merge into it or reach it within grace.
         let minimum = self.windows.gap().saturating_add(self.windows.grace());
-        let retention = materialized.retention.map_or(minimum, |r| {
-            i64::try_from(r.as_millis())
-                .unwrap_or(i64::MAX)
-                .max(minimum)
-        });
+        let retention = input_retention(&materialized, minimum);
         let mut builder = WindowedStoreBuilder::session(
             &store,
             materialized.engine,

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use streams_core::{TimestampedSerde, WindowedStoreBuilder};
+use streams_core::{SerdeRef, TimestampedSerde, WindowedStoreBuilder};
+
+use crate::builder::Graph;
 
 use crate::processors::window_aggregate::WindowAggregate;
 use crate::windows::WindowedSerde;
@@ -63,46 +65,16 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
         fold: impl Fn(&K, V, Option<VA>) -> VA + Send + Sync + 'static,
         materialized: Materialized<K, VA>,
     ) -> KTable<Windowed<K>, VA> {
-        let g = self.grouped.graph.clone();
-        let store = materialized
-            .name
-            .clone()
-            .unwrap_or_else(|| g.name("KSTREAM-AGGREGATE-STATE-STORE-"));
-        let key_serde = g.serde(
-            materialized
-                .key_serde
-                .clone()
-                .or(self.grouped.grouped.key_serde.clone()),
-            "a windowed aggregation's store",
+        let input = WindowedInput::new(&self.grouped, &materialized);
+        let (g, store, key_serde, value_serde, parent) = (
+            input.graph,
+            input.store,
+            input.key_serde,
+            input.value_serde,
+            input.parent,
         );
-        let value_serde = g.serde(
-            materialized.value_serde.clone(),
-            "a windowed aggregation's store",
-        );
-        g.register_serde::<Windowed<K>>(Arc::new(WindowedSerde {
-            inner: key_serde.clone(),
-        }));
-        let parent = if self.grouped.repartition_required {
-            let base = self
-                .grouped
-                .grouped
-                .name
-                .clone()
-                .unwrap_or_else(|| store.clone());
-            let value_serde = g.serde(
-                self.grouped.grouped.value_serde.clone(),
-                "repartitioning for a grouping",
-            );
-            g.repartition(&self.grouped.node, &base, key_serde.clone(), value_serde)
-        } else {
-            self.grouped.node.clone()
-        };
         let minimum = self.windows.size().saturating_add(self.windows.grace());
-        let retention = materialized.retention.map_or(minimum, |r| {
-            i64::try_from(r.as_millis())
-                .unwrap_or(i64::MAX)
-                .max(minimum)
-        });
+        let retention = input_retention(&materialized, minimum);
         let mut builder = WindowedStoreBuilder::window(
             &store,
             materialized.engine,
@@ -180,4 +152,70 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
             materialized,
         )
     }
+}
+
+/// What a windowed aggregation needs before its store and processor: the store's name and
+/// serdes (the `Windowed<K>` serde registered), and the node to read from, behind a
+/// repartition topic if the key may have changed.
+pub(crate) struct WindowedInput<K, VA> {
+    pub(crate) graph: Graph,
+    pub(crate) store: String,
+    pub(crate) key_serde: SerdeRef<K>,
+    pub(crate) value_serde: SerdeRef<VA>,
+    pub(crate) parent: String,
+}
+
+impl<K: Clone + 'static, VA: 'static> WindowedInput<K, VA> {
+    pub(crate) fn new<V: Clone + 'static>(
+        grouped: &KGroupedStream<K, V>,
+        materialized: &Materialized<K, VA>,
+    ) -> Self {
+        let g = grouped.graph.clone();
+        let store = materialized
+            .name
+            .clone()
+            .unwrap_or_else(|| g.name("KSTREAM-AGGREGATE-STATE-STORE-"));
+        let what = "a windowed aggregation's store";
+        let key_serde = g.serde(
+            materialized
+                .key_serde
+                .clone()
+                .or(grouped.grouped.key_serde.clone()),
+            what,
+        );
+        let value_serde = g.serde(materialized.value_serde.clone(), what);
+        g.register_serde::<Windowed<K>>(Arc::new(WindowedSerde {
+            inner: key_serde.clone(),
+        }));
+        let parent = if grouped.repartition_required {
+            let base = grouped
+                .grouped
+                .name
+                .clone()
+                .unwrap_or_else(|| store.clone());
+            let value_serde = g.serde(
+                grouped.grouped.value_serde.clone(),
+                "repartitioning for a grouping",
+            );
+            g.repartition(&grouped.node, &base, key_serde.clone(), value_serde)
+        } else {
+            grouped.node.clone()
+        };
+        Self {
+            graph: g,
+            store,
+            key_serde,
+            value_serde,
+            parent,
+        }
+    }
+}
+
+/// The retention `materialized` asks for, never below `minimum` (ms).
+pub(crate) fn input_retention<K, VA>(materialized: &Materialized<K, VA>, minimum: i64) -> i64 {
+    materialized.retention.map_or(minimum, |r| {
+        i64::try_from(r.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(minimum)
+    })
 }
