@@ -5,7 +5,7 @@ use std::sync::Arc;
 use streams_core::{TimestampedSerde, WindowedStoreBuilder};
 
 use crate::processors::session_aggregate::SessionAggregate;
-use crate::windowed_stream::{input_retention, WindowedInput};
+use crate::windowed_stream::{input_retention, late_records, WindowedInput};
 use crate::{EmitStrategy, KGroupedStream, KTable, Materialized, SessionWindows, Windowed};
 
 /// A stream grouped by key and split into sessions of activity, ready to aggregate. Each
@@ -41,6 +41,7 @@ pub struct SessionWindowedKStream<K, V> {
     grouped: KGroupedStream<K, V>,
     windows: SessionWindows,
     emit: EmitStrategy,
+    late_topic: Option<String>,
 }
 
 impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
@@ -49,7 +50,15 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
             grouped,
             windows,
             emit: EmitStrategy::default(),
+            late_topic: None,
         }
+    }
+
+    /// Sends every record that arrives too late for its window, unchanged, to `topic`, with
+    /// the reason in the `streams.late.reason` header (besides counting it as dropped).
+    pub fn with_late_records_topic(mut self, topic: impl Into<String>) -> Self {
+        self.late_topic = Some(topic.into());
+        self
     }
 
     /// Sets when results are emitted (default: on every update).
@@ -72,6 +81,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
             input.value_serde,
             input.parent,
         );
+        let late = late_records(&g, &self.grouped, &key_serde, self.late_topic.as_deref());
         // A session must stay until no record can merge into it or reach it within grace.
         let minimum = self.windows.gap().saturating_add(self.windows.grace());
         let retention = input_retention(&materialized, minimum);
@@ -96,6 +106,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
                     emit,
                     Arc::clone(&fold),
                     Arc::clone(&merge),
+                    late.clone(),
                 )
             },
             &[&parent],

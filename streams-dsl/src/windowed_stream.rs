@@ -7,6 +7,7 @@ use streams_core::{SerdeRef, TimestampedSerde, WindowedStoreBuilder};
 use crate::builder::Graph;
 
 use crate::processors::window_aggregate::WindowAggregate;
+use crate::processors::LateRecords;
 use crate::windows::WindowedSerde;
 use crate::{EmitStrategy, KGroupedStream, KTable, Materialized, TimeWindows, Windowed};
 
@@ -43,6 +44,7 @@ pub struct TimeWindowedKStream<K, V> {
     grouped: KGroupedStream<K, V>,
     windows: TimeWindows,
     emit: EmitStrategy,
+    late_topic: Option<String>,
 }
 
 impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
@@ -51,7 +53,15 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
             grouped,
             windows,
             emit: EmitStrategy::default(),
+            late_topic: None,
         }
+    }
+
+    /// Sends every record that arrives too late for its window, unchanged, to `topic`, with
+    /// the reason in the `streams.late.reason` header (besides counting it as dropped).
+    pub fn with_late_records_topic(mut self, topic: impl Into<String>) -> Self {
+        self.late_topic = Some(topic.into());
+        self
     }
 
     /// Sets when results are emitted (default: on every update).
@@ -73,6 +83,7 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
             input.value_serde,
             input.parent,
         );
+        let late = late_records(&g, &self.grouped, &key_serde, self.late_topic.as_deref());
         let minimum = self.windows.size().saturating_add(self.windows.grace());
         let retention = input_retention(&materialized, minimum);
         let mut builder = WindowedStoreBuilder::window(
@@ -89,7 +100,15 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
             (self.windows, self.emit, store.clone(), Arc::new(fold));
         let node = g.processor(
             "KSTREAM-AGGREGATE-",
-            move || WindowAggregate::new(store_name.clone(), windows, emit, Arc::clone(&fold)),
+            move || {
+                WindowAggregate::new(
+                    store_name.clone(),
+                    windows,
+                    emit,
+                    Arc::clone(&fold),
+                    late.clone(),
+                )
+            },
             &[&parent],
         );
         g.store(builder, &[&node]);
@@ -218,4 +237,25 @@ pub(crate) fn input_retention<K, VA>(materialized: &Materialized<K, VA>, minimum
             .unwrap_or(i64::MAX)
             .max(minimum)
     })
+}
+
+/// The late-records side output, if `topic` is set: declared in the topology, with the
+/// grouping's serdes to write records unchanged.
+pub(crate) fn late_records<K: 'static, V: Clone + 'static>(
+    graph: &Graph,
+    grouped: &KGroupedStream<K, V>,
+    key_serde: &SerdeRef<K>,
+    topic: Option<&str>,
+) -> Option<Arc<LateRecords<K, V>>> {
+    let topic = topic?;
+    let value_serde = graph.serde(grouped.grouped.value_serde.clone(), "writing late records");
+    graph.with_topology(|t| {
+        t.add_side_output_topic(topic);
+        Ok(())
+    });
+    Some(Arc::new(LateRecords {
+        topic: topic.to_owned(),
+        key_serde: key_serde.clone(),
+        value_serde,
+    }))
 }

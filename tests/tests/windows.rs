@@ -222,3 +222,69 @@ fn window_results_live_in_a_window_store() -> Result<(), StreamsError> {
     assert_eq!(windows, vec![(0, 2, 2), (10, 1, 15)]);
     Ok(())
 }
+
+#[test]
+fn late_records_go_unchanged_to_the_late_records_topic_with_the_reason() -> Result<(), StreamsError>
+{
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("in")
+        .group_by_key()
+        .windowed_by(TimeWindows::of_size_with_no_grace(ms(10)))
+        .with_late_records_topic("late")
+        .count()
+        .to_stream()
+        .to("out");
+    builder
+        .stream::<String, String>("sessions-in")
+        .group_by_key()
+        .windowed_by_sessions(SessionWindows::of_inactivity_gap_with_no_grace(ms(10)))
+        .with_late_records_topic("late-sessions")
+        .count()
+        .to_stream()
+        .to("sessions-out");
+    let driver = TopologyTestDriver::new(builder.build()?, StreamsConfig::new("app"))?;
+    let input = driver.input_topic::<String, String>("in")?;
+    input.pipe_key_value_at(s("a"), s("on time"), 15)?;
+    input.pipe_record(
+        TestRecord::new(s("a"), s("late"))
+            .at(3)
+            .with_headers(Headers::new().with("trace", "t1")),
+    )?;
+    let late = driver
+        .output_topic::<String, String>("late")?
+        .read_records_to_list()?;
+    assert_eq!(late.len(), 1);
+    assert_eq!(
+        (
+            late[0].key.as_deref(),
+            late[0].value.as_deref(),
+            late[0].timestamp
+        ),
+        (Some("a"), Some("late"), Some(3))
+    );
+    assert_eq!(
+        late[0].headers.last("trace"),
+        Some(&b"t1"[..]),
+        "the record is sent unchanged"
+    );
+    let reason = String::from_utf8(
+        late[0]
+            .headers
+            .last("streams.late.reason")
+            .unwrap_or_default()
+            .to_vec(),
+    )
+    .unwrap_or_default();
+    assert_eq!(reason, "too late for 1 of 1 windows: watermark 15, grace 0");
+
+    let sessions = driver.input_topic::<String, String>("sessions-in")?;
+    sessions.pipe_key_value_at(s("b"), s("x"), 40)?;
+    sessions.pipe_key_value_at(s("b"), s("y"), 5)?;
+    let late = driver
+        .output_topic::<String, String>("late-sessions")?
+        .read_key_values_to_list()?;
+    assert_eq!(late, vec![(s("b"), s("y"))]);
+    assert_eq!(driver.metrics().dropped, 2);
+    Ok(())
+}

@@ -3,7 +3,7 @@ use std::time::Duration;
 use super::{PunctuationType, ScheduleId};
 use crate::state::KeyValueStore;
 use crate::task::{forward_all, Child, NodeInfo, TaskContext};
-use crate::{ProcessorError, Record, RecordMetadata, TaskId, Timestamp};
+use crate::{Headers, ProcessorError, Record, RecordMetadata, TaskId, Timestamp};
 
 /// What a processor sees of its task: where to forward records, the current record's
 /// metadata, time, punctuation schedules and state stores.
@@ -59,6 +59,22 @@ impl<K, V> ProcessorContext<'_, K, V> {
     /// before any record). Windows close on it.
     pub fn watermark(&self) -> Timestamp {
         self.task.watermark()
+    }
+
+    /// Writes a record straight to `topic` (a side output, such as late records), with bytes
+    /// the processor has serialized itself. Declare the topic with
+    /// [`Topology::add_side_output_topic`](crate::Topology::add_side_output_topic).
+    pub fn send_to(
+        &mut self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        timestamp: Timestamp,
+        headers: Headers,
+    ) {
+        let output = &mut self.task.output;
+        let id = output.topic_id(topic);
+        output.push_bytes(id, timestamp, headers, key, value);
     }
 
     /// Counts `n` records that this processor dropped (for example too late for their

@@ -2,14 +2,13 @@
 //! time of the record being processed, for the driver to send to the changelog topics.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use state_stores::ChangelogSink;
 
 use super::output::{OutputBuffer, OutputRecord};
 use crate::state::changelog_topic;
-use crate::{Encoded, Headers, Timestamp};
+use crate::{Headers, Timestamp};
 
 /// Changelog records of one task, in the order its stores wrote them.
 pub(crate) struct ChangelogCollector {
@@ -41,16 +40,6 @@ impl ChangelogCollector {
     }
 }
 
-fn copy(bytes: Option<&[u8]>, out: &mut Vec<u8>) -> Result<Encoded, Infallible> {
-    Ok(match bytes {
-        Some(bytes) => {
-            out.extend_from_slice(bytes);
-            Encoded::Bytes
-        }
-        None => Encoded::Null,
-    })
-}
-
 impl ChangelogSink for ChangelogCollector {
     fn send(&mut self, store: &str, key: &[u8], value: Option<&[u8]>) {
         let topic = match self.topics.get(store) {
@@ -63,16 +52,7 @@ impl ChangelogSink for ChangelogCollector {
                 id
             }
         };
-        let pushed = self.records.push(
-            topic,
-            self.timestamp,
-            Headers::new(),
-            |_, _, out| copy(Some(key), out),
-            |_, _, out| copy(value, out),
-        );
-        match pushed {
-            Ok(()) => {}
-            Err(never) => match never {},
-        }
+        self.records
+            .push_bytes(topic, self.timestamp, Headers::new(), Some(key), value);
     }
 }

@@ -106,6 +106,39 @@ impl OutputBuffer {
         Ok(())
     }
 
+    /// Appends a record whose key and value are already bytes.
+    pub(crate) fn push_bytes(
+        &mut self,
+        topic: u32,
+        timestamp: Timestamp,
+        headers: Headers,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+    ) {
+        fn copy(
+            bytes: Option<&[u8]>,
+            out: &mut Vec<u8>,
+        ) -> Result<Encoded, std::convert::Infallible> {
+            Ok(match bytes {
+                Some(b) => {
+                    out.extend_from_slice(b);
+                    Encoded::Bytes
+                }
+                None => Encoded::Null,
+            })
+        }
+        let pushed = self.push(
+            topic,
+            timestamp,
+            headers,
+            |_, _, out| copy(key, out),
+            |_, _, out| copy(value, out),
+        );
+        if let Err(never) = pushed {
+            match never {}
+        }
+    }
+
     fn write<E>(
         bytes: &mut Vec<u8>,
         topic: &str,

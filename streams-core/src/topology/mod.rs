@@ -112,6 +112,8 @@ struct StoreSpec {
 pub struct Topology {
     nodes: Vec<NodeSpec>,
     stores: Vec<StoreSpec>,
+    /// Topics that processors write to directly (for example late records), not via sinks.
+    side_outputs: Vec<String>,
 }
 
 impl std::fmt::Debug for Topology {
@@ -498,11 +500,21 @@ impl Topology {
         topics
     }
 
-    /// The fixed topics that sinks write to, resolved; and whether any sink chooses its topic
-    /// per record.
+    /// Declares that a processor writes to `topic` directly with
+    /// [`ProcessorContext::send_to`](crate::ProcessorContext::send_to), so that drivers treat
+    /// it as an output topic.
+    pub fn add_side_output_topic(&mut self, topic: &str) -> &mut Self {
+        if !self.side_outputs.iter().any(|t| t == topic) {
+            self.side_outputs.push(topic.to_owned());
+        }
+        self
+    }
+
+    /// The fixed topics that sinks (and processors, directly) write to, resolved; and whether
+    /// any sink chooses its topic per record.
     pub fn sink_topics(&self, application_id: &str) -> (Vec<String>, bool) {
         let mut per_record = false;
-        let mut topics = Vec::new();
+        let mut topics = self.side_outputs.clone();
         for node in &self.nodes {
             match &node.kind {
                 NodeKind::Sink { topic: Some(t) } => topics.push(t.resolve(application_id)),

@@ -8,7 +8,7 @@ pub(crate) mod stateless;
 pub(crate) mod table;
 pub(crate) mod window_aggregate;
 
-use streams_core::{KeyValueStore, ProcessorContext, ProcessorError, Record};
+use streams_core::{Headers, KeyValueStore, ProcessorContext, ProcessorError, Record, SerdeRef};
 
 use crate::Change;
 
@@ -58,5 +58,52 @@ impl<K: Clone + 'static, V: Clone + 'static> StoreSlot<K, V> {
     ) -> Result<(), ProcessorError> {
         self.get()?.flush_cache()?;
         self.forward_flushed(ctx)
+    }
+}
+
+/// Where a windowed aggregation sends the records it drops as too late: a topic, and the
+/// serdes that write the record unchanged.
+pub(crate) struct LateRecords<K, V> {
+    pub(crate) topic: String,
+    pub(crate) key_serde: SerdeRef<K>,
+    pub(crate) value_serde: SerdeRef<V>,
+}
+
+/// The header that says why a record was sent to the late-records topic.
+pub(crate) const LATE_REASON_HEADER: &str = "streams.late.reason";
+
+impl<K, V> LateRecords<K, V> {
+    /// Writes `r` to the late-records topic with `reason` in its headers.
+    pub(crate) fn send<KO, VO>(
+        &self,
+        r: &Record<K, V>,
+        reason: &str,
+        ctx: &mut ProcessorContext<'_, KO, VO>,
+    ) -> Result<(), ProcessorError> {
+        let mut headers: Headers = r.headers.clone();
+        headers.add(LATE_REASON_HEADER, reason);
+        let serialize = |bytes: Result<Option<Vec<u8>>, streams_core::SerdeError>, part| {
+            bytes.map_err(|source| ProcessorError::Serialization {
+                topic: self.topic.clone(),
+                part,
+                source,
+            })
+        };
+        let key = serialize(
+            self.key_serde.to_bytes(&self.topic, &r.key),
+            streams_core::RecordPart::Key,
+        )?;
+        let value = serialize(
+            self.value_serde.to_bytes(&self.topic, &r.value),
+            streams_core::RecordPart::Value,
+        )?;
+        ctx.send_to(
+            &self.topic,
+            key.as_deref(),
+            value.as_deref(),
+            r.timestamp,
+            headers,
+        );
+        Ok(())
     }
 }

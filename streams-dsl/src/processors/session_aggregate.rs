@@ -5,13 +5,15 @@ use streams_core::{
     Processor, ProcessorContext, ProcessorError, Record, SessionStore, ValueAndTimestamp,
 };
 
+use super::LateRecords;
 use crate::{Change, EmitStrategy, SessionWindows, Window, Windowed};
 
 /// Folds each record into the session of its key that it falls in, merging every session
 /// within the inactivity gap of it. Each session a merge replaces is retracted downstream (a
 /// tombstone for its windowed key) before the merged session is emitted. A record whose
 /// session has closed (watermark past its end plus grace) is dropped and counted.
-pub(crate) struct SessionAggregate<K, VA, F, M> {
+pub(crate) struct SessionAggregate<K, V, VA, F, M> {
+    late: Option<Arc<LateRecords<K, V>>>,
     store_name: String,
     store: Option<SessionStore<K, ValueAndTimestamp<VA>>>,
     windows: SessionWindows,
@@ -23,15 +25,17 @@ pub(crate) struct SessionAggregate<K, VA, F, M> {
     open_ends: BTreeMap<i64, usize>,
 }
 
-impl<K, VA, F, M> SessionAggregate<K, VA, F, M> {
+impl<K, V, VA, F, M> SessionAggregate<K, V, VA, F, M> {
     pub(crate) fn new(
         store_name: String,
         windows: SessionWindows,
         emit: EmitStrategy,
         fold: Arc<F>,
         merge: Arc<M>,
+        late: Option<Arc<LateRecords<K, V>>>,
     ) -> Self {
         Self {
+            late,
             store_name,
             store: None,
             windows,
@@ -71,7 +75,7 @@ fn windowed<K>(key: K, start: i64, end: i64) -> Windowed<K> {
     }
 }
 
-impl<K: Clone + 'static, VA: Clone + 'static, F, M> SessionAggregate<K, VA, F, M> {
+impl<K: Clone + 'static, V, VA: Clone + 'static, F, M> SessionAggregate<K, V, VA, F, M> {
     /// Emits the final result of every session that can no longer change: no record can
     /// reach it once the watermark passes its end plus gap plus grace.
     fn emit_closed(
@@ -107,7 +111,7 @@ impl<K: Clone + 'static, VA: Clone + 'static, F, M> SessionAggregate<K, VA, F, M
     }
 }
 
-impl<K, V, VA, F, M> Processor<K, V, Windowed<K>, Change<VA>> for SessionAggregate<K, VA, F, M>
+impl<K, V, VA, F, M> Processor<K, V, Windowed<K>, Change<VA>> for SessionAggregate<K, V, VA, F, M>
 where
     K: Clone + 'static,
     V: 'static,
@@ -156,6 +160,14 @@ where
                 "record too late for its session"
             );
             ctx.record_dropped(1);
+            if let Some(late) = &self.late {
+                let reason = format!(
+                    "too late for its session [{start}, {end}]: watermark {}, grace {}",
+                    ctx.watermark(),
+                    self.windows.grace()
+                );
+                late.send(&r, &reason, ctx)?;
+            }
             return Ok(());
         }
         let mut aggregate: Option<VA> = None;

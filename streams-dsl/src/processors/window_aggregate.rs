@@ -4,12 +4,14 @@ use streams_core::{
     Processor, ProcessorContext, ProcessorError, Record, ValueAndTimestamp, WindowStore,
 };
 
+use super::LateRecords;
 use crate::{Change, EmitStrategy, TimeWindows, Window, Windowed};
 
 /// Folds each record into every time window of its key that holds it, in a window store, and
 /// emits per the emit strategy. A window accepts records while the watermark is before its end
 /// plus grace; a record too late for a window is dropped for it and counted.
-pub(crate) struct WindowAggregate<K, VA, F> {
+pub(crate) struct WindowAggregate<K, V, VA, F> {
+    late: Option<Arc<LateRecords<K, V>>>,
     store_name: String,
     store: Option<WindowStore<K, ValueAndTimestamp<VA>>>,
     windows: TimeWindows,
@@ -19,14 +21,16 @@ pub(crate) struct WindowAggregate<K, VA, F> {
     emitted_before: i64,
 }
 
-impl<K, VA, F> WindowAggregate<K, VA, F> {
+impl<K, V, VA, F> WindowAggregate<K, V, VA, F> {
     pub(crate) fn new(
         store_name: String,
         windows: TimeWindows,
         emit: EmitStrategy,
         fold: Arc<F>,
+        late: Option<Arc<LateRecords<K, V>>>,
     ) -> Self {
         Self {
+            late,
             store_name,
             store: None,
             windows,
@@ -43,7 +47,7 @@ impl<K, VA, F> WindowAggregate<K, VA, F> {
     }
 }
 
-impl<K, VA, F> WindowAggregate<K, VA, F>
+impl<K, V, VA, F> WindowAggregate<K, V, VA, F>
 where
     K: Clone + 'static,
     VA: Clone + 'static,
@@ -85,7 +89,7 @@ where
     }
 }
 
-impl<K, V, VA, F> Processor<K, V, Windowed<K>, Change<VA>> for WindowAggregate<K, VA, F>
+impl<K, V, VA, F> Processor<K, V, Windowed<K>, Change<VA>> for WindowAggregate<K, V, VA, F>
 where
     K: Clone + 'static,
     V: Clone + 'static,
@@ -111,8 +115,9 @@ where
         }
         let watermark = ctx.watermark();
         let grace = self.windows.grace();
-        let mut dropped = 0;
+        let (mut dropped, mut windows) = (0, 0);
         for window in self.windows.windows_for(r.timestamp) {
+            windows += 1;
             if watermark >= window.end.saturating_add(grace) {
                 dropped += 1;
                 continue;
@@ -151,6 +156,10 @@ where
                 "record too late for its windows"
             );
             ctx.record_dropped(dropped);
+            if let Some(late) = &self.late {
+                let reason = format!("too late for {dropped} of {windows} windows: watermark {watermark}, grace {grace}");
+                late.send(&r, &reason, ctx)?;
+            }
         }
         Ok(())
     }
