@@ -257,9 +257,11 @@ impl<K, V> Materialized<K, V> {
         self.with_store_engine(StoreEngine::InMemory)
     }
 
-    /// Turns off the store's record cache, so that every update is forwarded downstream and
-    /// written through at once (with the cache on, updates of a key within a commit interval
-    /// may be collapsed into the last one).
+    /// Forwards every update downstream at once (Kafka Streams' caching off). With caching on
+    /// (the default), the updates of a key within a commit interval may be collapsed into the
+    /// last one. Either way an aggregation's store keeps a write cache, within the thread's
+    /// cache budget, so that the engine and the compacted changelog get one write per key per
+    /// commit; a table read from a topic writes through.
     pub fn with_caching_disabled(mut self) -> Self {
         self.caching = false;
         self

@@ -6,6 +6,7 @@ use streams_core::{Processor, SerdeRef};
 
 use crate::builder::Graph;
 use crate::change::ChangeSerde;
+use crate::config::StoreOptions;
 use crate::processors::aggregate::Aggregate;
 use crate::{Change, Grouped, KTable, Materialized};
 
@@ -54,6 +55,12 @@ where
     };
     let store_name = store.clone();
     let node = graph.processor(prefix, move || processor(store_name.clone()), &[&parent]);
+    // The store always has a cache: with caching off in `Materialized`, the processor still
+    // forwards every update, and the cache only collapses the writes.
+    let options = StoreOptions {
+        caching: true,
+        ..options
+    };
     graph.key_value_store(&store, options, key_serde, value_serde, &node);
     KTable::new(graph.clone(), node, Some(store))
 }
@@ -103,6 +110,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KGroupedStream<K, V> {
         let fold = Arc::new(move |key: &K, value: V, aggregate: Option<VA>| {
             Some(fold(key, value, aggregate))
         });
+        let every_update = !materialized.caching;
         aggregation(
             &self.graph,
             &self.node,
@@ -110,7 +118,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KGroupedStream<K, V> {
             repartition,
             self.grouped.key_serde,
             materialized,
-            move |store| Aggregate::new(store, Arc::clone(&fold)),
+            move |store| Aggregate::new(store, Arc::clone(&fold), every_update),
         )
     }
 
@@ -223,6 +231,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KGroupedTable<K, V> {
             value_serde: change_serde,
         });
         let fold = Arc::new(fold);
+        let every_update = !materialized.caching;
         aggregation(
             &self.graph,
             &self.node,
@@ -230,7 +239,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KGroupedTable<K, V> {
             repartition,
             self.grouped.key_serde,
             materialized,
-            move |store| Aggregate::new(store, Arc::clone(&fold)),
+            move |store| Aggregate::new(store, Arc::clone(&fold), every_update),
         )
     }
 

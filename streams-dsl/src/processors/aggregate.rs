@@ -9,16 +9,23 @@ use crate::Change;
 /// input (a stream value, or a table [`Change`] to retract and add) and the current aggregate
 /// (`None` for a new key), and returns the new aggregate (`None` deletes it). Count, reduce
 /// and aggregate, of streams and of tables, are each one such function.
+///
+/// With `every_update`, each change is forwarded at once, while the store's cache still
+/// collapses the writes to the engine and the changelog to one per key per commit (the
+/// changelog is compacted, so the intermediate values it would have carried are never read).
+/// Otherwise the cache also collapses what goes downstream.
 pub(crate) struct Aggregate<K, VA, F> {
     store: StoreSlot<K, VA>,
     fold: Arc<F>,
+    every_update: bool,
 }
 
 impl<K: 'static, VA: 'static, F> Aggregate<K, VA, F> {
-    pub(crate) fn new(store_name: String, fold: Arc<F>) -> Self {
+    pub(crate) fn new(store_name: String, fold: Arc<F>, every_update: bool) -> Self {
         Self {
             store: StoreSlot::new(store_name),
             fold,
+            every_update,
         }
     }
 }
@@ -41,6 +48,12 @@ where
         &mut self,
         ctx: &mut ProcessorContext<'_, K, Change<VA>>,
     ) -> Result<(), ProcessorError> {
+        if self.every_update {
+            let store = self.store.get()?;
+            store.flush_cache()?;
+            // Already forwarded, one by one, as they happened.
+            return store.drain_flushed(|_| Ok::<(), ProcessorError>(()));
+        }
         self.store.flush(ctx)
     }
 
@@ -54,8 +67,11 @@ where
         let new = (self.fold)(&r.key, r.value, old.clone());
         store.put_at(&r.key, new.as_ref(), r.timestamp)?;
         if store.is_cached() {
-            // The cache forwards the key's latest aggregate when it flushes or evicts it.
-            return self.store.forward_flushed(ctx);
+            if !self.every_update {
+                // The cache forwards the key's latest aggregate when it flushes or evicts it.
+                return self.store.forward_flushed(ctx);
+            }
+            store.drain_flushed(|_| Ok::<(), ProcessorError>(()))?;
         }
         let change = Change::new(new, old);
         ctx.forward(Record {
