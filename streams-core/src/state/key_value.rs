@@ -47,6 +47,8 @@ struct Cached<V> {
     /// Changes written through by evictions and flushes (keys still serialized), waiting to
     /// be forwarded.
     flushed: Vec<FlushedChange<Vec<u8>, V>>,
+    /// Whether flushes report their changes; without, a flush only writes.
+    reporting: bool,
 }
 
 /// A typed key-value store: keys and values pass through their serdes to a byte engine, so
@@ -114,8 +116,18 @@ impl<K, V> KeyValueStore<K, V> {
         self.cached = Some(Rc::new(RefCell::new(Cached {
             cache: RecordCache::new(budget),
             flushed: Vec::new(),
+            reporting: true,
         })));
         self
+    }
+
+    /// Whether cache flushes and evictions report their changes through
+    /// [`drain_flushed`](Self::drain_flushed) (the default). A processor that forwards every
+    /// update itself turns this off: flushes then only write, without reading the old values.
+    pub fn report_flushes(&self, reporting: bool) {
+        if let Some(cached) = &self.cached {
+            cached.borrow_mut().reporting = reporting;
+        }
     }
 
     /// The store's name.
@@ -248,6 +260,9 @@ impl<K, V: Clone> KeyValueStore<K, V> {
         value: Option<V>,
         timestamp: i64,
     ) -> Result<(), StateError> {
+        if !cached.reporting {
+            return self.write(&key, value.as_ref());
+        }
         if let Some(old) = self.write_through(&key, value.as_ref())? {
             let old = self.decode_value(old)?;
             cached.flushed.push(FlushedChange {

@@ -41,7 +41,12 @@ where
         &mut self,
         ctx: &mut ProcessorContext<'_, K, Change<VA>>,
     ) -> Result<(), ProcessorError> {
-        self.store.open(ctx)
+        self.store.open(ctx)?;
+        if self.every_update {
+            // Every change is forwarded as it happens: flushes need only write.
+            self.store.get()?.report_flushes(false);
+        }
+        Ok(())
     }
 
     fn flush(
@@ -49,10 +54,8 @@ where
         ctx: &mut ProcessorContext<'_, K, Change<VA>>,
     ) -> Result<(), ProcessorError> {
         if self.every_update {
-            let store = self.store.get()?;
-            store.flush_cache()?;
             // Already forwarded, one by one, as they happened.
-            return store.drain_flushed(|_| Ok::<(), ProcessorError>(()));
+            return Ok(self.store.get()?.flush_cache()?);
         }
         self.store.flush(ctx)
     }
@@ -66,12 +69,9 @@ where
         let old = store.get(&r.key)?;
         let new = (self.fold)(&r.key, r.value, old.clone());
         store.put_at(&r.key, new.as_ref(), r.timestamp)?;
-        if store.is_cached() {
-            if !self.every_update {
-                // The cache forwards the key's latest aggregate when it flushes or evicts it.
-                return self.store.forward_flushed(ctx);
-            }
-            store.drain_flushed(|_| Ok::<(), ProcessorError>(()))?;
+        if store.is_cached() && !self.every_update {
+            // The cache forwards the key's latest aggregate when it flushes or evicts it.
+            return self.store.forward_flushed(ctx);
         }
         let change = Change::new(new, old);
         ctx.forward(Record {
