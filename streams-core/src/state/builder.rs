@@ -49,6 +49,16 @@ pub struct BuiltStore {
     pub(crate) managed: Box<dyn ManagedStore>,
 }
 
+impl BuiltStore {
+    /// A store whose typed handle also manages it (every clone shares the same store).
+    pub(crate) fn of<S: ManagedStore + Clone + 'static>(store: S) -> Self {
+        Self {
+            handle: Box::new(store.clone()),
+            managed: Box::new(store),
+        }
+    }
+}
+
 /// Creates one instance of a named store per task. Built by [`Stores`].
 pub trait StoreBuilder: Send + Sync + 'static {
     /// The store's name.
@@ -157,10 +167,7 @@ impl<K: 'static, V: Clone + 'static> StoreBuilder for KeyValueStoreBuilder<K, V>
         if self.caching {
             store = store.with_cache(ctx.cache.clone());
         }
-        Ok(BuiltStore {
-            handle: Box::new(store.clone()),
-            managed: Box::new(store),
-        })
+        Ok(BuiltStore::of(store))
     }
 }
 

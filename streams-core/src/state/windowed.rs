@@ -441,15 +441,11 @@ impl<K: 'static, V: 'static> StoreBuilder for WindowedStoreBuilder<K, V> {
                 if self.logging {
                     engine = Box::new(LoggedWindowStore::new(engine, ctx.changelog.clone()));
                 }
-                let store = WindowStore {
+                BuiltStore::of(WindowStore {
                     engine: Rc::new(RefCell::new(engine)),
                     codec,
                     name,
-                };
-                BuiltStore {
-                    handle: Box::new(store.clone()),
-                    managed: Box::new(store),
-                }
+                })
             }
             Shape::Session => {
                 let mut engine: Box<dyn SessionBytesStore> = match self.engine {
@@ -464,15 +460,11 @@ impl<K: 'static, V: 'static> StoreBuilder for WindowedStoreBuilder<K, V> {
                 if self.logging {
                     engine = Box::new(LoggedSessionStore::new(engine, ctx.changelog.clone()));
                 }
-                let store = SessionStore {
+                BuiltStore::of(SessionStore {
                     engine: Rc::new(RefCell::new(engine)),
                     codec,
                     name,
-                };
-                BuiltStore {
-                    handle: Box::new(store.clone()),
-                    managed: Box::new(store),
-                }
+                })
             }
         })
     }
