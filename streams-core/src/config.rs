@@ -60,6 +60,49 @@ pub struct StreamsConfig {
     rocksdb: RocksDbConfig,
     cache_max_bytes: usize,
     max_out_of_orderness: std::time::Duration,
+    kafka: KafkaSettings,
+}
+
+/// How much of a record's effect survives a failure.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ProcessingGuarantee {
+    /// Every input record's effect is applied at least once: after a crash, records since
+    /// the last commit are processed again. The default.
+    #[default]
+    AtLeastOnce,
+    /// Kafka transactions (exactly-once v2): outputs, changelog records and input offsets of
+    /// a commit become visible together or not at all.
+    ExactlyOnce,
+}
+
+/// Settings that only the Kafka runtime reads.
+#[derive(Clone, Debug)]
+struct KafkaSettings {
+    bootstrap_servers: String,
+    num_stream_threads: usize,
+    guarantee: ProcessingGuarantee,
+    commit_interval: Option<std::time::Duration>,
+    replication_factor: i32,
+    max_task_idle: std::time::Duration,
+    consumer: Vec<(String, String)>,
+    producer: Vec<(String, String)>,
+    admin: Vec<(String, String)>,
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        Self {
+            bootstrap_servers: "localhost:9092".to_owned(),
+            num_stream_threads: 1,
+            guarantee: ProcessingGuarantee::AtLeastOnce,
+            commit_interval: None,
+            replication_factor: 1,
+            max_task_idle: std::time::Duration::ZERO,
+            consumer: Vec::new(),
+            producer: Vec::new(),
+            admin: Vec::new(),
+        }
+    }
 }
 
 impl StreamsConfig {
@@ -73,6 +116,108 @@ impl StreamsConfig {
             rocksdb: RocksDbConfig::default(),
             cache_max_bytes: Self::DEFAULT_CACHE_MAX_BYTES,
             max_out_of_orderness: std::time::Duration::ZERO,
+            kafka: KafkaSettings::default(),
+        }
+    }
+
+    /// Sets the Kafka cluster to connect to, as `host:port[,host:port...]` (default
+    /// `localhost:9092`).
+    pub fn bootstrap_servers(mut self, servers: impl Into<String>) -> Self {
+        self.kafka.bootstrap_servers = servers.into();
+        self
+    }
+
+    /// The Kafka cluster to connect to.
+    pub fn bootstrap_servers_value(&self) -> &str {
+        &self.kafka.bootstrap_servers
+    }
+
+    /// Sets how many stream threads an instance runs (default 1). Each has its own consumer
+    /// and the tasks of the partitions the group assigns it.
+    pub fn num_stream_threads(mut self, threads: usize) -> Self {
+        self.kafka.num_stream_threads = threads.max(1);
+        self
+    }
+
+    /// The number of stream threads.
+    pub fn num_stream_threads_value(&self) -> usize {
+        self.kafka.num_stream_threads
+    }
+
+    /// Sets the processing guarantee (default at-least-once).
+    pub fn processing_guarantee(mut self, guarantee: ProcessingGuarantee) -> Self {
+        self.kafka.guarantee = guarantee;
+        self
+    }
+
+    /// The processing guarantee.
+    pub fn processing_guarantee_value(&self) -> ProcessingGuarantee {
+        self.kafka.guarantee
+    }
+
+    /// Sets how often stream threads commit (default 30 s at-least-once, 100 ms exactly-once,
+    /// as in Kafka Streams).
+    pub fn commit_interval(mut self, interval: std::time::Duration) -> Self {
+        self.kafka.commit_interval = Some(interval);
+        self
+    }
+
+    /// How often stream threads commit.
+    pub fn commit_interval_value(&self) -> std::time::Duration {
+        self.kafka.commit_interval.unwrap_or(match self.kafka.guarantee {
+            ProcessingGuarantee::AtLeastOnce => std::time::Duration::from_secs(30),
+            ProcessingGuarantee::ExactlyOnce => std::time::Duration::from_millis(100),
+        })
+    }
+
+    /// Sets the replication factor of the internal topics the runtime creates (default 1).
+    pub fn replication_factor(mut self, factor: i32) -> Self {
+        self.kafka.replication_factor = factor;
+        self
+    }
+
+    /// The replication factor of internal topics.
+    pub fn replication_factor_value(&self) -> i32 {
+        self.kafka.replication_factor
+    }
+
+    /// Sets how long a task with some empty input partitions waits for them before it
+    /// processes what it has (Kafka Streams' `max.task.idle.ms`; default 0: it waits only for
+    /// the fetch in flight).
+    pub fn max_task_idle(mut self, idle: std::time::Duration) -> Self {
+        self.kafka.max_task_idle = idle;
+        self
+    }
+
+    /// How long a task waits for its empty input partitions.
+    pub fn max_task_idle_value(&self) -> std::time::Duration {
+        self.kafka.max_task_idle
+    }
+
+    /// Passes a property to the rdkafka consumers (it overrides the runtime's own settings).
+    pub fn consumer_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.kafka.consumer.push((key.into(), value.into()));
+        self
+    }
+
+    /// Passes a property to the rdkafka producers.
+    pub fn producer_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.kafka.producer.push((key.into(), value.into()));
+        self
+    }
+
+    /// Passes a property to the rdkafka admin client.
+    pub fn admin_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.kafka.admin.push((key.into(), value.into()));
+        self
+    }
+
+    /// The rdkafka properties passed to consumers, producers and the admin client.
+    pub fn client_properties(&self) -> ClientProperties<'_> {
+        ClientProperties {
+            consumer: &self.kafka.consumer,
+            producer: &self.kafka.producer,
+            admin: &self.kafka.admin,
         }
     }
 
@@ -154,6 +299,17 @@ impl StreamsConfig {
     pub fn deserialization_handler_ref(&self) -> &Arc<dyn DeserializationHandler> {
         &self.deserialization_handler
     }
+}
+
+/// The rdkafka properties a configuration passes through, by client.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientProperties<'a> {
+    /// For consumers.
+    pub consumer: &'a [(String, String)],
+    /// For producers.
+    pub producer: &'a [(String, String)],
+    /// For the admin client.
+    pub admin: &'a [(String, String)],
 }
 
 impl std::fmt::Debug for StreamsConfig {

@@ -11,6 +11,7 @@ pub mod error;
 mod headers;
 pub mod processor;
 mod record;
+pub mod runtime;
 pub mod serdes;
 pub mod state;
 pub mod task;
@@ -19,7 +20,8 @@ mod time;
 pub mod topology;
 
 pub use config::{
-    DeserializationHandler, HandlerResponse, LogAndContinue, LogAndFail, StreamsConfig,
+    DeserializationHandler, HandlerResponse, LogAndContinue, LogAndFail, ProcessingGuarantee,
+    StreamsConfig,
 };
 pub use error::{ProcessorError, RecordPart, StateError, StreamsError, TopologyError};
 pub use headers::{Header, Headers};

@@ -67,6 +67,10 @@ pub mod prelude {
         StreamsError, TestInputTopic, TestOutputTopic, TestRecord, Timestamp, TimestampExtractor,
         Topology, TopologyError, TopologyTestDriver,
     };
+    pub use streams_core::runtime::{
+        EmbeddedKafka, ErrorResponse, KafkaStreams, RuntimeError, State,
+    };
+    pub use streams_core::ProcessingGuarantee;
 }
 
 /// The README's example, compiled and run as a doc test so that it cannot go stale.

@@ -14,3 +14,102 @@ pub fn drive(builder: StreamsBuilder) -> TopologyTestDriver {
 pub fn s(text: &str) -> String {
     text.to_owned()
 }
+
+/// Producing to and reading from a Kafka cluster, for the runtime's tests.
+pub mod kafka {
+    use std::collections::HashMap;
+    use std::time::{Duration, Instant};
+
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+    /// Sends `records` (key, value) to `topic` and waits until all are acknowledged.
+    pub fn produce(bootstrap: &str, topic: &str, records: &[(Option<&[u8]>, &[u8])]) {
+        let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("partitioner", "murmur2_random")
+            .set("linger.ms", "5")
+            .create()
+            .expect("a producer");
+        for (key, value) in records {
+            let mut record = BaseRecord::<[u8], [u8]>::to(topic).payload(*value);
+            if let Some(key) = key {
+                record = record.key(*key);
+            }
+            let mut record = record;
+            loop {
+                match producer.send(record) {
+                    Ok(()) => break,
+                    Err((_, back)) => {
+                        record = back;
+                        producer.poll(Duration::from_millis(10));
+                    }
+                }
+            }
+        }
+        producer
+            .flush(Duration::from_secs(30))
+            .expect("records acknowledged");
+    }
+
+    /// Every record of `topic` (all partitions, from the beginning) as (key, value), read
+    /// until `done` holds for the records so far or `timeout` passes; `read_committed` if
+    /// `committed`.
+    pub fn read_until(
+        bootstrap: &str,
+        topic: &str,
+        committed: bool,
+        timeout: Duration,
+        done: impl Fn(&[(Vec<u8>, Vec<u8>)]) -> bool,
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("group.id", "test-reader")
+            .set("enable.auto.commit", "false")
+            .set(
+                "isolation.level",
+                if committed {
+                    "read_committed"
+                } else {
+                    "read_uncommitted"
+                },
+            )
+            .create()
+            .expect("a consumer");
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .expect("metadata");
+        let mut assignment = TopicPartitionList::new();
+        for p in metadata.topics().iter().flat_map(|t| t.partitions()) {
+            assignment
+                .add_partition_offset(topic, p.id(), Offset::Beginning)
+                .expect("a partition");
+        }
+        consumer.assign(&assignment).expect("assigned");
+        let deadline = Instant::now() + timeout;
+        let mut records = Vec::new();
+        while Instant::now() < deadline && !done(&records) {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+                records.push((
+                    m.key().unwrap_or_default().to_vec(),
+                    m.payload().unwrap_or_default().to_vec(),
+                ));
+            }
+        }
+        records
+    }
+
+    /// The last value of each key among `records`, decoded as UTF-8 keys and big-endian
+    /// i64 values (what `count` writes).
+    pub fn latest_counts(records: &[(Vec<u8>, Vec<u8>)]) -> HashMap<String, i64> {
+        records
+            .iter()
+            .filter_map(|(k, v)| {
+                let value: [u8; 8] = v.as_slice().try_into().ok()?;
+                Some((String::from_utf8_lossy(k).into_owned(), i64::from_be_bytes(value)))
+            })
+            .collect()
+    }
+}

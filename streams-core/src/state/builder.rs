@@ -67,6 +67,12 @@ pub trait StoreBuilder: Send + Sync + 'static {
     /// Whether writes are logged to a changelog topic.
     fn logging_enabled(&self) -> bool;
 
+    /// How long the store keeps data (ms), for stores that expire it (window and session
+    /// stores): their changelog topics are then `compact,delete` with a matching retention.
+    fn retention_ms(&self) -> Option<i64> {
+        None
+    }
+
     /// A new store instance for a task.
     fn build(&self, ctx: StoreContext<'_>) -> Result<BuiltStore, StoreError>;
 }

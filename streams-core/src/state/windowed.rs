@@ -407,6 +407,10 @@ impl<K, V> WindowedStoreBuilder<K, V> {
 }
 
 impl<K: 'static, V: 'static> StoreBuilder for WindowedStoreBuilder<K, V> {
+    fn retention_ms(&self) -> Option<i64> {
+        Some(self.retention)
+    }
+
     fn name(&self) -> &str {
         &self.name
     }

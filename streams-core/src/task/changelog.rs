@@ -22,11 +22,11 @@ pub(crate) struct ChangelogCollector {
 }
 
 impl ChangelogCollector {
-    pub(crate) fn new(application_id: Arc<str>) -> Self {
+    pub(crate) fn new(application_id: Arc<str>, partition: i32) -> Self {
         Self {
             application_id,
             topics: HashMap::new(),
-            records: OutputBuffer::default(),
+            records: OutputBuffer::to_partition(partition),
             timestamp: 0,
         }
     }

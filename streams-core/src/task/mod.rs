@@ -151,6 +151,9 @@ pub struct Task {
     directory: PathBuf,
     changelog: Rc<RefCell<ChangelogCollector>>,
     checkpoint: Checkpoint,
+    /// Per input topic, the offset after the last record processed (or skipped): what the
+    /// runtime commits for the task's input partitions.
+    consumed: Vec<Option<i64>>,
 }
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
@@ -175,6 +178,7 @@ impl Task {
     pub(crate) fn new(parts: TaskParts) -> Result<Self, StreamsError> {
         let (topics, sources): (Vec<_>, Vec<_>) = parts.sources.into_iter().unzip();
         let queues = PartitionGroup::new(topics.len());
+        let consumed = vec![None; topics.len()];
         let checkpoint = Checkpoint::read(&parts.directory.join(CHECKPOINT_FILE))?;
         Ok(Self {
             ctx: TaskContext {
@@ -199,6 +203,7 @@ impl Task {
             directory: parts.directory,
             changelog: parts.changelog,
             checkpoint,
+            consumed,
         })
     }
 
@@ -231,6 +236,16 @@ impl Task {
     /// The number of records buffered and not yet processed.
     pub fn buffered(&self) -> usize {
         self.queues.len()
+    }
+
+    /// For each input topic with processed records, the offset of the next record to process
+    /// in the task's partition: the position to commit.
+    pub fn consumed_offsets(&self) -> impl Iterator<Item = (&str, i64)> {
+        self.ctx
+            .topics
+            .iter()
+            .zip(&self.consumed)
+            .filter_map(|(topic, offset)| offset.map(|o| (&**topic, o)))
     }
 
     /// Whether every input partition has buffered records (so the next record is the true
@@ -300,6 +315,7 @@ impl Task {
             return Ok(false);
         };
         let offset = record.offset;
+        self.consumed[index] = Some(offset + 1);
         let partition = self.ctx.task_id.partition;
         let topic = |ctx: &TaskContext| ctx.topics[index].to_string();
         if timestamp < 0 {
@@ -495,12 +511,29 @@ impl Task {
         &mut self,
         changelog_offsets: impl IntoIterator<Item = (String, i64)>,
     ) -> Result<(), StreamsError> {
+        self.prepare_commit(changelog_offsets)?;
+        self.write_checkpoint()
+    }
+
+    /// The first half of [`commit`](Self::commit): flushes caches and stores and records the
+    /// changelog offsets, without writing the checkpoint file (under exactly-once the file is
+    /// written only when the task closes cleanly).
+    pub fn prepare_commit(
+        &mut self,
+        changelog_offsets: impl IntoIterator<Item = (String, i64)>,
+    ) -> Result<(), StreamsError> {
         self.flush_caches()?;
         self.flush()?;
         for (topic, offset) in changelog_offsets {
             self.checkpoint
                 .set(&topic, self.ctx.task_id.partition, offset);
         }
+        Ok(())
+    }
+
+    /// Writes the checkpoint file (if the task has persistent logged stores): the changelog
+    /// offsets that the local state covers, as of the last commit.
+    pub fn write_checkpoint(&self) -> Result<(), StreamsError> {
         if self.stores.iter().any(|s| s.logged && s.store.persistent()) {
             std::fs::create_dir_all(&self.directory).map_err(|e| state_stores::StoreError::Io {
                 path: self.directory.clone(),

@@ -12,6 +12,9 @@ use crate::{Encoded, Headers, ProducedRecord, Timestamp};
 pub struct OutputRecord<'a> {
     /// The destination topic.
     pub topic: &'a str,
+    /// The destination partition, when the record must go to one (changelog records go to
+    /// their task's partition); `None` leaves it to the producer's partitioner.
+    pub partition: Option<i32>,
     /// The key bytes; `None` is a null key.
     pub key: Option<&'a [u8]>,
     /// The value bytes; `None` is a tombstone.
@@ -47,6 +50,8 @@ struct Entry {
 /// Produced records, in order, with their bytes in one arena.
 #[derive(Debug, Default)]
 pub(crate) struct OutputBuffer {
+    /// The partition every record of this buffer goes to, if fixed.
+    pub(crate) partition: Option<i32>,
     bytes: Vec<u8>,
     entries: Vec<Entry>,
     topics: Vec<Arc<str>>,
@@ -54,6 +59,14 @@ pub(crate) struct OutputBuffer {
 }
 
 impl OutputBuffer {
+    /// A buffer of records that all go to partition `partition`.
+    pub(crate) fn to_partition(partition: i32) -> Self {
+        Self {
+            partition: Some(partition),
+            ..Self::default()
+        }
+    }
+
     /// The id of `topic` in this buffer, interning it on first use.
     pub(crate) fn topic_id(&mut self, topic: &str) -> u32 {
         if let Some(&id) = self.topic_ids.get(topic) {
@@ -160,6 +173,7 @@ impl OutputBuffer {
         for entry in &self.entries {
             f(OutputRecord {
                 topic: &self.topics[entry.topic as usize],
+                partition: self.partition,
                 key: entry.key.clone().map(|r| &self.bytes[r]),
                 value: entry.value.clone().map(|r| &self.bytes[r]),
                 timestamp: entry.timestamp,

@@ -71,9 +71,10 @@ impl Topology {
     ) -> Result<Task, StreamsError> {
         let application_id = config.application_id();
         let directory = config.task_dir(task_id);
-        let changelog = Rc::new(RefCell::new(ChangelogCollector::new(Arc::from(
-            application_id,
-        ))));
+        let changelog = Rc::new(RefCell::new(ChangelogCollector::new(
+            Arc::from(application_id),
+            task_id.partition,
+        )));
         let sink: SharedSink = changelog.clone();
         let store_ctx = StoreContext {
             application_id,

@@ -534,6 +534,45 @@ impl Topology {
             .collect()
     }
 
+    /// The fixed topics that the sinks of sub-topology `id` write to, resolved.
+    pub fn subtopology_sink_topics(&self, id: u32, application_id: &str) -> Vec<String> {
+        let groups = self.groups();
+        let Some(members) = groups.get(id as usize) else {
+            return Vec::new();
+        };
+        members
+            .iter()
+            .filter_map(|&i| match &self.nodes[i].kind {
+                NodeKind::Sink { topic: Some(t) } => Some(t.resolve(application_id)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The changelog topics of the logged stores of sub-topology `id`, resolved, each with
+    /// the store's retention (ms) if it expires data.
+    pub fn subtopology_changelogs(&self, id: u32, application_id: &str) -> Vec<(String, Option<i64>)> {
+        let groups = self.groups();
+        let Some(members) = groups.get(id as usize) else {
+            return Vec::new();
+        };
+        self.stores
+            .iter()
+            .filter(|s| s.builder.logging_enabled() && !s.global)
+            .filter(|s| {
+                members
+                    .iter()
+                    .any(|&i| self.nodes[i].stores.iter().any(|n| n == s.builder.name()))
+            })
+            .map(|s| {
+                (
+                    crate::state::changelog_topic(application_id, s.builder.name()),
+                    s.builder.retention_ms(),
+                )
+            })
+            .collect()
+    }
+
     /// The names of the stores in the topology.
     pub fn store_names(&self) -> Vec<String> {
         self.stores

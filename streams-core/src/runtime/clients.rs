@@ -1,0 +1,86 @@
+//! The rdkafka client configurations of an instance: the runtime's settings first, then the
+//! user's pass-through properties, which win.
+
+use rdkafka::ClientConfig;
+
+use crate::config::ProcessingGuarantee;
+use crate::StreamsConfig;
+
+fn base(config: &StreamsConfig, overrides: &[(String, String)]) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    client.set("bootstrap.servers", config.bootstrap_servers_value());
+    for (key, value) in overrides {
+        client.set(key, value);
+    }
+    client
+}
+
+fn isolation(config: &StreamsConfig) -> &'static str {
+    match config.processing_guarantee_value() {
+        ProcessingGuarantee::AtLeastOnce => "read_uncommitted",
+        ProcessingGuarantee::ExactlyOnce => "read_committed",
+    }
+}
+
+/// The group consumer of a stream thread. Offsets are committed by the runtime only; the
+/// range assignor gives a member the same partition numbers of topics with equal partition
+/// counts, which is what co-partitioning needs.
+pub(crate) fn group_consumer(config: &StreamsConfig, client_id: &str) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    client
+        .set("bootstrap.servers", config.bootstrap_servers_value())
+        .set("group.id", config.application_id())
+        .set("client.id", client_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("partition.assignment.strategy", "range")
+        .set("isolation.level", isolation(config));
+    for (key, value) in config.client_properties().consumer {
+        client.set(key, value);
+    }
+    // Co-partitioning depends on these two.
+    client
+        .set("partition.assignment.strategy", "range")
+        .set("enable.auto.commit", "false");
+    client
+}
+
+/// A consumer that is only ever assigned partitions (restoration, global stores).
+pub(crate) fn assigned_consumer(config: &StreamsConfig, client_id: &str) -> ClientConfig {
+    let mut client = base(config, config.client_properties().consumer);
+    client
+        .set("group.id", format!("{}-{client_id}", config.application_id()))
+        .set("client.id", client_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", isolation(config));
+    client
+}
+
+/// The producer of a stream thread: idempotent, Java-compatible key partitioning, and
+/// transactional under exactly-once (one transactional id per instance and thread).
+pub(crate) fn producer(config: &StreamsConfig, client_id: &str, transactional_id: &str) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    client
+        .set("bootstrap.servers", config.bootstrap_servers_value())
+        .set("client.id", client_id)
+        .set("enable.idempotence", "true")
+        .set("partitioner", "murmur2_random")
+        .set("linger.ms", "5");
+    if config.processing_guarantee_value() == ProcessingGuarantee::ExactlyOnce {
+        client
+            .set("transactional.id", transactional_id)
+            .set("transaction.timeout.ms", "10000");
+    }
+    for (key, value) in config.client_properties().producer {
+        client.set(key, value);
+    }
+    client
+}
+
+/// The admin client (topic creation).
+pub(crate) fn admin(config: &StreamsConfig) -> ClientConfig {
+    base(config, config.client_properties().admin)
+}

@@ -1,0 +1,231 @@
+//! The record collector: hands what tasks produce to the thread's producer, tracks delivery
+//! (errors, and the changelog offsets that checkpoints need), and runs transactions under
+//! exactly-once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::consumer::ConsumerGroupMetadata;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{ClientConfig, ClientContext, TopicPartitionList};
+
+use super::RuntimeError;
+use crate::OutputRecord;
+
+/// Sees every record before the producer does; an error fails the send as a producer error
+/// would. For auditing, and for fault injection in tests of the runtime's recovery.
+pub trait SendInterceptor: Send + Sync {
+    /// Called with the destination of each record about to be sent.
+    fn on_send(&self, topic: &str, partition: Option<i32>) -> Result<(), String>;
+}
+
+/// What delivery reports have told so far.
+#[derive(Default)]
+struct Deliveries {
+    first_error: Option<(String, String)>,
+    /// The offset of the last delivered record of each changelog partition.
+    changelog_offsets: HashMap<(String, i32), i64>,
+}
+
+/// The producer's context: delivery reports arrive on the producer's own polling thread.
+struct DeliveryTracker(Arc<Mutex<Deliveries>>);
+
+/// Marks records whose delivered offset a checkpoint needs (those with a fixed partition:
+/// changelog records).
+const TRACK_OFFSET: usize = 1;
+
+impl ClientContext for DeliveryTracker {}
+
+impl ProducerContext for DeliveryTracker {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
+        let Ok(mut deliveries) = self.0.lock() else {
+            return;
+        };
+        match result {
+            Ok(message) if opaque == TRACK_OFFSET => {
+                let slot = deliveries
+                    .changelog_offsets
+                    .entry((message.topic().to_owned(), message.partition()))
+                    .or_insert(-1);
+                *slot = (*slot).max(message.offset());
+            }
+            Ok(_) => {}
+            Err((error, message)) => {
+                if deliveries.first_error.is_none() {
+                    deliveries.first_error = Some((message.topic().to_owned(), error.to_string()));
+                }
+            }
+        }
+    }
+}
+
+/// The producer of one stream thread.
+pub(crate) struct RecordCollector {
+    producer: ThreadedProducer<DeliveryTracker>,
+    deliveries: Arc<Mutex<Deliveries>>,
+    transactional: bool,
+    in_transaction: bool,
+    interceptor: Option<Arc<dyn SendInterceptor>>,
+    timeout: Duration,
+}
+
+impl RecordCollector {
+    /// A producer from `config`; transactional (and its transactions initialized, fencing
+    /// any earlier producer with the same `transactional.id`) if the config sets one.
+    pub(crate) fn new(
+        config: &ClientConfig,
+        interceptor: Option<Arc<dyn SendInterceptor>>,
+    ) -> Result<Self, RuntimeError> {
+        let deliveries = Arc::new(Mutex::new(Deliveries::default()));
+        let producer: ThreadedProducer<DeliveryTracker> = config
+            .create_with_context(DeliveryTracker(Arc::clone(&deliveries)))
+            .map_err(RuntimeError::kafka("create a producer"))?;
+        let transactional = config.get("transactional.id").is_some();
+        let timeout = Duration::from_secs(30);
+        if transactional {
+            producer
+                .init_transactions(timeout)
+                .map_err(RuntimeError::kafka("initialize transactions"))?;
+        }
+        Ok(Self {
+            producer,
+            deliveries,
+            transactional,
+            in_transaction: false,
+            interceptor,
+            timeout,
+        })
+    }
+
+    fn begin(&mut self) -> Result<(), RuntimeError> {
+        if self.transactional && !self.in_transaction {
+            self.producer
+                .begin_transaction()
+                .map_err(RuntimeError::kafka("begin a transaction"))?;
+            self.in_transaction = true;
+        }
+        Ok(())
+    }
+
+    /// Sends one record (inside the open transaction, which it begins if needed). Waits for
+    /// room when the producer's queue is full.
+    pub(crate) fn send(&mut self, record: OutputRecord<'_>) -> Result<(), RuntimeError> {
+        if let Some(interceptor) = &self.interceptor {
+            interceptor
+                .on_send(record.topic, record.partition)
+                .map_err(|reason| RuntimeError::Send {
+                    topic: record.topic.to_owned(),
+                    reason,
+                })?;
+        }
+        self.begin()?;
+        let opaque = if record.partition.is_some() { TRACK_OFFSET } else { 0 };
+        let mut base: BaseRecord<'_, [u8], [u8], usize> =
+            BaseRecord::with_opaque_to(record.topic, opaque).timestamp(record.timestamp);
+        if let Some(partition) = record.partition {
+            base = base.partition(partition);
+        }
+        if let Some(key) = record.key {
+            base = base.key(key);
+        }
+        if let Some(value) = record.value {
+            base = base.payload(value);
+        }
+        if !record.headers.is_empty() {
+            let headers = record.headers.iter().fold(
+                OwnedHeaders::new_with_capacity(record.headers.len()),
+                |headers, h| {
+                    headers.insert(Header {
+                        key: &h.key,
+                        value: h.value.as_deref(),
+                    })
+                },
+            );
+            base = base.headers(headers);
+        }
+        loop {
+            match self.producer.send(base) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    base = back;
+                    // The producer's thread drains the queue; give it a moment.
+                    self.producer.poll(Duration::from_millis(5));
+                }
+                Err((error, _)) => {
+                    return Err(RuntimeError::Send {
+                        topic: record.topic.to_owned(),
+                        reason: error.to_string(),
+                    })
+                }
+            }
+        }
+    }
+
+    fn take_delivery_error(&self) -> Result<(), RuntimeError> {
+        let mut deliveries = self.deliveries.lock().map_err(|_| RuntimeError::Send {
+            topic: String::new(),
+            reason: "delivery tracking failed".into(),
+        })?;
+        match deliveries.first_error.take() {
+            Some((topic, reason)) => Err(RuntimeError::Send { topic, reason }),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits until every record sent so far is acknowledged; fails if any was not.
+    pub(crate) fn flush(&mut self) -> Result<(), RuntimeError> {
+        self.producer
+            .flush(self.timeout)
+            .map_err(RuntimeError::kafka("flush the producer"))?;
+        self.take_delivery_error()
+    }
+
+    /// Commits the open transaction with the consumer offsets `offsets` inside it.
+    pub(crate) fn commit_transaction(
+        &mut self,
+        offsets: &TopicPartitionList,
+        group: &ConsumerGroupMetadata,
+    ) -> Result<(), RuntimeError> {
+        if offsets.count() == 0 && !self.in_transaction {
+            return Ok(());
+        }
+        self.begin()?;
+        if offsets.count() > 0 {
+            self.producer
+                .send_offsets_to_transaction(offsets, group, self.timeout)
+                .map_err(RuntimeError::kafka("send offsets to the transaction"))?;
+        }
+        self.producer
+            .commit_transaction(self.timeout)
+            .map_err(RuntimeError::kafka("commit the transaction"))?;
+        self.in_transaction = false;
+        self.take_delivery_error()
+    }
+
+    /// Aborts the open transaction, if any: none of its records become visible to
+    /// `read_committed` consumers.
+    pub(crate) fn abort(&mut self) -> Result<(), RuntimeError> {
+        let _ = self.take_delivery_error();
+        if self.in_transaction {
+            self.in_transaction = false;
+            self.producer
+                .abort_transaction(self.timeout)
+                .map_err(RuntimeError::kafka("abort the transaction"))?;
+        }
+        Ok(())
+    }
+
+    /// The offset of the last acknowledged record of `topic`'s partition `partition`.
+    pub(crate) fn changelog_offset(&self, topic: &str, partition: i32) -> Option<i64> {
+        let deliveries = self.deliveries.lock().ok()?;
+        deliveries
+            .changelog_offsets
+            .get(&(topic.to_owned(), partition))
+            .copied()
+    }
+}

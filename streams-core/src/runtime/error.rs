@@ -1,0 +1,88 @@
+//! The errors of the Kafka runtime.
+
+use rdkafka::error::KafkaError;
+
+use crate::StreamsError;
+
+/// What can go wrong starting or running an application against Kafka.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// A Kafka client call failed.
+    #[error("Kafka {operation} failed: {source}")]
+    Kafka {
+        /// What the runtime was doing.
+        operation: &'static str,
+        /// The client's error.
+        #[source]
+        source: KafkaError,
+    },
+    /// Topics the topology reads do not exist.
+    #[error("source topics do not exist: {}", .0.join(", "))]
+    MissingSourceTopics(Vec<String>),
+    /// The inputs of one sub-topology have different partition counts, so one task cannot
+    /// read the same partition number of each.
+    #[error(
+        "topics of sub-topology {subtopology} must be co-partitioned (equal partition counts), \
+         but have {}",
+        .topics.iter().map(|(t, n)| format!("{t}: {n}")).collect::<Vec<_>>().join(", ")
+    )]
+    CoPartitioning {
+        /// The sub-topology.
+        subtopology: u32,
+        /// Each input topic with its partition count.
+        topics: Vec<(String, i32)>,
+    },
+    /// An internal topic exists with a partition count other than the one it needs.
+    #[error("internal topic {topic} has {actual} partitions, but needs {expected}")]
+    InternalTopicPartitions {
+        /// The topic.
+        topic: String,
+        /// The partitions it needs.
+        expected: i32,
+        /// The partitions it has.
+        actual: i32,
+    },
+    /// An internal topic could not be created.
+    #[error("could not create internal topic {topic}: {reason}")]
+    TopicCreation {
+        /// The topic.
+        topic: String,
+        /// Why.
+        reason: String,
+    },
+    /// The partition counts of repartition topics cannot be derived from the topology.
+    #[error("cannot derive the partition count of internal topics {}", .0.join(", "))]
+    UnknownPartitions(Vec<String>),
+    /// Processing failed.
+    #[error(transparent)]
+    Streams(#[from] StreamsError),
+    /// The call is not allowed in the instance's current state.
+    #[error("cannot {operation} an instance that is {state:?}")]
+    IllegalState {
+        /// The call.
+        operation: &'static str,
+        /// The instance's state.
+        state: crate::runtime::State,
+    },
+    /// A stream thread could not be started.
+    #[error("could not start a stream thread: {0}")]
+    Thread(#[from] std::io::Error),
+    /// The embedded broker stopped answering.
+    #[error("the embedded Kafka cluster is not running")]
+    EmbeddedClusterStopped,
+    /// A record could not be sent (as seen by a send interceptor or a delivery report).
+    #[error("could not send a record to {topic}: {reason}")]
+    Send {
+        /// The destination topic.
+        topic: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl RuntimeError {
+    pub(crate) fn kafka(operation: &'static str) -> impl FnOnce(KafkaError) -> Self {
+        move |source| RuntimeError::Kafka { operation, source }
+    }
+}

@@ -1,0 +1,292 @@
+//! The Kafka runtime: runs a topology against a Kafka cluster, in as many processes as the
+//! application is started in, with the group spreading the partitions (tasks) over them.
+//!
+//! [`KafkaStreams`] is the entry point. Each instance runs stream threads (plain OS threads,
+//! each with its own consumer, producer and tasks); tokio serves only the async surface
+//! ([`KafkaStreams::state_changes`]).
+
+mod clients;
+mod collector;
+mod embedded;
+mod error;
+mod global;
+mod messages;
+mod restore;
+mod shared;
+mod tasks;
+mod thread;
+mod topics;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::BaseConsumer;
+
+pub use collector::SendInterceptor;
+pub use embedded::EmbeddedKafka;
+pub use error::RuntimeError;
+pub use shared::{ErrorResponse, RuntimeMetrics, State};
+pub use topics::{AdminTopicCreator, InternalTopic, TopicCreator};
+
+use shared::Shared;
+use thread::ThreadSetup;
+
+use crate::{StreamsConfig, Topology};
+
+/// How long start-up waits for the internal topics it created to appear in metadata.
+const TOPIC_WAIT: Duration = Duration::from_secs(30);
+
+/// A streams application instance: runs `topology` against the Kafka cluster of `config`.
+///
+/// Start as many instances (processes) with the same application id as you like: they form
+/// one consumer group, and each runs the tasks of the partitions it is assigned. State moves
+/// with the tasks through the stores' changelog topics.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use streams_core::runtime::{KafkaStreams, State};
+/// use streams_core::{Serdes, StreamsConfig, Topology};
+///
+/// let mut topology = Topology::new();
+/// topology
+///     .add_source("in", &["input"], Serdes::string(), Serdes::string())?
+///     .add_sink("out", "output", Serdes::string(), Serdes::string(), &["in"])?;
+/// let config = StreamsConfig::new("copier").bootstrap_servers("localhost:9092");
+/// let streams = KafkaStreams::new(topology, config);
+/// streams.start()?;
+/// streams.wait_for(State::Running, Duration::from_secs(30));
+/// // ... later:
+/// streams.close(Duration::from_secs(30));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct KafkaStreams {
+    topology: Arc<Topology>,
+    config: StreamsConfig,
+    shared: Arc<Shared>,
+    topic_creator: Arc<dyn TopicCreator>,
+    interceptor: Option<Arc<dyn SendInterceptor>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl KafkaStreams {
+    /// An instance of the application that `config` names, not started yet.
+    pub fn new(topology: Topology, config: StreamsConfig) -> Self {
+        let topic_creator = Arc::new(AdminTopicCreator::new(
+            clients::admin(&config),
+            config.replication_factor_value(),
+        ));
+        Self {
+            topology: Arc::new(topology),
+            config,
+            shared: Arc::new(Shared::new()),
+            topic_creator,
+            interceptor: None,
+            threads: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Creates internal topics with `creator` instead of Kafka's admin API (for example an
+    /// [`EmbeddedKafka`], which does not answer that API).
+    pub fn with_topic_creator(mut self, creator: Arc<dyn TopicCreator>) -> Self {
+        self.topic_creator = creator;
+        self
+    }
+
+    /// Passes every record the threads send through `interceptor` first.
+    pub fn with_send_interceptor(mut self, interceptor: Arc<dyn SendInterceptor>) -> Self {
+        self.interceptor = Some(interceptor);
+        self
+    }
+
+    /// Calls `listener(old, new)` on every state change.
+    pub fn on_state_change(&self, listener: impl Fn(State, State) + Send + Sync + 'static) {
+        self.shared.add_listener(Box::new(listener));
+    }
+
+    /// Decides what happens when a stream thread fails with an error it cannot handle
+    /// (default: [`ErrorResponse::ShutdownClient`]).
+    pub fn on_uncaught_error(
+        &self,
+        policy: impl Fn(&RuntimeError) -> ErrorResponse + Send + Sync + 'static,
+    ) {
+        self.shared.set_error_policy(Box::new(policy));
+    }
+
+    /// The instance's state.
+    pub fn state(&self) -> State {
+        self.shared.state()
+    }
+
+    /// A receiver that sees every state change, for async code.
+    pub fn state_changes(&self) -> tokio::sync::watch::Receiver<State> {
+        self.shared.subscribe()
+    }
+
+    /// The instance's counters.
+    pub fn metrics(&self) -> RuntimeMetrics {
+        self.shared.metrics.snapshot()
+    }
+
+    /// The errors its threads have failed with, oldest first.
+    pub fn thread_errors(&self) -> Vec<String> {
+        self.shared.errors()
+    }
+
+    /// Waits until the instance is in `state` (or `timeout` passes); returns whether it is.
+    pub fn wait_for(&self, state: State, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while self.state() != state {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
+
+    /// Checks the topology against the cluster, creates the internal topics it lacks, and
+    /// starts the stream threads.
+    ///
+    /// Fails with [`RuntimeError::MissingSourceTopics`] or
+    /// [`RuntimeError::CoPartitioning`] (naming the topics) before any thread starts.
+    pub fn start(&self) -> Result<(), RuntimeError> {
+        let state = self.state();
+        if state != State::Created {
+            return Err(RuntimeError::IllegalState {
+                operation: "start",
+                state,
+            });
+        }
+        let application_id = self.config.application_id();
+        let metadata: BaseConsumer = clients::assigned_consumer(&self.config, "startup")
+            .create()
+            .map_err(RuntimeError::kafka("create the metadata client"))?;
+        let existing = topics::partition_counts(&metadata, Duration::from_secs(10))?;
+        let plan = topics::plan(&self.topology, application_id, &existing)?;
+        if !plan.missing.is_empty() {
+            tracing::info!(topics = ?plan.missing.iter().map(|t| &t.name).collect::<Vec<_>>(), "creating internal topics");
+            self.topic_creator.create_topics(&plan.missing)?;
+            wait_for_topics(&metadata, &plan.missing)?;
+        }
+        tracing::info!(tasks = ?plan.tasks_per_subtopology, "starting");
+
+        let mut subtopology_of = HashMap::new();
+        for id in self.topology.subtopology_ids() {
+            for topic in self.topology.source_topics(id, application_id) {
+                subtopology_of.insert(topic, id);
+            }
+        }
+        let mut source_topics: Vec<String> = subtopology_of.keys().cloned().collect();
+        source_topics.sort();
+        let instance_id = instance_id(&self.config)?;
+        let threads = self.config.num_stream_threads_value();
+        self.shared.start_threads(threads);
+        self.shared.transition(State::Rebalancing);
+        let subtopology_of = Arc::new(subtopology_of);
+        let mut handles = self.threads.lock().unwrap_or_else(|p| p.into_inner());
+        for index in 0..threads {
+            let setup = ThreadSetup {
+                index,
+                instance_id: instance_id.clone(),
+                topology: Arc::clone(&self.topology),
+                config: self.config.clone(),
+                shared: Arc::clone(&self.shared),
+                source_topics: source_topics.clone(),
+                subtopology_of: Arc::clone(&subtopology_of),
+                interceptor: self.interceptor.clone(),
+            };
+            let handle = std::thread::Builder::new()
+                .name(format!("{application_id}-stream-{index}"))
+                .spawn(move || thread::run(setup))?;
+            handles.push(handle);
+        }
+        Ok(())
+    }
+
+    /// Stops the threads (each commits and closes its tasks) and waits up to `timeout` for
+    /// them. Returns whether they all stopped in time.
+    pub fn close(&self, timeout: Duration) -> bool {
+        let error = matches!(self.state(), State::PendingError | State::Error);
+        if !error {
+            self.shared.transition(State::PendingShutdown);
+        }
+        self.shared.request_shutdown();
+        let deadline = Instant::now() + timeout;
+        let mut handles = self.threads.lock().unwrap_or_else(|p| p.into_inner());
+        while handles.iter().any(|h| !h.is_finished()) {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        for handle in handles.drain(..) {
+            let _ = handle.join();
+        }
+        self.shared.transition(if error || self.state() == State::PendingError {
+            State::Error
+        } else {
+            State::NotRunning
+        });
+        true
+    }
+}
+
+impl Drop for KafkaStreams {
+    fn drop(&mut self) {
+        if !matches!(self.state(), State::Created | State::NotRunning | State::Error) {
+            self.close(Duration::from_secs(60));
+        }
+    }
+}
+
+impl std::fmt::Debug for KafkaStreams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaStreams")
+            .field("application_id", &self.config.application_id())
+            .field("state", &self.state())
+            .finish_non_exhaustive()
+    }
+}
+
+fn wait_for_topics(metadata: &BaseConsumer, topics: &[InternalTopic]) -> Result<(), RuntimeError> {
+    let deadline = Instant::now() + TOPIC_WAIT;
+    loop {
+        let existing = topics::partition_counts(metadata, Duration::from_secs(10))?;
+        let missing: Vec<&InternalTopic> = topics
+            .iter()
+            .filter(|t| existing.get(&t.name) != Some(&t.partitions))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(RuntimeError::TopicCreation {
+                topic: missing[0].name.clone(),
+                reason: "created, but not in the cluster's metadata after 30 s".into(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The instance's id, kept in its state directory: transactional ids derive from it, so a
+/// restarted instance fences the producers of its previous run at once.
+fn instance_id(config: &StreamsConfig) -> Result<String, RuntimeError> {
+    let dir = config.state_dir_path().join(config.application_id());
+    let path = dir.join("instance.id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        let id = id.trim();
+        if !id.is_empty() {
+            return Ok(id.to_owned());
+        }
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let id = format!("{:x}", nanos ^ (u128::from(std::process::id()) << 64));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(&path, &id)?;
+    Ok(id)
+}

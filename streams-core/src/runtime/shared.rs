@@ -1,0 +1,235 @@
+//! What an instance and its stream threads share: the lifecycle state, its listeners, the
+//! shutdown flag, the error policy and the counters.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use tokio::sync::watch;
+
+use super::RuntimeError;
+
+/// The lifecycle of a [`KafkaStreams`](super::KafkaStreams) instance, as in Kafka Streams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Built, not started.
+    Created,
+    /// Joining the group, or tasks moving between threads and instances (being restored).
+    Rebalancing,
+    /// Every thread has its tasks and processes.
+    Running,
+    /// `close` was called; threads are committing and stopping.
+    PendingShutdown,
+    /// Stopped cleanly.
+    NotRunning,
+    /// A thread failed and the error policy stops the instance; threads are stopping.
+    PendingError,
+    /// Stopped after an error.
+    Error,
+}
+
+impl State {
+    fn is_terminal(self) -> bool {
+        matches!(self, State::NotRunning | State::Error)
+    }
+}
+
+/// What to do when a stream thread fails with an error it cannot handle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorResponse {
+    /// Start a new thread in its place: its tasks are rebuilt from the last commit.
+    ReplaceThread,
+    /// Stop this instance (its state becomes [`State::Error`]).
+    ShutdownClient,
+}
+
+/// Where a stream thread is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Starting,
+    Rebalancing,
+    Running,
+    Dead,
+}
+
+type Listener = Box<dyn Fn(State, State) + Send + Sync>;
+type ErrorPolicy = Box<dyn Fn(&RuntimeError) -> ErrorResponse + Send + Sync>;
+
+/// Counters of an instance, summed over its threads.
+#[derive(Debug, Default)]
+pub(crate) struct Metrics {
+    processed: AtomicU64,
+    commits: AtomicU64,
+    restored: AtomicU64,
+    rewinds: AtomicU64,
+    replaced_threads: AtomicU64,
+}
+
+/// A snapshot of an instance's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuntimeMetrics {
+    /// Records processed by tasks.
+    pub processed: u64,
+    /// Commits completed.
+    pub commits: u64,
+    /// Changelog records replayed into stores.
+    pub restored: u64,
+    /// Exactly-once transactions aborted, with their tasks rebuilt from the last commit.
+    pub rewinds: u64,
+    /// Stream threads replaced after an error.
+    pub replaced_threads: u64,
+}
+
+impl Metrics {
+    pub(crate) fn add_processed(&self, n: u64) {
+        self.processed.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(crate) fn add_restored(&self, n: u64) {
+        self.restored.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(crate) fn add_commit(&self) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn add_rewind(&self) {
+        self.rewinds.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn add_replaced_thread(&self) {
+        self.replaced_threads.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn snapshot(&self) -> RuntimeMetrics {
+        RuntimeMetrics {
+            processed: self.processed.load(Ordering::Relaxed),
+            commits: self.commits.load(Ordering::Relaxed),
+            restored: self.restored.load(Ordering::Relaxed),
+            rewinds: self.rewinds.load(Ordering::Relaxed),
+            replaced_threads: self.replaced_threads.load(Ordering::Relaxed),
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    changes: watch::Sender<State>,
+    listeners: Mutex<Vec<Listener>>,
+    phases: Mutex<Vec<Phase>>,
+    shutdown: AtomicBool,
+    error_policy: Mutex<ErrorPolicy>,
+    errors: Mutex<Vec<String>>,
+    pub(crate) metrics: std::sync::Arc<Metrics>,
+}
+
+impl Shared {
+    pub(crate) fn new() -> Self {
+        Self {
+            state: Mutex::new(State::Created),
+            changes: watch::Sender::new(State::Created),
+            listeners: Mutex::new(Vec::new()),
+            phases: Mutex::new(Vec::new()),
+            shutdown: AtomicBool::new(false),
+            error_policy: Mutex::new(Box::new(|_| ErrorResponse::ShutdownClient)),
+            errors: Mutex::new(Vec::new()),
+            metrics: std::sync::Arc::default(),
+        }
+    }
+
+    pub(crate) fn state(&self) -> State {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn subscribe(&self) -> watch::Receiver<State> {
+        self.changes.subscribe()
+    }
+
+    pub(crate) fn add_listener(&self, listener: Listener) {
+        self.listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(listener);
+    }
+
+    pub(crate) fn set_error_policy(&self, policy: ErrorPolicy) {
+        *self.error_policy.lock().unwrap_or_else(|p| p.into_inner()) = policy;
+    }
+
+    /// Moves to `to` unless already stopped (or stopping, for the running states); tells the
+    /// listeners. Returns whether the state changed.
+    pub(crate) fn transition(&self, to: State) -> bool {
+        let from = {
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            let from = *state;
+            let stopping = matches!(from, State::PendingShutdown | State::PendingError);
+            let running = matches!(to, State::Rebalancing | State::Running);
+            if from == to || from.is_terminal() || (stopping && running) {
+                return false;
+            }
+            *state = to;
+            from
+        };
+        tracing::info!(?from, ?to, "state change");
+        for listener in self
+            .listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            listener(from, to);
+        }
+        self.changes.send_replace(to);
+        true
+    }
+
+    pub(crate) fn start_threads(&self, n: usize) {
+        *self.phases.lock().unwrap_or_else(|p| p.into_inner()) = vec![Phase::Starting; n];
+    }
+
+    /// Records where thread `index` is, and derives the instance's state from all threads.
+    pub(crate) fn set_phase(&self, index: usize, phase: Phase) {
+        let state = {
+            let mut phases = self.phases.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(slot) = phases.get_mut(index) {
+                *slot = phase;
+            }
+            if phases
+                .iter()
+                .any(|p| matches!(p, Phase::Starting | Phase::Rebalancing))
+            {
+                Some(State::Rebalancing)
+            } else if phases.iter().any(|p| *p == Phase::Running) {
+                Some(State::Running)
+            } else {
+                None
+            }
+        };
+        if let Some(state) = state {
+            self.transition(state);
+        }
+    }
+
+    pub(crate) fn request_shutdown(&self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn shutting_down(&self) -> bool {
+        self.shutdown.load(Ordering::SeqCst)
+    }
+
+    /// Asks the error policy what a failed thread should do, remembering the error.
+    pub(crate) fn on_thread_error(&self, error: &RuntimeError) -> ErrorResponse {
+        self.errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(error.to_string());
+        let response = (self.error_policy.lock().unwrap_or_else(|p| p.into_inner()))(error);
+        if response == ErrorResponse::ShutdownClient {
+            self.transition(State::PendingError);
+            self.request_shutdown();
+        }
+        response
+    }
+
+    pub(crate) fn errors(&self) -> Vec<String> {
+        self.errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}

@@ -1,0 +1,284 @@
+//! The tasks of one stream thread: created and restored when the group assigns their
+//! partitions, fed with consumed records, processed in turn, committed and closed.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::collector::RecordCollector;
+use super::global::GlobalReplica;
+use super::messages::raw_record;
+use super::restore::Restorer;
+use super::shared::Metrics;
+use super::RuntimeError;
+use crate::task::CHECKPOINT_FILE;
+use crate::{CacheBudget, StoreError, StreamsConfig, StreamsError, Task, TaskId, Topology};
+
+/// How long opening a task's stores waits for a lock that another thread of this process is
+/// about to release (a task moving between threads in one rebalance).
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// The active tasks of a stream thread.
+pub(crate) struct ActiveTasks {
+    topology: Arc<Topology>,
+    config: StreamsConfig,
+    cache: CacheBudget,
+    subtopology_of: Arc<HashMap<String, u32>>,
+    tasks: BTreeMap<TaskId, Task>,
+    waiting_since: HashMap<TaskId, Instant>,
+    restorer: Restorer,
+    global: Option<GlobalReplica>,
+    exactly_once: bool,
+    metrics: Arc<Metrics>,
+}
+
+impl ActiveTasks {
+    pub(crate) fn new(
+        topology: Arc<Topology>,
+        config: StreamsConfig,
+        subtopology_of: Arc<HashMap<String, u32>>,
+        restorer: Restorer,
+        global: Option<GlobalReplica>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let exactly_once = config.processing_guarantee_value()
+            == crate::config::ProcessingGuarantee::ExactlyOnce;
+        Self {
+            cache: CacheBudget::new(config.cache_max_bytes_value()),
+            topology,
+            config,
+            subtopology_of,
+            tasks: BTreeMap::new(),
+            waiting_since: HashMap::new(),
+            restorer,
+            global,
+            exactly_once,
+            metrics,
+        }
+    }
+
+    /// The ids of the tasks this thread runs.
+    pub(crate) fn ids(&self) -> Vec<TaskId> {
+        self.tasks.keys().copied().collect()
+    }
+
+    /// Creates, restores and initializes the tasks of `assignment` that are not running yet.
+    pub(crate) fn assign(&mut self, assignment: &TopicPartitionList) -> Result<(), RuntimeError> {
+        let ids: BTreeSet<TaskId> = assignment
+            .elements()
+            .iter()
+            .filter_map(|e| {
+                self.subtopology_of.get(e.topic()).map(|&subtopology| TaskId {
+                    subtopology,
+                    partition: e.partition(),
+                })
+            })
+            .collect();
+        for id in ids {
+            if !self.tasks.contains_key(&id) {
+                let task = self.open(id)?;
+                self.tasks.insert(id, task);
+            }
+        }
+        Ok(())
+    }
+
+    fn open(&mut self, id: TaskId) -> Result<Task, RuntimeError> {
+        let dir = self.config.task_dir(id);
+        let checkpoint = dir.join(CHECKPOINT_FILE);
+        if self.exactly_once && !checkpoint.exists() {
+            // No clean close wrote a checkpoint: the local state may hold writes of an
+            // aborted transaction, so it is rebuilt from the (committed) changelog.
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        let started = Instant::now();
+        let mut task = loop {
+            match self.topology.create_task_sharing_cache(
+                id.subtopology,
+                id.partition,
+                &self.config,
+                &self.cache,
+            ) {
+                Err(StreamsError::Store(e))
+                    if matches!(*e, StoreError::Locked { .. })
+                        && started.elapsed() < LOCK_WAIT =>
+                {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                other => break other?,
+            }
+        };
+        if self.exactly_once {
+            // Only a clean close writes it again.
+            let _ = std::fs::remove_file(&checkpoint);
+        }
+        if let Some(global) = &self.global {
+            task.attach_global_stores(global.task());
+        }
+        let restored = self.restorer.restore(&mut task)?;
+        self.metrics.add_restored(restored);
+        task.init()?;
+        tracing::debug!(task = %id, restored, "task created");
+        Ok(task)
+    }
+
+    /// Buffers a consumed record in its task.
+    pub(crate) fn add(&mut self, message: &BorrowedMessage<'_>) -> Result<(), RuntimeError> {
+        let Some(&subtopology) = self.subtopology_of.get(message.topic()) else {
+            return Ok(());
+        };
+        let id = TaskId {
+            subtopology,
+            partition: message.partition(),
+        };
+        match self.tasks.get_mut(&id) {
+            Some(task) => task.add_records(message.topic(), [raw_record(message)])?,
+            None => tracing::warn!(task = %id, "a record for a task this thread does not run"),
+        }
+        Ok(())
+    }
+
+    /// Whether any task has records waiting.
+    pub(crate) fn has_buffered(&self) -> bool {
+        self.tasks.values().any(|t| t.buffered() > 0)
+    }
+
+    /// Processes up to `max_per_task` records of each task that may go on (all its inputs
+    /// buffered, or it has waited `max.task.idle` for the empty ones), sending what it
+    /// produces. Returns the number of records processed.
+    pub(crate) fn process(
+        &mut self,
+        collector: &mut RecordCollector,
+        max_per_task: usize,
+    ) -> Result<u64, RuntimeError> {
+        let idle = self.config.max_task_idle_value();
+        let now = wall_clock();
+        let mut processed = 0;
+        for (id, task) in &mut self.tasks {
+            if task.buffered() == 0 {
+                self.waiting_since.remove(id);
+                continue;
+            }
+            if !task.all_partitions_buffered() && !idle.is_zero() {
+                let since = self.waiting_since.entry(*id).or_insert_with(Instant::now);
+                if since.elapsed() < idle {
+                    continue;
+                }
+            }
+            self.waiting_since.remove(id);
+            task.set_wall_clock(now);
+            let mut n = 0;
+            while n < max_per_task && task.process_next()? {
+                n += 1;
+            }
+            processed += n as u64;
+            send_output(task, collector)?;
+        }
+        self.metrics.add_processed(processed);
+        Ok(processed)
+    }
+
+    /// Fires the wall-clock punctuations that are due, sending what they produce.
+    pub(crate) fn punctuate(&mut self, collector: &mut RecordCollector) -> Result<(), RuntimeError> {
+        let now = wall_clock();
+        for task in self.tasks.values_mut() {
+            if task.punctuate_wall_clock(now)? {
+                send_output(task, collector)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies what arrived on the global topics.
+    pub(crate) fn update_global(&mut self) -> Result<(), RuntimeError> {
+        if let Some(global) = &mut self.global {
+            global.update(Duration::ZERO)?;
+        }
+        Ok(())
+    }
+
+    /// The first step of a commit: flushes every task's caches and sends what that produces.
+    /// Returns the input offsets to commit.
+    pub(crate) fn flush(
+        &mut self,
+        collector: &mut RecordCollector,
+    ) -> Result<TopicPartitionList, RuntimeError> {
+        let mut offsets = TopicPartitionList::new();
+        for (id, task) in &mut self.tasks {
+            task.flush_caches()?;
+            send_output(task, collector)?;
+            for (topic, offset) in task.consumed_offsets() {
+                offsets
+                    .add_partition_offset(topic, id.partition, Offset::Offset(offset))
+                    .map_err(RuntimeError::kafka("build the offsets to commit"))?;
+            }
+        }
+        Ok(offsets)
+    }
+
+    /// The last step of a commit, once outputs and offsets are durable: flushes the stores
+    /// and (at-least-once) writes the checkpoints.
+    pub(crate) fn committed(&mut self, collector: &RecordCollector) -> Result<(), RuntimeError> {
+        for task in self.tasks.values_mut() {
+            let offsets: Vec<(String, i64)> = task
+                .changelog_partitions()
+                .into_iter()
+                .filter_map(|c| {
+                    collector
+                        .changelog_offset(&c.topic, c.partition)
+                        .map(|o| (c.topic, o))
+                })
+                .collect();
+            if self.exactly_once {
+                task.prepare_commit(offsets)?;
+            } else {
+                task.commit(offsets)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes every task after a successful commit, keeping its state on disk (with a
+    /// checkpoint) for a quick return.
+    pub(crate) fn close_clean(&mut self) {
+        for (id, mut task) in std::mem::take(&mut self.tasks) {
+            if let Err(error) = task.write_checkpoint() {
+                tracing::warn!(task = %id, %error, "could not write a checkpoint");
+            }
+            task.close();
+        }
+        self.waiting_since.clear();
+    }
+
+    /// Closes every task without committing. Under exactly-once their local state is wiped
+    /// (it may be ahead of the committed changelog); at-least-once keeps it, since replaying
+    /// from the last committed offsets only applies records again.
+    pub(crate) fn close_dirty(&mut self) {
+        for (id, mut task) in std::mem::take(&mut self.tasks) {
+            task.close();
+            if self.exactly_once {
+                let _ = std::fs::remove_dir_all(self.config.task_dir(id));
+            }
+        }
+        self.waiting_since.clear();
+    }
+}
+
+fn send_output(task: &mut Task, collector: &mut RecordCollector) -> Result<(), RuntimeError> {
+    let mut result = Ok(());
+    task.drain_output_with(|record| {
+        if result.is_ok() {
+            result = collector.send(record);
+        }
+    });
+    result
+}
+
+fn wall_clock() -> crate::Timestamp {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

@@ -1,0 +1,364 @@
+//! A stream thread: a plain OS thread with one group consumer, one producer and the tasks of
+//! the partitions the group assigns it. It polls in batches, processes, punctuates and
+//! commits; rebalances commit and close the tasks that leave and restore the ones that come.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::{ClientContext, Offset};
+
+use super::collector::{RecordCollector, SendInterceptor};
+use super::global::GlobalReplica;
+use super::restore::Restorer;
+use super::shared::{ErrorResponse, Phase, Shared};
+use super::tasks::ActiveTasks;
+use super::{clients, RuntimeError};
+use crate::config::ProcessingGuarantee;
+use crate::{StreamsConfig, Topology};
+
+
+/// Records taken from the consumer per poll round, at most.
+const POLL_BATCH: usize = 2_000;
+/// Records a task processes per round, at most, so that every task and the commit timer get
+/// their turn.
+const PROCESS_BATCH: usize = 2_000;
+/// How long an idle thread waits in poll.
+const IDLE_POLL: Duration = Duration::from_millis(50);
+/// Pause before a replaced thread starts again, so a persistent error does not spin.
+const REPLACE_BACKOFF: Duration = Duration::from_millis(500);
+
+/// What a stream thread is started with.
+#[derive(Clone)]
+pub(crate) struct ThreadSetup {
+    pub(crate) index: usize,
+    pub(crate) instance_id: String,
+    pub(crate) topology: Arc<Topology>,
+    pub(crate) config: StreamsConfig,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) source_topics: Vec<String>,
+    pub(crate) subtopology_of: Arc<HashMap<String, u32>>,
+    pub(crate) interceptor: Option<Arc<dyn SendInterceptor>>,
+}
+
+/// Runs a stream thread until shutdown, replacing it after errors if the policy says so.
+pub(crate) fn run(setup: ThreadSetup) {
+    loop {
+        match run_once(&setup) {
+            Ok(()) => break,
+            Err(error) => {
+                tracing::error!(thread = setup.index, %error, "stream thread failed");
+                if setup.shared.shutting_down() {
+                    break;
+                }
+                match setup.shared.on_thread_error(&error) {
+                    ErrorResponse::ReplaceThread => {
+                        setup.shared.metrics.add_replaced_thread();
+                        setup.shared.set_phase(setup.index, Phase::Rebalancing);
+                        std::thread::sleep(REPLACE_BACKOFF);
+                    }
+                    ErrorResponse::ShutdownClient => break,
+                }
+            }
+        }
+    }
+    setup.shared.set_phase(setup.index, Phase::Dead);
+}
+
+/// The state that the rebalance callback needs: it runs inside `poll`, on this thread.
+struct ThreadState {
+    tasks: ActiveTasks,
+    collector: RecordCollector,
+    producer_config: rdkafka::ClientConfig,
+    interceptor: Option<Arc<dyn SendInterceptor>>,
+    exactly_once: bool,
+    /// An error raised inside a callback, for the loop to act on.
+    failure: Option<RuntimeError>,
+    shared: Arc<Shared>,
+}
+
+thread_local! {
+    /// The running thread's state, reachable from the consumer's rebalance callback.
+    static CURRENT: RefCell<Option<Rc<RefCell<ThreadState>>>> = const { RefCell::new(None) };
+}
+
+/// Clears [`CURRENT`] when the thread's run ends, however it ends.
+struct CurrentGuard;
+
+impl Drop for CurrentGuard {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.borrow_mut().take());
+    }
+}
+
+fn with_current(f: impl FnOnce(&mut ThreadState)) {
+    let Some(state) = CURRENT.with(|c| c.borrow().clone()) else {
+        return;
+    };
+    match state.try_borrow_mut() {
+        Ok(mut state) => f(&mut state),
+        Err(_) => tracing::error!("a rebalance callback ran while the thread state was in use"),
+    };
+}
+
+/// The consumer's context: commits and closes tasks on revocation, creates and restores
+/// them on assignment.
+struct RebalanceListener {
+    shared: Arc<Shared>,
+    index: usize,
+}
+
+impl ClientContext for RebalanceListener {}
+
+impl ConsumerContext for RebalanceListener {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(_) = rebalance {
+            self.shared.set_phase(self.index, Phase::Rebalancing);
+            with_current(|state| state.revoke(consumer));
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(assignment) => {
+                with_current(|state| {
+                    if let Err(error) = state.tasks.assign(assignment) {
+                        state.failure.get_or_insert(error);
+                    }
+                    tracing::info!(tasks = ?state.tasks.ids(), "partitions assigned");
+                });
+                self.shared.set_phase(self.index, Phase::Running);
+            }
+            Rebalance::Revoke(_) => {}
+            Rebalance::Error(error) => tracing::warn!(%error, "rebalance error"),
+        }
+    }
+}
+
+impl ThreadState {
+    /// Commits the tasks' work: outputs and changelogs durable (or the transaction
+    /// committed), then input offsets, then checkpoints.
+    fn commit<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<(), RuntimeError> {
+        let offsets = self.tasks.flush(&mut self.collector)?;
+        if self.exactly_once {
+            let group = consumer.group_metadata().ok_or_else(|| RuntimeError::Send {
+                topic: String::new(),
+                reason: "the consumer has no group metadata".into(),
+            })?;
+            self.collector.commit_transaction(&offsets, &group)?;
+        } else {
+            self.collector.flush()?;
+            if offsets.count() > 0 {
+                consumer
+                    .commit(&offsets, CommitMode::Sync)
+                    .map_err(RuntimeError::kafka("commit offsets"))?;
+            }
+        }
+        self.tasks.committed(&self.collector)?;
+        self.shared.metrics.add_commit();
+        Ok(())
+    }
+
+    /// Partitions are leaving: commit and close every task (a task that comes back finds
+    /// its state on disk). If the commit fails, the tasks close dirty.
+    fn revoke<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) {
+        if self.failure.is_none() {
+            match self.commit(consumer) {
+                Ok(()) => {
+                    self.tasks.close_clean();
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "commit on revocation failed");
+                    self.failure = Some(error);
+                }
+            }
+        }
+        let _ = self.collector.abort();
+        self.tasks.close_dirty();
+    }
+
+    /// Exactly-once recovery: aborts the open transaction and rebuilds every task from the
+    /// last commit (state from the committed changelog, input from the committed offsets).
+    fn rewind<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<(), RuntimeError> {
+        if let Err(error) = self.collector.abort() {
+            // A fenced or fatally failed producer cannot abort: a new one (same
+            // transactional id) aborts whatever the old one left open.
+            tracing::warn!(%error, "abort failed; replacing the producer");
+            self.collector = RecordCollector::new(&self.producer_config, self.interceptor.clone())?;
+        }
+        self.tasks.close_dirty();
+        let assignment = consumer
+            .assignment()
+            .map_err(RuntimeError::kafka("read the assignment"))?;
+        let committed = consumer
+            .committed_offsets(assignment.clone(), Duration::from_secs(10))
+            .map_err(RuntimeError::kafka("read committed offsets"))?;
+        for element in committed.elements() {
+            let offset = match element.offset() {
+                Offset::Offset(o) => Offset::Offset(o),
+                _ => Offset::Beginning,
+            };
+            consumer
+                .seek(element.topic(), element.partition(), offset, Duration::from_secs(10))
+                .map_err(RuntimeError::kafka("seek to the committed offset"))?;
+        }
+        self.tasks.assign(&assignment)?;
+        self.shared.metrics.add_rewind();
+        tracing::warn!(tasks = ?self.tasks.ids(), "aborted the transaction and rebuilt the tasks");
+        Ok(())
+    }
+
+    /// One round of work after a poll: global updates, processing, punctuation, and a
+    /// commit when one is due.
+    fn step<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        last_commit: &mut Instant,
+        commit_interval: Duration,
+    ) -> Result<(), RuntimeError> {
+        self.tasks.update_global()?;
+        self.tasks.process(&mut self.collector, PROCESS_BATCH)?;
+        self.tasks.punctuate(&mut self.collector)?;
+        if last_commit.elapsed() >= commit_interval {
+            self.commit(consumer)?;
+            *last_commit = Instant::now();
+        }
+        Ok(())
+    }
+}
+
+/// Whether exactly-once recovers from `error` by rewinding: producer and commit failures
+/// do; processing errors go to the error policy.
+fn rewindable(error: &RuntimeError) -> bool {
+    matches!(error, RuntimeError::Send { .. } | RuntimeError::Kafka { .. })
+}
+
+fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
+    let config = setup.config.clone();
+    let exactly_once = config.processing_guarantee_value() == ProcessingGuarantee::ExactlyOnce;
+    let name = format!("{}-{}-thread-{}", config.application_id(), setup.instance_id, setup.index);
+    let listener = RebalanceListener {
+        shared: Arc::clone(&setup.shared),
+        index: setup.index,
+    };
+    let consumer: BaseConsumer<RebalanceListener> = clients::group_consumer(&config, &name)
+        .create_with_context(listener)
+        .map_err(RuntimeError::kafka("create the consumer"))?;
+    let restorer = Restorer::new(
+        clients::assigned_consumer(&config, &format!("{name}-restore"))
+            .create()
+            .map_err(RuntimeError::kafka("create the restore consumer"))?,
+    );
+    // Each thread's replica of the global stores lives in a directory of its own.
+    let global_config = config
+        .clone()
+        .state_dir(config.state_dir_path().join(format!("global-{}", setup.index)));
+    let global = GlobalReplica::bootstrap(
+        &setup.topology,
+        &global_config,
+        clients::assigned_consumer(&config, &format!("{name}-global"))
+            .create()
+            .map_err(RuntimeError::kafka("create the global consumer"))?,
+    )?;
+    let producer_config = clients::producer(
+        &config,
+        &name,
+        &format!("{}-{}-{}", config.application_id(), setup.instance_id, setup.index),
+    );
+    let collector = RecordCollector::new(&producer_config, setup.interceptor.clone())?;
+    let state = Rc::new(RefCell::new(ThreadState {
+        tasks: ActiveTasks::new(
+            Arc::clone(&setup.topology),
+            config.clone(),
+            Arc::clone(&setup.subtopology_of),
+            restorer,
+            global,
+            Arc::clone(&setup.shared.metrics),
+        ),
+        collector,
+        producer_config,
+        interceptor: setup.interceptor.clone(),
+        exactly_once,
+        failure: None,
+        shared: Arc::clone(&setup.shared),
+    }));
+    CURRENT.with(|c| *c.borrow_mut() = Some(Rc::clone(&state)));
+    let _guard = CurrentGuard;
+    let topics: Vec<&str> = setup.source_topics.iter().map(String::as_str).collect();
+    consumer
+        .subscribe(&topics)
+        .map_err(RuntimeError::kafka("subscribe"))?;
+
+    let commit_interval = config.commit_interval_value();
+    let mut last_commit = Instant::now();
+    let result = loop {
+        if setup.shared.shutting_down() {
+            break Ok(());
+        }
+        let wait = if state.borrow().tasks.has_buffered() {
+            Duration::ZERO
+        } else {
+            IDLE_POLL
+        };
+        // No borrow of the state may be held across poll: the rebalance callback needs it.
+        let mut polled = 0;
+        let mut failure = None;
+        while polled < POLL_BATCH {
+            let timeout = if polled == 0 { wait } else { Duration::ZERO };
+            match consumer.poll(timeout) {
+                None => break,
+                Some(Ok(message)) => {
+                    polled += 1;
+                    if let Err(error) = state.borrow_mut().tasks.add(&message) {
+                        failure = Some(error);
+                        break;
+                    }
+                }
+                Some(Err(error)) => {
+                    // librdkafka retries transient errors itself; say what happened.
+                    tracing::warn!(%error, "consumer error");
+                    break;
+                }
+            }
+        }
+        let mut st = state.borrow_mut();
+        if let Some(error) = st.failure.take().or(failure) {
+            break Err(error);
+        }
+        if let Err(error) = st.step(&consumer, &mut last_commit, commit_interval) {
+            if exactly_once && rewindable(&error) {
+                tracing::warn!(%error, "exactly-once: aborting and rewinding");
+                if let Err(error) = st.rewind(&consumer) {
+                    break Err(error);
+                }
+                last_commit = Instant::now();
+            } else {
+                break Err(error);
+            }
+        }
+    };
+
+    let mut st = state.borrow_mut();
+    match &result {
+        Ok(()) => match st.commit(&consumer) {
+            Ok(()) => st.tasks.close_clean(),
+            Err(error) => {
+                tracing::warn!(%error, "final commit failed");
+                let _ = st.collector.abort();
+                st.tasks.close_dirty();
+            }
+        },
+        Err(_) => {
+            let _ = st.collector.abort();
+            st.tasks.close_dirty();
+        }
+    }
+    drop(st);
+    // Leaving the group runs the revocation callback, which now finds no tasks.
+    drop(consumer);
+    result
+}
