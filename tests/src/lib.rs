@@ -27,16 +27,30 @@ pub mod kafka {
 
     /// Sends `records` (key, value) to `topic` and waits until all are acknowledged.
     pub fn produce(bootstrap: &str, topic: &str, records: &[(Option<&[u8]>, &[u8])]) {
+        let timed: Vec<_> = records.iter().map(|&(k, v)| (k, v, None)).collect();
+        produce_at(bootstrap, topic, &timed);
+    }
+
+    /// Sends `records` (key, value, timestamp or `None` for now) to `topic` and waits until
+    /// all are acknowledged.
+    pub fn produce_at(
+        bootstrap: &str,
+        topic: &str,
+        records: &[(Option<&[u8]>, &[u8], Option<i64>)],
+    ) {
         let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
             .set("bootstrap.servers", bootstrap)
             .set("partitioner", "murmur2_random")
             .set("linger.ms", "5")
             .create()
             .expect("a producer");
-        for (key, value) in records {
+        for (key, value, timestamp) in records {
             let mut record = BaseRecord::<[u8], [u8]>::to(topic).payload(*value);
             if let Some(key) = key {
                 record = record.key(*key);
+            }
+            if let Some(timestamp) = timestamp {
+                record = record.timestamp(*timestamp);
             }
             let mut record = record;
             loop {

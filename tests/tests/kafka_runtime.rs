@@ -64,6 +64,10 @@ fn config(app: &str, kafka: &EmbeddedKafka, dir: &std::path::Path) -> StreamsCon
         .bootstrap_servers(kafka.bootstrap_servers())
         .state_dir(dir)
         .commit_interval(Duration::from_millis(200))
+        // The mock cluster only lets a new member in once the members of an earlier run
+        // have timed out, even after they left: keep that short.
+        .consumer_property("session.timeout.ms", "6000")
+        .consumer_property("heartbeat.interval.ms", "1000")
 }
 
 fn start(topology: Topology, config: StreamsConfig, kafka: &Arc<EmbeddedKafka>) -> KafkaStreams {
@@ -105,4 +109,190 @@ fn word_count_runs_end_to_end() {
     assert!(streams.close(WAIT));
     assert_eq!(streams.state(), State::NotRunning);
     assert!(streams.metrics().processed >= 400 + 200);
+}
+
+#[test]
+fn instances_share_partitions_as_they_come_and_go() {
+    init_tracing();
+    let kafka = Arc::new(EmbeddedKafka::start(3).unwrap());
+    kafka.create_topic("lines", 6).unwrap();
+    kafka.create_topic("counts", 6).unwrap();
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let app = |i: usize| {
+        start(
+            word_count("lines", "counts"),
+            config("wc-scale", &kafka, dirs[i].path()),
+            &kafka,
+        )
+    };
+    let words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta"];
+    let mut sent = Vec::new();
+    let mut send = |batch: Vec<String>| {
+        send_lines(&kafka, "lines", &batch);
+        sent.extend(batch);
+        expected_counts(&sent)
+    };
+
+    let a = app(0);
+    let b = app(1);
+    assert!(a.wait_for(State::Running, WAIT) && b.wait_for(State::Running, WAIT));
+    let expected = send(lines(&words, 300));
+    assert_eq!(counts_reach(&kafka, "counts", &expected), expected);
+
+    let c = app(2);
+    let expected = send(lines(&words[1..], 300));
+    assert_eq!(counts_reach(&kafka, "counts", &expected), expected);
+    assert!(c.wait_for(State::Running, WAIT));
+
+    assert!(b.close(WAIT));
+    let expected = send(lines(&words[2..], 300));
+    // Clean hand-overs commit before partitions move: nothing is counted twice.
+    assert_eq!(counts_reach(&kafka, "counts", &expected), expected);
+    for (name, instance) in [("a", &a), ("b", &b), ("c", &c)] {
+        assert!(instance.metrics().processed > 0, "instance {name} did no work");
+    }
+    assert!(a.close(WAIT) && c.close(WAIT));
+}
+
+#[test]
+fn state_is_restored_after_a_restart() {
+    init_tracing();
+    let kafka = Arc::new(EmbeddedKafka::start(1).unwrap());
+    let words = ["one", "two", "three", "four"];
+    for (app, in_memory) in [("restore-rocksdb", false), ("restore-memory", true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let topology = || {
+            let builder = StreamsBuilder::new();
+            let store = Materialized::named("counts");
+            let store = if in_memory { store.in_memory() } else { store };
+            builder
+                .stream::<(), String>(&format!("{app}-in"))
+                .flat_map_values(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+                .group_by(|_, w| w.clone())
+                .count_with(store)
+                .to_stream()
+                .to(&format!("{app}-out"));
+            builder.build().unwrap()
+        };
+        kafka.create_topic(&format!("{app}-in"), 2).unwrap();
+        kafka.create_topic(&format!("{app}-out"), 2).unwrap();
+        let first = lines(&words, 100);
+        send_lines(&kafka, &format!("{app}-in"), &first);
+        let streams = start(topology(), config(app, &kafka, dir.path()), &kafka);
+        let before = expected_counts(&first);
+        assert_eq!(counts_reach(&kafka, &format!("{app}-out"), &before), before);
+        assert!(streams.close(WAIT));
+        drop(streams);
+
+        let second = lines(&words, 40);
+        send_lines(&kafka, &format!("{app}-in"), &second);
+        let streams = start(topology(), config(app, &kafka, dir.path()), &kafka);
+        let mut all = first.clone();
+        all.extend(second);
+        let after = expected_counts(&all);
+        assert_eq!(counts_reach(&kafka, &format!("{app}-out"), &after), after);
+        let restored = streams.metrics().restored;
+        if in_memory {
+            // Memory keeps nothing: the whole changelog is replayed.
+            assert!(restored > 0, "{app}: nothing restored");
+        } else {
+            // RocksDB kept its state and the checkpoint covers the changelog.
+            assert_eq!(restored, 0, "{app}: restored what the checkpoint covers");
+        }
+        assert!(streams.close(WAIT));
+    }
+}
+
+#[test]
+fn inputs_of_one_subtopology_must_be_co_partitioned() {
+    let kafka = Arc::new(EmbeddedKafka::start(1).unwrap());
+    kafka.create_topic("left", 2).unwrap();
+    kafka.create_topic("right", 3).unwrap();
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("left")
+        .merge(&builder.stream::<String, String>("right"))
+        .to("merged");
+    let dir = tempfile::tempdir().unwrap();
+    let streams = KafkaStreams::new(builder.build().unwrap(), config("copart", &kafka, dir.path()))
+        .with_topic_creator(kafka.clone());
+    let error = streams.start().unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("left: 2") && message.contains("right: 3"),
+        "{message}"
+    );
+    assert_eq!(streams.state(), State::Created);
+
+    let streams = KafkaStreams::new(word_count("missing", "out"), config("nosrc", &kafka, dir.path()))
+        .with_topic_creator(kafka.clone());
+    assert!(matches!(
+        streams.start(),
+        Err(RuntimeError::MissingSourceTopics(t)) if t == ["missing"]
+    ));
+}
+
+#[test]
+fn internal_topics_are_created_with_the_partitions_of_their_tasks() {
+    let kafka = Arc::new(EmbeddedKafka::start(1).unwrap());
+    kafka.create_topic("lines", 3).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let streams = start(word_count("lines", "counts"), config("topics", &kafka, dir.path()), &kafka);
+    let partitions = |topic: &str| {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", kafka.bootstrap_servers())
+            .create()
+            .unwrap();
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .unwrap();
+        metadata.topics()[0].partitions().len()
+    };
+    assert_eq!(partitions("topics-words-repartition"), 3);
+    assert_eq!(partitions("topics-counts-changelog"), 3);
+    assert!(streams.close(WAIT));
+    // A second start finds them and creates nothing (the mock cluster would fail on it).
+    let streams = start(word_count("lines", "counts"), config("topics", &kafka, dir.path()), &kafka);
+    assert!(streams.close(WAIT));
+}
+
+#[test]
+fn windowed_count_runs_end_to_end() {
+    init_tracing();
+    let kafka = Arc::new(EmbeddedKafka::start(1).unwrap());
+    kafka.create_topic("clicks", 2).unwrap();
+    kafka.create_topic("clicks-per-window", 2).unwrap();
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("clicks")
+        .group_by_key()
+        .windowed_by(TimeWindows::of_size_and_grace(
+            Duration::from_secs(10),
+            Duration::from_secs(60),
+        ))
+        .count()
+        .to_stream()
+        .map(|k, v| (format!("{}@{}", k.key, k.window.start), v))
+        .to("clicks-per-window");
+    let dir = tempfile::tempdir().unwrap();
+    let streams = start(builder.build().unwrap(), config("windowed", &kafka, dir.path()), &kafka);
+    let base = 1_700_000_000_000_i64;
+    let users = ["ann", "bob", "cid"];
+    let clicks: Vec<(String, i64)> = (0..300)
+        .map(|i| (users[i % 3].to_owned(), base + (i as i64 * 997) % 40_000))
+        .collect();
+    let records: Vec<(Option<&[u8]>, &[u8], Option<i64>)> = clicks
+        .iter()
+        .map(|(u, t)| (Some(u.as_bytes()), &b"click"[..], Some(*t)))
+        .collect();
+    integration_tests::kafka::produce_at(kafka.bootstrap_servers(), "clicks", &records);
+    let mut expected: HashMap<String, i64> = HashMap::new();
+    for (user, t) in &clicks {
+        *expected
+            .entry(format!("{user}@{}", t - t.rem_euclid(10_000)))
+            .or_insert(0) += 1;
+    }
+    assert_eq!(counts_reach(&kafka, "clicks-per-window", &expected), expected);
+    assert!(streams.close(WAIT));
 }
