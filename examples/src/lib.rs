@@ -2,6 +2,8 @@
 
 #![warn(missing_docs)]
 
+pub mod cluster;
+
 use serde::{Deserialize, Serialize};
 use streams_dsl::prelude::*;
 

@@ -1,11 +1,13 @@
-//! Word count, run on the test driver with its own input (the Kafka runtime is not built
-//! yet): counts the words of the lines given as a file argument, or of a built-in text, and
-//! prints the topology, every count update and the final table.
+//! Word count on Kafka: starts an embedded Kafka cluster (or uses the one given with
+//! `--bootstrap-servers HOST:PORT`), writes lines of text to `text-lines`, runs the word-count
+//! application on them, and prints the counts it writes to `word-counts`.
 //!
-//! `cargo run -p examples --bin word-count [-- FILE]`
+//! `cargo run --release -p examples --bin word-count [-- --bootstrap-servers HOST:PORT]`
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
+use examples::cluster::Cluster;
 use examples::word_count;
 use streams_dsl::prelude::*;
 
@@ -18,32 +20,53 @@ const TEXT: &[&str] = &[
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt().with_env_filter("warn").init();
-    let lines: Vec<String> = match std::env::args().nth(1) {
-        Some(path) => std::fs::read_to_string(&path)?
-            .lines()
-            .map(str::to_owned)
-            .collect(),
-        None => TEXT.iter().map(|l| (*l).to_owned()).collect(),
-    };
+    let cluster = Cluster::from_args()?;
+    cluster.create_topics(&[("text-lines", 4), ("word-counts", 4)])?;
 
     let topology = word_count("text-lines", "word-counts")?;
     println!("{}", topology.describe());
-    let driver = TopologyTestDriver::new(topology, StreamsConfig::new("word-count"))?;
-    let input = driver.input_topic::<(), String>("text-lines")?;
-    let output = driver.output_topic::<String, i64>("word-counts")?;
+    let state_dir = tempfile::tempdir()?;
+    let config = StreamsConfig::new("word-count")
+        .state_dir(state_dir.path())
+        .commit_interval(Duration::from_millis(500))
+        .consumer_property("session.timeout.ms", "6000");
+    let streams = cluster.streams(topology, config);
+    let started = Instant::now();
+    streams.start()?;
 
-    input.pipe_values(lines)?;
-    let updates = output.read_key_values_to_list()?;
-    println!("{} count updates, the last ten:", updates.len());
-    for (word, count) in updates.iter().rev().take(10).rev() {
-        println!("  {word} -> {count}");
+    let lines: Vec<(Option<Vec<u8>>, Vec<u8>)> =
+        TEXT.iter().map(|l| (None, l.as_bytes().to_vec())).collect();
+    cluster.produce("text-lines", &lines)?;
+    println!("wrote {} lines to text-lines", lines.len());
+
+    // What the application must arrive at.
+    let mut expected: BTreeMap<String, i64> = BTreeMap::new();
+    for word in TEXT
+        .iter()
+        .flat_map(|l| l.split(|c: char| !c.is_alphanumeric()))
+        .filter(|w| !w.is_empty())
+    {
+        *expected.entry(word.to_lowercase()).or_default() += 1;
     }
-
-    let store = driver.key_value_store::<String, i64>("word-counts")?;
-    let table: BTreeMap<String, i64> = store.all()?.into_iter().collect();
-    println!("final counts ({} words):", table.len());
-    for (word, count) in &table {
+    let counts = cluster.read_table(
+        "word-counts",
+        |k| String::from_utf8(k.to_vec()).ok(),
+        |v| v.try_into().ok().map(i64::from_be_bytes),
+        Duration::from_secs(60),
+        |table| *table == expected,
+    )?;
+    println!(
+        "word-counts after {:.1} s ({} words, state {:?}):",
+        started.elapsed().as_secs_f64(),
+        counts.len(),
+        streams.state()
+    );
+    for (word, count) in &counts {
         println!("  {word:>10} {count}");
+    }
+    streams.close(Duration::from_secs(30));
+    if counts != expected {
+        return Err("the counts did not arrive within 60 s".into());
     }
     Ok(())
 }

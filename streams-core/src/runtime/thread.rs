@@ -77,6 +77,10 @@ struct ThreadState {
     exactly_once: bool,
     /// An error raised inside a callback, for the loop to act on.
     failure: Option<RuntimeError>,
+    /// The input positions of this thread's last successful commit, by topic and partition:
+    /// where a rewind goes back to (they equal what the group has committed, without asking
+    /// the broker; the mock cluster, for one, does not keep transactional offset commits).
+    committed: HashMap<(String, i32), i64>,
     shared: Arc<Shared>,
 }
 
@@ -158,6 +162,12 @@ impl ThreadState {
             }
         }
         self.tasks.committed(&self.collector)?;
+        for e in offsets.elements() {
+            if let Offset::Offset(o) = e.offset() {
+                self.committed.insert((e.topic().to_owned(), e.partition()), o);
+            }
+        }
+        self.collector.committed();
         self.shared.metrics.add_commit();
         Ok(())
     }
@@ -169,6 +179,7 @@ impl ThreadState {
             match self.commit(consumer) {
                 Ok(()) => {
                     self.tasks.close_clean();
+                    self.committed.clear();
                     return;
                 }
                 Err(error) => {
@@ -179,6 +190,7 @@ impl ThreadState {
         }
         let _ = self.collector.abort();
         self.tasks.close_dirty();
+        self.committed.clear();
     }
 
     /// Exactly-once recovery: aborts the open transaction and rebuilds every task from the
@@ -198,8 +210,11 @@ impl ThreadState {
             .committed_offsets(assignment.clone(), Duration::from_secs(10))
             .map_err(RuntimeError::kafka("read committed offsets"))?;
         for element in committed.elements() {
-            let offset = match element.offset() {
-                Offset::Offset(o) => Offset::Offset(o),
+            let ours = self
+                .committed
+                .get(&(element.topic().to_owned(), element.partition()));
+            let offset = match (ours, element.offset()) {
+                (Some(&o), _) | (None, Offset::Offset(o)) => Offset::Offset(o),
                 _ => Offset::Beginning,
             };
             consumer
@@ -284,6 +299,7 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
         interceptor: setup.interceptor.clone(),
         exactly_once,
         failure: None,
+        committed: HashMap::new(),
         shared: Arc::clone(&setup.shared),
     }));
     CURRENT.with(|c| *c.borrow_mut() = Some(Rc::clone(&state)));
