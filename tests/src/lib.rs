@@ -68,6 +68,30 @@ pub mod kafka {
             .expect("records acknowledged");
     }
 
+    /// Creates `topics` (name, partitions) through the admin API; existing ones are fine.
+    pub fn create_topics(bootstrap: &str, topics: &[(&str, i32)]) {
+        use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+        let admin: AdminClient<rdkafka::client::DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .create()
+            .expect("an admin client");
+        let new: Vec<NewTopic<'_>> = topics
+            .iter()
+            .map(|(name, n)| NewTopic::new(name, *n, TopicReplication::Fixed(1)))
+            .collect();
+        let results = futures::executor::block_on(admin.create_topics(&new, &AdminOptions::new()))
+            .expect("topics created");
+        for result in results {
+            if let Err((topic, code)) = result {
+                assert_eq!(
+                    code,
+                    rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists,
+                    "creating {topic}"
+                );
+            }
+        }
+    }
+
     /// Every record of `topic` (all partitions, from the beginning) as (key, value), read
     /// until `done` holds for the records so far or `timeout` passes; `read_committed` if
     /// `committed`.
@@ -125,5 +149,52 @@ pub mod kafka {
                 Some((String::from_utf8_lossy(k).into_owned(), i64::from_be_bytes(value)))
             })
             .collect()
+    }
+}
+
+/// A tansu broker process for the end-to-end suite, installed and started by
+/// `scripts/tansu.sh`, stopped on drop.
+pub mod tansu {
+    use std::path::PathBuf;
+    use std::process::Command;
+
+    /// A running broker.
+    pub struct Tansu {
+        port: u16,
+        pid: u32,
+    }
+
+    impl Tansu {
+        /// Installs tansu if needed (into a cache outside the clone) and starts a
+        /// memory-only broker on a free loopback port.
+        pub fn start() -> Self {
+            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/tansu.sh");
+            let output = Command::new("bash")
+                .arg(script)
+                .arg("start")
+                .output()
+                .expect("scripts/tansu.sh runs");
+            assert!(
+                output.status.success(),
+                "tansu did not start: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            let mut fields = stdout.split_whitespace();
+            let port = fields.next().and_then(|p| p.parse().ok()).expect("a port");
+            let pid = fields.next().and_then(|p| p.parse().ok()).expect("a pid");
+            Self { port, pid }
+        }
+
+        /// The broker's `bootstrap.servers`.
+        pub fn bootstrap_servers(&self) -> String {
+            format!("127.0.0.1:{}", self.port)
+        }
+    }
+
+    impl Drop for Tansu {
+        fn drop(&mut self) {
+            let _ = Command::new("kill").arg(self.pid.to_string()).status();
+        }
     }
 }

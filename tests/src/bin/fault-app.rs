@@ -1,0 +1,58 @@
+//! The application that the fault-injection suite kills and restarts: counts records per key
+//! of `--input` into `--output`, committing often, until it is killed (or its standard input
+//! closes, for a clean stop). Prints `RUNNING` once it has its tasks.
+//!
+//! `fault-app --bootstrap-servers HOST:PORT --state-dir DIR --input T --output T [--exactly-once]`
+
+use std::io::{BufRead, Write};
+use std::time::Duration;
+
+use streams_dsl::prelude::*;
+
+fn arg(name: &str) -> Result<String, String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .ok_or_else(|| format!("missing {name}"))
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>(&arg("--input")?)
+        .group_by_key()
+        .count_with(Materialized::named("counts"))
+        .to_stream()
+        .to(&arg("--output")?);
+    let guarantee = if std::env::args().any(|a| a == "--exactly-once") {
+        ProcessingGuarantee::ExactlyOnce
+    } else {
+        ProcessingGuarantee::AtLeastOnce
+    };
+    let config = StreamsConfig::new("fault-app")
+        .bootstrap_servers(arg("--bootstrap-servers")?)
+        .state_dir(arg("--state-dir")?)
+        .processing_guarantee(guarantee)
+        .commit_interval(Duration::from_millis(200))
+        .consumer_property("session.timeout.ms", "6000")
+        .consumer_property("max.poll.interval.ms", "7000")
+        .consumer_property("heartbeat.interval.ms", "1000");
+    let streams = KafkaStreams::new(builder.build()?, config);
+    streams.start()?;
+    if streams.wait_for(State::Running, Duration::from_secs(120)) {
+        println!("RUNNING");
+        std::io::stdout().flush()?;
+    }
+    // Runs until killed, or until standard input closes (a clean stop).
+    for _ in std::io::stdin().lock().lines() {}
+    streams.close(Duration::from_secs(30));
+    Ok(())
+}
