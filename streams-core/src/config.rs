@@ -14,6 +14,22 @@ pub enum HandlerResponse {
     Continue,
     /// Stop with the error.
     Fail,
+    /// Write the record's original bytes to the handler's dead-letter topic (see
+    /// [`DeserializationHandler::dead_letter_topic`]) with the reason in headers, count it,
+    /// and go on.
+    DeadLetter,
+}
+
+/// The headers a dead-lettered record carries, besides its own.
+pub mod dead_letter_headers {
+    /// Why the record could not be read.
+    pub const REASON: &str = "streams.error.reason";
+    /// The topic it was read from.
+    pub const TOPIC: &str = "streams.error.topic";
+    /// Its partition there (decimal text).
+    pub const PARTITION: &str = "streams.error.partition";
+    /// Its offset there (decimal text).
+    pub const OFFSET: &str = "streams.error.offset";
 }
 
 /// Decides the fate of input records that cannot become typed records.
@@ -21,6 +37,46 @@ pub trait DeserializationHandler: Send + Sync {
     /// Called with the error (which names the record's topic, partition and offset) and the
     /// record's bytes.
     fn handle(&self, error: &StreamsError, record: &RawRecord) -> HandlerResponse;
+
+    /// The topic that [`HandlerResponse::DeadLetter`] sends records to, if the handler uses
+    /// one.
+    fn dead_letter_topic(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// Sends every bad record, unchanged, to a dead-letter topic, with the reason and the
+/// record's origin in headers (see [`dead_letter_headers`]), counts it, and goes on.
+///
+/// ```
+/// use streams_core::{DeadLetterQueue, StreamsConfig};
+///
+/// let config = StreamsConfig::new("orders").deserialization_handler(DeadLetterQueue::new("orders-dlq"));
+/// assert_eq!(config.deserialization_handler_ref().dead_letter_topic(), Some("orders-dlq"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct DeadLetterQueue {
+    topic: String,
+}
+
+impl DeadLetterQueue {
+    /// A handler that writes bad records to `topic`.
+    pub fn new(topic: impl Into<String>) -> Self {
+        Self {
+            topic: topic.into(),
+        }
+    }
+}
+
+impl DeserializationHandler for DeadLetterQueue {
+    fn handle(&self, error: &StreamsError, _: &RawRecord) -> HandlerResponse {
+        tracing::warn!(%error, topic = %self.topic, "dead-lettering a record");
+        HandlerResponse::DeadLetter
+    }
+
+    fn dead_letter_topic(&self) -> Option<&str> {
+        Some(&self.topic)
+    }
 }
 
 /// Fails on the first bad record: the default, as in Kafka Streams.

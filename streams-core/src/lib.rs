@@ -20,7 +20,7 @@ mod time;
 pub mod topology;
 
 pub use config::{
-    DeserializationHandler, HandlerResponse, LogAndContinue, LogAndFail, ProcessingGuarantee,
+    DeadLetterQueue, DeserializationHandler, HandlerResponse, LogAndContinue, LogAndFail, ProcessingGuarantee,
     StreamsConfig,
 };
 pub use error::{ProcessorError, RecordPart, StateError, StreamsError, TopologyError};

@@ -70,7 +70,7 @@ pub mod prelude {
     pub use streams_core::runtime::{
         EmbeddedKafka, ErrorResponse, KafkaStreams, RuntimeError, State,
     };
-    pub use streams_core::ProcessingGuarantee;
+    pub use streams_core::{DeadLetterQueue, ProcessingGuarantee};
 }
 
 /// The README's example, compiled and run as a doc test so that it cannot go stale.

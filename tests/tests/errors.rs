@@ -92,6 +92,39 @@ fn log_and_continue_skips_and_counts_bad_records() -> Result<(), StreamsError> {
 }
 
 #[test]
+fn a_dead_letter_queue_keeps_the_original_bytes_and_the_reason() -> Result<(), StreamsError> {
+    use streams_core::config::dead_letter_headers;
+    let driver = passthrough(StreamsConfig::new("app").deserialization_handler(DeadLetterQueue::new("dlq")));
+    let input = driver.input_topic::<String, i64>("in")?;
+    input.pipe_key_value(s("a"), 1)?;
+    input.pipe_raw(Some(b"b".to_vec()), Some(b"abc".to_vec()), 5)?;
+    input.pipe_key_value(s("c"), 3)?;
+    assert_eq!(
+        driver
+            .output_topic::<String, i64>("out")?
+            .read_key_values_to_list()?,
+        vec![(s("a"), 1), (s("c"), 3)]
+    );
+    let dead = driver
+        .output_topic_with::<Vec<u8>, Vec<u8>>("dlq", Serdes::bytes(), Serdes::bytes())?
+        .read_records_to_list()?;
+    assert_eq!(dead.len(), 1);
+    let record = &dead[0];
+    assert_eq!((record.key.as_deref(), record.value.as_deref()), (Some(&b"b"[..]), Some(&b"abc"[..])));
+    assert_eq!(record.timestamp, Some(5));
+    let header = |k| String::from_utf8_lossy(record.headers.last(k).unwrap_or_default()).into_owned();
+    assert_eq!(
+        header(dead_letter_headers::REASON),
+        "cannot deserialize the value of the record at in-0@1: expected 8 bytes, got 3"
+    );
+    assert_eq!(header(dead_letter_headers::TOPIC), "in");
+    assert_eq!(header(dead_letter_headers::PARTITION), "0");
+    assert_eq!(header(dead_letter_headers::OFFSET), "1");
+    assert_eq!(driver.metrics().dead_lettered, 1);
+    Ok(())
+}
+
+#[test]
 fn a_negative_timestamp_is_invalid_input() -> Result<(), StreamsError> {
     let driver = passthrough(StreamsConfig::new("app"));
     let error = driver

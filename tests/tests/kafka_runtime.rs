@@ -296,3 +296,37 @@ fn windowed_count_runs_end_to_end() {
     assert_eq!(counts_reach(&kafka, "clicks-per-window", &expected), expected);
     assert!(streams.close(WAIT));
 }
+
+#[test]
+fn bad_input_goes_to_the_configured_handler_and_the_application_keeps_running() {
+    init_tracing();
+    let kafka = Arc::new(EmbeddedKafka::start(1).unwrap());
+    for topic in ["amounts", "doubled", "amounts-dlq"] {
+        kafka.create_topic(topic, 1).unwrap();
+    }
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, i64>("amounts")
+        .map_values(|v| v * 2)
+        .to("doubled");
+    let dir = tempfile::tempdir().unwrap();
+    let config = config("dlq", &kafka, dir.path())
+        .deserialization_handler(DeadLetterQueue::new("amounts-dlq"));
+    let streams = start(builder.build().unwrap(), config, &kafka);
+    let good = 21i64.to_be_bytes();
+    produce(
+        kafka.bootstrap_servers(),
+        "amounts",
+        &[(Some(b"a"), &good), (Some(b"b"), b"not a number"), (Some(b"c"), &good)],
+    );
+    let doubled = read_until(kafka.bootstrap_servers(), "doubled", false, WAIT, |r| r.len() >= 2);
+    let values: Vec<(Vec<u8>, i64)> = doubled
+        .iter()
+        .map(|(k, v)| (k.clone(), i64::from_be_bytes(v.as_slice().try_into().unwrap())))
+        .collect();
+    assert_eq!(values, vec![(b"a".to_vec(), 42), (b"c".to_vec(), 42)]);
+    let dead = read_until(kafka.bootstrap_servers(), "amounts-dlq", false, WAIT, |r| !r.is_empty());
+    assert_eq!(dead, vec![(b"b".to_vec(), b"not a number".to_vec())]);
+    assert_eq!(streams.state(), State::Running);
+    assert!(streams.close(WAIT));
+}

@@ -5,6 +5,8 @@ pub struct TaskMetrics {
     pub processed: u64,
     /// Records skipped by the error handler (undeserializable, or with an invalid timestamp).
     pub skipped: u64,
+    /// Records sent to the dead-letter topic by the error handler.
+    pub dead_lettered: u64,
     /// Records dropped by operators (for example too late for their window).
     pub dropped: u64,
     /// Punctuations fired.
@@ -15,6 +17,7 @@ impl std::ops::AddAssign for TaskMetrics {
     fn add_assign(&mut self, other: Self) {
         self.processed += other.processed;
         self.skipped += other.skipped;
+        self.dead_lettered += other.dead_lettered;
         self.dropped += other.dropped;
         self.punctuations += other.punctuations;
     }

@@ -27,7 +27,7 @@ use output::OutputBuffer;
 pub use output::OutputRecord;
 use partition_group::{PartitionGroup, QueuedRecord};
 
-use crate::config::HandlerResponse;
+use crate::config::{dead_letter_headers, HandlerResponse};
 use crate::processor::{PunctuationSchedules, PunctuationType};
 use crate::state::{ManagedStore, StoreRegistry};
 use crate::{
@@ -91,6 +91,15 @@ impl TaskContext {
             partition: self.task_id.partition,
             offset: c.offset,
         })
+    }
+
+    /// The topic that `error` (about an input record) names.
+    pub(crate) fn current_topic_of(&self, error: &StreamsError) -> String {
+        match error {
+            StreamsError::Deserialization { topic, .. }
+            | StreamsError::InvalidTimestamp { topic, .. } => topic.clone(),
+            _ => self.current_topic().to_owned(),
+        }
     }
 
     /// The topic of the record being processed ("" outside of processing).
@@ -388,6 +397,32 @@ impl Task {
                 Ok(())
             }
             HandlerResponse::Fail => Err(error),
+            HandlerResponse::DeadLetter => {
+                let Some(topic) = self.handler.dead_letter_topic() else {
+                    return Err(error);
+                };
+                let mut headers = record.headers.clone();
+                let (source, partition, offset) = (
+                    self.ctx.current_topic_of(&error),
+                    self.ctx.task_id.partition,
+                    record.offset,
+                );
+                headers
+                    .add(dead_letter_headers::REASON, error.to_string())
+                    .add(dead_letter_headers::TOPIC, source)
+                    .add(dead_letter_headers::PARTITION, partition.to_string())
+                    .add(dead_letter_headers::OFFSET, offset.to_string());
+                let id = self.ctx.output.topic_id(topic);
+                self.ctx.output.push_bytes(
+                    id,
+                    record.timestamp,
+                    headers,
+                    record.key.as_deref(),
+                    record.value.as_deref(),
+                );
+                self.ctx.metrics.dead_lettered += 1;
+                Ok(())
+            }
         }
     }
 
