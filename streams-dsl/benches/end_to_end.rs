@@ -10,8 +10,10 @@
 //! that stamp to the reader receiving the output (p50, p99). The reader checks the output:
 //! rows and sum for W1, rows, keys and the final table's sum for W2.
 //!
-//! Run: `cargo bench -p streams-dsl --bench end_to_end [-- --n 200000 --m 20000 --rate 5000]`
-//! (`--broker embedded` or `--broker tansu` for one broker only).
+//! Run: `cargo bench -p streams-dsl --bench end_to_end [-- --n 80000 --m 10000 --rate 5000]`
+//! (`--broker embedded` or `--broker tansu` for one broker only). The defaults keep every
+//! partition under 100,000 records: the mock cluster keeps no more than that (or 5 MB) per
+//! partition and drops the oldest, which a consumer behind it would see as lost input.
 
 mod common;
 
@@ -130,6 +132,7 @@ fn run_one(bootstrap: Option<String>, workload: &str, guarantee: &str, n: u64, m
         produce(&producer, &input, i, i as i64);
     }
     producer.flush(Duration::from_secs(120)).expect("input written");
+    eprintln!("{app}: wrote {n} input records");
 
     let seen = Arc::new(Mutex::new(Seen::default()));
     // Outputs stamped at or after this are latency probes (a record with event time 0 is
@@ -197,6 +200,7 @@ fn run_one(bootstrap: Option<String>, workload: &str, guarantee: &str, n: u64, m
     streams.start().expect("the application starts");
     assert!(streams.wait_for(State::Running, Duration::from_secs(120)), "never running");
     let started = Instant::now();
+    eprintln!("{app}: running");
     let expected = rows_for(workload, 0, n);
     let wait_rows = |rows: u64, limit: Duration| {
         let deadline = Instant::now() + limit;
@@ -266,7 +270,7 @@ fn run_one(bootstrap: Option<String>, workload: &str, guarantee: &str, n: u64, m
 }
 
 fn main() {
-    let (n, m, rate) = (arg("--n", 200_000u64), arg("--m", 20_000u64), arg("--rate", 5_000u64));
+    let (n, m, rate) = (arg("--n", 80_000u64), arg("--m", 10_000u64), arg("--rate", 5_000u64));
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--one") {
         let broker = args[i + 1].clone();

@@ -23,8 +23,10 @@ enum Command {
 /// It needs no installation, which makes it the broker of the examples and of the fast test
 /// suite. It does not answer the admin `CreateTopics` call, so topics are created with
 /// [`create_topic`](Self::create_topic), and the application is given the cluster as its
-/// [`TopicCreator`]. It does not compact topics, and its `read_committed` consumers also see
-/// aborted transactions: exactly-once isolation cannot be shown on it.
+/// [`TopicCreator`]. Know its limits: it keeps at most 100,000 records (or 5 MB) per partition,
+/// dropping the oldest; it does not compact topics; it does not store offsets committed
+/// inside transactions; and its `read_committed` consumers also see aborted transactions, so
+/// exactly-once isolation cannot be shown on it.
 ///
 /// ```no_run
 /// use streams_core::runtime::EmbeddedKafka;
