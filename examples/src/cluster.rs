@@ -37,7 +37,10 @@ impl Cluster {
             },
             None => {
                 let kafka = Arc::new(EmbeddedKafka::start(3)?);
-                println!("started an embedded Kafka cluster at {}", kafka.bootstrap_servers());
+                println!(
+                    "started an embedded Kafka cluster at {}",
+                    kafka.bootstrap_servers()
+                );
                 Self {
                     bootstrap_servers: kafka.bootstrap_servers().to_owned(),
                     embedded: Some(kafka),
@@ -66,8 +69,7 @@ impl Cluster {
             .iter()
             .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))
             .collect();
-        let results =
-            futures::executor::block_on(admin.create_topics(&new, &AdminOptions::new()))?;
+        let results = futures::executor::block_on(admin.create_topics(&new, &AdminOptions::new()))?;
         for result in results {
             if let Err((topic, code)) = result {
                 if code != rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists {
@@ -80,7 +82,8 @@ impl Cluster {
 
     /// An application instance for `topology` on this cluster.
     pub fn streams(&self, topology: Topology, config: StreamsConfig) -> KafkaStreams {
-        let streams = KafkaStreams::new(topology, config.bootstrap_servers(&self.bootstrap_servers));
+        let streams =
+            KafkaStreams::new(topology, config.bootstrap_servers(&self.bootstrap_servers));
         match &self.embedded {
             Some(kafka) => streams.with_topic_creator(kafka.clone()),
             None => streams,

@@ -220,10 +220,12 @@ impl StreamsConfig {
 
     /// How often stream threads commit.
     pub fn commit_interval_value(&self) -> std::time::Duration {
-        self.kafka.commit_interval.unwrap_or(match self.kafka.guarantee {
-            ProcessingGuarantee::AtLeastOnce => std::time::Duration::from_secs(30),
-            ProcessingGuarantee::ExactlyOnce => std::time::Duration::from_millis(100),
-        })
+        self.kafka
+            .commit_interval
+            .unwrap_or(match self.kafka.guarantee {
+                ProcessingGuarantee::AtLeastOnce => std::time::Duration::from_secs(30),
+                ProcessingGuarantee::ExactlyOnce => std::time::Duration::from_millis(100),
+            })
     }
 
     /// Sets the replication factor of the internal topics the runtime creates (default 1).

@@ -20,8 +20,8 @@ mod time;
 pub mod topology;
 
 pub use config::{
-    DeadLetterQueue, DeserializationHandler, HandlerResponse, LogAndContinue, LogAndFail, ProcessingGuarantee,
-    StreamsConfig,
+    DeadLetterQueue, DeserializationHandler, HandlerResponse, LogAndContinue, LogAndFail,
+    ProcessingGuarantee, StreamsConfig,
 };
 pub use error::{ProcessorError, RecordPart, StateError, StreamsError, TopologyError};
 pub use headers::{Header, Headers};

@@ -73,10 +73,14 @@ fn topology(workload: &str, input: &str, output: &str) -> Topology {
     let builder = StreamsBuilder::new();
     let stream = builder.stream_with::<String, i64>(
         &[input],
-        Consumed::with(Serdes::string(), Arc::new(WorkloadValue)).with_timestamp_extractor(event_time),
+        Consumed::with(Serdes::string(), Arc::new(WorkloadValue))
+            .with_timestamp_extractor(event_time),
     );
     match workload {
-        "W1" => stream.filter(|_, v| v % 3 != 0).map_values(|v| v * 2).to(output),
+        "W1" => stream
+            .filter(|_, v| v % 3 != 0)
+            .map_values(|v| v * 2)
+            .to(output),
         _ => stream
             .group_by_key()
             .count_with(Materialized::named("counts").with_caching_disabled())
@@ -96,12 +100,17 @@ fn rows_for(workload: &str, from: u64, to: u64) -> u64 {
 
 fn run_one(bootstrap: Option<String>, workload: &str, guarantee: &str, n: u64, m: u64, rate: u64) {
     let embedded = match &bootstrap {
-        None => Some(Arc::new(EmbeddedKafka::start(1).expect("the embedded cluster"))),
+        None => Some(Arc::new(
+            EmbeddedKafka::start(1).expect("the embedded cluster"),
+        )),
         Some(_) => None,
     };
-    let servers = bootstrap
-        .clone()
-        .unwrap_or_else(|| embedded.as_ref().map(|k| k.bootstrap_servers().to_owned()).unwrap_or_default());
+    let servers = bootstrap.clone().unwrap_or_else(|| {
+        embedded
+            .as_ref()
+            .map(|k| k.bootstrap_servers().to_owned())
+            .unwrap_or_default()
+    });
     let app = format!("e2e-{workload}-{guarantee}-{}", std::process::id());
     let (input, output) = (format!("{app}-in"), format!("{app}-out"));
     let topics: Vec<InternalTopic> = [&input, &output]
@@ -131,7 +140,9 @@ fn run_one(bootstrap: Option<String>, workload: &str, guarantee: &str, n: u64, m
     for i in 0..n {
         produce(&producer, &input, i, i as i64);
     }
-    producer.flush(Duration::from_secs(120)).expect("input written");
+    producer
+        .flush(Duration::from_secs(120))
+        .expect("input written");
     eprintln!("{app}: wrote {n} input records");
 
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -147,7 +158,11 @@ fn run_one(bootstrap: Option<String>, workload: &str, guarantee: &str, n: u64, m
             output.clone(),
             probes_from.clone(),
         );
-        let isolation = if guarantee == "eos" { "read_committed" } else { "read_uncommitted" };
+        let isolation = if guarantee == "eos" {
+            "read_committed"
+        } else {
+            "read_uncommitted"
+        };
         std::thread::spawn(move || {
             let consumer: BaseConsumer = ClientConfig::new()
                 .set("bootstrap.servers", &servers)
@@ -158,7 +173,8 @@ fn run_one(bootstrap: Option<String>, workload: &str, guarantee: &str, n: u64, m
                 .create()
                 .expect("a reader");
             let mut tpl = TopicPartitionList::new();
-            tpl.add_partition_offset(&output, 0, Offset::Beginning).expect("partition");
+            tpl.add_partition_offset(&output, 0, Offset::Beginning)
+                .expect("partition");
             consumer.assign(&tpl).expect("assigned");
             while reading.load(Ordering::Relaxed) {
                 let Some(Ok(message)) = consumer.poll(Duration::from_millis(50)) else {
@@ -198,14 +214,21 @@ fn run_one(bootstrap: Option<String>, workload: &str, guarantee: &str, n: u64, m
     let streams = KafkaStreams::new(topology(workload, &input, &output), config)
         .with_topic_creator(creator.clone());
     streams.start().expect("the application starts");
-    assert!(streams.wait_for(State::Running, Duration::from_secs(120)), "never running");
+    assert!(
+        streams.wait_for(State::Running, Duration::from_secs(120)),
+        "never running"
+    );
     let started = Instant::now();
     eprintln!("{app}: running");
     let expected = rows_for(workload, 0, n);
     let wait_rows = |rows: u64, limit: Duration| {
         let deadline = Instant::now() + limit;
         while seen.lock().expect("stats").rows < rows {
-            assert!(Instant::now() < deadline, "only {} of {rows} rows arrived", seen.lock().expect("stats").rows);
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {rows} rows arrived",
+                seen.lock().expect("stats").rows
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
     };
@@ -226,8 +249,13 @@ fn run_one(bootstrap: Option<String>, workload: &str, guarantee: &str, n: u64, m
         producer.poll(Duration::ZERO);
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
     }
-    producer.flush(Duration::from_secs(60)).expect("probes written");
-    wait_rows(expected + rows_for(workload, n, n + m), Duration::from_secs(120));
+    producer
+        .flush(Duration::from_secs(60))
+        .expect("probes written");
+    wait_rows(
+        expected + rows_for(workload, n, n + m),
+        Duration::from_secs(120),
+    );
     reading.store(false, Ordering::Relaxed);
     reader.join().expect("reader");
     streams.close(Duration::from_secs(60));
@@ -246,7 +274,10 @@ fn run_one(bootstrap: Option<String>, workload: &str, guarantee: &str, n: u64, m
         "W1" => {
             let rows = rows_for("W1", 0, n);
             let sum: i128 = (0..n).filter(|i| i % 3 != 0).map(|i| 2 * i as i128).sum();
-            let probe_sum: i128 = (n..n + m).filter(|i| i % 3 != 0).map(|i| 2 * i as i128).sum();
+            let probe_sum: i128 = (n..n + m)
+                .filter(|i| i % 3 != 0)
+                .map(|i| 2 * i as i128)
+                .sum();
             assert_eq!(seen.rows, rows + rows_for("W1", n, n + m), "W1 rows");
             assert_eq!(seen.sum, sum + probe_sum, "W1 sum");
             format!("\"rows\":{rows},\"sum\":{sum}")
@@ -258,7 +289,11 @@ fn run_one(bootstrap: Option<String>, workload: &str, guarantee: &str, n: u64, m
             format!("\"rows\":{n},\"keys\":{},\"sum\":{}", seen.table.len(), n)
         }
     };
-    let broker = if embedded.is_some() { "embedded" } else { "tansu" };
+    let broker = if embedded.is_some() {
+        "embedded"
+    } else {
+        "tansu"
+    };
     println!(
         "RESULT {{\"workload\":\"e2e-{workload}\",\"broker\":\"{broker}\",\"guarantee\":\"{guarantee}\",\
          \"n\":{n},\"run_s\":{run_s:.3},\"rec_per_s\":{:.0},{checks},\"latency_probes\":{},\
@@ -270,7 +305,11 @@ fn run_one(bootstrap: Option<String>, workload: &str, guarantee: &str, n: u64, m
 }
 
 fn main() {
-    let (n, m, rate) = (arg("--n", 80_000u64), arg("--m", 10_000u64), arg("--rate", 5_000u64));
+    let (n, m, rate) = (
+        arg("--n", 80_000u64),
+        arg("--m", 10_000u64),
+        arg("--rate", 5_000u64),
+    );
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--one") {
         let broker = args[i + 1].clone();
@@ -285,10 +324,16 @@ fn main() {
     }
     if only.is_empty() || only == "tansu" {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/tansu.sh");
-        let out = Command::new("bash").args([script, "start"]).output().expect("tansu.sh");
+        let out = Command::new("bash")
+            .args([script, "start"])
+            .output()
+            .expect("tansu.sh");
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         let mut fields = text.split_whitespace();
-        let (port, pid) = (fields.next().unwrap_or("").to_owned(), fields.next().unwrap_or("").to_owned());
+        let (port, pid) = (
+            fields.next().unwrap_or("").to_owned(),
+            fields.next().unwrap_or("").to_owned(),
+        );
         brokers.push((format!("127.0.0.1:{port}"), Some(pid)));
     }
     let me = std::env::current_exe().expect("the bench binary");
@@ -297,7 +342,14 @@ fn main() {
             for guarantee in ["alos", "eos"] {
                 let status = Command::new(&me)
                     .args(["--one", broker, workload, guarantee])
-                    .args(["--n", &n.to_string(), "--m", &m.to_string(), "--rate", &rate.to_string()])
+                    .args([
+                        "--n",
+                        &n.to_string(),
+                        "--m",
+                        &m.to_string(),
+                        "--rate",
+                        &rate.to_string(),
+                    ])
                     .status()
                     .expect("a variant runs");
                 assert!(status.success(), "{broker} {workload} {guarantee} failed");

@@ -60,6 +60,10 @@ pub mod prelude {
         SessionWindowedKStream, SessionWindows, StreamsBuilder, TimeWindowedKStream, TimeWindows,
         Window, Windowed,
     };
+    pub use streams_core::runtime::{
+        EmbeddedKafka, ErrorResponse, KafkaStreams, RuntimeError, State,
+    };
+    pub use streams_core::{DeadLetterQueue, ProcessingGuarantee};
     pub use streams_core::{
         DefaultSerde, DeserializationHandler, Headers, KeyValueStore, LogAndContinue, LogAndFail,
         Processor, ProcessorContext, ProcessorError, PunctuationType, RawRecord, Record,
@@ -67,10 +71,6 @@ pub mod prelude {
         StreamsError, TestInputTopic, TestOutputTopic, TestRecord, Timestamp, TimestampExtractor,
         Topology, TopologyError, TopologyTestDriver,
     };
-    pub use streams_core::runtime::{
-        EmbeddedKafka, ErrorResponse, KafkaStreams, RuntimeError, State,
-    };
-    pub use streams_core::{DeadLetterQueue, ProcessingGuarantee};
 }
 
 /// The README's example, compiled and run as a doc test so that it cannot go stale.

@@ -25,6 +25,9 @@ pub mod kafka {
     use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
     use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
+    /// A record to produce: key (or none), value, and timestamp (or none for now).
+    pub type TimedRecord<'a> = (Option<&'a [u8]>, &'a [u8], Option<i64>);
+
     /// Sends `records` (key, value) to `topic` and waits until all are acknowledged.
     pub fn produce(bootstrap: &str, topic: &str, records: &[(Option<&[u8]>, &[u8])]) {
         let timed: Vec<_> = records.iter().map(|&(k, v)| (k, v, None)).collect();
@@ -33,11 +36,7 @@ pub mod kafka {
 
     /// Sends `records` (key, value, timestamp or `None` for now) to `topic` and waits until
     /// all are acknowledged.
-    pub fn produce_at(
-        bootstrap: &str,
-        topic: &str,
-        records: &[(Option<&[u8]>, &[u8], Option<i64>)],
-    ) {
+    pub fn produce_at(bootstrap: &str, topic: &str, records: &[TimedRecord<'_>]) {
         let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
             .set("bootstrap.servers", bootstrap)
             .set("partitioner", "murmur2_random")
@@ -146,7 +145,10 @@ pub mod kafka {
             .iter()
             .filter_map(|(k, v)| {
                 let value: [u8; 8] = v.as_slice().try_into().ok()?;
-                Some((String::from_utf8_lossy(k).into_owned(), i64::from_be_bytes(value)))
+                Some((
+                    String::from_utf8_lossy(k).into_owned(),
+                    i64::from_be_bytes(value),
+                ))
             })
             .collect()
     }

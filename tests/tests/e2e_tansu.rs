@@ -44,14 +44,15 @@ fn word_count_on_a_real_broker() {
     let streams = KafkaStreams::new(builder.build().unwrap(), config);
     streams.start().unwrap();
     let lines: Vec<String> = (0..300).map(|i| format!("w{} w{}", i % 7, i % 5)).collect();
-    let records: Vec<(Option<&[u8]>, &[u8])> =
-        lines.iter().map(|l| (None, l.as_bytes())).collect();
+    let records: Vec<(Option<&[u8]>, &[u8])> = lines.iter().map(|l| (None, l.as_bytes())).collect();
     produce(&servers, "e2e-lines", &records);
     let mut expected: HashMap<String, i64> = HashMap::new();
     for w in lines.iter().flat_map(|l| l.split_whitespace()) {
         *expected.entry(w.to_owned()).or_default() += 1;
     }
-    let out = read_until(&servers, "e2e-counts", false, WAIT, |r| latest_counts(r) == expected);
+    let out = read_until(&servers, "e2e-counts", false, WAIT, |r| {
+        latest_counts(r) == expected
+    });
     assert_eq!(latest_counts(&out), expected);
     assert!(streams.close(WAIT));
 
@@ -99,7 +100,14 @@ impl Random {
 
 fn spawn_app(servers: &str, dir: &std::path::Path) -> (Child, mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_fault-app"))
-        .args(["--bootstrap-servers", servers, "--input", "fault-in", "--output", "fault-out"])
+        .args([
+            "--bootstrap-servers",
+            servers,
+            "--input",
+            "fault-in",
+            "--output",
+            "fault-out",
+        ])
         .arg("--state-dir")
         .arg(dir)
         .stdin(Stdio::piped())
@@ -133,8 +141,10 @@ fn kill_at_random_points(kills: usize) {
             let mut i = 0u64;
             while producing.load(Ordering::SeqCst) {
                 let keys: Vec<String> = (0..100).map(|j| format!("key-{}", (i + j) % 37)).collect();
-                let records: Vec<(Option<&[u8]>, &[u8])> =
-                    keys.iter().map(|k| (Some(k.as_bytes()), &b"1"[..])).collect();
+                let records: Vec<(Option<&[u8]>, &[u8])> = keys
+                    .iter()
+                    .map(|k| (Some(k.as_bytes()), &b"1"[..]))
+                    .collect();
                 produce(&servers, "fault-in", &records);
                 let mut truth = truth.lock().unwrap();
                 for k in keys {
@@ -152,7 +162,11 @@ fn kill_at_random_points(kills: usize) {
         // while it runs, at any point of its 200 ms commit cycle.
         if kill % 2 == 1 {
             let running = lines.recv_timeout(WAIT);
-            assert_eq!(running.as_deref(), Ok("RUNNING"), "kill {kill}: never running");
+            assert_eq!(
+                running.as_deref(),
+                Ok("RUNNING"),
+                "kill {kill}: never running"
+            );
             std::thread::sleep(Duration::from_millis(random.below(1_500)));
         } else {
             std::thread::sleep(Duration::from_millis(200 + random.below(3_000)));
@@ -168,12 +182,17 @@ fn kill_at_random_points(kills: usize) {
     assert_eq!(lines.recv_timeout(WAIT).as_deref(), Ok("RUNNING"));
     let out = read_until(&servers, "fault-out", false, WAIT, |r| {
         let latest = latest_counts(r);
-        truth.iter().all(|(k, n)| latest.get(k).is_some_and(|m| m >= n))
+        truth
+            .iter()
+            .all(|(k, n)| latest.get(k).is_some_and(|m| m >= n))
     });
     let counts = latest_counts(&out);
     drop(child.stdin.take());
     let _ = child.wait();
-    let over: i64 = truth.iter().map(|(k, n)| counts.get(k).map_or(0, |m| m - n)).sum();
+    let over: i64 = truth
+        .iter()
+        .map(|(k, n)| counts.get(k).map_or(0, |m| m - n))
+        .sum();
     let total: i64 = truth.values().sum();
     eprintln!("{kills} kills: {total} records, {over} counted more than once");
     for (key, n) in &truth {

@@ -94,7 +94,8 @@ fn log_and_continue_skips_and_counts_bad_records() -> Result<(), StreamsError> {
 #[test]
 fn a_dead_letter_queue_keeps_the_original_bytes_and_the_reason() -> Result<(), StreamsError> {
     use streams_core::config::dead_letter_headers;
-    let driver = passthrough(StreamsConfig::new("app").deserialization_handler(DeadLetterQueue::new("dlq")));
+    let driver =
+        passthrough(StreamsConfig::new("app").deserialization_handler(DeadLetterQueue::new("dlq")));
     let input = driver.input_topic::<String, i64>("in")?;
     input.pipe_key_value(s("a"), 1)?;
     input.pipe_raw(Some(b"b".to_vec()), Some(b"abc".to_vec()), 5)?;
@@ -110,9 +111,13 @@ fn a_dead_letter_queue_keeps_the_original_bytes_and_the_reason() -> Result<(), S
         .read_records_to_list()?;
     assert_eq!(dead.len(), 1);
     let record = &dead[0];
-    assert_eq!((record.key.as_deref(), record.value.as_deref()), (Some(&b"b"[..]), Some(&b"abc"[..])));
+    assert_eq!(
+        (record.key.as_deref(), record.value.as_deref()),
+        (Some(&b"b"[..]), Some(&b"abc"[..]))
+    );
     assert_eq!(record.timestamp, Some(5));
-    let header = |k| String::from_utf8_lossy(record.headers.last(k).unwrap_or_default()).into_owned();
+    let header =
+        |k| String::from_utf8_lossy(record.headers.last(k).unwrap_or_default()).into_owned();
     assert_eq!(
         header(dead_letter_headers::REASON),
         "cannot deserialize the value of the record at in-0@1: expected 8 bytes, got 3"

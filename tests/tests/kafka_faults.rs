@@ -135,9 +135,13 @@ fn run_with_failures(
     // Let anything still in flight arrive, then read the final table.
     assert!(streams.close(WAIT));
     let metrics = streams.metrics();
-    let all = read_until(kafka.bootstrap_servers(), "counts", true, Duration::from_secs(3), |r| {
-        r.len() > records.len() + 100_000
-    });
+    let all = read_until(
+        kafka.bootstrap_servers(),
+        "counts",
+        true,
+        Duration::from_secs(3),
+        |r| r.len() > records.len() + 100_000,
+    );
     (latest_counts(&all), expected, metrics)
 }
 
@@ -150,7 +154,10 @@ fn exactly_once_rewinds_to_the_last_commit_after_a_producer_failure() {
     );
     assert!(metrics.rewinds >= 3, "{metrics:?}");
     assert_eq!(metrics.replaced_threads, 0, "{metrics:?}");
-    assert!(metrics.restored > 0, "the rewinds restored nothing: {metrics:?}");
+    assert!(
+        metrics.restored > 0,
+        "the rewinds restored nothing: {metrics:?}"
+    );
     // Every key's final count is exact: the aborted work was redone from committed state
     // (the changelog up to the last commit, and the input from the committed offsets).
     assert_eq!(counts, expected);

@@ -14,8 +14,7 @@ const WAIT: Duration = Duration::from_secs(60);
 fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_test_writer()
         .try_init();
@@ -39,7 +38,13 @@ fn word_count(input: &str, output: &str) -> Topology {
 
 fn lines(words: &[&str], n: usize) -> Vec<String> {
     (0..n)
-        .map(|i| format!("{} {}", words[i % words.len()], words[(i * 7 + 3) % words.len()]))
+        .map(|i| {
+            format!(
+                "{} {}",
+                words[i % words.len()],
+                words[(i * 7 + 3) % words.len()]
+            )
+        })
         .collect()
 }
 
@@ -54,8 +59,7 @@ fn expected_counts(lines: &[String]) -> HashMap<String, i64> {
 }
 
 fn send_lines(kafka: &EmbeddedKafka, topic: &str, lines: &[String]) {
-    let records: Vec<(Option<&[u8]>, &[u8])> =
-        lines.iter().map(|l| (None, l.as_bytes())).collect();
+    let records: Vec<(Option<&[u8]>, &[u8])> = lines.iter().map(|l| (None, l.as_bytes())).collect();
     produce(kafka.bootstrap_servers(), topic, &records);
 }
 
@@ -83,7 +87,9 @@ fn counts_reach(
 ) -> HashMap<String, i64> {
     let records = read_until(kafka.bootstrap_servers(), topic, false, WAIT, |r| {
         let latest = latest_counts(r);
-        expected.iter().all(|(w, n)| latest.get(w).is_some_and(|m| m >= n))
+        expected
+            .iter()
+            .all(|(w, n)| latest.get(w).is_some_and(|m| m >= n))
     });
     latest_counts(&records)
 }
@@ -149,7 +155,10 @@ fn instances_share_partitions_as_they_come_and_go() {
     // Clean hand-overs commit before partitions move: nothing is counted twice.
     assert_eq!(counts_reach(&kafka, "counts", &expected), expected);
     for (name, instance) in [("a", &a), ("b", &b), ("c", &c)] {
-        assert!(instance.metrics().processed > 0, "instance {name} did no work");
+        assert!(
+            instance.metrics().processed > 0,
+            "instance {name} did no work"
+        );
     }
     assert!(a.close(WAIT) && c.close(WAIT));
 }
@@ -214,8 +223,11 @@ fn inputs_of_one_subtopology_must_be_co_partitioned() {
         .merge(&builder.stream::<String, String>("right"))
         .to("merged");
     let dir = tempfile::tempdir().unwrap();
-    let streams = KafkaStreams::new(builder.build().unwrap(), config("copart", &kafka, dir.path()))
-        .with_topic_creator(kafka.clone());
+    let streams = KafkaStreams::new(
+        builder.build().unwrap(),
+        config("copart", &kafka, dir.path()),
+    )
+    .with_topic_creator(kafka.clone());
     let error = streams.start().unwrap_err();
     let message = error.to_string();
     assert!(
@@ -224,8 +236,11 @@ fn inputs_of_one_subtopology_must_be_co_partitioned() {
     );
     assert_eq!(streams.state(), State::Created);
 
-    let streams = KafkaStreams::new(word_count("missing", "out"), config("nosrc", &kafka, dir.path()))
-        .with_topic_creator(kafka.clone());
+    let streams = KafkaStreams::new(
+        word_count("missing", "out"),
+        config("nosrc", &kafka, dir.path()),
+    )
+    .with_topic_creator(kafka.clone());
     assert!(matches!(
         streams.start(),
         Err(RuntimeError::MissingSourceTopics(t)) if t == ["missing"]
@@ -237,7 +252,11 @@ fn internal_topics_are_created_with_the_partitions_of_their_tasks() {
     let kafka = Arc::new(EmbeddedKafka::start(1).unwrap());
     kafka.create_topic("lines", 3).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let streams = start(word_count("lines", "counts"), config("topics", &kafka, dir.path()), &kafka);
+    let streams = start(
+        word_count("lines", "counts"),
+        config("topics", &kafka, dir.path()),
+        &kafka,
+    );
     let partitions = |topic: &str| {
         use rdkafka::consumer::{BaseConsumer, Consumer};
         let consumer: BaseConsumer = rdkafka::ClientConfig::new()
@@ -253,7 +272,11 @@ fn internal_topics_are_created_with_the_partitions_of_their_tasks() {
     assert_eq!(partitions("topics-counts-changelog"), 3);
     assert!(streams.close(WAIT));
     // A second start finds them and creates nothing (the mock cluster would fail on it).
-    let streams = start(word_count("lines", "counts"), config("topics", &kafka, dir.path()), &kafka);
+    let streams = start(
+        word_count("lines", "counts"),
+        config("topics", &kafka, dir.path()),
+        &kafka,
+    );
     assert!(streams.close(WAIT));
 }
 
@@ -276,13 +299,17 @@ fn windowed_count_runs_end_to_end() {
         .map(|k, v| (format!("{}@{}", k.key, k.window.start), v))
         .to("clicks-per-window");
     let dir = tempfile::tempdir().unwrap();
-    let streams = start(builder.build().unwrap(), config("windowed", &kafka, dir.path()), &kafka);
+    let streams = start(
+        builder.build().unwrap(),
+        config("windowed", &kafka, dir.path()),
+        &kafka,
+    );
     let base = 1_700_000_000_000_i64;
     let users = ["ann", "bob", "cid"];
     let clicks: Vec<(String, i64)> = (0..300)
         .map(|i| (users[i % 3].to_owned(), base + (i as i64 * 997) % 40_000))
         .collect();
-    let records: Vec<(Option<&[u8]>, &[u8], Option<i64>)> = clicks
+    let records: Vec<integration_tests::kafka::TimedRecord<'_>> = clicks
         .iter()
         .map(|(u, t)| (Some(u.as_bytes()), &b"click"[..], Some(*t)))
         .collect();
@@ -293,7 +320,10 @@ fn windowed_count_runs_end_to_end() {
             .entry(format!("{user}@{}", t - t.rem_euclid(10_000)))
             .or_insert(0) += 1;
     }
-    assert_eq!(counts_reach(&kafka, "clicks-per-window", &expected), expected);
+    assert_eq!(
+        counts_reach(&kafka, "clicks-per-window", &expected),
+        expected
+    );
     assert!(streams.close(WAIT));
 }
 
@@ -317,15 +347,28 @@ fn bad_input_goes_to_the_configured_handler_and_the_application_keeps_running() 
     produce(
         kafka.bootstrap_servers(),
         "amounts",
-        &[(Some(b"a"), &good), (Some(b"b"), b"not a number"), (Some(b"c"), &good)],
+        &[
+            (Some(b"a"), &good),
+            (Some(b"b"), b"not a number"),
+            (Some(b"c"), &good),
+        ],
     );
-    let doubled = read_until(kafka.bootstrap_servers(), "doubled", false, WAIT, |r| r.len() >= 2);
+    let doubled = read_until(kafka.bootstrap_servers(), "doubled", false, WAIT, |r| {
+        r.len() >= 2
+    });
     let values: Vec<(Vec<u8>, i64)> = doubled
         .iter()
-        .map(|(k, v)| (k.clone(), i64::from_be_bytes(v.as_slice().try_into().unwrap())))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                i64::from_be_bytes(v.as_slice().try_into().unwrap()),
+            )
+        })
         .collect();
     assert_eq!(values, vec![(b"a".to_vec(), 42), (b"c".to_vec(), 42)]);
-    let dead = read_until(kafka.bootstrap_servers(), "amounts-dlq", false, WAIT, |r| !r.is_empty());
+    let dead = read_until(kafka.bootstrap_servers(), "amounts-dlq", false, WAIT, |r| {
+        !r.is_empty()
+    });
     assert_eq!(dead, vec![(b"b".to_vec(), b"not a number".to_vec())]);
     assert_eq!(streams.state(), State::Running);
     assert!(streams.close(WAIT));

@@ -50,7 +50,10 @@ pub(crate) fn group_consumer(config: &StreamsConfig, client_id: &str) -> ClientC
 pub(crate) fn assigned_consumer(config: &StreamsConfig, client_id: &str) -> ClientConfig {
     let mut client = base(config, config.client_properties().consumer);
     client
-        .set("group.id", format!("{}-{client_id}", config.application_id()))
+        .set(
+            "group.id",
+            format!("{}-{client_id}", config.application_id()),
+        )
         .set("client.id", client_id)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
@@ -61,7 +64,11 @@ pub(crate) fn assigned_consumer(config: &StreamsConfig, client_id: &str) -> Clie
 
 /// The producer of a stream thread: idempotent, Java-compatible key partitioning, and
 /// transactional under exactly-once (one transactional id per instance and thread).
-pub(crate) fn producer(config: &StreamsConfig, client_id: &str, transactional_id: &str) -> ClientConfig {
+pub(crate) fn producer(
+    config: &StreamsConfig,
+    client_id: &str,
+    transactional_id: &str,
+) -> ClientConfig {
     let mut client = ClientConfig::new();
     client
         .set("bootstrap.servers", config.bootstrap_servers_value())

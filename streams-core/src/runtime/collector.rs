@@ -135,7 +135,11 @@ impl RecordCollector {
                 })?;
         }
         self.begin()?;
-        let opaque = if record.partition.is_some() { TRACK_OFFSET } else { 0 };
+        let opaque = if record.partition.is_some() {
+            TRACK_OFFSET
+        } else {
+            0
+        };
         let mut base: BaseRecord<'_, [u8], [u8], usize> =
             BaseRecord::with_opaque_to(record.topic, opaque).timestamp(record.timestamp);
         if let Some(partition) = record.partition {

@@ -224,18 +224,22 @@ impl KafkaStreams {
         for handle in handles.drain(..) {
             let _ = handle.join();
         }
-        self.shared.transition(if error || self.state() == State::PendingError {
-            State::Error
-        } else {
-            State::NotRunning
-        });
+        self.shared
+            .transition(if error || self.state() == State::PendingError {
+                State::Error
+            } else {
+                State::NotRunning
+            });
         true
     }
 }
 
 impl Drop for KafkaStreams {
     fn drop(&mut self) {
-        if !matches!(self.state(), State::Created | State::NotRunning | State::Error) {
+        if !matches!(
+            self.state(),
+            State::Created | State::NotRunning | State::Error
+        ) {
             self.close(Duration::from_secs(60));
         }
     }

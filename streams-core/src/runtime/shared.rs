@@ -193,7 +193,7 @@ impl Shared {
                 .any(|p| matches!(p, Phase::Starting | Phase::Rebalancing))
             {
                 Some(State::Rebalancing)
-            } else if phases.iter().any(|p| *p == Phase::Running) {
+            } else if phases.contains(&Phase::Running) {
                 Some(State::Running)
             } else {
                 None

@@ -44,8 +44,8 @@ impl ActiveTasks {
         global: Option<GlobalReplica>,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let exactly_once = config.processing_guarantee_value()
-            == crate::config::ProcessingGuarantee::ExactlyOnce;
+        let exactly_once =
+            config.processing_guarantee_value() == crate::config::ProcessingGuarantee::ExactlyOnce;
         Self {
             cache: CacheBudget::new(config.cache_max_bytes_value()),
             topology,
@@ -71,10 +71,12 @@ impl ActiveTasks {
             .elements()
             .iter()
             .filter_map(|e| {
-                self.subtopology_of.get(e.topic()).map(|&subtopology| TaskId {
-                    subtopology,
-                    partition: e.partition(),
-                })
+                self.subtopology_of
+                    .get(e.topic())
+                    .map(|&subtopology| TaskId {
+                        subtopology,
+                        partition: e.partition(),
+                    })
             })
             .collect();
         for id in ids {
@@ -103,8 +105,7 @@ impl ActiveTasks {
                 &self.cache,
             ) {
                 Err(StreamsError::Store(e))
-                    if matches!(*e, StoreError::Locked { .. })
-                        && started.elapsed() < LOCK_WAIT =>
+                    if matches!(*e, StoreError::Locked { .. }) && started.elapsed() < LOCK_WAIT =>
                 {
                     std::thread::sleep(Duration::from_millis(100));
                 }
@@ -182,7 +183,10 @@ impl ActiveTasks {
     }
 
     /// Fires the wall-clock punctuations that are due, sending what they produce.
-    pub(crate) fn punctuate(&mut self, collector: &mut RecordCollector) -> Result<(), RuntimeError> {
+    pub(crate) fn punctuate(
+        &mut self,
+        collector: &mut RecordCollector,
+    ) -> Result<(), RuntimeError> {
         let now = wall_clock();
         for task in self.tasks.values_mut() {
             if task.punctuate_wall_clock(now)? {

@@ -20,7 +20,6 @@ use super::{clients, RuntimeError};
 use crate::config::ProcessingGuarantee;
 use crate::{StreamsConfig, Topology};
 
-
 /// Records taken from the consumer per poll round, at most.
 const POLL_BATCH: usize = 2_000;
 /// Records a task processes per round, at most, so that every task and the commit timer get
@@ -145,13 +144,18 @@ impl ConsumerContext for RebalanceListener {
 impl ThreadState {
     /// Commits the tasks' work: outputs and changelogs durable (or the transaction
     /// committed), then input offsets, then checkpoints.
-    fn commit<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<(), RuntimeError> {
+    fn commit<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), RuntimeError> {
         let offsets = self.tasks.flush(&mut self.collector)?;
         if self.exactly_once {
-            let group = consumer.group_metadata().ok_or_else(|| RuntimeError::Send {
-                topic: String::new(),
-                reason: "the consumer has no group metadata".into(),
-            })?;
+            let group = consumer
+                .group_metadata()
+                .ok_or_else(|| RuntimeError::Send {
+                    topic: String::new(),
+                    reason: "the consumer has no group metadata".into(),
+                })?;
             self.collector.commit_transaction(&offsets, &group)?;
         } else {
             self.collector.flush()?;
@@ -164,7 +168,8 @@ impl ThreadState {
         self.tasks.committed(&self.collector)?;
         for e in offsets.elements() {
             if let Offset::Offset(o) = e.offset() {
-                self.committed.insert((e.topic().to_owned(), e.partition()), o);
+                self.committed
+                    .insert((e.topic().to_owned(), e.partition()), o);
             }
         }
         self.collector.committed();
@@ -195,7 +200,10 @@ impl ThreadState {
 
     /// Exactly-once recovery: aborts the open transaction and rebuilds every task from the
     /// last commit (state from the committed changelog, input from the committed offsets).
-    fn rewind<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<(), RuntimeError> {
+    fn rewind<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), RuntimeError> {
         if let Err(error) = self.collector.abort() {
             // A fenced or fatally failed producer cannot abort: a new one (same
             // transactional id) aborts whatever the old one left open.
@@ -218,7 +226,12 @@ impl ThreadState {
                 _ => Offset::Beginning,
             };
             consumer
-                .seek(element.topic(), element.partition(), offset, Duration::from_secs(10))
+                .seek(
+                    element.topic(),
+                    element.partition(),
+                    offset,
+                    Duration::from_secs(10),
+                )
                 .map_err(RuntimeError::kafka("seek to the committed offset"))?;
         }
         self.tasks.assign(&assignment)?;
@@ -249,13 +262,21 @@ impl ThreadState {
 /// Whether exactly-once recovers from `error` by rewinding: producer and commit failures
 /// do; processing errors go to the error policy.
 fn rewindable(error: &RuntimeError) -> bool {
-    matches!(error, RuntimeError::Send { .. } | RuntimeError::Kafka { .. })
+    matches!(
+        error,
+        RuntimeError::Send { .. } | RuntimeError::Kafka { .. }
+    )
 }
 
 fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
     let config = setup.config.clone();
     let exactly_once = config.processing_guarantee_value() == ProcessingGuarantee::ExactlyOnce;
-    let name = format!("{}-{}-thread-{}", config.application_id(), setup.instance_id, setup.index);
+    let name = format!(
+        "{}-{}-thread-{}",
+        config.application_id(),
+        setup.instance_id,
+        setup.index
+    );
     let listener = RebalanceListener {
         shared: Arc::clone(&setup.shared),
         index: setup.index,
@@ -269,9 +290,11 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
             .map_err(RuntimeError::kafka("create the restore consumer"))?,
     );
     // Each thread's replica of the global stores lives in a directory of its own.
-    let global_config = config
-        .clone()
-        .state_dir(config.state_dir_path().join(format!("global-{}", setup.index)));
+    let global_config = config.clone().state_dir(
+        config
+            .state_dir_path()
+            .join(format!("global-{}", setup.index)),
+    );
     let global = GlobalReplica::bootstrap(
         &setup.topology,
         &global_config,
@@ -282,7 +305,12 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
     let producer_config = clients::producer(
         &config,
         &name,
-        &format!("{}-{}-{}", config.application_id(), setup.instance_id, setup.index),
+        &format!(
+            "{}-{}-{}",
+            config.application_id(),
+            setup.instance_id,
+            setup.index
+        ),
     );
     let collector = RecordCollector::new(&producer_config, setup.interceptor.clone())?;
     let state = Rc::new(RefCell::new(ThreadState {

@@ -189,7 +189,10 @@ pub(crate) fn plan(
                 .map(|id| tasks.get(id).copied())
                 .collect();
             if !writers.is_empty() && writers.iter().all(Option::is_some) {
-                counts.insert(topic.clone(), writers.iter().flatten().copied().max().unwrap_or(1));
+                counts.insert(
+                    topic.clone(),
+                    writers.iter().flatten().copied().max().unwrap_or(1),
+                );
             }
         }
     }

@@ -551,7 +551,11 @@ impl Topology {
 
     /// The changelog topics of the logged stores of sub-topology `id`, resolved, each with
     /// the store's retention (ms) if it expires data.
-    pub fn subtopology_changelogs(&self, id: u32, application_id: &str) -> Vec<(String, Option<i64>)> {
+    pub fn subtopology_changelogs(
+        &self,
+        id: u32,
+        application_id: &str,
+    ) -> Vec<(String, Option<i64>)> {
         let groups = self.groups();
         let Some(members) = groups.get(id as usize) else {
             return Vec::new();
