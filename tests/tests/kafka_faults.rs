@@ -229,3 +229,40 @@ fn a_processing_error_goes_to_the_error_policy() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn shutdown_application_stops_every_instance() {
+    let kafka = Arc::new(EmbeddedKafka::start(1).unwrap());
+    kafka.create_topic("jobs", 2).unwrap();
+    kafka.create_topic("done", 2).unwrap();
+    let instance = |dir: &std::path::Path| {
+        let builder = StreamsBuilder::new();
+        builder
+            .stream::<String, String>("jobs")
+            .map_values(|job| {
+                assert_ne!(job, "poison", "a poisoned job");
+                job
+            })
+            .to("done");
+        let config = StreamsConfig::new("shutdown-all")
+            .bootstrap_servers(kafka.bootstrap_servers())
+            .state_dir(dir)
+            .consumer_property("session.timeout.ms", "6000");
+        let streams =
+            KafkaStreams::new(builder.build().unwrap(), config).with_topic_creator(kafka.clone());
+        streams.on_uncaught_error(|_| ErrorResponse::ShutdownApplication);
+        streams.start().unwrap();
+        streams
+    };
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (instance(d1.path()), instance(d2.path()));
+    assert!(a.wait_for(State::Running, WAIT) && b.wait_for(State::Running, WAIT));
+    produce(kafka.bootstrap_servers(), "jobs", &[(Some(b"j1"), b"poison")]);
+    // Whichever instance hits the poisoned job, both stop.
+    assert!(a.wait_for(State::Error, WAIT), "a: {:?}", a.state());
+    assert!(b.wait_for(State::Error, WAIT), "b: {:?}", b.state());
+    let errors = [a.thread_errors(), b.thread_errors()].concat();
+    assert!(errors.iter().any(|e| e.contains("a poisoned job")), "{errors:?}");
+    assert!(errors.iter().any(|e| e.starts_with("application shutdown requested")), "{errors:?}");
+    assert!(a.close(WAIT) && b.close(WAIT));
+}

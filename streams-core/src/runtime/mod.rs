@@ -7,6 +7,7 @@
 
 mod clients;
 mod collector;
+mod control;
 mod embedded;
 mod error;
 mod global;
@@ -107,6 +108,16 @@ impl KafkaStreams {
 
     /// Decides what happens when a stream thread fails with an error it cannot handle
     /// (default: [`ErrorResponse::ShutdownClient`]).
+    ///
+    /// ```no_run
+    /// # use streams_core::runtime::{ErrorResponse, KafkaStreams, RuntimeError};
+    /// # fn policy(streams: &KafkaStreams) {
+    /// streams.on_uncaught_error(|error: &RuntimeError| match error {
+    ///     RuntimeError::Streams(_) => ErrorResponse::ReplaceThread,
+    ///     _ => ErrorResponse::ShutdownApplication,
+    /// });
+    /// # }
+    /// ```
     pub fn on_uncaught_error(
         &self,
         policy: impl Fn(&RuntimeError) -> ErrorResponse + Send + Sync + 'static,
@@ -164,7 +175,15 @@ impl KafkaStreams {
             .create()
             .map_err(RuntimeError::kafka("create the metadata client"))?;
         let existing = topics::partition_counts(&metadata, Duration::from_secs(10))?;
-        let plan = topics::plan(&self.topology, application_id, &existing)?;
+        let mut plan = topics::plan(&self.topology, application_id, &existing)?;
+        let control = control::control_topic(application_id);
+        if !existing.contains_key(&control) {
+            plan.missing.push(InternalTopic {
+                name: control,
+                partitions: 1,
+                configs: vec![("cleanup.policy".into(), "delete".into())],
+            });
+        }
         if !plan.missing.is_empty() {
             tracing::info!(topics = ?plan.missing.iter().map(|t| &t.name).collect::<Vec<_>>(), "creating internal topics");
             self.topic_creator.create_topics(&plan.missing)?;
@@ -186,6 +205,7 @@ impl KafkaStreams {
         self.shared.transition(State::Rebalancing);
         let subtopology_of = Arc::new(subtopology_of);
         let mut handles = self.threads.lock().unwrap_or_else(|p| p.into_inner());
+        handles.push(control::follow(&self.config, Arc::clone(&self.shared))?);
         for index in 0..threads {
             let setup = ThreadSetup {
                 index,

@@ -40,6 +40,9 @@ pub enum ErrorResponse {
     ReplaceThread,
     /// Stop this instance (its state becomes [`State::Error`]).
     ShutdownClient,
+    /// Stop every instance of the application: this one asks the others through the
+    /// application's control topic, `<application.id>-control`.
+    ShutdownApplication,
 }
 
 /// Where a stream thread is.
@@ -195,6 +198,9 @@ impl Shared {
                 Some(State::Rebalancing)
             } else if phases.contains(&Phase::Running) {
                 Some(State::Running)
+            } else if self.state() == State::PendingError {
+                // Every thread has stopped after an error.
+                Some(State::Error)
             } else {
                 None
             }
@@ -212,14 +218,18 @@ impl Shared {
         self.shutdown.load(Ordering::SeqCst)
     }
 
-    /// Asks the error policy what a failed thread should do, remembering the error.
-    pub(crate) fn on_thread_error(&self, error: &RuntimeError) -> ErrorResponse {
+    pub(crate) fn record_error(&self, error: String) {
         self.errors
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(error.to_string());
+            .push(error);
+    }
+
+    /// Asks the error policy what a failed thread should do, remembering the error.
+    pub(crate) fn on_thread_error(&self, error: &RuntimeError) -> ErrorResponse {
+        self.record_error(error.to_string());
         let response = (self.error_policy.lock().unwrap_or_else(|p| p.into_inner()))(error);
-        if response == ErrorResponse::ShutdownClient {
+        if response != ErrorResponse::ReplaceThread {
             self.transition(State::PendingError);
             self.request_shutdown();
         }

@@ -16,7 +16,7 @@ use super::global::GlobalReplica;
 use super::restore::Restorer;
 use super::shared::{ErrorResponse, Phase, Shared};
 use super::tasks::ActiveTasks;
-use super::{clients, RuntimeError};
+use super::{clients, control, RuntimeError};
 use crate::config::ProcessingGuarantee;
 use crate::{StreamsConfig, Topology};
 
@@ -60,6 +60,12 @@ pub(crate) fn run(setup: ThreadSetup) {
                         std::thread::sleep(REPLACE_BACKOFF);
                     }
                     ErrorResponse::ShutdownClient => break,
+                    ErrorResponse::ShutdownApplication => {
+                        if let Err(e) = control::request_shutdown(&setup.config, &error.to_string()) {
+                            tracing::error!(error = %e, "could not ask the other instances to shut down");
+                        }
+                        break;
+                    }
                 }
             }
         }
@@ -187,6 +193,9 @@ impl ThreadState {
                     self.committed.clear();
                     return;
                 }
+                Err(error) if migrated(&error) => {
+                    tracing::warn!(%error, "commit on revocation refused: the tasks moved on");
+                }
                 Err(error) => {
                     tracing::warn!(%error, "commit on revocation failed");
                     self.failure = Some(error);
@@ -257,6 +266,26 @@ impl ThreadState {
         }
         Ok(())
     }
+}
+
+/// Whether `error` says the group has moved on (a rebalance started, or this member's
+/// generation is over): the thread's tasks may already belong to another member, so they
+/// close without committing and the thread waits for its new assignment.
+fn migrated(error: &RuntimeError) -> bool {
+    use rdkafka::error::KafkaError;
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    matches!(
+        error,
+        RuntimeError::Kafka {
+            source: KafkaError::ConsumerCommit(
+                Code::RebalanceInProgress
+                    | Code::IllegalGeneration
+                    | Code::UnknownMemberId
+                    | Code::FencedInstanceId
+            ),
+            ..
+        }
+    )
 }
 
 /// Whether exactly-once recovers from `error` by rewinding: producer and commit failures
@@ -374,7 +403,15 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
             break Err(error);
         }
         if let Err(error) = st.step(&consumer, &mut last_commit, commit_interval) {
-            if exactly_once && rewindable(&error) {
+            if migrated(&error) {
+                // Records since the last commit are processed again by whoever gets the
+                // partitions (at-least-once), or were never committed (exactly-once).
+                tracing::warn!(%error, "commit refused: closing the tasks until the rebalance assigns them");
+                let _ = st.collector.abort();
+                st.tasks.close_dirty();
+                st.committed.clear();
+                last_commit = Instant::now();
+            } else if exactly_once && rewindable(&error) {
                 tracing::warn!(%error, "exactly-once: aborting and rewinding");
                 if let Err(error) = st.rewind(&consumer) {
                     break Err(error);
