@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use integration_tests::kafka::{latest_counts, produce, read_until};
+use streams_core::runtime::{InternalTopic, TopicCreator};
 use streams_dsl::prelude::*;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -258,37 +259,84 @@ fn inputs_of_one_subtopology_must_be_co_partitioned() {
     ));
 }
 
+/// Creates topics on the embedded cluster and remembers what it was asked for.
+struct RecordingCreator {
+    kafka: Arc<EmbeddedKafka>,
+    asked: std::sync::Mutex<Vec<InternalTopic>>,
+}
+
+impl TopicCreator for RecordingCreator {
+    fn create_topics(&self, topics: &[InternalTopic]) -> Result<(), RuntimeError> {
+        self.asked.lock().unwrap().extend_from_slice(topics);
+        self.kafka.create_topics(topics)
+    }
+}
+
 #[test]
-fn internal_topics_are_created_with_the_partitions_of_their_tasks() {
+fn internal_topics_are_created_with_the_partitions_and_configs_of_their_stores() {
     let kafka = Arc::new(EmbeddedKafka::start(1).unwrap());
     kafka.create_topic("lines", 3).unwrap();
+    kafka.create_topic("clicks", 2).unwrap();
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<(), String>("lines")
+        .flat_map_values(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .group_by_with(|_, w| w.clone(), Grouped::named("words"))
+        .count_with(Materialized::named("counts"))
+        .to_stream()
+        .to("counts");
+    builder
+        .stream::<String, String>("clicks")
+        .group_by_key()
+        .windowed_by(TimeWindows::of_size_and_grace(
+            Duration::from_secs(60),
+            Duration::from_secs(10),
+        ))
+        .count_with(Materialized::named("per-minute"))
+        .to_stream()
+        .map(|k, v| (k.key, v))
+        .to("per-minute");
+    let creator = Arc::new(RecordingCreator {
+        kafka: kafka.clone(),
+        asked: Default::default(),
+    });
     let dir = tempfile::tempdir().unwrap();
-    let streams = start(
-        word_count("lines", "counts"),
-        config("topics", &kafka, dir.path()),
-        &kafka,
-    );
-    let partitions = |topic: &str| {
-        use rdkafka::consumer::{BaseConsumer, Consumer};
-        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", kafka.bootstrap_servers())
-            .create()
-            .unwrap();
-        let metadata = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(10))
-            .unwrap();
-        metadata.topics()[0].partitions().len()
+    let streams = KafkaStreams::new(builder.build().unwrap(), config("topics", &kafka, dir.path()))
+        .with_topic_creator(creator.clone());
+    streams.start().unwrap();
+    let mut asked = creator.asked.lock().unwrap().clone();
+    asked.sort_by(|a, b| a.name.cmp(&b.name));
+    let topic = |name: &str, partitions: i32, configs: &[(&str, &str)]| InternalTopic {
+        name: name.to_owned(),
+        partitions,
+        configs: configs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
     };
-    assert_eq!(partitions("topics-words-repartition"), 3);
-    assert_eq!(partitions("topics-counts-changelog"), 3);
-    assert!(streams.close(WAIT));
-    // A second start finds them and creates nothing (the mock cluster would fail on it).
-    let streams = start(
-        word_count("lines", "counts"),
-        config("topics", &kafka, dir.path()),
-        &kafka,
+    // Retention of the windowed changelog: the store's (size + grace) plus one day.
+    let retention = (70_000 + 24 * 3_600_000).to_string();
+    assert_eq!(
+        asked,
+        [
+            topic("topics-control", 1, &[("cleanup.policy", "delete")]),
+            topic("topics-counts-changelog", 3, &[("cleanup.policy", "compact")]),
+            topic(
+                "topics-per-minute-changelog",
+                2,
+                &[("cleanup.policy", "compact,delete"), ("retention.ms", &retention)]
+            ),
+            topic("topics-words-repartition", 3, &[("cleanup.policy", "delete")]),
+        ]
     );
     assert!(streams.close(WAIT));
+    // A second start finds them and creates nothing.
+    creator.asked.lock().unwrap().clear();
+    let streams = KafkaStreams::new(word_count("lines", "counts"), config("topics", &kafka, dir.path()))
+        .with_topic_creator(creator.clone());
+    streams.start().unwrap();
+    assert!(streams.close(WAIT));
+    assert_eq!(*creator.asked.lock().unwrap(), []);
 }
 
 #[test]
