@@ -510,3 +510,48 @@ fn log_and_continue_skips_bad_records_and_log_and_fail_stops_with_their_coordina
         ["cannot deserialize the value of the record at prices-0@1: expected 8 bytes, got 4"]
     );
 }
+
+#[test]
+fn the_stores_of_running_instances_can_be_queried() {
+    init_tracing();
+    let kafka = Arc::new(EmbeddedKafka::start(1).unwrap());
+    kafka.create_topic("iq-lines", 4).unwrap();
+    kafka.create_topic("iq-counts", 4).unwrap();
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = start(word_count("iq-lines", "iq-counts"), config("iq", &kafka, d1.path()), &kafka);
+    let b = start(word_count("iq-lines", "iq-counts"), config("iq", &kafka, d2.path()), &kafka);
+    assert!(a.wait_for(State::Running, WAIT) && b.wait_for(State::Running, WAIT));
+    let input = lines(&["red", "green", "blue", "cyan", "pink", "gold"], 120);
+    send_lines(&kafka, "iq-lines", &input);
+    let expected = expected_counts(&input);
+    counts_reach(&kafka, "iq-counts", &expected);
+    // Wait for both instances to settle after the rebalance that the second one caused.
+    assert!(a.wait_for(State::Running, WAIT) && b.wait_for(State::Running, WAIT));
+
+    // Each instance answers for its own tasks; together they hold every word, once.
+    let mut table: HashMap<String, i64> = HashMap::new();
+    for instance in [&a, &b] {
+        let parts = instance
+            .query("counts", |s: &KeyValueStore<String, i64>| s.all())
+            .unwrap();
+        for (word, count) in parts.into_iter().flatten() {
+            assert!(table.insert(word, count).is_none(), "a word in two tasks");
+        }
+    }
+    for (word, n) in &expected {
+        assert!(table.get(word).is_some_and(|m| m >= n), "{word}: {table:?}");
+    }
+    // A point lookup finds the word on the instance that runs its task, and only there.
+    let here = |s: &KafkaStreams| s.get::<String, i64>("counts", "red".to_owned()).unwrap();
+    let found: Vec<i64> = [here(&a), here(&b)].into_iter().flatten().collect();
+    assert_eq!(found, [table["red"]]);
+    assert!(matches!(
+        a.query("no-such-store", |s: &KeyValueStore<String, i64>| s.all()),
+        Err(RuntimeError::Streams(StreamsError::UnknownStore(_)))
+    ));
+    assert!(a.close(WAIT) && b.close(WAIT));
+    assert!(matches!(
+        a.get::<String, i64>("counts", "red".to_owned()),
+        Err(RuntimeError::IllegalState { .. })
+    ));
+}

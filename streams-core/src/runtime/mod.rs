@@ -12,6 +12,7 @@ mod embedded;
 mod error;
 mod global;
 mod messages;
+mod query;
 mod restore;
 mod shared;
 mod tasks;
@@ -35,6 +36,9 @@ use shared::Shared;
 use thread::ThreadSetup;
 
 use crate::{StreamsConfig, Topology};
+
+/// How long a query waits for a stream thread's answer.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long start-up waits for the internal topics it created to appear in metadata.
 const TOPIC_WAIT: Duration = Duration::from_secs(30);
@@ -143,6 +147,82 @@ impl KafkaStreams {
     /// The errors its threads have failed with, oldest first.
     pub fn thread_errors(&self) -> Vec<String> {
         self.shared.errors()
+    }
+
+    /// Runs `read` on this instance's store `store` in every task that has it, each on the
+    /// stream thread that owns the task, and returns the answers (one per local task).
+    /// `S` is the store's typed handle: [`KeyValueStore`](crate::KeyValueStore),
+    /// [`WindowStore`](crate::WindowStore) or [`SessionStore`](crate::SessionStore).
+    ///
+    /// Only this instance's tasks answer: a key whose partition another instance runs is not
+    /// found here. The instance must be [`State::Running`].
+    ///
+    /// ```no_run
+    /// # use streams_core::runtime::KafkaStreams;
+    /// # use streams_core::KeyValueStore;
+    /// # fn counts(streams: &KafkaStreams) -> Result<(), streams_core::runtime::RuntimeError> {
+    /// let sizes = streams.query("word-counts", |s: &KeyValueStore<String, i64>| Ok(s.all()?.len()))?;
+    /// println!("{} words here", sizes.iter().sum::<usize>());
+    /// # Ok(()) }
+    /// ```
+    pub fn query<S, R>(
+        &self,
+        store: &str,
+        read: impl Fn(&S) -> Result<R, crate::StateError> + Send + Sync + 'static,
+    ) -> Result<Vec<R>, RuntimeError>
+    where
+        S: Clone + 'static,
+        R: Send + 'static,
+    {
+        let state = self.state();
+        if state != State::Running {
+            return Err(RuntimeError::IllegalState {
+                operation: "query",
+                state,
+            });
+        }
+        if !self.topology.store_names().iter().any(|s| s == store) {
+            return Err(crate::StreamsError::UnknownStore(store.to_owned()).into());
+        }
+        let read = Arc::new(read);
+        let (answers, receiver) = std::sync::mpsc::channel();
+        let mut asked = 0;
+        for route in self.shared.queries.all() {
+            let (read, answers, store) = (Arc::clone(&read), answers.clone(), store.to_owned());
+            let query: query::Query = Box::new(move |tasks| {
+                let _ = answers.send(tasks.query::<S, R>(&store, &*read));
+            });
+            if route.send(query).is_ok() {
+                asked += 1;
+            }
+        }
+        drop(answers);
+        let mut results = Vec::new();
+        for _ in 0..asked {
+            match receiver.recv_timeout(QUERY_TIMEOUT) {
+                Ok(answer) => results.extend(answer?),
+                // A thread that stopped (or was replaced) meanwhile has nothing to say.
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    return Err(RuntimeError::IllegalState {
+                        operation: "query (a stream thread did not answer)",
+                        state: self.state(),
+                    })
+                }
+            }
+        }
+        Ok(results)
+    }
+
+    /// The value of `key` in this instance's key-value store `store`, if a local task holds
+    /// it (see [`query`](Self::query)).
+    pub fn get<K, V>(&self, store: &str, key: K) -> Result<Option<V>, RuntimeError>
+    where
+        K: Send + Sync + 'static,
+        V: Clone + Send + 'static,
+    {
+        let found = self.query(store, move |s: &crate::KeyValueStore<K, V>| s.get(&key))?;
+        Ok(found.into_iter().flatten().next())
     }
 
     /// Waits until the instance is in `state` (or `timeout` passes); returns whether it is.

@@ -118,6 +118,7 @@ pub(crate) struct Shared {
     error_policy: Mutex<ErrorPolicy>,
     errors: Mutex<Vec<String>>,
     pub(crate) metrics: std::sync::Arc<Metrics>,
+    pub(crate) queries: super::query::QueryRoutes,
 }
 
 impl Shared {
@@ -131,6 +132,7 @@ impl Shared {
             error_policy: Mutex::new(Box::new(|_| ErrorResponse::ShutdownClient)),
             errors: Mutex::new(Vec::new()),
             metrics: std::sync::Arc::default(),
+            queries: super::query::QueryRoutes::default(),
         }
     }
 

@@ -126,6 +126,20 @@ impl ActiveTasks {
         Ok(task)
     }
 
+    /// Runs `f` on the store `name` of every task that has it, typed as `S`.
+    pub(crate) fn query<S: Clone + 'static, R>(
+        &self,
+        name: &str,
+        f: &dyn Fn(&S) -> Result<R, crate::StateError>,
+    ) -> Result<Vec<R>, RuntimeError> {
+        let mut results = Vec::new();
+        for task in self.tasks.values().filter(|t| t.has_store(name)) {
+            let store: S = task.store(name)?;
+            results.push(f(&store).map_err(StreamsError::from)?);
+        }
+        Ok(results)
+    }
+
     /// Buffers a consumed record in its task.
     pub(crate) fn add(&mut self, message: &BorrowedMessage<'_>) -> Result<(), RuntimeError> {
         let Some(&subtopology) = self.subtopology_of.get(message.topic()) else {

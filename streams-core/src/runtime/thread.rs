@@ -113,6 +113,15 @@ fn with_current(f: impl FnOnce(&mut ThreadState)) {
     };
 }
 
+/// Stops routing queries to the thread when its run ends, however it ends.
+struct QueryRoute<'a>(&'a Shared, usize);
+
+impl Drop for QueryRoute<'_> {
+    fn drop(&mut self) {
+        self.0.queries.close(self.1);
+    }
+}
+
 /// The consumer's context: commits and closes tasks on revocation, creates and restores
 /// them on assignment.
 struct RebalanceListener {
@@ -368,6 +377,8 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
 
     let commit_interval = config.commit_interval_value();
     let mut last_commit = Instant::now();
+    let queries = setup.shared.queries.open(setup.index);
+    let _routes = QueryRoute(&setup.shared, setup.index);
     let result = loop {
         if setup.shared.shutting_down() {
             break Ok(());
@@ -401,6 +412,9 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
         let mut st = state.borrow_mut();
         if let Some(error) = st.failure.take().or(failure) {
             break Err(error);
+        }
+        while let Ok(query) = queries.try_recv() {
+            query(&st.tasks);
         }
         if let Err(error) = st.step(&consumer, &mut last_commit, commit_interval) {
             if migrated(&error) {
