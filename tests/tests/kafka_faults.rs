@@ -257,12 +257,24 @@ fn shutdown_application_stops_every_instance() {
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (a, b) = (instance(d1.path()), instance(d2.path()));
     assert!(a.wait_for(State::Running, WAIT) && b.wait_for(State::Running, WAIT));
-    produce(kafka.bootstrap_servers(), "jobs", &[(Some(b"j1"), b"poison")]);
+    produce(
+        kafka.bootstrap_servers(),
+        "jobs",
+        &[(Some(b"j1"), b"poison")],
+    );
     // Whichever instance hits the poisoned job, both stop.
     assert!(a.wait_for(State::Error, WAIT), "a: {:?}", a.state());
     assert!(b.wait_for(State::Error, WAIT), "b: {:?}", b.state());
     let errors = [a.thread_errors(), b.thread_errors()].concat();
-    assert!(errors.iter().any(|e| e.contains("a poisoned job")), "{errors:?}");
-    assert!(errors.iter().any(|e| e.starts_with("application shutdown requested")), "{errors:?}");
+    assert!(
+        errors.iter().any(|e| e.contains("a poisoned job")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("application shutdown requested")),
+        "{errors:?}"
+    );
     assert!(a.close(WAIT) && b.close(WAIT));
 }

@@ -151,7 +151,10 @@ fn instances_share_partitions_as_they_come_and_go() {
     // again by the partitions' next owner. At-least-once promises no loss, not exactness.
     let at_least = |counts: HashMap<String, i64>, expected: &HashMap<String, i64>| {
         for (word, n) in expected {
-            assert!(counts.get(word).is_some_and(|m| m >= n), "{word}: {counts:?}");
+            assert!(
+                counts.get(word).is_some_and(|m| m >= n),
+                "{word}: {counts:?}"
+            );
         }
     };
     let c = app(2);
@@ -164,7 +167,11 @@ fn instances_share_partitions_as_they_come_and_go() {
     at_least(counts_reach(&kafka, "counts", &expected), &expected);
     // No instance failed on the way: refused commits are part of moving tasks.
     for instance in [&a, &b, &c] {
-        assert!(instance.thread_errors().is_empty(), "{:?}", instance.thread_errors());
+        assert!(
+            instance.thread_errors().is_empty(),
+            "{:?}",
+            instance.thread_errors()
+        );
     }
     for (name, instance) in [("a", &a), ("b", &b), ("c", &c)] {
         assert!(
@@ -301,8 +308,11 @@ fn internal_topics_are_created_with_the_partitions_and_configs_of_their_stores()
         asked: Default::default(),
     });
     let dir = tempfile::tempdir().unwrap();
-    let streams = KafkaStreams::new(builder.build().unwrap(), config("topics", &kafka, dir.path()))
-        .with_topic_creator(creator.clone());
+    let streams = KafkaStreams::new(
+        builder.build().unwrap(),
+        config("topics", &kafka, dir.path()),
+    )
+    .with_topic_creator(creator.clone());
     streams.start().unwrap();
     let mut asked = creator.asked.lock().unwrap().clone();
     asked.sort_by(|a, b| a.name.cmp(&b.name));
@@ -320,20 +330,34 @@ fn internal_topics_are_created_with_the_partitions_and_configs_of_their_stores()
         asked,
         [
             topic("topics-control", 1, &[("cleanup.policy", "delete")]),
-            topic("topics-counts-changelog", 3, &[("cleanup.policy", "compact")]),
+            topic(
+                "topics-counts-changelog",
+                3,
+                &[("cleanup.policy", "compact")]
+            ),
             topic(
                 "topics-per-minute-changelog",
                 2,
-                &[("cleanup.policy", "compact,delete"), ("retention.ms", &retention)]
+                &[
+                    ("cleanup.policy", "compact,delete"),
+                    ("retention.ms", &retention)
+                ]
             ),
-            topic("topics-words-repartition", 3, &[("cleanup.policy", "delete")]),
+            topic(
+                "topics-words-repartition",
+                3,
+                &[("cleanup.policy", "delete")]
+            ),
         ]
     );
     assert!(streams.close(WAIT));
     // A second start finds them and creates nothing.
     creator.asked.lock().unwrap().clear();
-    let streams = KafkaStreams::new(word_count("lines", "counts"), config("topics", &kafka, dir.path()))
-        .with_topic_creator(creator.clone());
+    let streams = KafkaStreams::new(
+        word_count("lines", "counts"),
+        config("topics", &kafka, dir.path()),
+    )
+    .with_topic_creator(creator.clone());
     streams.start().unwrap();
     assert!(streams.close(WAIT));
     assert_eq!(*creator.asked.lock().unwrap(), []);
@@ -451,23 +475,41 @@ fn a_global_table_is_bootstrapped_before_processing_and_followed_after() {
     let users = builder.global_table::<String, String>("users");
     builder
         .stream::<String, String>("orders")
-        .join_global(&users, |_, user| user.clone(), |order, name| format!("{order} for {name}"))
+        .join_global(
+            &users,
+            |_, user| user.clone(),
+            |order, name| format!("{order} for {name}"),
+        )
         .to("orders-by-user");
     let dir = tempfile::tempdir().unwrap();
-    let streams = start(builder.build().unwrap(), config("global", &kafka, dir.path()), &kafka);
+    let streams = start(
+        builder.build().unwrap(),
+        config("global", &kafka, dir.path()),
+        &kafka,
+    );
     assert!(streams.wait_for(State::Running, WAIT));
     // Records written before start are in the table before the first order is joined.
     produce(kafka.bootstrap_servers(), "orders", &[(Some(b"o1"), b"u1")]);
-    let joined = read_until(kafka.bootstrap_servers(), "orders-by-user", false, WAIT, |r| !r.is_empty());
+    let joined = read_until(
+        kafka.bootstrap_servers(),
+        "orders-by-user",
+        false,
+        WAIT,
+        |r| !r.is_empty(),
+    );
     assert_eq!(joined, vec![(b"o1".to_vec(), b"u1 for Ann".to_vec())]);
     // Updates to the table reach the running application.
     produce(kafka.bootstrap_servers(), "users", &[(Some(b"u3"), b"Cid")]);
     std::thread::sleep(Duration::from_millis(500));
     produce(kafka.bootstrap_servers(), "orders", &[(Some(b"o2"), b"u3")]);
     let o2 = (b"o2".to_vec(), b"u3 for Cid".to_vec());
-    let joined = read_until(kafka.bootstrap_servers(), "orders-by-user", false, WAIT, |r| {
-        r.contains(&o2)
-    });
+    let joined = read_until(
+        kafka.bootstrap_servers(),
+        "orders-by-user",
+        false,
+        WAIT,
+        |r| r.contains(&o2),
+    );
     assert!(joined.contains(&o2), "{joined:?}");
     assert!(streams.close(WAIT));
 }
@@ -488,7 +530,11 @@ fn log_and_continue_skips_bad_records_and_log_and_fail_stops_with_their_coordina
     produce(
         kafka.bootstrap_servers(),
         "prices",
-        &[(Some(b"a"), &good), (Some(b"b"), b"five"), (Some(b"c"), &good)],
+        &[
+            (Some(b"a"), &good),
+            (Some(b"b"), b"five"),
+            (Some(b"c"), &good),
+        ],
     );
     let dir = tempfile::tempdir().unwrap();
     let streams = start(
@@ -496,14 +542,23 @@ fn log_and_continue_skips_bad_records_and_log_and_fail_stops_with_their_coordina
         config("skip", &kafka, dir.path()).deserialization_handler(LogAndContinue),
         &kafka,
     );
-    let out = read_until(kafka.bootstrap_servers(), "prices-out", false, WAIT, |r| r.len() >= 2);
-    assert_eq!(out.iter().map(|(k, _)| k.as_slice()).collect::<Vec<_>>(), [b"a", b"c"]);
+    let out = read_until(kafka.bootstrap_servers(), "prices-out", false, WAIT, |r| {
+        r.len() >= 2
+    });
+    assert_eq!(
+        out.iter().map(|(k, _)| k.as_slice()).collect::<Vec<_>>(),
+        [b"a", b"c"]
+    );
     assert_eq!(streams.state(), State::Running);
     assert!(streams.close(WAIT));
 
     let dir = tempfile::tempdir().unwrap();
     let streams = start(topology(), config("fail", &kafka, dir.path()), &kafka);
-    assert!(streams.wait_for(State::Error, WAIT), "{:?}", streams.state());
+    assert!(
+        streams.wait_for(State::Error, WAIT),
+        "{:?}",
+        streams.state()
+    );
     let errors = streams.thread_errors();
     assert_eq!(
         errors,
@@ -518,8 +573,16 @@ fn the_stores_of_running_instances_can_be_queried() {
     kafka.create_topic("iq-lines", 4).unwrap();
     kafka.create_topic("iq-counts", 4).unwrap();
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = start(word_count("iq-lines", "iq-counts"), config("iq", &kafka, d1.path()), &kafka);
-    let b = start(word_count("iq-lines", "iq-counts"), config("iq", &kafka, d2.path()), &kafka);
+    let a = start(
+        word_count("iq-lines", "iq-counts"),
+        config("iq", &kafka, d1.path()),
+        &kafka,
+    );
+    let b = start(
+        word_count("iq-lines", "iq-counts"),
+        config("iq", &kafka, d2.path()),
+        &kafka,
+    );
     assert!(a.wait_for(State::Running, WAIT) && b.wait_for(State::Running, WAIT));
     let input = lines(&["red", "green", "blue", "cyan", "pink", "gold"], 120);
     send_lines(&kafka, "iq-lines", &input);

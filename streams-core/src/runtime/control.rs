@@ -26,7 +26,10 @@ pub(crate) fn control_topic(application_id: &str) -> String {
 
 /// Follows the control topic from its end (requests of earlier runs do not count) until the
 /// instance shuts down, and shuts the instance down when a request arrives.
-pub(crate) fn follow(config: &StreamsConfig, shared: Arc<Shared>) -> Result<JoinHandle<()>, RuntimeError> {
+pub(crate) fn follow(
+    config: &StreamsConfig,
+    shared: Arc<Shared>,
+) -> Result<JoinHandle<()>, RuntimeError> {
     let topic = control_topic(config.application_id());
     let consumer: BaseConsumer = clients::assigned_consumer(config, "control")
         .create()
@@ -67,7 +70,11 @@ pub(crate) fn request_shutdown(config: &StreamsConfig, reason: &str) -> Result<(
         .map_err(RuntimeError::kafka("create the control producer"))?;
     let topic = control_topic(config.application_id());
     producer
-        .send(BaseRecord::<(), str>::to(&topic).payload(reason).partition(0))
+        .send(
+            BaseRecord::<(), str>::to(&topic)
+                .payload(reason)
+                .partition(0),
+        )
         .map_err(|(e, _)| RuntimeError::kafka("request the shutdown")(e))?;
     producer
         .flush(Duration::from_secs(30))

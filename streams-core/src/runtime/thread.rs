@@ -61,7 +61,8 @@ pub(crate) fn run(setup: ThreadSetup) {
                     }
                     ErrorResponse::ShutdownClient => break,
                     ErrorResponse::ShutdownApplication => {
-                        if let Err(e) = control::request_shutdown(&setup.config, &error.to_string()) {
+                        if let Err(e) = control::request_shutdown(&setup.config, &error.to_string())
+                        {
                             tracing::error!(error = %e, "could not ask the other instances to shut down");
                         }
                         break;
