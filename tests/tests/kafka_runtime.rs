@@ -102,11 +102,16 @@ fn word_count_runs_end_to_end() {
     kafka.create_topic("lines", 4).unwrap();
     kafka.create_topic("counts", 4).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let streams = start(
+    let streams = KafkaStreams::new(
         word_count("lines", "counts"),
         config("wc-e2e", &kafka, dir.path()),
-        &kafka,
-    );
+    )
+    .with_topic_creator(kafka.clone());
+    let transitions = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = transitions.clone();
+    streams.on_state_change(move |from, to| seen.lock().unwrap().push((from, to)));
+    let changes = streams.state_changes();
+    streams.start().unwrap();
     let input = lines(&["apple", "banana", "cherry", "date", "elder"], 200);
     send_lines(&kafka, "lines", &input);
     let expected = expected_counts(&input);
@@ -116,6 +121,16 @@ fn word_count_runs_end_to_end() {
     assert!(streams.close(WAIT));
     assert_eq!(streams.state(), State::NotRunning);
     assert!(streams.metrics().processed >= 400 + 200);
+    assert_eq!(
+        *transitions.lock().unwrap(),
+        [
+            (State::Created, State::Rebalancing),
+            (State::Rebalancing, State::Running),
+            (State::Running, State::PendingShutdown),
+            (State::PendingShutdown, State::NotRunning),
+        ]
+    );
+    assert_eq!(*changes.borrow(), State::NotRunning);
 }
 
 #[test]
