@@ -25,14 +25,6 @@ fn word_count_on_a_real_broker() {
     let broker = Tansu::start();
     let servers = broker.bootstrap_servers();
     create_topics(&servers, &[("e2e-lines", 3), ("e2e-counts", 3)]);
-    let builder = StreamsBuilder::new();
-    builder
-        .stream::<(), String>("e2e-lines")
-        .flat_map_values(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
-        .group_by(|_, w| w.clone())
-        .count_with(Materialized::named("counts"))
-        .to_stream()
-        .to("e2e-counts");
     let dir = tempfile::tempdir().unwrap();
     let config = StreamsConfig::new("e2e-wc")
         .bootstrap_servers(&servers)
@@ -41,7 +33,7 @@ fn word_count_on_a_real_broker() {
         .consumer_property("session.timeout.ms", "6000")
         .consumer_property("max.poll.interval.ms", "7000");
     // The admin API creates the internal topics here (tansu answers CreateTopics).
-    let streams = KafkaStreams::new(builder.build().unwrap(), config);
+    let streams = KafkaStreams::new(word_count(), config);
     streams.start().unwrap();
     let lines: Vec<String> = (0..300).map(|i| format!("w{} w{}", i % 7, i % 5)).collect();
     let records: Vec<(Option<&[u8]>, &[u8])> = lines.iter().map(|l| (None, l.as_bytes())).collect();
@@ -60,12 +52,13 @@ fn word_count_on_a_real_broker() {
     let config = StreamsConfig::new("e2e-wc")
         .bootstrap_servers(&servers)
         .state_dir(dir.path());
-    let streams = KafkaStreams::new(word_count_like(), config);
+    let streams = KafkaStreams::new(word_count(), config);
     streams.start().unwrap();
     assert!(streams.close(WAIT));
 }
 
-fn word_count_like() -> Topology {
+/// Counts the words of `e2e-lines` into `e2e-counts`.
+fn word_count() -> Topology {
     let builder = StreamsBuilder::new();
     builder
         .stream::<(), String>("e2e-lines")
