@@ -1,7 +1,7 @@
 //! The tasks of one stream thread: created and restored when the group assigns their
 //! partitions, fed with consumed records, processed in turn, committed and closed.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::collector::RecordCollector;
 use super::global::GlobalReplica;
 use super::messages::raw_record;
-use super::restore::Restorer;
+use super::restore::{Progress, Restorer};
 use super::shared::Metrics;
 use super::RuntimeError;
 use crate::task::CHECKPOINT_FILE;
@@ -21,6 +21,13 @@ use crate::{CacheBudget, StoreError, StreamsConfig, StreamsError, Task, TaskId, 
 /// about to release (a task moving between threads in one rebalance).
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 
+/// A task whose stores are being restored.
+struct Restoring {
+    task: Task,
+    progress: Progress,
+    inputs: TopicPartitionList,
+}
+
 /// The active tasks of a stream thread.
 pub(crate) struct ActiveTasks {
     topology: Arc<Topology>,
@@ -28,6 +35,9 @@ pub(crate) struct ActiveTasks {
     cache: CacheBudget,
     subtopology_of: Arc<HashMap<String, u32>>,
     tasks: BTreeMap<TaskId, Task>,
+    /// Tasks created for an assignment and still restoring, with their (paused) input
+    /// partitions.
+    restoring: BTreeMap<TaskId, Restoring>,
     waiting_since: HashMap<TaskId, Instant>,
     restorer: Restorer,
     global: Option<GlobalReplica>,
@@ -52,6 +62,7 @@ impl ActiveTasks {
             config,
             subtopology_of,
             tasks: BTreeMap::new(),
+            restoring: BTreeMap::new(),
             waiting_since: HashMap::new(),
             restorer,
             global,
@@ -60,32 +71,84 @@ impl ActiveTasks {
         }
     }
 
-    /// The ids of the tasks this thread runs.
+    /// The ids of the tasks this thread runs (restoring or processing).
     pub(crate) fn ids(&self) -> Vec<TaskId> {
-        self.tasks.keys().copied().collect()
+        self.tasks
+            .keys()
+            .chain(self.restoring.keys())
+            .copied()
+            .collect()
     }
 
-    /// Creates, restores and initializes the tasks of `assignment` that are not running yet.
-    pub(crate) fn assign(&mut self, assignment: &TopicPartitionList) -> Result<(), RuntimeError> {
-        let ids: BTreeSet<TaskId> = assignment
-            .elements()
-            .iter()
-            .filter_map(|e| {
-                self.subtopology_of
-                    .get(e.topic())
-                    .map(|&subtopology| TaskId {
-                        subtopology,
-                        partition: e.partition(),
-                    })
-            })
-            .collect();
-        for id in ids {
-            if !self.tasks.contains_key(&id) {
-                let task = self.open(id)?;
-                self.tasks.insert(id, task);
+    /// Whether any task is still restoring.
+    pub(crate) fn is_restoring(&self) -> bool {
+        !self.restoring.is_empty()
+    }
+
+    /// Creates the tasks of `assignment` that do not exist yet; they restore (see
+    /// [`restore_step`](Self::restore_step)) before they process. Returns their input
+    /// partitions, for the consumer to pause meanwhile.
+    pub(crate) fn assign(
+        &mut self,
+        assignment: &TopicPartitionList,
+    ) -> Result<TopicPartitionList, RuntimeError> {
+        let mut inputs: BTreeMap<TaskId, TopicPartitionList> = BTreeMap::new();
+        for e in assignment.elements() {
+            if let Some(&subtopology) = self.subtopology_of.get(e.topic()) {
+                let id = TaskId {
+                    subtopology,
+                    partition: e.partition(),
+                };
+                inputs
+                    .entry(id)
+                    .or_default()
+                    .add_partition(e.topic(), e.partition());
             }
         }
-        Ok(())
+        let mut paused = TopicPartitionList::new();
+        for (id, partitions) in inputs {
+            if self.tasks.contains_key(&id) || self.restoring.contains_key(&id) {
+                continue;
+            }
+            let task = self.open(id)?;
+            let progress = self.restorer.plan(&task)?;
+            for e in partitions.elements() {
+                paused.add_partition(e.topic(), e.partition());
+            }
+            self.restoring.insert(
+                id,
+                Restoring {
+                    task,
+                    progress,
+                    inputs: partitions,
+                },
+            );
+        }
+        Ok(paused)
+    }
+
+    /// Restores the first restoring task for about `slice`. A task that is done is
+    /// initialized and starts processing: its input partitions are returned, to resume.
+    pub(crate) fn restore_step(
+        &mut self,
+        slice: Duration,
+    ) -> Result<TopicPartitionList, RuntimeError> {
+        let Some(mut entry) = self.restoring.first_entry() else {
+            return Ok(TopicPartitionList::new());
+        };
+        let restoring = entry.get_mut();
+        if !self
+            .restorer
+            .resume(&mut restoring.task, &mut restoring.progress, slice)?
+        {
+            return Ok(TopicPartitionList::new());
+        }
+        let (id, mut done) = entry.remove_entry();
+        self.metrics.add_restored(done.progress.restored);
+        done.task.init()?;
+        tracing::debug!(task = %id, restored = done.progress.restored, "task restored");
+        self.tasks.insert(id, done.task);
+        Ok(done.inputs)
     }
 
     fn open(&mut self, id: TaskId) -> Result<Task, RuntimeError> {
@@ -119,10 +182,6 @@ impl ActiveTasks {
         if let Some(global) = &self.global {
             task.attach_global_stores(global.task());
         }
-        let restored = self.restorer.restore(&mut task)?;
-        self.metrics.add_restored(restored);
-        task.init()?;
-        tracing::debug!(task = %id, restored, "task created");
         Ok(task)
     }
 
@@ -149,7 +208,11 @@ impl ActiveTasks {
             subtopology,
             partition: message.partition(),
         };
-        match self.tasks.get_mut(&id) {
+        let task = match self.tasks.get_mut(&id) {
+            Some(task) => Some(task),
+            None => self.restoring.get_mut(&id).map(|r| &mut r.task),
+        };
+        match task {
             Some(task) => task.add_records(message.topic(), [raw_record(message)])?,
             None => tracing::warn!(task = %id, "a record for a task this thread does not run"),
         }
@@ -262,6 +325,15 @@ impl ActiveTasks {
     /// Closes every task after a successful commit, keeping its state on disk (with a
     /// checkpoint) for a quick return.
     pub(crate) fn close_clean(&mut self) {
+        // A restoring task keeps what it restored so far: flushed, then checkpointed.
+        for (id, mut restoring) in std::mem::take(&mut self.restoring) {
+            if let Err(error) = restoring.task.flush() {
+                tracing::warn!(task = %id, %error, "could not flush a restoring task");
+                restoring.task.close();
+                continue;
+            }
+            self.tasks.insert(id, restoring.task);
+        }
         for (id, mut task) in std::mem::take(&mut self.tasks) {
             if let Err(error) = task.write_checkpoint() {
                 tracing::warn!(task = %id, %error, "could not write a checkpoint");
@@ -275,7 +347,11 @@ impl ActiveTasks {
     /// (it may be ahead of the committed changelog); at-least-once keeps it, since replaying
     /// from the last committed offsets only applies records again.
     pub(crate) fn close_dirty(&mut self) {
-        for (id, mut task) in std::mem::take(&mut self.tasks) {
+        let restoring = std::mem::take(&mut self.restoring).into_iter();
+        let all = std::mem::take(&mut self.tasks)
+            .into_iter()
+            .chain(restoring.map(|(id, r)| (id, r.task)));
+        for (id, mut task) in all {
             task.close();
             if self.exactly_once {
                 let _ = std::fs::remove_dir_all(self.config.task_dir(id));

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::{ClientContext, Offset};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::collector::{RecordCollector, SendInterceptor};
 use super::global::GlobalReplica;
@@ -25,6 +25,8 @@ const POLL_BATCH: usize = 2_000;
 /// Records a task processes per round, at most, so that every task and the commit timer get
 /// their turn.
 const PROCESS_BATCH: usize = 2_000;
+/// How long restoration runs between two polls of the group consumer.
+const RESTORE_SLICE: Duration = Duration::from_millis(200);
 /// How long an idle thread waits in poll.
 const IDLE_POLL: Duration = Duration::from_millis(50);
 /// Pause before a replaced thread starts again, so a persistent error does not spin.
@@ -81,6 +83,7 @@ struct ThreadState {
     producer_config: rdkafka::ClientConfig,
     interceptor: Option<Arc<dyn SendInterceptor>>,
     exactly_once: bool,
+    index: usize,
     /// An error raised inside a callback, for the loop to act on.
     failure: Option<RuntimeError>,
     /// The input positions of this thread's last successful commit, by topic and partition:
@@ -140,16 +143,20 @@ impl ConsumerContext for RebalanceListener {
         }
     }
 
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(assignment) => {
+                let mut restoring = false;
                 with_current(|state| {
-                    if let Err(error) = state.tasks.assign(assignment) {
+                    if let Err(error) = state.assign(consumer, assignment) {
                         state.failure.get_or_insert(error);
                     }
+                    restoring = state.tasks.is_restoring();
                     tracing::info!(tasks = ?state.tasks.ids(), "partitions assigned");
                 });
-                self.shared.set_phase(self.index, Phase::Running);
+                if !restoring {
+                    self.shared.set_phase(self.index, Phase::Running);
+                }
             }
             Rebalance::Revoke(_) => {}
             Rebalance::Error(error) => tracing::warn!(%error, "rebalance error"),
@@ -158,6 +165,39 @@ impl ConsumerContext for RebalanceListener {
 }
 
 impl ThreadState {
+    /// Creates the tasks of `assignment`, pausing their inputs until they are restored.
+    fn assign<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        assignment: &TopicPartitionList,
+    ) -> Result<(), RuntimeError> {
+        let paused = self.tasks.assign(assignment)?;
+        if paused.count() > 0 {
+            consumer
+                .pause(&paused)
+                .map_err(RuntimeError::kafka("pause restoring partitions"))?;
+        }
+        Ok(())
+    }
+
+    /// Restores for one slice; resumes the inputs of tasks that are done, and reports the
+    /// thread running once none is left.
+    fn restore<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), RuntimeError> {
+        let ready = self.tasks.restore_step(RESTORE_SLICE)?;
+        if ready.count() > 0 {
+            consumer
+                .resume(&ready)
+                .map_err(RuntimeError::kafka("resume restored partitions"))?;
+        }
+        if !self.tasks.is_restoring() {
+            self.shared.set_phase(self.index, Phase::Running);
+        }
+        Ok(())
+    }
+
     /// Commits the tasks' work: outputs and changelogs durable (or the transaction
     /// committed), then input offsets, then checkpoints.
     fn commit<C: ConsumerContext>(
@@ -253,7 +293,7 @@ impl ThreadState {
                 )
                 .map_err(RuntimeError::kafka("seek to the committed offset"))?;
         }
-        self.tasks.assign(&assignment)?;
+        self.assign(consumer, &assignment)?;
         self.shared.metrics.add_rewind();
         tracing::warn!(tasks = ?self.tasks.ids(), "aborted the transaction and rebuilt the tasks");
         Ok(())
@@ -267,6 +307,9 @@ impl ThreadState {
         last_commit: &mut Instant,
         commit_interval: Duration,
     ) -> Result<(), RuntimeError> {
+        if self.tasks.is_restoring() {
+            self.restore(consumer)?;
+        }
         self.tasks.update_global()?;
         self.tasks.process(&mut self.collector, PROCESS_BATCH)?;
         self.tasks.punctuate(&mut self.collector)?;
@@ -365,6 +408,7 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
         producer_config,
         interceptor: setup.interceptor.clone(),
         exactly_once,
+        index: setup.index,
         failure: None,
         committed: HashMap::new(),
         shared: Arc::clone(&setup.shared),
