@@ -10,6 +10,16 @@ pub fn drive(builder: StreamsBuilder) -> TopologyTestDriver {
     TopologyTestDriver::new(topology, StreamsConfig::new("test-app")).expect("the driver starts")
 }
 
+/// Sends the library's logs to the test's output (`RUST_LOG` filters; `warn` by default).
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
 /// `s` as an owned `String`.
 pub fn s(text: &str) -> String {
     text.to_owned()

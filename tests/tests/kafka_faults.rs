@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use integration_tests::init_tracing;
 use integration_tests::kafka::{latest_counts, produce, read_until};
 use streams_core::runtime::{RuntimeMetrics, SendInterceptor};
 use streams_dsl::prelude::*;
@@ -90,6 +91,7 @@ fn run_with_failures(
     guarantee: ProcessingGuarantee,
     failures: Failures,
 ) -> (HashMap<String, i64>, HashMap<String, i64>, RuntimeMetrics) {
+    init_tracing();
     let kafka = Arc::new(EmbeddedKafka::start(3).unwrap());
     kafka.create_topic("events", 3).unwrap();
     kafka.create_topic("counts", 3).unwrap();
@@ -281,4 +283,80 @@ fn shutdown_application_stops_every_instance() {
         "{errors:?}"
     );
     assert!(a.close(WAIT) && b.close(WAIT));
+}
+
+/// A zombie's fate, injected: the broker answers the thread's `EndTxn` with
+/// `PRODUCER_FENCED`, as it would once another producer took over the transactional id. The
+/// fenced producer cannot even abort; the thread replaces it, rebuilds its tasks from the last
+/// commit and goes on, without the error policy being asked.
+#[test]
+fn a_fenced_producer_is_replaced_and_its_tasks_rebuilt() {
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+    init_tracing();
+    let kafka = Arc::new(EmbeddedKafka::start(1).unwrap());
+    kafka.create_topic("fenced-in", 1).unwrap();
+    kafka.create_topic("fenced-out", 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = StreamsConfig::new("fenced")
+        .bootstrap_servers(kafka.bootstrap_servers())
+        .state_dir(dir.path())
+        .processing_guarantee(ProcessingGuarantee::ExactlyOnce)
+        .consumer_property("session.timeout.ms", "6000");
+    let streams = KafkaStreams::new(counting("fenced-in", "fenced-out"), config)
+        .with_topic_creator(kafka.clone());
+    streams.start().unwrap();
+    assert!(streams.wait_for(State::Running, WAIT));
+    let input = keys(1_000);
+    let send = |batch: &[String]| {
+        let records: Vec<(Option<&[u8]>, &[u8])> = batch
+            .iter()
+            .map(|k| (Some(k.as_bytes()), &b"x"[..]))
+            .collect();
+        produce(kafka.bootstrap_servers(), "fenced-in", &records);
+    };
+    let reach = |expected: &HashMap<String, i64>| {
+        let records = read_until(kafka.bootstrap_servers(), "fenced-out", true, WAIT, |r| {
+            let latest = latest_counts(r);
+            expected
+                .iter()
+                .all(|(k, n)| latest.get(k).is_some_and(|m| m >= n))
+        });
+        latest_counts(&records)
+    };
+    send(&input[..500]);
+    reach(&truth(&input[..500]));
+    assert_eq!(streams.metrics().rewinds, 0);
+
+    kafka
+        .inject_request_errors(
+            RDKafkaApiKey::EndTxn,
+            &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_PRODUCER_FENCED],
+        )
+        .unwrap();
+    send(&input[500..]);
+    // The mock cluster shows the doomed transaction's records at once: wait for the rewind
+    // itself, then for the output it redoes.
+    let deadline = std::time::Instant::now() + WAIT;
+    while streams.metrics().rewinds == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let expected = truth(&input);
+    let counts = reach(&expected);
+    for (key, n) in &expected {
+        assert!(counts.get(key).is_some_and(|m| m >= n), "{key}: {counts:?}");
+    }
+    let metrics = streams.metrics();
+    assert!(
+        metrics.rewinds >= 1,
+        "{metrics:?} {:?}",
+        streams.thread_errors()
+    );
+    assert_eq!(metrics.replaced_threads, 0, "{metrics:?}");
+    assert!(
+        streams.thread_errors().is_empty(),
+        "{:?}",
+        streams.thread_errors()
+    );
+    assert_eq!(streams.state(), State::Running);
+    assert!(streams.close(WAIT));
 }

@@ -6,20 +6,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use integration_tests::init_tracing;
 use integration_tests::kafka::{latest_counts, produce, read_until};
 use streams_core::runtime::{InternalTopic, TopicCreator};
 use streams_dsl::prelude::*;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_test_writer()
-        .try_init();
-}
 
 fn word_count(input: &str, output: &str) -> Topology {
     let builder = StreamsBuilder::new();

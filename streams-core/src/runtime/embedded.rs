@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use std::thread::JoinHandle;
 
 use rdkafka::mocking::MockCluster;
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
 use super::topics::{InternalTopic, TopicCreator};
 use super::RuntimeError;
@@ -13,6 +14,11 @@ enum Command {
     CreateTopic {
         name: String,
         partitions: i32,
+        reply: mpsc::Sender<Result<(), String>>,
+    },
+    RequestErrors {
+        api: RDKafkaApiKey,
+        errors: Vec<RDKafkaRespErr>,
         reply: mpsc::Sender<Result<(), String>>,
     },
 }
@@ -71,6 +77,10 @@ impl EmbeddedKafka {
                                 .map_err(|e| e.to_string());
                             let _ = reply.send(result);
                         }
+                        Command::RequestErrors { api, errors, reply } => {
+                            cluster.request_errors(api, &errors);
+                            let _ = reply.send(Ok(()));
+                        }
                     }
                 }
             })?;
@@ -92,29 +102,47 @@ impl EmbeddedKafka {
 
     /// Creates `name` with `partitions` partitions (replication factor 1).
     pub fn create_topic(&self, name: &str, partitions: i32) -> Result<(), RuntimeError> {
+        self.call(|reply| Command::CreateTopic {
+            name: name.to_owned(),
+            partitions,
+            reply,
+        })
+        .map_err(|reason| RuntimeError::TopicCreation {
+            topic: name.to_owned(),
+            reason,
+        })
+    }
+
+    /// Makes the next requests of kind `api` fail with `errors`, one each, in order: fault
+    /// injection for tests (for example `EndTxn` answered with `PRODUCER_FENCED`, as a zombie
+    /// producer would be).
+    pub fn inject_request_errors(
+        &self,
+        api: RDKafkaApiKey,
+        errors: &[RDKafkaRespErr],
+    ) -> Result<(), RuntimeError> {
+        self.call(|reply| Command::RequestErrors {
+            api,
+            errors: errors.to_vec(),
+            reply,
+        })
+        .map_err(|_| RuntimeError::EmbeddedClusterStopped)
+    }
+
+    /// Hands a command to the thread that owns the cluster and waits for its answer.
+    fn call(
+        &self,
+        command: impl FnOnce(mpsc::Sender<Result<(), String>>) -> Command,
+    ) -> Result<(), String> {
+        let stopped = || "the embedded Kafka cluster is not running".to_owned();
         let (reply, result) = mpsc::channel();
-        let sent = self
-            .commands
-            .lock()
-            .map_err(|_| RuntimeError::EmbeddedClusterStopped)?
-            .as_ref()
-            .map(|c| {
-                c.send(Command::CreateTopic {
-                    name: name.to_owned(),
-                    partitions,
-                    reply,
-                })
-            });
+        let commands = self.commands.lock().map_err(|_| stopped())?;
+        let sent = commands.as_ref().map(|c| c.send(command(reply)));
+        drop(commands);
         if !matches!(sent, Some(Ok(()))) {
-            return Err(RuntimeError::EmbeddedClusterStopped);
+            return Err(stopped());
         }
-        result
-            .recv()
-            .map_err(|_| RuntimeError::EmbeddedClusterStopped)?
-            .map_err(|reason| RuntimeError::TopicCreation {
-                topic: name.to_owned(),
-                reason,
-            })
+        result.recv().map_err(|_| stopped())?
     }
 }
 

@@ -205,6 +205,7 @@ impl ThreadState {
         consumer: &BaseConsumer<C>,
     ) -> Result<(), RuntimeError> {
         let offsets = self.tasks.flush(&mut self.collector)?;
+        let offsets = self.changed(offsets)?;
         if self.exactly_once {
             let group = consumer
                 .group_metadata()
@@ -231,6 +232,23 @@ impl ThreadState {
         self.collector.committed();
         self.shared.metrics.add_commit();
         Ok(())
+    }
+
+    /// The offsets of `offsets` that moved since this thread's last commit: an idle thread
+    /// commits nothing (and under exactly-once opens no transaction).
+    fn changed(&self, offsets: TopicPartitionList) -> Result<TopicPartitionList, RuntimeError> {
+        let mut changed = TopicPartitionList::new();
+        for e in offsets.elements() {
+            let last = self.committed.get(&(e.topic().to_owned(), e.partition()));
+            if let Offset::Offset(o) = e.offset() {
+                if last != Some(&o) {
+                    changed
+                        .add_partition_offset(e.topic(), e.partition(), Offset::Offset(o))
+                        .map_err(RuntimeError::kafka("build the offsets to commit"))?;
+                }
+            }
+        }
+        Ok(changed)
     }
 
     /// Partitions are leaving: commit and close every task (a task that comes back finds
