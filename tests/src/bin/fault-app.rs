@@ -1,6 +1,7 @@
 //! The application that the fault-injection suite kills and restarts: counts records per key
 //! of `--input` into `--output`, committing often, until it is killed (or its standard input
-//! closes, for a clean stop). Prints `RUNNING` once it has its tasks.
+//! closes, for a clean stop). Prints `RUNNING` once it has its tasks, and on a clean stop its
+//! store's table as `COUNT key n` lines, then `END`.
 //!
 //! `fault-app --bootstrap-servers HOST:PORT --state-dir DIR --input T --output T [--exactly-once]`
 
@@ -51,8 +52,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("RUNNING");
         std::io::stdout().flush()?;
     }
-    // Runs until killed, or until standard input closes (a clean stop).
+    // Runs until killed, or until standard input closes (a clean stop), then prints its
+    // store's table: the counts themselves, which a zombie's late output records cannot hide.
     for _ in std::io::stdin().lock().lines() {}
+    let mut out = std::io::stdout().lock();
+    for part in streams.query("counts", |s: &KeyValueStore<String, i64>| s.all())? {
+        for (key, count) in part {
+            writeln!(out, "COUNT {key} {count}")?;
+        }
+    }
+    writeln!(out, "END")?;
+    out.flush()?;
     streams.close(Duration::from_secs(30));
     Ok(())
 }
