@@ -95,6 +95,10 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
         if !materialized.logging {
             builder = builder.with_logging_disabled();
         }
+        // The store always has a cache: with caching off in `Materialized`, the processor
+        // still forwards every update, and the cache only collapses the writes.
+        builder = builder.with_caching_enabled();
+        let every_update = !materialized.caching;
         let (windows, emit, store_name) = (self.windows, self.emit, store.clone());
         let (fold, merge) = (Arc::new(fold), Arc::new(merge));
         let node = g.processor(
@@ -107,6 +111,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
                     Arc::clone(&fold),
                     Arc::clone(&merge),
                     late.clone(),
+                    every_update,
                 )
             },
             &[&parent],

@@ -96,6 +96,10 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
         if !materialized.logging {
             builder = builder.with_logging_disabled();
         }
+        // The store always has a cache: with caching off in `Materialized`, the processor
+        // still forwards every update, and the cache only collapses the writes.
+        builder = builder.with_caching_enabled();
+        let every_update = !materialized.caching;
         let (windows, emit, store_name, fold) =
             (self.windows, self.emit, store.clone(), Arc::new(fold));
         let node = g.processor(
@@ -107,6 +111,7 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
                     emit,
                     Arc::clone(&fold),
                     late.clone(),
+                    every_update,
                 )
             },
             &[&parent],

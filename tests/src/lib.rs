@@ -32,49 +32,93 @@ pub mod kafka {
 
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::Message;
-    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    use std::sync::Mutex;
+
+    use rdkafka::client::ClientContext;
+    use rdkafka::producer::{
+        BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer,
+    };
     use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+    /// Keeps the first failed delivery, so that a record the broker never took is never
+    /// counted as sent.
+    #[derive(Default)]
+    struct FirstFailure(Mutex<Option<String>>);
+
+    impl ClientContext for FirstFailure {}
+
+    impl ProducerContext for FirstFailure {
+        type DeliveryOpaque = ();
+
+        fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+            if let Err((error, _)) = result {
+                let mut first = self.0.lock().unwrap_or_else(|e| e.into_inner());
+                first.get_or_insert_with(|| error.to_string());
+            }
+        }
+    }
 
     /// A record to produce: key (or none), value, and timestamp (or none for now).
     pub type TimedRecord<'a> = (Option<&'a [u8]>, &'a [u8], Option<i64>);
 
-    /// Sends `records` (key, value) to `topic` and waits until all are acknowledged.
+    /// Sends `records` (key, value) to `topic`, waits until all are acknowledged, and panics
+    /// if the broker refused any.
     pub fn produce(bootstrap: &str, topic: &str, records: &[(Option<&[u8]>, &[u8])]) {
         let timed: Vec<_> = records.iter().map(|&(k, v)| (k, v, None)).collect();
         produce_at(bootstrap, topic, &timed);
     }
 
-    /// Sends `records` (key, value, timestamp or `None` for now) to `topic` and waits until
-    /// all are acknowledged.
+    /// Sends `records` (key, value, timestamp or `None` for now) to `topic`, waits until
+    /// all are acknowledged, and panics if the broker refused any.
     pub fn produce_at(bootstrap: &str, topic: &str, records: &[TimedRecord<'_>]) {
-        let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
-            .set("partitioner", "murmur2_random")
-            .set("linger.ms", "5")
-            .create()
-            .expect("a producer");
-        for (key, value, timestamp) in records {
-            let mut record = BaseRecord::<[u8], [u8]>::to(topic).payload(*value);
-            if let Some(key) = key {
-                record = record.key(*key);
-            }
-            if let Some(timestamp) = timestamp {
-                record = record.timestamp(*timestamp);
-            }
-            let mut record = record;
-            loop {
-                match producer.send(record) {
-                    Ok(()) => break,
-                    Err((_, back)) => {
-                        record = back;
-                        producer.poll(Duration::from_millis(10));
+        Sender::new(bootstrap).send_all(topic, records);
+    }
+
+    /// A producer that stays connected between batches (the fault suite's input keeps
+    /// arriving for minutes).
+    pub struct Sender(ThreadedProducer<FirstFailure>);
+
+    impl Sender {
+        /// An idempotent producer with the runtime's partitioner.
+        pub fn new(bootstrap: &str) -> Self {
+            let producer = ClientConfig::new()
+                .set("bootstrap.servers", bootstrap)
+                .set("partitioner", "murmur2_random")
+                .set("linger.ms", "5")
+                .set("enable.idempotence", "true")
+                .create_with_context(FirstFailure::default())
+                .expect("a producer");
+            Self(producer)
+        }
+
+        /// Sends `records` to `topic`, waits until all are acknowledged, and panics if the
+        /// broker refused any.
+        pub fn send_all(&self, topic: &str, records: &[TimedRecord<'_>]) {
+            for (key, value, timestamp) in records {
+                let mut record = BaseRecord::<[u8], [u8]>::to(topic).payload(*value);
+                if let Some(key) = key {
+                    record = record.key(*key);
+                }
+                if let Some(timestamp) = timestamp {
+                    record = record.timestamp(*timestamp);
+                }
+                let mut record = record;
+                loop {
+                    match self.0.send(record) {
+                        Ok(()) => break,
+                        Err((_, back)) => {
+                            record = back;
+                            self.0.poll(Duration::from_millis(10));
+                        }
                     }
                 }
             }
+            self.0
+                .flush(Duration::from_secs(30))
+                .expect("records acknowledged");
+            let failure = self.0.context().0.lock().map(|f| f.clone());
+            assert_eq!(failure.ok().flatten(), None, "a record to {topic} failed");
         }
-        producer
-            .flush(Duration::from_secs(30))
-            .expect("records acknowledged");
     }
 
     /// Creates `topics` (name, partitions) through the admin API; existing ones are fine.

@@ -291,3 +291,117 @@ fn a_full_cache_evicts_downstream_and_to_the_changelog_before_the_commit() {
     assert_eq!(total, 500, "every key is forwarded exactly once");
     assert_eq!(contents(&task).len(), 500);
 }
+
+/// Counts words per 100 ms window (per session of 50 ms gap with `sessions`), forwarding
+/// what the cache flushes (caching on, the default).
+fn windowed_counting(sessions: bool) -> Topology {
+    let builder = StreamsBuilder::new();
+    let grouped = builder.stream::<String, String>("words").group_by_key();
+    let counts = if sessions {
+        grouped
+            .windowed_by_sessions(SessionWindows::of_inactivity_gap_with_no_grace(
+                std::time::Duration::from_millis(50),
+            ))
+            .count_with(Materialized::named("counts"))
+    } else {
+        grouped
+            .windowed_by(TimeWindows::of_size_with_no_grace(
+                std::time::Duration::from_millis(100),
+            ))
+            .count_with(Materialized::named("counts"))
+    };
+    counts
+        .to_stream()
+        .map(|k, v| (k.key.clone(), v))
+        .to("counts-out");
+    builder.build().expect("builds")
+}
+
+#[test]
+fn window_and_session_caches_forward_and_log_each_window_once_per_commit() {
+    for sessions in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = StreamsConfig::new("app").state_dir(dir.path());
+        let mut task = windowed_counting(sessions)
+            .create_task(0, 0, &config)
+            .unwrap();
+        task.init().unwrap();
+        // Three keys, four records each, all in one window (one session) per key.
+        let words = ["a", "b", "c", "a", "b", "c", "a", "b", "c", "a", "b", "c"];
+        task.add_records(
+            "words",
+            words.iter().enumerate().map(|(i, w)| word(i as i64, w)),
+        )
+        .unwrap();
+        while task.process_next().unwrap() {}
+        let mut before = Vec::new();
+        task.drain_output(&mut before);
+        assert!(
+            before.is_empty(),
+            "nothing leaves the cache before the commit"
+        );
+        task.commit([]).unwrap();
+        let mut out = Vec::new();
+        task.drain_output(&mut out);
+        let logged = out
+            .iter()
+            .filter(|r| &*r.topic == "app-counts-changelog")
+            .count();
+        let counts: Vec<(Vec<u8>, i64)> = out
+            .iter()
+            .filter(|r| &*r.topic == "counts-out")
+            .map(|r| {
+                let value: [u8; 8] = r.value.clone().unwrap().try_into().unwrap();
+                (r.key.clone().unwrap(), i64::from_be_bytes(value))
+            })
+            .collect();
+        assert_eq!(logged, 3, "sessions: {sessions}");
+        assert_eq!(
+            counts,
+            vec![(b"a".to_vec(), 4), (b"b".to_vec(), 4), (b"c".to_vec(), 4)],
+            "sessions: {sessions}"
+        );
+    }
+}
+
+#[test]
+fn full_window_and_session_caches_evict_downstream_and_to_the_changelog() {
+    for sessions in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = StreamsConfig::new("app")
+            .state_dir(dir.path())
+            .cache_max_bytes(4_000);
+        let mut task = windowed_counting(sessions)
+            .create_task(0, 0, &config)
+            .unwrap();
+        task.init().unwrap();
+        let keys: Vec<String> = (0..500).map(|i| format!("key-{i:03}")).collect();
+        task.add_records(
+            "words",
+            keys.iter().enumerate().map(|(i, k)| word(i as i64 / 10, k)),
+        )
+        .unwrap();
+        while task.process_next().unwrap() {}
+        let mut evicted = Vec::new();
+        task.drain_output(&mut evicted);
+        let updates = evicted.iter().filter(|r| &*r.topic == "counts-out").count();
+        let logged = evicted
+            .iter()
+            .filter(|r| &*r.topic == "app-counts-changelog")
+            .count();
+        assert!(
+            updates > 400 && updates < 500,
+            "sessions: {sessions}: evictions went downstream before the commit: {updates}"
+        );
+        assert_eq!(logged, updates, "and to the changelog, one record each");
+        assert_eq!(evicted[0].key.as_deref(), Some(&b"key-000"[..]));
+        task.commit([]).unwrap();
+        let mut rest = Vec::new();
+        task.drain_output(&mut rest);
+        let total = updates + rest.iter().filter(|r| &*r.topic == "counts-out").count();
+        assert_eq!(
+            total, 500,
+            "sessions: {sessions}: every window is forwarded once"
+        );
+    }
+}

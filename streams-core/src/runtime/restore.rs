@@ -1,13 +1,15 @@
 //! Restoration: replays a task's changelog partitions into its stores, from where the
-//! checkpoint says the local state ends, before the task processes anything.
+//! checkpoint says the local state ends to the partition's end, before the task processes
+//! anything.
 //!
 //! It runs in slices between the thread's polls, so that a long restoration never keeps the
 //! group consumer from polling (which would cost the thread its group membership).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -23,7 +25,8 @@ const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 struct Pending {
     store: String,
     partition: i32,
-    /// The end offset seen when restoration started.
+    /// The end offset listed when restoration started: restoration reads at least this far,
+    /// then what the fetch that reached it brought.
     end: i64,
     /// The next offset to read.
     next: i64,
@@ -33,7 +36,8 @@ struct Pending {
 
 /// How far the restoration of one task has come.
 pub(crate) struct Progress {
-    pending: HashMap<String, Pending>,
+    /// By changelog topic, restored one at a time in this order.
+    pending: BTreeMap<String, Pending>,
     started: Instant,
     last_progress: Instant,
     /// Records applied so far.
@@ -62,9 +66,9 @@ impl Restorer {
     }
 
     /// What `task` has to restore: each changelog partition from after its checkpoint to
-    /// its current end.
+    /// its end.
     pub(crate) fn plan(&self, task: &Task) -> Result<Progress, RuntimeError> {
-        let mut pending = HashMap::new();
+        let mut pending = BTreeMap::new();
         for changelog in task.changelog_partitions() {
             let (low, high) = self
                 .consumer
@@ -73,19 +77,20 @@ impl Restorer {
             let start = changelog
                 .restored_up_to
                 .map_or(low, |covered| (covered + 1).max(low));
-            if start < high {
-                pending.insert(
-                    changelog.topic,
-                    Pending {
-                        store: changelog.store,
-                        partition: changelog.partition,
-                        end: high,
-                        next: start,
-                        batch: Vec::new(),
-                        restored: 0,
-                    },
-                );
+            if start >= high {
+                continue;
             }
+            pending.insert(
+                changelog.topic,
+                Pending {
+                    store: changelog.store,
+                    partition: changelog.partition,
+                    end: high,
+                    next: start,
+                    batch: Vec::new(),
+                    restored: 0,
+                },
+            );
         }
         Ok(Progress {
             pending,
@@ -102,32 +107,67 @@ impl Restorer {
         progress: &mut Progress,
         slice: Duration,
     ) -> Result<bool, RuntimeError> {
-        if progress.is_done() {
-            return Ok(true);
+        let deadline = Instant::now() + slice;
+        while Instant::now() < deadline {
+            let Some(mut entry) = progress.pending.first_entry() else {
+                break;
+            };
+            let topic = entry.key().clone();
+            let p = entry.get_mut();
+            let before = p.restored;
+            let finished = self.read(task, &topic, p, deadline, &mut progress.last_progress)?;
+            apply(task, p)?;
+            progress.restored += p.restored - before;
+            if finished {
+                let p = entry.remove();
+                tracing::info!(
+                    task = %task.id(), store = %p.store, changelog = %topic,
+                    records = p.restored, ms = progress.started.elapsed().as_millis() as u64,
+                    "restored a store"
+                );
+            }
         }
+        Ok(progress.is_done())
+    }
+
+    /// Reads the changelog partition `p` of `topic` until its end or `deadline`; returns
+    /// whether it reached the end.
+    fn read(
+        &self,
+        task: &mut Task,
+        topic: &str,
+        p: &mut Pending,
+        deadline: Instant,
+        last_progress: &mut Instant,
+    ) -> Result<bool, RuntimeError> {
         let mut assignment = TopicPartitionList::new();
-        for (topic, p) in &progress.pending {
-            assignment
-                .add_partition_offset(topic, p.partition, Offset::Offset(p.next))
-                .map_err(RuntimeError::kafka("assign changelog partitions"))?;
-        }
+        assignment
+            .add_partition_offset(topic, p.partition, Offset::Offset(p.next))
+            .map_err(RuntimeError::kafka("assign a changelog partition"))?;
         self.consumer
             .assign(&assignment)
-            .map_err(RuntimeError::kafka("assign changelog partitions"))?;
-        let deadline = Instant::now() + slice;
-        while !progress.is_done() && Instant::now() < deadline {
-            match self.consumer.poll(Duration::from_millis(50)) {
+            .map_err(RuntimeError::kafka("assign a changelog partition"))?;
+        let (mut caught_up, mut finished) = (p.next >= p.end, false);
+        while Instant::now() < deadline {
+            // Once past the listed end, only what the last fetch already brought is read:
+            // a listed end can lag the log by part of a batch (tansu's does), and a batch
+            // arrives whole.
+            let wait = if caught_up {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(50)
+            };
+            match self.consumer.poll(wait) {
                 Some(Ok(message)) => {
-                    progress.last_progress = Instant::now();
-                    if let Some(p) = progress.pending.get_mut(message.topic()) {
-                        p.batch.push(ChangelogRecord {
-                            key: message.key().unwrap_or_default().to_vec(),
-                            value: message.payload().map(<[u8]>::to_vec),
-                        });
-                        p.next = message.offset() + 1;
-                        if p.batch.len() >= BATCH {
-                            progress.restored += apply(task, p)?;
-                        }
+                    *last_progress = Instant::now();
+                    p.batch.push(ChangelogRecord {
+                        key: message.key().unwrap_or_default().to_vec(),
+                        value: message.payload().map(<[u8]>::to_vec),
+                    });
+                    p.next = message.offset() + 1;
+                    caught_up |= p.next >= p.end;
+                    if p.batch.len() >= BATCH {
+                        apply(task, p)?;
                     }
                 }
                 Some(Err(error)) => {
@@ -136,62 +176,39 @@ impl Restorer {
                         source: error,
                     })
                 }
-                None if progress.last_progress.elapsed() > STALL_TIMEOUT => {
+                None if caught_up => {
+                    finished = true;
+                    break;
+                }
+                // Under exactly-once the last offsets may be transaction markers, which only
+                // the position passes.
+                None if self.position(topic, p.partition)? >= p.end => caught_up = true,
+                None if last_progress.elapsed() > STALL_TIMEOUT => {
                     return Err(RuntimeError::Kafka {
                         operation: "restore (no progress for 60 s)",
-                        source: rdkafka::error::KafkaError::MessageConsumption(
+                        source: KafkaError::MessageConsumption(
                             rdkafka::types::RDKafkaErrorCode::OperationTimedOut,
                         ),
                     });
                 }
                 None => {}
             }
-            self.finish_caught_up(task, progress)?;
-        }
-        // Apply what was read, so that the next slice starts after it.
-        for p in progress.pending.values_mut() {
-            progress.restored += apply(task, p)?;
         }
         self.consumer
             .unassign()
             .map_err(RuntimeError::kafka("unassign changelog partitions"))?;
-        Ok(progress.is_done())
+        Ok(finished)
     }
 
-    /// Retires the partitions whose position passed the end seen at the start (under
-    /// exactly-once the last offsets may be transaction markers, never records).
-    fn finish_caught_up(
-        &self,
-        task: &mut Task,
-        progress: &mut Progress,
-    ) -> Result<(), RuntimeError> {
+    fn position(&self, topic: &str, partition: i32) -> Result<i64, RuntimeError> {
         let positions = self
             .consumer
             .position()
             .map_err(RuntimeError::kafka("read restore positions"))?;
-        let finished: Vec<String> = progress
-            .pending
-            .iter()
-            .filter(|(topic, p)| {
-                let position = positions
-                    .find_partition(topic, p.partition)
-                    .and_then(|e| e.offset().to_raw())
-                    .unwrap_or(-1);
-                position >= p.end || p.next >= p.end
-            })
-            .map(|(topic, _)| topic.clone())
-            .collect();
-        for topic in finished {
-            if let Some(mut p) = progress.pending.remove(&topic) {
-                progress.restored += apply(task, &mut p)?;
-                tracing::info!(
-                    task = %task.id(), store = %p.store, changelog = %topic,
-                    records = p.restored, ms = progress.started.elapsed().as_millis() as u64,
-                    "restored a store"
-                );
-            }
-        }
-        Ok(())
+        Ok(positions
+            .find_partition(topic, partition)
+            .and_then(|e| e.offset().to_raw())
+            .unwrap_or(-1))
     }
 }
 

@@ -37,15 +37,15 @@ impl CacheBudget {
         self.0.used.get()
     }
 
-    fn add(&self, bytes: usize) {
+    pub(crate) fn add(&self, bytes: usize) {
         self.0.used.set(self.0.used.get() + bytes);
     }
 
-    fn remove(&self, bytes: usize) {
+    pub(crate) fn remove(&self, bytes: usize) {
         self.0.used.set(self.0.used.get().saturating_sub(bytes));
     }
 
-    fn over(&self) -> bool {
+    pub(crate) fn over(&self) -> bool {
         self.used() > self.0.limit
     }
 }

@@ -491,6 +491,15 @@ impl<K, V: Clone> ManagedStore for KeyValueStore<K, V> {
     }
 
     fn flush(&mut self) -> Result<(), StoreError> {
+        // A processor flushes (and forwards) its cache itself; this catches one that did not,
+        // so that the engine and the changelog never lag a commit.
+        self.flush_cache()
+            .map_err(|e| super::windowed::to_store_error(&self.engine.name, e))?;
+        if let Some(cached) = &self.cached {
+            // Processors drain their changes in their own flush, before this one: what is
+            // left has no reader.
+            cached.borrow_mut().flushed.clear();
+        }
         self.engine.bytes.borrow_mut().flush()
     }
 

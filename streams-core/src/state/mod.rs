@@ -5,8 +5,11 @@ mod builder;
 mod cache;
 mod key_value;
 mod lru;
+mod ordered_cache;
 mod registry;
+mod session_store;
 mod timestamped;
+mod window_store;
 mod windowed;
 
 pub use builder::{
@@ -17,5 +20,7 @@ pub use cache::CacheBudget;
 pub use key_value::{FlushedChange, KeyValueStore, PutOutcome};
 pub use registry::ManagedStore;
 pub(crate) use registry::StoreRegistry;
+pub use session_store::{SessionStore, SessionValue};
 pub use timestamped::{TimestampedKeyValueStore, TimestampedSerde, ValueAndTimestamp};
-pub use windowed::{SessionStore, SessionValue, WindowStore, WindowedStoreBuilder, WindowedValue};
+pub use window_store::{WindowStore, WindowedValue};
+pub use windowed::WindowedStoreBuilder;

@@ -2,7 +2,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use streams_core::{
-    Processor, ProcessorContext, ProcessorError, Record, SessionStore, ValueAndTimestamp,
+    FlushedChange, Processor, ProcessorContext, ProcessorError, Record, SessionStore,
+    ValueAndTimestamp,
 };
 
 use super::LateRecords;
@@ -12,7 +13,12 @@ use crate::{Change, EmitStrategy, SessionWindows, Window, Windowed};
 /// within the inactivity gap of it. Each session a merge replaces is retracted downstream (a
 /// tombstone for its windowed key) before the merged session is emitted. A record whose
 /// session has closed (watermark past its end plus grace) is dropped and counted.
+///
+/// The store has a record cache. With `every_update`, each change is forwarded as it happens;
+/// otherwise (on-update emission with caching) the cache's flushes are forwarded: per flush,
+/// the removal of each replaced session that downstream had seen, then the merged session.
 pub(crate) struct SessionAggregate<K, V, VA, F, M> {
+    every_update: bool,
     late: Option<Arc<LateRecords<K, V>>>,
     store_name: String,
     store: Option<SessionStore<K, ValueAndTimestamp<VA>>>,
@@ -33,8 +39,10 @@ impl<K, V, VA, F, M> SessionAggregate<K, V, VA, F, M> {
         fold: Arc<F>,
         merge: Arc<M>,
         late: Option<Arc<LateRecords<K, V>>>,
+        every_update: bool,
     ) -> Self {
         Self {
+            every_update,
             late,
             store_name,
             store: None,
@@ -76,6 +84,30 @@ fn windowed<K>(key: K, start: i64, end: i64) -> Windowed<K> {
 }
 
 impl<K: Clone + 'static, V, VA: Clone + 'static, F, M> SessionAggregate<K, V, VA, F, M> {
+    /// Whether each change is forwarded as it happens.
+    fn forwards_updates(&self) -> bool {
+        self.emit == EmitStrategy::OnWindowUpdate && self.every_update
+    }
+
+    /// Whether the cache's flushes are what goes downstream.
+    fn forwards_flushes(&self) -> bool {
+        self.emit == EmitStrategy::OnWindowUpdate && !self.every_update
+    }
+
+    /// Forwards the sessions that the cache wrote through (or removed) since the last call.
+    fn forward_flushed(
+        &self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
+    ) -> Result<(), ProcessorError> {
+        self.store()?
+            .drain_flushed(|c: FlushedChange<(K, i64, i64), ValueAndTimestamp<VA>>| {
+                let (key, start, end) = c.key;
+                let timestamp = c.new.as_ref().map_or(c.timestamp, |v| v.timestamp);
+                let change = Change::new(c.new.map(|v| v.value), c.old.map(|v| v.value));
+                ctx.forward(Record::new(windowed(key, start, end), change, timestamp))
+            })
+    }
+
     /// Emits the final result of every session that can no longer change: no record can
     /// reach it once the watermark passes its end plus gap plus grace.
     fn emit_closed(
@@ -123,7 +155,9 @@ where
         &mut self,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
     ) -> Result<(), ProcessorError> {
-        self.store = Some(ctx.state_store(&self.store_name)?);
+        let store: SessionStore<K, ValueAndTimestamp<VA>> = ctx.state_store(&self.store_name)?;
+        store.report_flushes(self.forwards_flushes());
+        self.store = Some(store);
         if self.emit == EmitStrategy::OnWindowClose {
             // After a restart the store holds the sessions that were still open.
             let bound = ctx
@@ -137,6 +171,14 @@ where
             }
         }
         Ok(())
+    }
+
+    fn flush(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
+    ) -> Result<(), ProcessorError> {
+        self.store()?.flush_cache()?;
+        self.forward_flushed(ctx)
     }
 
     fn process(
@@ -180,8 +222,8 @@ where
                 // The record falls inside this session: same windowed key, no retraction.
                 unchanged = Some(old.value.clone());
             } else {
-                self.store()?.put(&r.key, s, e, None)?;
-                if self.emit == EmitStrategy::OnWindowUpdate {
+                self.store()?.put_at(&r.key, s, e, None, timestamp)?;
+                if self.forwards_updates() {
                     let retraction = Change::new(None, Some(old.value.clone()));
                     ctx.forward(Record::new(
                         windowed(r.key.clone(), s, e),
@@ -203,7 +245,11 @@ where
             Some(&ValueAndTimestamp::new(new.clone(), timestamp)),
         )?;
         self.opened(end);
-        if self.emit == EmitStrategy::OnWindowUpdate {
+        if self.forwards_flushes() {
+            // What the cache evicted to stay within its budget.
+            self.forward_flushed(ctx)?;
+        }
+        if self.forwards_updates() {
             let mut out = Record::new(
                 windowed(r.key, start, end),
                 Change::new(Some(new), unchanged),

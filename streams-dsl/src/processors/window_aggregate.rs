@@ -1,7 +1,8 @@
 use std::sync::Arc;
 
 use streams_core::{
-    Processor, ProcessorContext, ProcessorError, Record, ValueAndTimestamp, WindowStore,
+    FlushedChange, Processor, ProcessorContext, ProcessorError, Record, ValueAndTimestamp,
+    WindowStore,
 };
 
 use super::LateRecords;
@@ -10,7 +11,12 @@ use crate::{Change, EmitStrategy, TimeWindows, Window, Windowed};
 /// Folds each record into every time window of its key that holds it, in a window store, and
 /// emits per the emit strategy. A window accepts records while the watermark is before its end
 /// plus grace; a record too late for a window is dropped for it and counted.
+///
+/// The store has a record cache. With `every_update`, each update is forwarded as it happens
+/// and the cache only collapses the writes; otherwise (on-update emission with caching) the
+/// cache also collapses what goes downstream to the last value per window per flush.
 pub(crate) struct WindowAggregate<K, V, VA, F> {
+    every_update: bool,
     late: Option<Arc<LateRecords<K, V>>>,
     store_name: String,
     store: Option<WindowStore<K, ValueAndTimestamp<VA>>>,
@@ -28,8 +34,10 @@ impl<K, V, VA, F> WindowAggregate<K, V, VA, F> {
         emit: EmitStrategy,
         fold: Arc<F>,
         late: Option<Arc<LateRecords<K, V>>>,
+        every_update: bool,
     ) -> Self {
         Self {
+            every_update,
             late,
             store_name,
             store: None,
@@ -52,6 +60,30 @@ where
     K: Clone + 'static,
     VA: Clone + 'static,
 {
+    /// Whether the cache's flushes are what goes downstream.
+    fn forwards_flushes(&self) -> bool {
+        self.emit == EmitStrategy::OnWindowUpdate && !self.every_update
+    }
+
+    /// Forwards the windows that the cache wrote through since the last call.
+    fn forward_flushed(
+        &self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
+    ) -> Result<(), ProcessorError> {
+        let size = self.windows.size();
+        self.store()?
+            .drain_flushed(|c: FlushedChange<(K, i64), ValueAndTimestamp<VA>>| {
+                let (key, start) = c.key;
+                let timestamp = c.new.as_ref().map_or(c.timestamp, |v| v.timestamp);
+                let window = Window {
+                    start,
+                    end: start + size,
+                };
+                let change = Change::new(c.new.map(|v| v.value), c.old.map(|v| v.value));
+                ctx.forward(Record::new(Windowed { key, window }, change, timestamp))
+            })
+    }
+
     /// Emits, in window order, the final result of every window closed by the watermark.
     fn emit_closed(
         &mut self,
@@ -100,8 +132,18 @@ where
         &mut self,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
     ) -> Result<(), ProcessorError> {
-        self.store = Some(ctx.state_store(&self.store_name)?);
+        let store: WindowStore<K, ValueAndTimestamp<VA>> = ctx.state_store(&self.store_name)?;
+        store.report_flushes(self.forwards_flushes());
+        self.store = Some(store);
         Ok(())
+    }
+
+    fn flush(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
+    ) -> Result<(), ProcessorError> {
+        self.store()?.flush_cache()?;
+        self.forward_flushed(ctx)
     }
 
     fn process(
@@ -138,7 +180,7 @@ where
                 dropped += 1;
                 continue;
             }
-            if self.emit == EmitStrategy::OnWindowUpdate {
+            if self.emit == EmitStrategy::OnWindowUpdate && self.every_update {
                 let windowed = Windowed {
                     key: r.key.clone(),
                     window,
@@ -147,6 +189,10 @@ where
                 out.headers = r.headers.clone();
                 ctx.forward(out)?;
             }
+        }
+        if self.forwards_flushes() {
+            // What the cache evicted to stay within its budget.
+            self.forward_flushed(ctx)?;
         }
         if dropped > 0 {
             tracing::debug!(

@@ -1,0 +1,273 @@
+//! The record cache of a window or session store: typed values by their place in the store
+//! (key bytes and window or session times), kept in that order so that range reads can merge
+//! cached writes with the engine's data, and evicted least recently used first.
+
+use std::collections::BTreeMap;
+use std::ops::RangeBounds;
+
+use super::cache::{CacheBudget, Entry};
+use super::FlushedChange;
+
+/// A place in a window or session store, ordered as the engine orders its results.
+pub(crate) trait Place: Ord + Clone {
+    /// The serialized key.
+    fn key_bytes(&self) -> &[u8];
+    /// The time that decides expiry (window start, session end).
+    fn time(&self) -> i64;
+}
+
+/// `(key bytes, window start)`.
+impl Place for (Vec<u8>, i64) {
+    fn key_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    fn time(&self) -> i64 {
+        self.1
+    }
+}
+
+/// `(key bytes, session end, session start)`.
+impl Place for (Vec<u8>, i64, i64) {
+    fn key_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    fn time(&self) -> i64 {
+        self.1
+    }
+}
+
+struct Slot<V> {
+    entry: Entry<V>,
+    /// When the entry was last used (read or written), on the cache's clock.
+    used: u64,
+    /// When the entry was last written: dirty entries flush in write order, so that a
+    /// session's removal reaches downstream before the merged session that replaced it.
+    written: u64,
+}
+
+/// What an entry costs against the budget: its key twice (the entry's and the use index's
+/// copy), the slot, and the two tree nodes' share (about 100 bytes).
+fn entry_cost<V>(key: &[u8]) -> usize {
+    2 * key.len().max(32) + std::mem::size_of::<Slot<V>>() + 100
+}
+
+/// The cache of one window or session store.
+pub(crate) struct OrderedCache<P: Place, V> {
+    entries: BTreeMap<P, Slot<V>>,
+    by_use: BTreeMap<u64, P>,
+    clock: u64,
+    budget: CacheBudget,
+}
+
+impl<P: Place, V> OrderedCache<P, V> {
+    pub(crate) fn new(budget: CacheBudget) -> Self {
+        Self {
+            entries: BTreeMap::new(),
+            by_use: BTreeMap::new(),
+            clock: 0,
+            budget,
+        }
+    }
+
+    fn tick(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
+
+    /// The entry at `place`, marked as most recently used.
+    pub(crate) fn get(&mut self, place: &P) -> Option<&Entry<V>> {
+        let now = self.tick();
+        let slot = self.entries.get_mut(place)?;
+        self.by_use.remove(&slot.used);
+        slot.used = now;
+        self.by_use.insert(now, place.clone());
+        Some(&slot.entry)
+    }
+
+    /// Caches `entry` at `place`. A dirty entry stays dirty when replaced by a clean one.
+    pub(crate) fn put(&mut self, place: P, entry: Entry<V>) {
+        let now = self.tick();
+        match self.entries.get_mut(&place) {
+            Some(slot) => {
+                self.by_use.remove(&slot.used);
+                let dirty = slot.entry.dirty || entry.dirty;
+                slot.entry = entry;
+                slot.entry.dirty = dirty;
+                slot.used = now;
+                slot.written = now;
+            }
+            None => {
+                self.budget.add(entry_cost::<V>(place.key_bytes()));
+                let slot = Slot {
+                    entry,
+                    used: now,
+                    written: now,
+                };
+                self.entries.insert(place.clone(), slot);
+            }
+        }
+        self.by_use.insert(now, place);
+    }
+
+    /// The entries in `range`, in order, without marking them used (an inverted range is
+    /// empty).
+    pub(crate) fn range(
+        &self,
+        range: impl RangeBounds<P>,
+    ) -> impl Iterator<Item = (&P, &Entry<V>)> {
+        use std::ops::Bound::{Excluded, Included};
+        let inverted = match (range.start_bound(), range.end_bound()) {
+            (Included(l) | Excluded(l), Included(u) | Excluded(u)) => l > u,
+            _ => false,
+        };
+        let entries = (!inverted).then(|| self.entries.range(range));
+        entries.into_iter().flatten().map(|(p, s)| (p, &s.entry))
+    }
+
+    /// Takes the least recently used entry while the shared budget is exceeded.
+    pub(crate) fn evict_one_if_over(&mut self) -> Option<(P, Entry<V>)> {
+        if !self.budget.over() {
+            return None;
+        }
+        let (_, place) = self.by_use.pop_first()?;
+        let slot = self.entries.remove(&place)?;
+        self.budget.remove(entry_cost::<V>(place.key_bytes()));
+        Some((place, slot.entry))
+    }
+
+    /// Every dirty entry, in the order they were written, marked clean.
+    pub(crate) fn take_dirty(&mut self) -> Vec<(P, Option<V>, i64)>
+    where
+        V: Clone,
+    {
+        let mut dirty: Vec<(u64, P, Option<V>, i64)> = Vec::new();
+        for (place, slot) in &mut self.entries {
+            if slot.entry.dirty {
+                slot.entry.dirty = false;
+                let (value, time) = (slot.entry.value.clone(), slot.entry.timestamp);
+                dirty.push((slot.written, place.clone(), value, time));
+            }
+        }
+        dirty.sort_unstable_by_key(|(written, ..)| *written);
+        dirty.into_iter().map(|(_, p, v, t)| (p, v, t)).collect()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+impl<P: Place, V> Drop for OrderedCache<P, V> {
+    fn drop(&mut self) {
+        for place in self.entries.keys() {
+            self.budget.remove(entry_cost::<V>(place.key_bytes()));
+        }
+    }
+}
+
+/// The cache of a window or session store, with what its flushes and evictions wrote
+/// through, waiting to be forwarded.
+pub(crate) struct CacheLayer<P: Place, V> {
+    pub(crate) cache: OrderedCache<P, V>,
+    /// Changes written through (keys still serialized), oldest first.
+    pub(crate) flushed: Vec<FlushedChange<P, V>>,
+    /// Whether flushes report their changes; without, a flush only writes.
+    pub(crate) reporting: bool,
+    /// The latest time put through the cache, which the engine learns only on a flush.
+    observed: i64,
+}
+
+impl<P: Place, V> CacheLayer<P, V> {
+    pub(crate) fn new(budget: CacheBudget) -> Self {
+        Self {
+            cache: OrderedCache::new(budget),
+            flushed: Vec::new(),
+            reporting: true,
+            observed: i64::MIN,
+        }
+    }
+
+    /// Whether a write at `time` is retained, by the engine's rule (expired once older than
+    /// observed stream time minus retention), with the cache's writes counted as observed.
+    pub(crate) fn accepts(&mut self, time: i64, engine_observed: i64, retention: i64) -> bool {
+        self.observed = self.observed.max(engine_observed).max(time);
+        time >= self.observed.saturating_sub(retention)
+    }
+
+    /// The oldest time still retained: reads hide older cached entries, as the engine hides
+    /// its expired ones.
+    pub(crate) fn live_from(&self, engine_observed: i64, retention: i64) -> i64 {
+        self.observed.max(engine_observed).saturating_sub(retention)
+    }
+}
+
+/// Merges an engine's results with cached writes in the same range, both in store order:
+/// a cached value replaces the engine's, and a cached delete hides it.
+pub(crate) fn merge<P: Ord, V>(engine: Vec<(P, V)>, cached: Vec<(P, Option<V>)>) -> Vec<(P, V)> {
+    let mut out = Vec::with_capacity(engine.len() + cached.len());
+    let mut engine = engine.into_iter().peekable();
+    for (place, value) in cached {
+        while let Some((p, _)) = engine.peek() {
+            if *p < place {
+                out.extend(engine.next());
+            } else {
+                break;
+            }
+        }
+        if engine.peek().is_some_and(|(p, _)| *p == place) {
+            engine.next();
+        }
+        if let Some(value) = value {
+            out.push((place, value));
+        }
+    }
+    out.extend(engine);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dirty(value: Option<i64>) -> Entry<i64> {
+        Entry {
+            value,
+            dirty: true,
+            timestamp: 0,
+        }
+    }
+
+    #[test]
+    fn merge_prefers_the_cache_and_hides_cached_deletes() {
+        let engine = vec![(1, "a"), (3, "c"), (5, "e")];
+        let cached = vec![(0, Some("z")), (3, None), (4, Some("d")), (5, Some("E"))];
+        assert_eq!(
+            merge(engine, cached),
+            vec![(0, "z"), (1, "a"), (4, "d"), (5, "E")]
+        );
+    }
+
+    #[test]
+    fn evicts_least_recently_used_and_flushes_in_write_order() {
+        let budget = CacheBudget::new(3 * entry_cost::<i64>(b"k"));
+        let mut cache = OrderedCache::new(budget.clone());
+        for start in [30, 10, 20] {
+            cache.put((b"k".to_vec(), start), dirty(Some(start)));
+        }
+        assert!(cache.evict_one_if_over().is_none());
+        cache.get(&(b"k".to_vec(), 30));
+        cache.put((b"k".to_vec(), 40), dirty(None));
+        let (place, _) = cache.evict_one_if_over().expect("over budget");
+        assert_eq!(place, (b"k".to_vec(), 10), "the least recently used");
+        assert!(budget.used() <= budget.limit());
+        let order: Vec<i64> = cache.take_dirty().into_iter().map(|(p, ..)| p.1).collect();
+        assert_eq!(order, vec![30, 20, 40]);
+        assert!(cache.take_dirty().is_empty(), "flushed entries are clean");
+        assert_eq!(cache.len(), 3);
+        drop(cache);
+        assert_eq!(budget.used(), 0, "a dropped cache returns its budget");
+    }
+}

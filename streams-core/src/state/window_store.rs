@@ -1,0 +1,490 @@
+//! The typed window store: values by key and window start over a byte engine, optionally
+//! behind a record cache.
+
+use std::cell::RefCell;
+use std::ops::Bound;
+use std::rc::Rc;
+
+use state_stores::{ChangelogRecord, StoreError, WindowBytesStore, WindowEntry};
+
+use super::cache::Entry;
+use super::ordered_cache::{merge, CacheLayer, Place as _};
+use super::registry::ManagedStore;
+use super::windowed::{to_store_error, Codec};
+use super::{CacheBudget, FlushedChange};
+use crate::StateError;
+
+/// Where a window lives in the store: key bytes, then window start.
+type Place = (Vec<u8>, i64);
+
+/// A typed window store: values by key and window start, kept for the store's retention.
+///
+/// With a record cache, writes stay in memory as typed values until the cache is flushed (on
+/// commit) or evicts them; each flushed window is then serialized, written and logged once,
+/// and reported by [`drain_flushed`](Self::drain_flushed). Reads merge the cache with the
+/// engine.
+pub struct WindowStore<K, V> {
+    engine: Rc<RefCell<Box<dyn WindowBytesStore>>>,
+    codec: Rc<Codec<K, V>>,
+    name: Rc<str>,
+    cached: Option<Rc<RefCell<CacheLayer<Place, V>>>>,
+}
+
+impl<K, V> Clone for WindowStore<K, V> {
+    fn clone(&self) -> Self {
+        Self {
+            engine: Rc::clone(&self.engine),
+            codec: Rc::clone(&self.codec),
+            name: Rc::clone(&self.name),
+            cached: self.cached.clone(),
+        }
+    }
+}
+
+/// A window of a key, as scans return it: `(key, window start, value)`.
+pub type WindowedValue<K, V> = (K, i64, V);
+
+impl<K, V> WindowStore<K, V> {
+    pub(crate) fn new(
+        engine: Box<dyn WindowBytesStore>,
+        codec: Rc<Codec<K, V>>,
+        name: Rc<str>,
+    ) -> Self {
+        Self {
+            engine: Rc::new(RefCell::new(engine)),
+            codec,
+            name,
+            cached: None,
+        }
+    }
+
+    /// The same store with a record cache drawing on `budget`.
+    pub(crate) fn with_cache(mut self, budget: CacheBudget) -> Self {
+        self.cached = Some(Rc::new(RefCell::new(CacheLayer::new(budget))));
+        self
+    }
+
+    /// The store's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the store has a record cache.
+    pub fn is_cached(&self) -> bool {
+        self.cached.is_some()
+    }
+
+    /// Whether cache flushes and evictions report their changes through
+    /// [`drain_flushed`](Self::drain_flushed) (the default), or only write them.
+    pub fn report_flushes(&self, reporting: bool) {
+        if let Some(cached) = &self.cached {
+            cached.borrow_mut().reporting = reporting;
+        }
+    }
+}
+
+impl<K, V: Clone> WindowStore<K, V> {
+    /// Stores `value` (`None` deletes) for `key` in the window starting at `window_start`;
+    /// returns whether the window is retained (a put into an expired window is dropped).
+    pub fn put(&self, key: &K, window_start: i64, value: Option<&V>) -> Result<bool, StateError> {
+        let k = self.codec.key(key)?;
+        let Some(cached) = &self.cached else {
+            let v = self.codec.value(value)?;
+            return Ok(self
+                .engine
+                .borrow_mut()
+                .put(&k, window_start, v.as_deref())?);
+        };
+        let mut cached = cached.borrow_mut();
+        let (observed, retention) = {
+            let engine = self.engine.borrow();
+            (engine.observed_stream_time(), engine.retention())
+        };
+        if !cached.accepts(window_start, observed, retention) {
+            return Ok(false);
+        }
+        let value = value.filter(|v| !self.codec.value.is_null(v)).cloned();
+        let entry = Entry {
+            value,
+            dirty: true,
+            timestamp: window_start,
+        };
+        cached.cache.put((k, window_start), entry);
+        self.evict(&mut cached)?;
+        Ok(true)
+    }
+
+    /// The value of `key` in the window starting at `window_start`.
+    pub fn fetch(&self, key: &K, window_start: i64) -> Result<Option<V>, StateError> {
+        let place = (self.codec.key(key)?, window_start);
+        if let Some(cached) = &self.cached {
+            let mut cached = cached.borrow_mut();
+            if window_start < self.live_from(&cached) {
+                return Ok(None);
+            }
+            if let Some(entry) = cached.cache.get(&place) {
+                return Ok(entry.value.clone());
+            }
+        }
+        let bytes = self.engine.borrow().fetch(&place.0, window_start)?;
+        bytes.map(|b| self.codec.decode_value(&b)).transpose()
+    }
+
+    /// The windows of `key` starting in `[from, to]`: `(start, value)` by ascending start.
+    pub fn fetch_range(&self, key: &K, from: i64, to: i64) -> Result<Vec<(i64, V)>, StateError> {
+        let k = self.codec.key(key)?;
+        let entries = self.engine.borrow().fetch_range(&k, from, to)?;
+        let range = (Bound::Included((k.clone(), from)), Bound::Included((k, to)));
+        let found = self.merged(entries, range, from, to)?;
+        Ok(found
+            .into_iter()
+            .map(|((_, start), v)| (start, v))
+            .collect())
+    }
+
+    /// The same windows as [`fetch_range`](Self::fetch_range), by descending start.
+    pub fn backward_fetch_range(
+        &self,
+        key: &K,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, V)>, StateError> {
+        let mut found = self.fetch_range(key, from, to)?;
+        found.reverse();
+        Ok(found)
+    }
+
+    /// The windows of the keys in `[key_from, key_to]` starting in `[from, to]`, by key then start.
+    pub fn fetch_key_range(
+        &self,
+        key_from: &K,
+        key_to: &K,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<WindowedValue<K, V>>, StateError> {
+        let (kf, kt) = (self.codec.key(key_from)?, self.codec.key(key_to)?);
+        let entries = self
+            .engine
+            .borrow()
+            .fetch_key_range(Some(&kf), Some(&kt), from, to)?;
+        let range = (
+            Bound::Included((kf, i64::MIN)),
+            Bound::Included((kt, i64::MAX)),
+        );
+        self.decode_keys(self.merged(entries, range, from, to)?)
+    }
+
+    /// The same windows as [`fetch_key_range`](Self::fetch_key_range), in reverse order.
+    pub fn backward_fetch_key_range(
+        &self,
+        key_from: &K,
+        key_to: &K,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<WindowedValue<K, V>>, StateError> {
+        let mut found = self.fetch_key_range(key_from, key_to, from, to)?;
+        found.reverse();
+        Ok(found)
+    }
+
+    /// The windows of every key starting in `[from, to]`, by key then start.
+    pub fn fetch_all(&self, from: i64, to: i64) -> Result<Vec<WindowedValue<K, V>>, StateError> {
+        let entries = self.engine.borrow().fetch_key_range(None, None, from, to)?;
+        self.decode_keys(self.merged(entries, .., from, to)?)
+    }
+
+    /// Every retained window, by key then start.
+    pub fn all(&self) -> Result<Vec<WindowedValue<K, V>>, StateError> {
+        let entries = self.engine.borrow().all()?;
+        self.decode_keys(self.merged(entries, .., i64::MIN, i64::MAX)?)
+    }
+
+    /// Writes every dirty cached window through to the engine (and its changelog).
+    pub fn flush_cache(&self) -> Result<(), StateError> {
+        let Some(cached) = &self.cached else {
+            return Ok(());
+        };
+        let mut cached = cached.borrow_mut();
+        for (place, value, timestamp) in cached.cache.take_dirty() {
+            self.write_back(&mut cached, place, value, timestamp)?;
+        }
+        Ok(())
+    }
+
+    /// Hands every change that evictions and flushes wrote through since the last call to
+    /// `f`, oldest first, keyed by `(key, window start)`.
+    pub fn drain_flushed<E>(
+        &self,
+        mut f: impl FnMut(FlushedChange<(K, i64), V>) -> Result<(), E>,
+    ) -> Result<(), E>
+    where
+        E: From<StateError>,
+    {
+        let Some(cached) = &self.cached else {
+            return Ok(());
+        };
+        let flushed = std::mem::take(&mut cached.borrow_mut().flushed);
+        for change in flushed {
+            let (key, start) = change.key;
+            f(FlushedChange {
+                key: (self.codec.decode_key(&key)?, start),
+                new: change.new,
+                old: change.old,
+                timestamp: change.timestamp,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The engine's `entries` with the cached writes in `range` (starting in `[from, to]`)
+    /// laid over them.
+    fn merged(
+        &self,
+        entries: Vec<WindowEntry>,
+        range: impl std::ops::RangeBounds<Place>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(Place, V)>, StateError> {
+        let stored = entries
+            .into_iter()
+            .map(|e| Ok(((e.key, e.window_start), self.codec.decode_value(&e.value)?)))
+            .collect::<Result<Vec<_>, StateError>>()?;
+        let Some(cached) = &self.cached else {
+            return Ok(stored);
+        };
+        let cached = cached.borrow();
+        let live_from = self.live_from(&cached);
+        let overlay = cached
+            .cache
+            .range(range)
+            .filter(|(place, _)| place.time() >= live_from)
+            .filter(|(place, _)| (from..=to).contains(&place.1))
+            .map(|(place, entry)| (place.clone(), entry.value.clone()))
+            .collect();
+        Ok(merge(stored, overlay))
+    }
+
+    fn decode_keys(&self, found: Vec<(Place, V)>) -> Result<Vec<WindowedValue<K, V>>, StateError> {
+        found
+            .into_iter()
+            .map(|((key, start), value)| Ok((self.codec.decode_key(&key)?, start, value)))
+            .collect()
+    }
+
+    /// The oldest time the store still retains, for reads of `cached`.
+    fn live_from(&self, cached: &CacheLayer<Place, V>) -> i64 {
+        let engine = self.engine.borrow();
+        cached.live_from(engine.observed_stream_time(), engine.retention())
+    }
+
+    /// Writes evicted dirty windows through, while the cache budget is exceeded.
+    fn evict(&self, cached: &mut CacheLayer<Place, V>) -> Result<(), StateError> {
+        while let Some((place, entry)) = cached.cache.evict_one_if_over() {
+            if entry.dirty {
+                self.write_back(cached, place, entry.value, entry.timestamp)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes one cached window to the engine, reporting the change if the cache reports
+    /// and the engine held something else.
+    fn write_back(
+        &self,
+        cached: &mut CacheLayer<Place, V>,
+        place: Place,
+        value: Option<V>,
+        timestamp: i64,
+    ) -> Result<(), StateError> {
+        let bytes = self.codec.value(value.as_ref())?;
+        let mut engine = self.engine.borrow_mut();
+        if !cached.reporting {
+            engine.put(&place.0, place.1, bytes.as_deref())?;
+            return Ok(());
+        }
+        let old = engine.fetch(&place.0, place.1)?;
+        if old == bytes || !engine.put(&place.0, place.1, bytes.as_deref())? {
+            return Ok(());
+        }
+        let old = old.map(|b| self.codec.decode_value(&b)).transpose()?;
+        cached.flushed.push(FlushedChange {
+            key: place,
+            new: value,
+            old,
+            timestamp,
+        });
+        Ok(())
+    }
+}
+
+impl<K, V: Clone> ManagedStore for WindowStore<K, V> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        // A processor flushes (and forwards) its cache itself; this catches one that did not,
+        // so that the engine and the changelog never lag a commit.
+        self.flush_cache()
+            .map_err(|e| to_store_error(&self.name, e))?;
+        if let Some(cached) = &self.cached {
+            // Processors drain their changes in their own flush, before this one: what is
+            // left has no reader.
+            cached.borrow_mut().flushed.clear();
+        }
+        self.engine.borrow_mut().flush()
+    }
+
+    fn close(&mut self) {
+        self.engine.borrow_mut().close();
+    }
+
+    fn persistent(&self) -> bool {
+        self.engine.borrow().persistent()
+    }
+
+    fn restore(&mut self, records: &[ChangelogRecord]) -> Result<(), StoreError> {
+        self.engine.borrow_mut().restore_batch(records)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use state_stores::InMemoryWindowStore;
+
+    use super::*;
+    use crate::Serdes;
+
+    fn store(budget: Option<&CacheBudget>) -> WindowStore<String, i64> {
+        let codec = Rc::new(Codec {
+            topic: "app-w-changelog".into(),
+            key: Serdes::string(),
+            value: Serdes::i64(),
+        });
+        let engine = Box::new(InMemoryWindowStore::new("w", 10_000));
+        let store = WindowStore::new(engine, codec, Rc::from("w"));
+        match budget {
+            Some(budget) => store.with_cache(budget.clone()),
+            None => store,
+        }
+    }
+
+    /// A small deterministic random source (xorshift).
+    struct Random(u64);
+
+    impl Random {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    #[test]
+    fn a_cached_store_reads_like_an_uncached_one_through_evictions_and_flushes() {
+        for seed in 1..=40 {
+            let mut random = Random(seed);
+            // Room for about five windows: most writes evict.
+            let budget = CacheBudget::new(5 * 300);
+            let (plain, cached) = (store(None), store(Some(&budget)));
+            for step in 0..300 {
+                let key = format!("k{}", random.below(4));
+                let start = 10 * random.below(50) as i64;
+                let value = (random.below(5) > 0).then(|| random.below(100) as i64);
+                assert_eq!(
+                    plain.put(&key, start, value.as_ref()).unwrap(),
+                    cached.put(&key, start, value.as_ref()).unwrap()
+                );
+                if random.below(20) == 0 {
+                    cached.flush_cache().unwrap();
+                }
+                let (from, to) = (10 * random.below(50) as i64, 10 * random.below(50) as i64);
+                let other = format!("k{}", random.below(4));
+                let at = format!("seed {seed} step {step}");
+                assert_eq!(
+                    plain.fetch(&key, start).unwrap(),
+                    cached.fetch(&key, start).unwrap(),
+                    "{at}"
+                );
+                assert_eq!(
+                    plain.fetch_range(&key, from, to).unwrap(),
+                    cached.fetch_range(&key, from, to).unwrap(),
+                    "{at}"
+                );
+                assert_eq!(
+                    plain.backward_fetch_range(&key, from, to).unwrap(),
+                    cached.backward_fetch_range(&key, from, to).unwrap(),
+                    "{at}"
+                );
+                assert_eq!(
+                    plain.fetch_key_range(&key, &other, from, to).unwrap(),
+                    cached.fetch_key_range(&key, &other, from, to).unwrap(),
+                    "{at}"
+                );
+                assert_eq!(
+                    plain
+                        .backward_fetch_key_range(&key, &other, from, to)
+                        .unwrap(),
+                    cached
+                        .backward_fetch_key_range(&key, &other, from, to)
+                        .unwrap(),
+                    "{at}"
+                );
+                assert_eq!(
+                    plain.fetch_all(from, to).unwrap(),
+                    cached.fetch_all(from, to).unwrap(),
+                    "{at}"
+                );
+                assert!(budget.used() <= budget.limit(), "{at}: within the budget");
+            }
+            assert_eq!(plain.all().unwrap(), cached.all().unwrap());
+            cached.flush_cache().unwrap();
+            assert_eq!(
+                plain.engine.borrow().all().unwrap(),
+                cached.engine.borrow().all().unwrap(),
+                "seed {seed}: once flushed, the engines agree"
+            );
+        }
+    }
+
+    #[test]
+    fn flushes_report_each_changed_window_once_with_its_old_value() {
+        let budget = CacheBudget::new(1 << 20);
+        let s = store(Some(&budget));
+        s.put(&"a".into(), 0, Some(&1)).unwrap();
+        s.flush_cache().unwrap();
+        for n in 2..=5 {
+            s.put(&"a".into(), 0, Some(&n)).unwrap();
+        }
+        s.put(&"b".into(), 10, Some(&7)).unwrap();
+        s.put(&"b".into(), 10, None).unwrap();
+        s.put(&"c".into(), 20, Some(&3)).unwrap();
+        s.flush_cache().unwrap();
+        let mut changes = Vec::new();
+        s.drain_flushed(|c| {
+            changes.push((c.key, c.new, c.old));
+            Ok::<_, StateError>(())
+        })
+        .unwrap();
+        assert_eq!(
+            changes,
+            vec![
+                (("a".into(), 0), Some(1), None),
+                (("a".into(), 0), Some(5), Some(1)),
+                (("c".into(), 20), Some(3), None),
+            ],
+            "a window created and deleted between flushes never shows"
+        );
+    }
+
+    #[test]
+    fn a_put_into_an_expired_window_is_refused_before_any_flush() {
+        let budget = CacheBudget::new(1 << 20);
+        let s = store(Some(&budget));
+        assert!(s.put(&"a".into(), 50_000, Some(&1)).unwrap());
+        assert!(!s.put(&"a".into(), 39_999, Some(&1)).unwrap());
+        assert!(s.put(&"a".into(), 40_000, Some(&1)).unwrap());
+        assert_eq!(s.fetch(&"a".into(), 39_999).unwrap(), None);
+    }
+}
