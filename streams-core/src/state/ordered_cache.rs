@@ -40,6 +40,9 @@ impl Place for (Vec<u8>, i64, i64) {
 
 struct Slot<V> {
     entry: Entry<V>,
+    /// What the engine holds at this place, when the cache knows it (a read that missed
+    /// the cache, or a flush): a flush then needs no engine read for the old value.
+    stored: Option<Option<V>>,
     /// When the entry was last used (read or written), on the cache's clock.
     used: u64,
     /// When the entry was last written: dirty entries flush in write order, so that a
@@ -51,6 +54,14 @@ struct Slot<V> {
 /// copy), the slot, and the two tree nodes' share (about 100 bytes).
 fn entry_cost<V>(key: &[u8]) -> usize {
     2 * key.len().max(32) + std::mem::size_of::<Slot<V>>() + 100
+}
+
+/// An entry leaving the cache for the engine: its place, value and time, and what the
+/// engine holds there when the cache knows it.
+pub(crate) struct Leaving<P, V> {
+    pub(crate) place: P,
+    pub(crate) entry: Entry<V>,
+    pub(crate) stored: Option<Option<V>>,
 }
 
 /// The cache of one window or session store.
@@ -86,6 +97,32 @@ impl<P: Place, V> OrderedCache<P, V> {
         Some(&slot.entry)
     }
 
+    /// Caches what a read found in the engine at `place` (`None`: nothing), as a clean entry,
+    /// unless the place is cached already.
+    pub(crate) fn fill(&mut self, place: P, stored: Option<V>)
+    where
+        V: Clone,
+    {
+        if self.entries.contains_key(&place) {
+            return;
+        }
+        let now = self.tick();
+        self.budget.add(entry_cost::<V>(place.key_bytes()));
+        let entry = Entry {
+            value: stored.clone(),
+            dirty: false,
+            timestamp: i64::MIN,
+        };
+        let slot = Slot {
+            entry,
+            stored: Some(stored),
+            used: now,
+            written: now,
+        };
+        self.entries.insert(place.clone(), slot);
+        self.by_use.insert(now, place);
+    }
+
     /// Caches `entry` at `place`. A dirty entry stays dirty when replaced by a clean one.
     pub(crate) fn put(&mut self, place: P, entry: Entry<V>) {
         let now = self.tick();
@@ -102,6 +139,7 @@ impl<P: Place, V> OrderedCache<P, V> {
                 self.budget.add(entry_cost::<V>(place.key_bytes()));
                 let slot = Slot {
                     entry,
+                    stored: None,
                     used: now,
                     written: now,
                 };
@@ -127,31 +165,49 @@ impl<P: Place, V> OrderedCache<P, V> {
     }
 
     /// Takes the least recently used entry while the shared budget is exceeded.
-    pub(crate) fn evict_one_if_over(&mut self) -> Option<(P, Entry<V>)> {
+    pub(crate) fn evict_one_if_over(&mut self) -> Option<Leaving<P, V>> {
         if !self.budget.over() {
             return None;
         }
         let (_, place) = self.by_use.pop_first()?;
         let slot = self.entries.remove(&place)?;
         self.budget.remove(entry_cost::<V>(place.key_bytes()));
-        Some((place, slot.entry))
+        Some(Leaving {
+            place,
+            entry: slot.entry,
+            stored: slot.stored,
+        })
     }
 
-    /// Every dirty entry, in the order they were written, marked clean.
-    pub(crate) fn take_dirty(&mut self) -> Vec<(P, Option<V>, i64)>
+    /// Every dirty entry, in the order they were written, marked clean (and known to be
+    /// what the engine holds once written).
+    pub(crate) fn take_dirty(&mut self) -> Vec<Leaving<P, V>>
     where
         V: Clone,
     {
-        let mut dirty: Vec<(u64, P, Option<V>, i64)> = Vec::new();
+        let mut dirty: Vec<(u64, Leaving<P, V>)> = Vec::new();
         for (place, slot) in &mut self.entries {
             if slot.entry.dirty {
                 slot.entry.dirty = false;
-                let (value, time) = (slot.entry.value.clone(), slot.entry.timestamp);
-                dirty.push((slot.written, place.clone(), value, time));
+                let stored = slot.stored.replace(slot.entry.value.clone());
+                let entry = Entry {
+                    value: slot.entry.value.clone(),
+                    dirty: true,
+                    timestamp: slot.entry.timestamp,
+                };
+                let place = place.clone();
+                dirty.push((
+                    slot.written,
+                    Leaving {
+                        place,
+                        entry,
+                        stored,
+                    },
+                ));
             }
         }
-        dirty.sort_unstable_by_key(|(written, ..)| *written);
-        dirty.into_iter().map(|(_, p, v, t)| (p, v, t)).collect()
+        dirty.sort_unstable_by_key(|(written, _)| *written);
+        dirty.into_iter().map(|(_, leaving)| leaving).collect()
     }
 
     #[cfg(test)]
@@ -260,10 +316,14 @@ mod tests {
         assert!(cache.evict_one_if_over().is_none());
         cache.get(&(b"k".to_vec(), 30));
         cache.put((b"k".to_vec(), 40), dirty(None));
-        let (place, _) = cache.evict_one_if_over().expect("over budget");
-        assert_eq!(place, (b"k".to_vec(), 10), "the least recently used");
+        let leaving = cache.evict_one_if_over().expect("over budget");
+        assert_eq!(
+            leaving.place,
+            (b"k".to_vec(), 10),
+            "the least recently used"
+        );
         assert!(budget.used() <= budget.limit());
-        let order: Vec<i64> = cache.take_dirty().into_iter().map(|(p, ..)| p.1).collect();
+        let order: Vec<i64> = cache.take_dirty().into_iter().map(|l| l.place.1).collect();
         assert_eq!(order, vec![30, 20, 40]);
         assert!(cache.take_dirty().is_empty(), "flushed entries are clean");
         assert_eq!(cache.len(), 3);

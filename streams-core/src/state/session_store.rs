@@ -8,7 +8,7 @@ use std::rc::Rc;
 use state_stores::{ChangelogRecord, SessionBytesStore, SessionEntry, StoreError};
 
 use super::cache::Entry;
-use super::ordered_cache::{merge, CacheLayer, Place as _};
+use super::ordered_cache::{merge, CacheLayer, Leaving, Place as _};
 use super::registry::ManagedStore;
 use super::windowed::{to_store_error, Codec};
 use super::{CacheBudget, FlushedChange};
@@ -202,8 +202,8 @@ impl<K, V: Clone> SessionStore<K, V> {
             return Ok(());
         };
         let mut cached = cached.borrow_mut();
-        for (place, value, timestamp) in cached.cache.take_dirty() {
-            self.write_back(&mut cached, place, value, timestamp)?;
+        for leaving in cached.cache.take_dirty() {
+            self.write_back(&mut cached, leaving)?;
         }
         Ok(())
     }
@@ -276,9 +276,9 @@ impl<K, V: Clone> SessionStore<K, V> {
 
     /// Writes evicted dirty sessions through, while the cache budget is exceeded.
     fn evict(&self, cached: &mut CacheLayer<Place, V>) -> Result<(), StateError> {
-        while let Some((place, entry)) = cached.cache.evict_one_if_over() {
-            if entry.dirty {
-                self.write_back(cached, place, entry.value, entry.timestamp)?;
+        while let Some(leaving) = cached.cache.evict_one_if_over() {
+            if leaving.entry.dirty {
+                self.write_back(cached, leaving)?;
             }
         }
         Ok(())
@@ -289,27 +289,39 @@ impl<K, V: Clone> SessionStore<K, V> {
     fn write_back(
         &self,
         cached: &mut CacheLayer<Place, V>,
-        place: Place,
-        value: Option<V>,
-        timestamp: i64,
+        leaving: Leaving<Place, V>,
     ) -> Result<(), StateError> {
-        let bytes = self.codec.value(value.as_ref())?;
+        let Leaving {
+            place,
+            entry,
+            stored,
+        } = leaving;
+        let bytes = self.codec.value(entry.value.as_ref())?;
         let (key, end, start) = (&place.0, place.1, place.2);
         let mut engine = self.engine.borrow_mut();
         if !cached.reporting {
             engine.put(key, start, end, bytes.as_deref())?;
             return Ok(());
         }
-        let old = engine.fetch_session(key, start, end)?;
-        if old == bytes || !engine.put(key, start, end, bytes.as_deref())? {
+        let (old, old_bytes) = match stored {
+            Some(old) => {
+                let old_bytes = self.codec.value(old.as_ref())?;
+                (old, old_bytes)
+            }
+            None => {
+                let old_bytes = engine.fetch_session(key, start, end)?;
+                let old = old_bytes.as_ref().map(|b| self.codec.decode_value(b));
+                (old.transpose()?, old_bytes)
+            }
+        };
+        if old_bytes == bytes || !engine.put(key, start, end, bytes.as_deref())? {
             return Ok(());
         }
-        let old = old.map(|b| self.codec.decode_value(&b)).transpose()?;
         cached.flushed.push(FlushedChange {
             key: place,
-            new: value,
+            new: entry.value,
             old,
-            timestamp,
+            timestamp: entry.timestamp,
         });
         Ok(())
     }

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use state_stores::{ChangelogRecord, StoreError, WindowBytesStore, WindowEntry};
 
 use super::cache::Entry;
-use super::ordered_cache::{merge, CacheLayer, Place as _};
+use super::ordered_cache::{merge, CacheLayer, Leaving, Place as _};
 use super::registry::ManagedStore;
 use super::windowed::{to_store_error, Codec};
 use super::{CacheBudget, FlushedChange};
@@ -125,8 +125,18 @@ impl<K, V: Clone> WindowStore<K, V> {
             if let Some(entry) = cached.cache.get(&place) {
                 return Ok(entry.value.clone());
             }
+            // Remembered, so that the update that usually follows flushes without
+            // reading the engine again.
+            let stored = self.engine_fetch(&place)?;
+            cached.cache.fill(place, stored.clone());
+            self.evict(&mut cached)?;
+            return Ok(stored);
         }
-        let bytes = self.engine.borrow().fetch(&place.0, window_start)?;
+        self.engine_fetch(&place)
+    }
+
+    fn engine_fetch(&self, place: &Place) -> Result<Option<V>, StateError> {
+        let bytes = self.engine.borrow().fetch(&place.0, place.1)?;
         bytes.map(|b| self.codec.decode_value(&b)).transpose()
     }
 
@@ -205,8 +215,8 @@ impl<K, V: Clone> WindowStore<K, V> {
             return Ok(());
         };
         let mut cached = cached.borrow_mut();
-        for (place, value, timestamp) in cached.cache.take_dirty() {
-            self.write_back(&mut cached, place, value, timestamp)?;
+        for leaving in cached.cache.take_dirty() {
+            self.write_back(&mut cached, leaving)?;
         }
         Ok(())
     }
@@ -279,9 +289,9 @@ impl<K, V: Clone> WindowStore<K, V> {
 
     /// Writes evicted dirty windows through, while the cache budget is exceeded.
     fn evict(&self, cached: &mut CacheLayer<Place, V>) -> Result<(), StateError> {
-        while let Some((place, entry)) = cached.cache.evict_one_if_over() {
-            if entry.dirty {
-                self.write_back(cached, place, entry.value, entry.timestamp)?;
+        while let Some(leaving) = cached.cache.evict_one_if_over() {
+            if leaving.entry.dirty {
+                self.write_back(cached, leaving)?;
             }
         }
         Ok(())
@@ -292,26 +302,38 @@ impl<K, V: Clone> WindowStore<K, V> {
     fn write_back(
         &self,
         cached: &mut CacheLayer<Place, V>,
-        place: Place,
-        value: Option<V>,
-        timestamp: i64,
+        leaving: Leaving<Place, V>,
     ) -> Result<(), StateError> {
-        let bytes = self.codec.value(value.as_ref())?;
+        let Leaving {
+            place,
+            entry,
+            stored,
+        } = leaving;
+        let bytes = self.codec.value(entry.value.as_ref())?;
         let mut engine = self.engine.borrow_mut();
         if !cached.reporting {
             engine.put(&place.0, place.1, bytes.as_deref())?;
             return Ok(());
         }
-        let old = engine.fetch(&place.0, place.1)?;
-        if old == bytes || !engine.put(&place.0, place.1, bytes.as_deref())? {
+        let (old, old_bytes) = match stored {
+            Some(old) => {
+                let old_bytes = self.codec.value(old.as_ref())?;
+                (old, old_bytes)
+            }
+            None => {
+                let old_bytes = engine.fetch(&place.0, place.1)?;
+                let old = old_bytes.as_ref().map(|b| self.codec.decode_value(b));
+                (old.transpose()?, old_bytes)
+            }
+        };
+        if old_bytes == bytes || !engine.put(&place.0, place.1, bytes.as_deref())? {
             return Ok(());
         }
-        let old = old.map(|b| self.codec.decode_value(&b)).transpose()?;
         cached.flushed.push(FlushedChange {
             key: place,
-            new: value,
+            new: entry.value,
             old,
-            timestamp,
+            timestamp: entry.timestamp,
         });
         Ok(())
     }
