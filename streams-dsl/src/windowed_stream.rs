@@ -5,6 +5,7 @@ use std::sync::Arc;
 use streams_core::{SerdeRef, TimestampedSerde, WindowedStoreBuilder};
 
 use crate::builder::Graph;
+use crate::processors::emit_progress::EmitProgress;
 
 use crate::processors::window_aggregate::WindowAggregate;
 use crate::processors::LateRecords;
@@ -117,6 +118,16 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
             &[&parent],
         );
         g.store(builder, &[&node]);
+        if emit == EmitStrategy::OnWindowClose {
+            // Where the aggregation's watermark survives a restart (see `EmitProgress`).
+            g.key_value_store(
+                &EmitProgress::store_name(&store),
+                materialized.options(),
+                streams_core::Serdes::string(),
+                streams_core::Serdes::i64(),
+                &node,
+            );
+        }
         KTable::new(g, node, Some(store))
     }
 

@@ -2,6 +2,7 @@
 //! shared by every task's instance, and calls it directly (no boxing per call).
 
 pub(crate) mod aggregate;
+pub(crate) mod emit_progress;
 pub(crate) mod join;
 pub(crate) mod session_aggregate;
 pub(crate) mod stateless;

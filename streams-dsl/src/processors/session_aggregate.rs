@@ -6,6 +6,7 @@ use streams_core::{
     ValueAndTimestamp,
 };
 
+use super::emit_progress::EmitProgress;
 use super::LateRecords;
 use crate::{Change, EmitStrategy, SessionWindows, Window, Windowed};
 
@@ -19,6 +20,8 @@ use crate::{Change, EmitStrategy, SessionWindows, Window, Windowed};
 /// the removal of each replaced session that downstream had seen, then the merged session.
 pub(crate) struct SessionAggregate<K, V, VA, F, M> {
     every_update: bool,
+    /// On close: the watermark reached, kept across restarts.
+    progress: Option<EmitProgress>,
     late: Option<Arc<LateRecords<K, V>>>,
     store_name: String,
     store: Option<SessionStore<K, ValueAndTimestamp<VA>>>,
@@ -41,8 +44,11 @@ impl<K, V, VA, F, M> SessionAggregate<K, V, VA, F, M> {
         late: Option<Arc<LateRecords<K, V>>>,
         every_update: bool,
     ) -> Self {
+        let progress =
+            (emit == EmitStrategy::OnWindowClose).then(|| EmitProgress::new(&store_name));
         Self {
             every_update,
+            progress,
             late,
             store_name,
             store: None,
@@ -113,9 +119,9 @@ impl<K: Clone + 'static, V, VA: Clone + 'static, F, M> SessionAggregate<K, V, VA
     fn emit_closed(
         &mut self,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
+        watermark: i64,
     ) -> Result<(), ProcessorError> {
-        let bound = ctx
-            .watermark()
+        let bound = watermark
             .saturating_sub(self.windows.gap())
             .saturating_sub(self.windows.grace());
         let Some(&earliest) = self.open_ends.keys().next() else {
@@ -158,10 +164,13 @@ where
         let store: SessionStore<K, ValueAndTimestamp<VA>> = ctx.state_store(&self.store_name)?;
         store.report_flushes(self.forwards_flushes());
         self.store = Some(store);
-        if self.emit == EmitStrategy::OnWindowClose {
-            // After a restart the store holds the sessions that were still open.
-            let bound = ctx
+        if let Some(progress) = &mut self.progress {
+            // After a restart the store holds the sessions that were still open, and the
+            // closed ones it still retains, which the watermark reached before tells apart.
+            progress.open(ctx)?;
+            let bound = progress
                 .watermark()
+                .max(ctx.watermark())
                 .saturating_sub(self.windows.gap())
                 .saturating_sub(self.windows.grace());
             for (_, _, end, _) in self.store()?.all()? {
@@ -178,6 +187,9 @@ where
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
     ) -> Result<(), ProcessorError> {
         self.store()?.flush_cache()?;
+        if let Some(progress) = &self.progress {
+            progress.flush()?;
+        }
         self.forward_flushed(ctx)
     }
 
@@ -186,8 +198,12 @@ where
         r: Record<K, V>,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
     ) -> Result<(), ProcessorError> {
+        let watermark = match &mut self.progress {
+            Some(progress) => progress.advance(ctx.watermark())?,
+            None => ctx.watermark(),
+        };
         if self.emit == EmitStrategy::OnWindowClose {
-            self.emit_closed(ctx)?;
+            self.emit_closed(ctx, watermark)?;
         }
         let (t, gap) = (r.timestamp, self.windows.gap());
         let overlapping =
@@ -195,17 +211,17 @@ where
                 .find_sessions(&r.key, t.saturating_sub(gap), t.saturating_add(gap))?;
         let start = overlapping.iter().map(|(_, s, _, _)| *s).fold(t, i64::min);
         let end = overlapping.iter().map(|(_, _, e, _)| *e).fold(t, i64::max);
-        if ctx.watermark() > end.saturating_add(self.windows.grace()) {
+        if watermark > end.saturating_add(self.windows.grace()) {
             tracing::debug!(
                 time = t,
-                watermark = ctx.watermark(),
+                watermark = watermark,
                 "record too late for its session"
             );
             ctx.record_dropped(1);
             if let Some(late) = &self.late {
                 let reason = format!(
                     "too late for its session [{start}, {end}]: watermark {}, grace {}",
-                    ctx.watermark(),
+                    watermark,
                     self.windows.grace()
                 );
                 late.send(&r, &reason, ctx)?;

@@ -5,6 +5,7 @@ use streams_core::{
     WindowStore,
 };
 
+use super::emit_progress::EmitProgress;
 use super::LateRecords;
 use crate::{Change, EmitStrategy, TimeWindows, Window, Windowed};
 
@@ -17,6 +18,8 @@ use crate::{Change, EmitStrategy, TimeWindows, Window, Windowed};
 /// cache also collapses what goes downstream to the last value per window per flush.
 pub(crate) struct WindowAggregate<K, V, VA, F> {
     every_update: bool,
+    /// On close: the watermark reached, kept across restarts.
+    progress: Option<EmitProgress>,
     late: Option<Arc<LateRecords<K, V>>>,
     store_name: String,
     store: Option<WindowStore<K, ValueAndTimestamp<VA>>>,
@@ -36,8 +39,11 @@ impl<K, V, VA, F> WindowAggregate<K, V, VA, F> {
         late: Option<Arc<LateRecords<K, V>>>,
         every_update: bool,
     ) -> Self {
+        let progress =
+            (emit == EmitStrategy::OnWindowClose).then(|| EmitProgress::new(&store_name));
         Self {
             every_update,
+            progress,
             late,
             store_name,
             store: None,
@@ -84,14 +90,29 @@ where
             })
     }
 
-    /// Emits, in window order, the final result of every window closed by the watermark.
+    /// The start of the last window that `watermark` closes: a window closes once
+    /// watermark >= end + grace, that is start <= watermark - size - grace.
+    fn last_closed_start(&self, watermark: i64) -> i64 {
+        watermark
+            .saturating_sub(self.windows.size())
+            .saturating_sub(self.windows.grace())
+    }
+
+    /// The first window start after `last_closed_start` (starts are multiples of the
+    /// advance): the next window that can close.
+    fn next_start_after(&self, last_closed_start: i64) -> i64 {
+        let advance = self.windows.advance();
+        (last_closed_start.div_euclid(advance) + 1) * advance
+    }
+
+    /// Emits, in window order, the final result of every window closed by `watermark`.
     fn emit_closed(
         &mut self,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
+        watermark: i64,
     ) -> Result<(), ProcessorError> {
-        let (size, grace) = (self.windows.size(), self.windows.grace());
-        // A window closes once watermark >= end + grace, that is start <= watermark - size - grace.
-        let last_closed_start = ctx.watermark().saturating_sub(size).saturating_sub(grace);
+        let size = self.windows.size();
+        let last_closed_start = self.last_closed_start(watermark);
         if last_closed_start < self.emitted_before {
             return Ok(());
         }
@@ -113,10 +134,8 @@ where
                 aggregate.timestamp,
             ))?;
         }
-        // Window starts are multiples of the advance: the next one that can close is the next
-        // multiple, so records in between need no scan.
-        let advance = self.windows.advance();
-        self.emitted_before = (last_closed_start.div_euclid(advance) + 1) * advance;
+        // Records before the next window start that can close need no scan.
+        self.emitted_before = self.next_start_after(last_closed_start);
         Ok(())
     }
 }
@@ -135,6 +154,14 @@ where
         let store: WindowStore<K, ValueAndTimestamp<VA>> = ctx.state_store(&self.store_name)?;
         store.report_flushes(self.forwards_flushes());
         self.store = Some(store);
+        if let Some(progress) = &mut self.progress {
+            progress.open(ctx)?;
+            if progress.watermark() > i64::MIN {
+                // The windows that the watermark reached before a restart closed are out.
+                let watermark = progress.watermark();
+                self.emitted_before = self.next_start_after(self.last_closed_start(watermark));
+            }
+        }
         Ok(())
     }
 
@@ -143,6 +170,9 @@ where
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
     ) -> Result<(), ProcessorError> {
         self.store()?.flush_cache()?;
+        if let Some(progress) = &self.progress {
+            progress.flush()?;
+        }
         self.forward_flushed(ctx)
     }
 
@@ -151,11 +181,14 @@ where
         r: Record<K, V>,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
     ) -> Result<(), ProcessorError> {
+        let watermark = match &mut self.progress {
+            Some(progress) => progress.advance(ctx.watermark())?,
+            None => ctx.watermark(),
+        };
         if self.emit == EmitStrategy::OnWindowClose {
             // Before this record's writes: they may expire windows that close just now.
-            self.emit_closed(ctx)?;
+            self.emit_closed(ctx, watermark)?;
         }
-        let watermark = ctx.watermark();
         let grace = self.windows.grace();
         let (mut dropped, mut windows) = (0, 0);
         for window in self.windows.windows_for(r.timestamp) {

@@ -1,0 +1,71 @@
+//! The watermark that an emit-on-close aggregation has reached, kept in a small logged store:
+//! a task rebuilt from its changelogs starts from it, so it neither emits a closed window
+//! again nor accepts a record that the window's closing had made too late.
+
+use streams_core::{KeyValueStore, ProcessorContext, ProcessorError};
+
+/// An aggregation's watermark, surviving restarts.
+pub(crate) struct EmitProgress {
+    store_name: String,
+    store: Option<KeyValueStore<String, i64>>,
+    /// The store's only key (kept to write without allocating).
+    key: String,
+    watermark: i64,
+}
+
+impl EmitProgress {
+    /// The progress of the aggregation whose store is `aggregate_store`.
+    pub(crate) fn new(aggregate_store: &str) -> Self {
+        Self {
+            store_name: Self::store_name(aggregate_store),
+            store: None,
+            key: "watermark".to_owned(),
+            watermark: i64::MIN,
+        }
+    }
+
+    /// The name of the progress store of the aggregation whose store is `aggregate_store`.
+    pub(crate) fn store_name(aggregate_store: &str) -> String {
+        format!("{aggregate_store}-emit-progress")
+    }
+
+    /// Opens the store and reads the watermark reached before a restart, if any; call from
+    /// `Processor::init`.
+    pub(crate) fn open<K, V>(
+        &mut self,
+        ctx: &ProcessorContext<'_, K, V>,
+    ) -> Result<(), ProcessorError> {
+        let store: KeyValueStore<String, i64> = ctx.key_value_store(&self.store_name)?;
+        // Nothing reads its changes: a flush only writes them.
+        store.report_flushes(false);
+        self.watermark = store.get(&self.key)?.unwrap_or(i64::MIN);
+        self.store = Some(store);
+        Ok(())
+    }
+
+    /// Writes the watermark through to the store and its changelog; call from
+    /// `Processor::flush`, so that every commit covers it.
+    pub(crate) fn flush(&self) -> Result<(), ProcessorError> {
+        if let Some(store) = &self.store {
+            store.flush_cache()?;
+        }
+        Ok(())
+    }
+
+    /// The watermark reached so far.
+    pub(crate) fn watermark(&self) -> i64 {
+        self.watermark
+    }
+
+    /// Advances to the task's watermark if it is later, and returns the watermark: the
+    /// task's, or the one reached before a restart.
+    pub(crate) fn advance(&mut self, task_watermark: i64) -> Result<i64, ProcessorError> {
+        if task_watermark > self.watermark {
+            self.watermark = task_watermark;
+            if let Some(store) = &self.store {
+                store.put(&self.key, &task_watermark)?;
+            }
+        }
+        Ok(self.watermark)
+    }
+}
