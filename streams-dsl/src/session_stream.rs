@@ -4,9 +4,8 @@ use std::sync::Arc;
 
 use streams_core::{TimestampedSerde, WindowedStoreBuilder};
 
-use crate::processors::emit_progress::EmitProgress;
 use crate::processors::session_aggregate::SessionAggregate;
-use crate::windowed_stream::{input_retention, late_records, WindowedInput};
+use crate::windowed_stream::{emit_progress_store, input_retention, late_records, WindowedInput};
 use crate::{EmitStrategy, KGroupedStream, KTable, Materialized, SessionWindows, Windowed};
 
 /// A stream grouped by key and split into sessions of activity, ready to aggregate. Each
@@ -118,16 +117,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
             &[&parent],
         );
         g.store(builder, &[&node]);
-        if emit == EmitStrategy::OnWindowClose {
-            // Where the aggregation's watermark survives a restart (see `EmitProgress`).
-            g.key_value_store(
-                &EmitProgress::store_name(&store),
-                materialized.options(),
-                streams_core::Serdes::string(),
-                streams_core::Serdes::i64(),
-                &node,
-            );
-        }
+        emit_progress_store(&g, emit, &store, &materialized, &node);
         KTable::new(g, node, Some(store))
     }
 

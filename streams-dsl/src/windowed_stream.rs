@@ -118,16 +118,7 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
             &[&parent],
         );
         g.store(builder, &[&node]);
-        if emit == EmitStrategy::OnWindowClose {
-            // Where the aggregation's watermark survives a restart (see `EmitProgress`).
-            g.key_value_store(
-                &EmitProgress::store_name(&store),
-                materialized.options(),
-                streams_core::Serdes::string(),
-                streams_core::Serdes::i64(),
-                &node,
-            );
-        }
+        emit_progress_store(&g, emit, &store, &materialized, &node);
         KTable::new(g, node, Some(store))
     }
 
@@ -253,6 +244,26 @@ pub(crate) fn input_retention<K, VA>(materialized: &Materialized<K, VA>, minimum
             .unwrap_or(i64::MAX)
             .max(minimum)
     })
+}
+
+/// Adds, for an on-close aggregation, the store where its watermark survives a restart (see
+/// `EmitProgress`), connected to `node`, with the aggregate store's engine and logging.
+pub(crate) fn emit_progress_store<K, VA>(
+    g: &Graph,
+    emit: EmitStrategy,
+    store: &str,
+    materialized: &Materialized<K, VA>,
+    node: &str,
+) {
+    if emit == EmitStrategy::OnWindowClose {
+        g.key_value_store(
+            &EmitProgress::store_name(store),
+            materialized.options(),
+            streams_core::Serdes::string(),
+            streams_core::Serdes::i64(),
+            node,
+        );
+    }
 }
 
 /// The late-records side output, if `topic` is set: declared in the topology, with the

@@ -285,8 +285,20 @@ pub(crate) fn merge<P: Ord, V>(engine: Vec<(P, V)>, cached: Vec<(P, Option<V>)>)
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A small deterministic random source (xorshift), for the stores' randomized tests.
+    pub(crate) struct Random(pub(crate) u64);
+
+    impl Random {
+        pub(crate) fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
 
     fn dirty(value: Option<i64>) -> Entry<i64> {
         Entry {

@@ -5,12 +5,11 @@ use std::cell::RefCell;
 use std::ops::{Bound, RangeBounds};
 use std::rc::Rc;
 
-use state_stores::{ChangelogRecord, SessionBytesStore, SessionEntry, StoreError};
+use state_stores::{SessionBytesStore, SessionEntry};
 
 use super::cache::Entry;
 use super::ordered_cache::{merge, CacheLayer, Leaving, Place as _};
-use super::registry::ManagedStore;
-use super::windowed::{to_store_error, Codec};
+use super::windowed::Codec;
 use super::{CacheBudget, FlushedChange};
 use crate::StateError;
 
@@ -327,42 +326,14 @@ impl<K, V: Clone> SessionStore<K, V> {
     }
 }
 
-impl<K, V: Clone> ManagedStore for SessionStore<K, V> {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn flush(&mut self) -> Result<(), StoreError> {
-        // A processor flushes (and forwards) its cache itself; this catches one that did not,
-        // so that the engine and the changelog never lag a commit.
-        self.flush_cache()
-            .map_err(|e| to_store_error(&self.name, e))?;
-        if let Some(cached) = &self.cached {
-            // Processors drain their changes in their own flush, before this one: what is
-            // left has no reader.
-            cached.borrow_mut().flushed.clear();
-        }
-        self.engine.borrow_mut().flush()
-    }
-
-    fn close(&mut self) {
-        self.engine.borrow_mut().close();
-    }
-
-    fn persistent(&self) -> bool {
-        self.engine.borrow().persistent()
-    }
-
-    fn restore(&mut self, records: &[ChangelogRecord]) -> Result<(), StoreError> {
-        self.engine.borrow_mut().restore_batch(records)
-    }
-}
+super::windowed::managed_windowed_store!(SessionStore);
 
 #[cfg(test)]
 mod tests {
     use state_stores::InMemorySessionStore;
 
     use super::*;
+    use crate::state::ordered_cache::tests::Random;
     use crate::Serdes;
 
     fn store(budget: Option<&CacheBudget>) -> SessionStore<String, i64> {
@@ -376,18 +347,6 @@ mod tests {
         match budget {
             Some(budget) => store.with_cache(budget.clone()),
             None => store,
-        }
-    }
-
-    /// A small deterministic random source (xorshift).
-    struct Random(u64);
-
-    impl Random {
-        fn below(&mut self, n: u64) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0 % n
         }
     }
 

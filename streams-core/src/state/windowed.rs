@@ -57,6 +57,45 @@ impl<K, V> Codec<K, V> {
     }
 }
 
+/// The life cycle of a typed window or session store: a flush writes the record cache
+/// through first. A processor flushes (and forwards) its cache itself; this catches one that
+/// did not, so that the engine and the changelog never lag a commit, and drops the changes
+/// left unread (processors drain theirs in their own flush, before this one).
+macro_rules! managed_windowed_store {
+    ($store:ident) => {
+        impl<K, V: Clone> super::registry::ManagedStore for $store<K, V> {
+            fn name(&self) -> &str {
+                &self.name
+            }
+
+            fn flush(&mut self) -> Result<(), state_stores::StoreError> {
+                self.flush_cache()
+                    .map_err(|e| super::windowed::to_store_error(&self.name, e))?;
+                if let Some(cached) = &self.cached {
+                    cached.borrow_mut().flushed.clear();
+                }
+                self.engine.borrow_mut().flush()
+            }
+
+            fn close(&mut self) {
+                self.engine.borrow_mut().close();
+            }
+
+            fn persistent(&self) -> bool {
+                self.engine.borrow().persistent()
+            }
+
+            fn restore(
+                &mut self,
+                records: &[state_stores::ChangelogRecord],
+            ) -> Result<(), state_stores::StoreError> {
+                self.engine.borrow_mut().restore_batch(records)
+            }
+        }
+    };
+}
+pub(crate) use managed_windowed_store;
+
 /// A store failure, for the store's life-cycle calls (which speak in engine errors).
 pub(crate) fn to_store_error(store: &str, error: StateError) -> StoreError {
     match error {
