@@ -91,9 +91,11 @@ impl<P: Place, V> OrderedCache<P, V> {
     pub(crate) fn get(&mut self, place: &P) -> Option<&Entry<V>> {
         let now = self.tick();
         let slot = self.entries.get_mut(place)?;
-        self.by_use.remove(&slot.used);
+        // The use index's copy of the place moves to its new position: no new copy.
+        let indexed = self.by_use.remove(&slot.used);
         slot.used = now;
-        self.by_use.insert(now, place.clone());
+        self.by_use
+            .insert(now, indexed.unwrap_or_else(|| place.clone()));
         Some(&slot.entry)
     }
 
@@ -128,12 +130,14 @@ impl<P: Place, V> OrderedCache<P, V> {
         let now = self.tick();
         match self.entries.get_mut(&place) {
             Some(slot) => {
-                self.by_use.remove(&slot.used);
+                let indexed = self.by_use.remove(&slot.used);
                 let dirty = slot.entry.dirty || entry.dirty;
                 slot.entry = entry;
                 slot.entry.dirty = dirty;
                 slot.used = now;
                 slot.written = now;
+                self.by_use.insert(now, indexed.unwrap_or(place));
+                return;
             }
             None => {
                 self.budget.add(entry_cost::<V>(place.key_bytes()));

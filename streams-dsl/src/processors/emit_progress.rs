@@ -11,6 +11,8 @@ pub(crate) struct EmitProgress {
     /// The store's only key (kept to write without allocating).
     key: String,
     watermark: i64,
+    /// The watermark last written to the store.
+    written: i64,
 }
 
 impl EmitProgress {
@@ -21,6 +23,7 @@ impl EmitProgress {
             store: None,
             key: "watermark".to_owned(),
             watermark: i64::MIN,
+            written: i64::MIN,
         }
     }
 
@@ -39,15 +42,22 @@ impl EmitProgress {
         // Nothing reads its changes: a flush only writes them.
         store.report_flushes(false);
         self.watermark = store.get(&self.key)?.unwrap_or(i64::MIN);
+        self.written = self.watermark;
         self.store = Some(store);
         Ok(())
     }
 
     /// Writes the watermark through to the store and its changelog; call from
-    /// `Processor::flush`, so that every commit covers it.
-    pub(crate) fn flush(&self) -> Result<(), ProcessorError> {
-        if let Some(store) = &self.store {
+    /// `Processor::flush`, so that every commit covers it (a restart resumes from the last
+    /// commit, records after it included, so the watermark of that commit is the one to keep).
+    pub(crate) fn flush(&mut self) -> Result<(), ProcessorError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        if self.watermark > self.written {
+            store.put(&self.key, &self.watermark)?;
             store.flush_cache()?;
+            self.written = self.watermark;
         }
         Ok(())
     }
@@ -59,13 +69,8 @@ impl EmitProgress {
 
     /// Advances to the task's watermark if it is later, and returns the watermark: the
     /// task's, or the one reached before a restart.
-    pub(crate) fn advance(&mut self, task_watermark: i64) -> Result<i64, ProcessorError> {
-        if task_watermark > self.watermark {
-            self.watermark = task_watermark;
-            if let Some(store) = &self.store {
-                store.put(&self.key, &task_watermark)?;
-            }
-        }
-        Ok(self.watermark)
+    pub(crate) fn advance(&mut self, task_watermark: i64) -> i64 {
+        self.watermark = self.watermark.max(task_watermark);
+        self.watermark
     }
 }

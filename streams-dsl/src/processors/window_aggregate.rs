@@ -170,7 +170,7 @@ where
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
     ) -> Result<(), ProcessorError> {
         self.store()?.flush_cache()?;
-        if let Some(progress) = &self.progress {
+        if let Some(progress) = &mut self.progress {
             progress.flush()?;
         }
         self.forward_flushed(ctx)
@@ -182,7 +182,7 @@ where
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
     ) -> Result<(), ProcessorError> {
         let watermark = match &mut self.progress {
-            Some(progress) => progress.advance(ctx.watermark())?,
+            Some(progress) => progress.advance(ctx.watermark()),
             None => ctx.watermark(),
         };
         if self.emit == EmitStrategy::OnWindowClose {
