@@ -127,6 +127,14 @@ impl<K: Clone + 'static, V: Clone + 'static> KGroupedStream<K, V> {
         crate::TimeWindowedKStream::new(self, windows)
     }
 
+    /// Aggregates per key and sliding window (Kafka Streams KIP-450) instead of per key.
+    pub fn windowed_by_sliding(
+        self,
+        windows: crate::SlidingWindows,
+    ) -> crate::SlidingWindowedKStream<K, V> {
+        crate::SlidingWindowedKStream::new(self, windows)
+    }
+
     /// Aggregates per key and session of activity instead of per key.
     pub fn windowed_by_sessions(
         self,

@@ -37,6 +37,7 @@ mod kstream;
 mod ktable;
 mod processors;
 mod session_stream;
+mod sliding_stream;
 mod windowed_stream;
 mod windows;
 
@@ -49,16 +50,17 @@ pub use grouped::{KGroupedStream, KGroupedTable};
 pub use kstream::{Branches, KStream};
 pub use ktable::KTable;
 pub use session_stream::SessionWindowedKStream;
+pub use sliding_stream::SlidingWindowedKStream;
 pub use windowed_stream::TimeWindowedKStream;
-pub use windows::{EmitStrategy, SessionWindows, TimeWindows, Window, Windowed};
+pub use windows::{EmitStrategy, SessionWindows, SlidingWindows, TimeWindows, Window, Windowed};
 
 /// Everything an application needs, in one `use`.
 pub mod prelude {
     pub use crate::{
         Branched, Change, Consumed, EmitStrategy, GlobalKTable, Grouped, KGroupedStream,
         KGroupedTable, KStream, KTable, Materialized, Named, Produced, Repartitioned,
-        SessionWindowedKStream, SessionWindows, StreamsBuilder, TimeWindowedKStream, TimeWindows,
-        Window, Windowed,
+        SessionWindowedKStream, SessionWindows, SlidingWindowedKStream, SlidingWindows,
+        StreamsBuilder, TimeWindowedKStream, TimeWindows, Window, Windowed,
     };
     pub use streams_core::runtime::{
         EmbeddedKafka, ErrorResponse, KafkaStreams, RuntimeError, State,

@@ -12,6 +12,71 @@ use crate::processors::LateRecords;
 use crate::windows::WindowedSerde;
 use crate::{EmitStrategy, KGroupedStream, KTable, Materialized, TimeWindows, Windowed};
 
+/// The count, reduce and aggregate operations of a windowed stream, in terms of its
+/// `fold(fold, materialized)`, where `fold(key, value, aggregate)` folds one value into a
+/// window's aggregate (`None` for a new window).
+macro_rules! fold_aggregations {
+    ($what:literal) => {
+        #[doc = concat!("The number of records per key and ", $what, ".")]
+        pub fn count(self) -> KTable<Windowed<K>, i64> {
+            self.count_with(Materialized::new())
+        }
+
+        #[doc = concat!("The number of records per key and ", $what, ", stored as `materialized` says.")]
+        pub fn count_with(self, materialized: Materialized<K, i64>) -> KTable<Windowed<K>, i64> {
+            self.fold(|_, _, count| count.unwrap_or(0) + 1, materialized)
+        }
+
+        #[doc = concat!("Combines the values of each key and ", $what, " with `reducer(aggregate, value)`.")]
+        pub fn reduce(
+            self,
+            reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
+        ) -> KTable<Windowed<K>, V> {
+            self.reduce_with(reducer, Materialized::new())
+        }
+
+        /// As [`reduce`](Self::reduce), stored as `materialized` says.
+        pub fn reduce_with(
+            self,
+            reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
+            materialized: Materialized<K, V>,
+        ) -> KTable<Windowed<K>, V> {
+            self.fold(
+                move |_, value, aggregate| match aggregate {
+                    Some(aggregate) => reducer(aggregate, value),
+                    None => value,
+                },
+                materialized,
+            )
+        }
+
+        #[doc = concat!("Folds the values of each key and ", $what, " into an aggregate that starts as `initializer()`.")]
+        pub fn aggregate<VA: Clone + 'static>(
+            self,
+            initializer: impl Fn() -> VA + Send + Sync + 'static,
+            aggregator: impl Fn(&K, V, VA) -> VA + Send + Sync + 'static,
+        ) -> KTable<Windowed<K>, VA> {
+            self.aggregate_with(initializer, aggregator, Materialized::new())
+        }
+
+        /// As [`aggregate`](Self::aggregate), stored as `materialized` says.
+        pub fn aggregate_with<VA: Clone + 'static>(
+            self,
+            initializer: impl Fn() -> VA + Send + Sync + 'static,
+            aggregator: impl Fn(&K, V, VA) -> VA + Send + Sync + 'static,
+            materialized: Materialized<K, VA>,
+        ) -> KTable<Windowed<K>, VA> {
+            self.fold(
+                move |key, value, aggregate| {
+                    aggregator(key, value, aggregate.unwrap_or_else(&initializer))
+                },
+                materialized,
+            )
+        }
+    };
+}
+pub(crate) use fold_aggregations;
+
 /// A stream grouped by key and split into time windows, ready to aggregate. Each aggregation
 /// is a [`KTable`] keyed by [`Windowed`] keys, kept in a window store.
 ///
@@ -87,19 +152,13 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
         let late = late_records(&g, &self.grouped, &key_serde, self.late_topic.as_deref());
         let minimum = self.windows.size().saturating_add(self.windows.grace());
         let retention = input_retention(&materialized, minimum);
-        let mut builder = WindowedStoreBuilder::window(
+        let builder = window_store(
             &store,
-            materialized.engine,
+            &materialized,
             retention,
             key_serde,
             Arc::new(TimestampedSerde::new(value_serde)),
         );
-        if !materialized.logging {
-            builder = builder.with_logging_disabled();
-        }
-        // The store always has a cache: with caching off in `Materialized`, the processor
-        // still forwards every update, and the cache only collapses the writes.
-        builder = builder.with_caching_enabled();
         let every_update = !materialized.caching;
         let (windows, emit, store_name, fold) =
             (self.windows, self.emit, store.clone(), Arc::new(fold));
@@ -122,62 +181,7 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
         KTable::new(g, node, Some(store))
     }
 
-    /// The number of records per key and window.
-    pub fn count(self) -> KTable<Windowed<K>, i64> {
-        self.count_with(Materialized::new())
-    }
-
-    /// The number of records per key and window, stored as `materialized` says.
-    pub fn count_with(self, materialized: Materialized<K, i64>) -> KTable<Windowed<K>, i64> {
-        self.fold(|_, _, count| count.unwrap_or(0) + 1, materialized)
-    }
-
-    /// Combines the values of each key and window with `reducer(aggregate, value)`.
-    pub fn reduce(
-        self,
-        reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
-    ) -> KTable<Windowed<K>, V> {
-        self.reduce_with(reducer, Materialized::new())
-    }
-
-    /// As [`reduce`](Self::reduce), stored as `materialized` says.
-    pub fn reduce_with(
-        self,
-        reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
-        materialized: Materialized<K, V>,
-    ) -> KTable<Windowed<K>, V> {
-        self.fold(
-            move |_, value, aggregate| match aggregate {
-                Some(aggregate) => reducer(aggregate, value),
-                None => value,
-            },
-            materialized,
-        )
-    }
-
-    /// Folds the values of each key and window into an aggregate that starts as `initializer()`.
-    pub fn aggregate<VA: Clone + 'static>(
-        self,
-        initializer: impl Fn() -> VA + Send + Sync + 'static,
-        aggregator: impl Fn(&K, V, VA) -> VA + Send + Sync + 'static,
-    ) -> KTable<Windowed<K>, VA> {
-        self.aggregate_with(initializer, aggregator, Materialized::new())
-    }
-
-    /// As [`aggregate`](Self::aggregate), stored as `materialized` says.
-    pub fn aggregate_with<VA: Clone + 'static>(
-        self,
-        initializer: impl Fn() -> VA + Send + Sync + 'static,
-        aggregator: impl Fn(&K, V, VA) -> VA + Send + Sync + 'static,
-        materialized: Materialized<K, VA>,
-    ) -> KTable<Windowed<K>, VA> {
-        self.fold(
-            move |key, value, aggregate| {
-                aggregator(key, value, aggregate.unwrap_or_else(&initializer))
-            },
-            materialized,
-        )
-    }
+    fold_aggregations!("window");
 }
 
 /// What a windowed aggregation needs before its store and processor: the store's name and
@@ -285,4 +289,24 @@ pub(crate) fn late_records<K: 'static, V: Clone + 'static>(
         key_serde: key_serde.clone(),
         value_serde,
     }))
+}
+
+/// A window store named `name` for an aggregation stored as `materialized` says. It always
+/// has a cache: with caching off in `Materialized`, the processor still forwards every
+/// update, and the cache only collapses the writes.
+pub(crate) fn window_store<K, VA, X: 'static>(
+    name: &str,
+    materialized: &Materialized<K, VA>,
+    retention: i64,
+    key_serde: SerdeRef<K>,
+    value_serde: SerdeRef<X>,
+) -> WindowedStoreBuilder<K, X> {
+    let builder =
+        WindowedStoreBuilder::window(name, materialized.engine, retention, key_serde, value_serde)
+            .with_caching_enabled();
+    if materialized.logging {
+        builder
+    } else {
+        builder.with_logging_disabled()
+    }
 }

@@ -12,7 +12,8 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// A time window `[start, end)`: start inclusive, end exclusive (ms).
+/// A window's bounds (ms). For time windows `[start, end)`: start inclusive, end exclusive.
+/// For sliding windows and sessions `[start, end]`: both inclusive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Window {
     /// The first time in the window.
@@ -141,6 +142,66 @@ impl SessionWindows {
     /// The grace period (ms).
     pub fn grace(&self) -> i64 {
         self.grace
+    }
+}
+
+/// Sliding windows (Kafka Streams KIP-450): windows of a fixed length that the records
+/// themselves define, both ends inclusive, with `end - start` the time difference. Each
+/// record has a left window ending at its time, and a right window starting one ms after it
+/// once a later record falls into it; a window exists only while it holds records, so a given
+/// set of records is aggregated into exactly one window.
+///
+/// ```
+/// use std::time::Duration;
+/// use streams_dsl::SlidingWindows;
+///
+/// let sliding = SlidingWindows::of_time_difference_and_grace(Duration::from_secs(10), Duration::from_secs(2));
+/// assert_eq!((sliding.time_difference(), sliding.grace()), (10_000, 2_000));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlidingWindows {
+    difference: i64,
+    grace: i64,
+}
+
+impl SlidingWindows {
+    /// Windows spanning `difference` (so records at most that far apart meet in a window),
+    /// closing as soon as the watermark passes their end.
+    pub fn of_time_difference_with_no_grace(difference: Duration) -> Self {
+        Self::of_time_difference_and_grace(difference, Duration::ZERO)
+    }
+
+    /// Windows spanning `difference`, accepting records until the watermark passes their end
+    /// by `grace`.
+    pub fn of_time_difference_and_grace(difference: Duration, grace: Duration) -> Self {
+        Self {
+            difference: millis(difference),
+            grace: millis(grace),
+        }
+    }
+
+    /// The time difference: each window's `end - start` (ms).
+    pub fn time_difference(&self) -> i64 {
+        self.difference
+    }
+
+    /// The grace period (ms).
+    pub fn grace(&self) -> i64 {
+        self.grace
+    }
+
+    /// Whether the window ending (inclusively) at `end` still accepts records at `watermark`:
+    /// as a time window whose exclusive end is one ms later.
+    pub(crate) fn is_open(&self, end: i64, watermark: i64) -> bool {
+        watermark < end.saturating_add(1).saturating_add(self.grace)
+    }
+
+    /// The window starting at `start`.
+    pub(crate) fn window(&self, start: i64) -> Window {
+        Window {
+            start,
+            end: start.saturating_add(self.difference),
+        }
     }
 }
 

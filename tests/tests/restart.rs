@@ -51,6 +51,17 @@ fn topology(engine: StoreEngine) -> Topology {
         .count_with(Materialized::named("sessions-closed").with_store_engine(engine))
         .to_stream()
         .to("sessions-closed");
+    for emit in [EmitStrategy::OnWindowUpdate, EmitStrategy::OnWindowClose] {
+        let name = format!("sliding-{emit:?}");
+        builder
+            .stream::<String, String>(&format!("in-{name}"))
+            .group_by_key()
+            .windowed_by_sliding(SlidingWindows::of_time_difference_and_grace(ms(10), ms(5)))
+            .emit_strategy(emit)
+            .count_with(Materialized::named(name.as_str()).with_store_engine(engine))
+            .to_stream()
+            .to(&name);
+    }
     builder.build().expect("builds")
 }
 
@@ -63,24 +74,26 @@ fn input() -> Vec<(String, i64)> {
 }
 
 type Windows = Vec<(Windowed<String>, Option<i64>)>;
-type Outputs = (
-    Vec<(String, Option<i64>)>,
-    Windows,
-    Windows,
-    Windows,
-    Windows,
-);
 
-fn run(engine: StoreEngine, restart_after: Option<usize>) -> Outputs {
+/// The windowed outputs, in the order of `run`'s result.
+const WINDOWED: [&str; 6] = [
+    "windows",
+    "sessions",
+    "windows-closed",
+    "sessions-closed",
+    "sliding-OnWindowUpdate",
+    "sliding-OnWindowClose",
+];
+
+fn run(
+    engine: StoreEngine,
+    restart_after: Option<usize>,
+) -> (Vec<(String, Option<i64>)>, Vec<Windows>) {
     let driver = TopologyTestDriver::new(topology(engine), StreamsConfig::new("app")).unwrap();
-    let topics = [
-        "in",
-        "in-windows",
-        "in-sessions",
-        "in-windows-closed",
-        "in-sessions-closed",
-    ]
-    .map(|t| driver.input_topic::<String, String>(t).unwrap());
+    let topics: Vec<_> = std::iter::once("in".to_string())
+        .chain(WINDOWED.iter().map(|name| format!("in-{name}")))
+        .map(|t| driver.input_topic::<String, String>(&t).unwrap())
+        .collect();
     for (i, (key, t)) in input().into_iter().enumerate() {
         if Some(i) == restart_after {
             driver.restart().unwrap();
@@ -101,29 +114,21 @@ fn run(engine: StoreEngine, restart_after: Option<usize>) -> Outputs {
         .unwrap()
         .read_key_values_to_list()
         .unwrap();
-    (
-        counts,
-        read("windows"),
-        read("sessions"),
-        read("windows-closed"),
-        read("sessions-closed"),
-    )
+    (counts, WINDOWED.iter().map(|name| read(name)).collect())
 }
 
 #[test]
 fn a_restart_from_the_changelogs_continues_as_if_nothing_happened() {
     for engine in [StoreEngine::RocksDb, StoreEngine::InMemory] {
         let uninterrupted = run(engine, None);
-        assert!(!uninterrupted.1.is_empty() && !uninterrupted.2.is_empty());
-        assert!(!uninterrupted.3.is_empty() && !uninterrupted.4.is_empty());
+        assert!(uninterrupted.1.iter().all(|rows| !rows.is_empty()));
         for point in [1, 40, 77, 119] {
             let restarted = run(engine, Some(point));
             let at = format!("{engine:?}, restarted before record {point}");
             assert_eq!(restarted.0, uninterrupted.0, "{at}: counts");
-            assert_eq!(restarted.1, uninterrupted.1, "{at}: windows");
-            assert_eq!(restarted.2, uninterrupted.2, "{at}: sessions");
-            assert_eq!(restarted.3, uninterrupted.3, "{at}: windows on close");
-            assert_eq!(restarted.4, uninterrupted.4, "{at}: sessions on close");
+            for (i, name) in WINDOWED.iter().enumerate() {
+                assert_eq!(restarted.1[i], uninterrupted.1[i], "{at}: {name}");
+            }
         }
     }
 }

@@ -19,6 +19,7 @@
 //! ```
 
 mod builtin;
+mod list;
 
 use std::sync::Arc;
 
@@ -27,6 +28,7 @@ use thiserror::Error;
 pub use builtin::{
     BigEndianSerde, BytesSerde, FixedWidth, JsonSerde, OptionalSerde, StringSerde, UnitSerde,
 };
+pub use list::ListSerde;
 
 use crate::Headers;
 
@@ -180,6 +182,11 @@ impl Serdes {
     /// `Option<T>` over `inner`: `None` is a null (a tombstone), `Some` uses `inner`.
     pub fn optional<T: 'static>(inner: SerdeRef<T>) -> SerdeRef<Option<T>> {
         Arc::new(OptionalSerde::new(inner))
+    }
+
+    /// `Vec<T>` over `inner`: each element behind its length.
+    pub fn list<T: 'static>(inner: SerdeRef<T>) -> SerdeRef<Vec<T>> {
+        Arc::new(ListSerde::new(inner))
     }
 }
 

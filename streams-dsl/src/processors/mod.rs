@@ -5,9 +5,11 @@ pub(crate) mod aggregate;
 pub(crate) mod emit_progress;
 pub(crate) mod join;
 pub(crate) mod session_aggregate;
+pub(crate) mod sliding_aggregate;
 pub(crate) mod stateless;
 pub(crate) mod table;
 pub(crate) mod window_aggregate;
+pub(crate) mod window_emit;
 
 use streams_core::{Headers, KeyValueStore, ProcessorContext, ProcessorError, Record, SerdeRef};
 

@@ -1,12 +1,11 @@
 use std::sync::Arc;
 
 use streams_core::{
-    FlushedChange, Processor, ProcessorContext, ProcessorError, Record, ValueAndTimestamp,
-    WindowStore,
+    Processor, ProcessorContext, ProcessorError, Record, ValueAndTimestamp, WindowStore,
 };
 
 use super::emit_progress::EmitProgress;
-use super::LateRecords;
+use super::{window_emit, LateRecords};
 use crate::{Change, EmitStrategy, TimeWindows, Window, Windowed};
 
 /// Folds each record into every time window of its key that holds it, in a window store, and
@@ -77,17 +76,14 @@ where
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
     ) -> Result<(), ProcessorError> {
         let size = self.windows.size();
-        self.store()?
-            .drain_flushed(|c: FlushedChange<(K, i64), ValueAndTimestamp<VA>>| {
-                let (key, start) = c.key;
-                let timestamp = c.new.as_ref().map_or(c.timestamp, |v| v.timestamp);
-                let window = Window {
-                    start,
-                    end: start + size,
-                };
-                let change = Change::new(c.new.map(|v| v.value), c.old.map(|v| v.value));
-                ctx.forward(Record::new(Windowed { key, window }, change, timestamp))
-            })
+        window_emit::forward_flushed(
+            self.store()?,
+            |start| Window {
+                start,
+                end: start + size,
+            },
+            ctx,
+        )
     }
 
     /// The start of the last window that `watermark` closes: a window closes once
@@ -116,24 +112,16 @@ where
         if last_closed_start < self.emitted_before {
             return Ok(());
         }
-        let mut closed = self
-            .store()?
-            .fetch_all(self.emitted_before, last_closed_start)?;
-        closed.sort_by_key(|(_, start, _)| *start);
-        for (key, start, aggregate) in closed {
-            let windowed = Windowed {
-                key,
-                window: Window {
-                    start,
-                    end: start + size,
-                },
-            };
-            ctx.forward(Record::new(
-                windowed,
-                Change::new(Some(aggregate.value), None),
-                aggregate.timestamp,
-            ))?;
-        }
+        window_emit::forward_closed(
+            self.store()?,
+            self.emitted_before,
+            last_closed_start,
+            |start| Window {
+                start,
+                end: start + size,
+            },
+            ctx,
+        )?;
         // Records before the next window start that can close need no scan.
         self.emitted_before = self.next_start_after(last_closed_start);
         Ok(())
@@ -227,19 +215,12 @@ where
             // What the cache evicted to stay within its budget.
             self.forward_flushed(ctx)?;
         }
-        if dropped > 0 {
-            tracing::debug!(
-                time = r.timestamp,
-                watermark,
-                dropped,
-                "record too late for its windows"
-            );
-            ctx.record_dropped(dropped);
-            if let Some(late) = &self.late {
-                let reason = format!("too late for {dropped} of {windows} windows: watermark {watermark}, grace {grace}");
-                late.send(&r, &reason, ctx)?;
-            }
-        }
-        Ok(())
+        window_emit::report_late(
+            &r,
+            (dropped, windows),
+            (watermark, grace),
+            self.late.as_deref(),
+            ctx,
+        )
     }
 }

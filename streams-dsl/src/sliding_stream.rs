@@ -1,0 +1,145 @@
+//! `SlidingWindowedKStream`: a grouped stream aggregated per key over sliding windows.
+
+use std::sync::Arc;
+
+use streams_core::TimestampedSerde;
+
+use crate::processors::sliding_aggregate::{records_store_name, SlidingAggregate};
+use crate::windowed_stream::{
+    emit_progress_store, fold_aggregations, input_retention, late_records, window_store,
+    WindowedInput,
+};
+use crate::{EmitStrategy, KGroupedStream, KTable, Materialized, SlidingWindows, Windowed};
+
+/// A stream grouped by key and aggregated over sliding windows (Kafka Streams KIP-450): a
+/// window per distinct set of records at most the time difference apart. Each aggregation is
+/// a [`KTable`] keyed by [`Windowed`] keys whose window ends are inclusive.
+///
+/// The aggregation keeps, besides its window store, the records themselves (in
+/// `<store>-records`) for as long as a window that holds them can still open: a window that
+/// a record brings into being is folded from them, in time order.
+///
+/// ```
+/// use std::time::Duration;
+/// use streams_dsl::prelude::*;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let builder = StreamsBuilder::new();
+/// builder
+///     .stream::<String, String>("logins")
+///     .group_by_key()
+///     .windowed_by_sliding(SlidingWindows::of_time_difference_with_no_grace(Duration::from_secs(10)))
+///     .count()
+///     .to_stream()
+///     .to("logins-within-10s");
+/// let driver = TopologyTestDriver::new(builder.build()?, StreamsConfig::new("logins"))?;
+/// let logins = driver.input_topic::<String, String>("logins")?;
+/// logins.pipe_key_value_at("ann".into(), "ok".into(), 20_000)?;
+/// logins.pipe_key_value_at("ann".into(), "ok".into(), 25_000)?;
+/// let out = driver.output_topic::<Windowed<String>, i64>("logins-within-10s")?;
+/// let windows: Vec<(i64, i64, i64)> = out
+///     .read_key_values_to_list()?
+///     .into_iter()
+///     .map(|(k, count)| (k.window.start, k.window.end, count))
+///     .collect();
+/// // The first record's left window; the second's left window, and the first's right window.
+/// assert_eq!(windows, vec![(10_000, 20_000, 1), (15_000, 25_000, 2), (20_001, 30_001, 1)]);
+/// # Ok(())
+/// # }
+/// ```
+pub struct SlidingWindowedKStream<K, V> {
+    grouped: KGroupedStream<K, V>,
+    windows: SlidingWindows,
+    emit: EmitStrategy,
+    late_topic: Option<String>,
+}
+
+impl<K: Clone + 'static, V: Clone + 'static> SlidingWindowedKStream<K, V> {
+    pub(crate) fn new(grouped: KGroupedStream<K, V>, windows: SlidingWindows) -> Self {
+        Self {
+            grouped,
+            windows,
+            emit: EmitStrategy::default(),
+            late_topic: None,
+        }
+    }
+
+    /// Sends every record that arrives too late for one of its windows, unchanged, to
+    /// `topic`, with the reason in the `streams.late.reason` header (besides counting it as
+    /// dropped).
+    pub fn with_late_records_topic(mut self, topic: impl Into<String>) -> Self {
+        self.late_topic = Some(topic.into());
+        self
+    }
+
+    /// Sets when results are emitted (default: on every update).
+    pub fn emit_strategy(mut self, emit: EmitStrategy) -> Self {
+        self.emit = emit;
+        self
+    }
+
+    fn fold<VA: Clone + 'static>(
+        self,
+        fold: impl Fn(&K, V, Option<VA>) -> VA + Send + Sync + 'static,
+        materialized: Materialized<K, VA>,
+    ) -> KTable<Windowed<K>, VA> {
+        let input = WindowedInput::new(&self.grouped, &materialized);
+        let (g, store, key_serde, value_serde, parent) = (
+            input.graph,
+            input.store,
+            input.key_serde,
+            input.value_serde,
+            input.parent,
+        );
+        let late = late_records(&g, &self.grouped, &key_serde, self.late_topic.as_deref());
+        // A window [s, s + d] stays open while the watermark is below s + d + 1 + grace, and
+        // right windows start up to 1 ms after stream time.
+        let minimum = self
+            .windows
+            .time_difference()
+            .saturating_add(self.windows.grace())
+            .saturating_add(1);
+        let retention = input_retention(&materialized, minimum);
+        let aggregates = window_store(
+            &store,
+            &materialized,
+            retention,
+            key_serde.clone(),
+            Arc::new(TimestampedSerde::new(value_serde)),
+        );
+        let record_serde = g.serde(
+            self.grouped.grouped.value_serde.clone(),
+            "a sliding aggregation's records",
+        );
+        let records = window_store(
+            &records_store_name(&store),
+            &materialized,
+            retention,
+            key_serde,
+            streams_core::Serdes::list(record_serde),
+        );
+        let every_update = !materialized.caching;
+        let (windows, emit, store_name, fold) =
+            (self.windows, self.emit, store.clone(), Arc::new(fold));
+        let node = g.processor(
+            "KSTREAM-SLIDINGWINDOWAGGREGATE-",
+            move || {
+                SlidingAggregate::new(
+                    store_name.clone(),
+                    windows,
+                    emit,
+                    Arc::clone(&fold),
+                    late.clone(),
+                    every_update,
+                )
+            },
+            &[&parent],
+        );
+        g.store(aggregates, &[&node]);
+        g.store(records, &[&node]);
+        emit_progress_store(&g, emit, &store, &materialized, &node);
+        KTable::new(g, node, Some(store))
+    }
+
+    fold_aggregations!("sliding window");
+}
