@@ -85,6 +85,9 @@ pub enum TopologyError {
     /// A topology without any source.
     #[error("the topology has no source")]
     NoSource,
+    /// An operation that cannot apply where it was used.
+    #[error("invalid operation: {0}")]
+    InvalidOperation(String),
 }
 
 /// Why a typed state store operation failed.
@@ -140,6 +143,16 @@ pub enum ProcessorError {
     /// User code failed.
     #[error(transparent)]
     Failed(Box<dyn std::error::Error + Send + Sync>),
+    /// A suppression buffer configured to fail when full is full.
+    #[error("suppression buffer `{buffer}` is full ({records} keys, {bytes} bytes) and is configured to fail when full")]
+    BufferFull {
+        /// The buffer's store.
+        buffer: String,
+        /// The keys it holds.
+        records: usize,
+        /// The bytes it holds.
+        bytes: usize,
+    },
     /// A node failed; the error names it.
     #[error("node `{node}` failed: {source}")]
     InNode {

@@ -3,11 +3,14 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use streams_core::Processor;
+use streams_core::{Processor, StoreEngine, TopologyError};
 
 use crate::builder::Graph;
+use crate::config::StoreOptions;
+use crate::processors::suppress::{Suppress, WaitingSerde};
 use crate::processors::table::{TableFilter, TableMapValues, TableSelect, TableToStream};
-use crate::{Change, Grouped, KGroupedTable, KStream};
+use crate::suppress::{BufferFull, Until};
+use crate::{Change, Grouped, KGroupedTable, KStream, Suppressed};
 
 /// A table with keys of type `K` and values of type `V`: each record is an update of its key's
 /// row. Internally its operators pass [`Change`]s (new and old value), so that aggregations
@@ -16,6 +19,9 @@ pub struct KTable<K, V> {
     graph: Graph,
     node: String,
     store: Option<String>,
+    /// For a windowed table: a window closes once the watermark reaches its end plus this
+    /// (ms).
+    window_close: Option<i64>,
     types: PhantomData<fn() -> (K, V)>,
 }
 
@@ -25,6 +31,7 @@ impl<K, V> Clone for KTable<K, V> {
             graph: self.graph.clone(),
             node: self.node.clone(),
             store: self.store.clone(),
+            window_close: self.window_close,
             types: PhantomData,
         }
     }
@@ -36,8 +43,16 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
             graph,
             node,
             store,
+            window_close: None,
             types: PhantomData,
         }
+    }
+
+    /// Marks a windowed aggregation's table: its windows close once the watermark reaches
+    /// their end plus `after_end` (ms).
+    pub(crate) fn with_window_close(mut self, after_end: i64) -> Self {
+        self.window_close = Some(after_end);
+        self
     }
 
     /// The name of the store that holds this table, if it is materialized.
@@ -66,7 +81,10 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         P: Processor<K, Change<V>, K, Change<V2>>,
     {
         let node = self.graph.processor(prefix, processor, &[&self.node]);
-        KTable::new(self.graph.clone(), node, None)
+        KTable {
+            window_close: self.window_close,
+            ..KTable::new(self.graph.clone(), node, None)
+        }
     }
 
     /// The rows for which `predicate` holds; a row that stops satisfying it is deleted
@@ -96,6 +114,73 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
     ) -> KTable<K, V2> {
         let f = Arc::new(mapper);
         self.then("KTABLE-MAPVALUES-", move || TableMapValues(Arc::clone(&f)))
+    }
+
+    /// Holds back updates as `suppressed` says: until each window closes (final results
+    /// only) or for a time limit per key, in a buffer that a logged store keeps across
+    /// restarts. See [`Suppressed`].
+    pub fn suppress(&self, suppressed: Suppressed<K>) -> KTable<K, V> {
+        let g = &self.graph;
+        let close_after_end = match (&suppressed.until, self.window_close) {
+            (Until::WindowCloses(_), None) => {
+                g.check::<()>(Err(TopologyError::InvalidOperation(format!(
+                    "suppress until windows close needs a windowed aggregation's table, and `{}` is not one",
+                    self.node
+                ))));
+                0
+            }
+            (Until::WindowCloses(_), Some(after_end)) => {
+                if suppressed.buffer.is_bounded()
+                    && suppressed.buffer.on_full() == BufferFull::EmitEarly
+                {
+                    g.check::<()>(Err(TopologyError::InvalidOperation(
+                        "suppress until windows close emits final results only: its buffer must be unbounded or shut down when full".to_owned(),
+                    )));
+                }
+                after_end
+            }
+            (Until::TimeLimit(_), _) => 0,
+        };
+        let store = match &suppressed.name {
+            Some(name) => format!("{name}-store"),
+            None => g.name("KTABLE-SUPPRESS-STATE-STORE-"),
+        };
+        let key_serde = g.serde::<K>(None, "a suppression buffer");
+        let value_serde = g.serde::<V>(None, "a suppression buffer");
+        let buffer_serde = Arc::new(WaitingSerde {
+            inner: value_serde.clone(),
+        });
+        let (until, buffer, store_name) =
+            (Arc::new(suppressed.until), suppressed.buffer, store.clone());
+        let (keys, values) = (key_serde.clone(), value_serde);
+        let mut node = g.processor(
+            "KTABLE-SUPPRESS-",
+            move || {
+                Suppress::new(
+                    until.as_ref().clone(),
+                    close_after_end,
+                    buffer,
+                    store_name.clone(),
+                    keys.clone(),
+                    values.clone(),
+                )
+            },
+            &[&self.node],
+        );
+        if let Some(name) = suppressed.name {
+            g.rename(&node, &name);
+            node = name;
+        }
+        let options = StoreOptions {
+            engine: StoreEngine::InMemory,
+            logging: true,
+            caching: false,
+        };
+        g.key_value_store(&store, options, key_serde, buffer_serde, &node);
+        KTable {
+            window_close: self.window_close,
+            ..KTable::new(g.clone(), node, None)
+        }
     }
 
     /// The table's updates as a stream: the new value of each update, `None` for a delete.

@@ -38,6 +38,7 @@ mod ktable;
 mod processors;
 mod session_stream;
 mod sliding_stream;
+mod suppress;
 mod windowed_stream;
 mod windows;
 
@@ -51,16 +52,18 @@ pub use kstream::{Branches, KStream};
 pub use ktable::KTable;
 pub use session_stream::SessionWindowedKStream;
 pub use sliding_stream::SlidingWindowedKStream;
+pub use suppress::{BufferConfig, BufferFull, Suppressed};
 pub use windowed_stream::TimeWindowedKStream;
 pub use windows::{EmitStrategy, SessionWindows, SlidingWindows, TimeWindows, Window, Windowed};
 
 /// Everything an application needs, in one `use`.
 pub mod prelude {
     pub use crate::{
-        Branched, Change, Consumed, EmitStrategy, GlobalKTable, Grouped, KGroupedStream,
-        KGroupedTable, KStream, KTable, Materialized, Named, Produced, Repartitioned,
-        SessionWindowedKStream, SessionWindows, SlidingWindowedKStream, SlidingWindows,
-        StreamsBuilder, TimeWindowedKStream, TimeWindows, Window, Windowed,
+        Branched, BufferConfig, BufferFull, Change, Consumed, EmitStrategy, GlobalKTable, Grouped,
+        KGroupedStream, KGroupedTable, KStream, KTable, Materialized, Named, Produced,
+        Repartitioned, SessionWindowedKStream, SessionWindows, SlidingWindowedKStream,
+        SlidingWindows, StreamsBuilder, Suppressed, TimeWindowedKStream, TimeWindows, Window,
+        Windowed,
     };
     pub use streams_core::runtime::{
         EmbeddedKafka, ErrorResponse, KafkaStreams, RuntimeError, State,

@@ -118,7 +118,13 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
         );
         g.store(builder, &[&node]);
         emit_progress_store(&g, emit, &store, &materialized, &node);
-        KTable::new(g, node, Some(store))
+        // A session is final once no record can reach it: one within the gap after its end
+        // could still extend it while within grace (as Kafka Streams' suppression assumes).
+        let close_after_end = windows
+            .gap()
+            .saturating_add(windows.grace())
+            .saturating_add(1);
+        KTable::new(g, node, Some(store)).with_window_close(close_after_end)
     }
 
     /// The number of records per key and session.

@@ -138,7 +138,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SlidingWindowedKStream<K, V> {
         g.store(aggregates, &[&node]);
         g.store(records, &[&node]);
         emit_progress_store(&g, emit, &store, &materialized, &node);
-        KTable::new(g, node, Some(store))
+        KTable::new(g, node, Some(store)).with_window_close(windows.grace().saturating_add(1))
     }
 
     fold_aggregations!("sliding window");

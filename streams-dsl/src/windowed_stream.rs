@@ -178,7 +178,7 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
         );
         g.store(builder, &[&node]);
         emit_progress_store(&g, emit, &store, &materialized, &node);
-        KTable::new(g, node, Some(store))
+        KTable::new(g, node, Some(store)).with_window_close(windows.grace())
     }
 
     fold_aggregations!("window");

@@ -51,6 +51,15 @@ fn topology(engine: StoreEngine) -> Topology {
         .count_with(Materialized::named("sessions-closed").with_store_engine(engine))
         .to_stream()
         .to("sessions-closed");
+    // Final results through a suppression buffer, which must survive the restart too.
+    builder
+        .stream::<String, String>("in-windows-suppressed")
+        .group_by_key()
+        .windowed_by(TimeWindows::of_size_and_grace(ms(10), ms(5)).advance_by(ms(5)))
+        .count_with(Materialized::named("windows-suppressed").with_store_engine(engine))
+        .suppress(Suppressed::until_window_closes(BufferConfig::unbounded()))
+        .to_stream()
+        .to("windows-suppressed");
     for emit in [EmitStrategy::OnWindowUpdate, EmitStrategy::OnWindowClose] {
         let name = format!("sliding-{emit:?}");
         builder
@@ -76,13 +85,14 @@ fn input() -> Vec<(String, i64)> {
 type Windows = Vec<(Windowed<String>, Option<i64>)>;
 
 /// The windowed outputs, in the order of `run`'s result.
-const WINDOWED: [&str; 6] = [
+const WINDOWED: [&str; 7] = [
     "windows",
     "sessions",
     "windows-closed",
     "sessions-closed",
     "sliding-OnWindowUpdate",
     "sliding-OnWindowClose",
+    "windows-suppressed",
 ];
 
 fn run(

@@ -7,6 +7,7 @@ pub(crate) mod join;
 pub(crate) mod session_aggregate;
 pub(crate) mod sliding_aggregate;
 pub(crate) mod stateless;
+pub(crate) mod suppress;
 pub(crate) mod table;
 pub(crate) mod window_aggregate;
 pub(crate) mod window_emit;
