@@ -35,10 +35,12 @@ mod global;
 mod grouped;
 mod kstream;
 mod ktable;
+mod panes;
 mod processors;
 mod session_stream;
 mod sliding_stream;
 mod suppress;
+mod triggered_stream;
 mod windowed_stream;
 mod windows;
 
@@ -50,20 +52,26 @@ pub use global::GlobalKTable;
 pub use grouped::{KGroupedStream, KGroupedTable};
 pub use kstream::{Branches, KStream};
 pub use ktable::KTable;
+pub use panes::{
+    Accumulation, EarlyFiring, Pane, PaneInfo, PaneSerde, PaneTiming, Trigger, PANE_INDEX_HEADER,
+    PANE_LAST_HEADER, PANE_RETRACTION_HEADER, PANE_TIMING_HEADER,
+};
 pub use session_stream::SessionWindowedKStream;
 pub use sliding_stream::SlidingWindowedKStream;
 pub use suppress::{BufferConfig, BufferFull, Suppressed};
+pub use triggered_stream::TriggeredWindowedKStream;
 pub use windowed_stream::TimeWindowedKStream;
 pub use windows::{EmitStrategy, SessionWindows, SlidingWindows, TimeWindows, Window, Windowed};
 
 /// Everything an application needs, in one `use`.
 pub mod prelude {
     pub use crate::{
-        Branched, BufferConfig, BufferFull, Change, Consumed, EmitStrategy, GlobalKTable, Grouped,
-        KGroupedStream, KGroupedTable, KStream, KTable, Materialized, Named, Produced,
-        Repartitioned, SessionWindowedKStream, SessionWindows, SlidingWindowedKStream,
-        SlidingWindows, StreamsBuilder, Suppressed, TimeWindowedKStream, TimeWindows, Window,
-        Windowed,
+        Accumulation, Branched, BufferConfig, BufferFull, Change, Consumed, EarlyFiring,
+        EmitStrategy, GlobalKTable, Grouped, KGroupedStream, KGroupedTable, KStream, KTable,
+        Materialized, Named, Pane, PaneInfo, PaneTiming, Produced, Repartitioned,
+        SessionWindowedKStream, SessionWindows, SlidingWindowedKStream, SlidingWindows,
+        StreamsBuilder, Suppressed, TimeWindowedKStream, TimeWindows, Trigger,
+        TriggeredWindowedKStream, Window, Windowed,
     };
     pub use streams_core::runtime::{
         EmbeddedKafka, ErrorResponse, KafkaStreams, RuntimeError, State,

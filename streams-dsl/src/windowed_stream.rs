@@ -136,6 +136,12 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
         self
     }
 
+    /// Emits each window's result in panes, as `trigger` says (our extension: early,
+    /// on-time and late panes with their pane info), instead of by an emit strategy.
+    pub fn trigger(self, trigger: crate::Trigger) -> crate::TriggeredWindowedKStream<K, V> {
+        crate::TriggeredWindowedKStream::new(self.grouped, self.windows, trigger, self.late_topic)
+    }
+
     fn fold<VA: Clone + 'static>(
         self,
         fold: impl Fn(&K, V, Option<VA>) -> VA + Send + Sync + 'static,

@@ -25,6 +25,29 @@ pub fn s(text: &str) -> String {
     text.to_owned()
 }
 
+/// The naive model of time windows (tumbling or hopping): per record `(key, time)`, advance
+/// stream time, then count the record in every window that holds it and is still open;
+/// returns each window's count by (start, `k<key>`).
+pub fn time_windows_model(
+    windows: TimeWindows,
+    records: &[(u8, i64)],
+) -> std::collections::BTreeMap<(i64, String), i64> {
+    let mut stream_time = -1;
+    let mut counts = std::collections::BTreeMap::new();
+    for (key, t) in records {
+        stream_time = stream_time.max(*t);
+        let mut start = 0;
+        while start <= *t {
+            let end = start + windows.size();
+            if start <= *t && *t < end && stream_time < end + windows.grace() {
+                *counts.entry((start, format!("k{key}"))).or_insert(0) += 1;
+            }
+            start += windows.advance();
+        }
+    }
+    counts
+}
+
 /// Producing to and reading from a Kafka cluster, for the runtime's tests.
 pub mod kafka {
     use std::collections::HashMap;

@@ -5,27 +5,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use integration_tests::time_windows_model;
 use proptest::prelude::*;
 use streams_dsl::prelude::*;
-
-/// The naive model: per record, advance stream time, then count it in every window that holds
-/// it and is still open; return each window's count by (start, key).
-fn model(windows: TimeWindows, records: &[(u8, i64)]) -> BTreeMap<(i64, String), i64> {
-    let mut stream_time = -1;
-    let mut counts = BTreeMap::new();
-    for (key, t) in records {
-        stream_time = stream_time.max(*t);
-        let mut start = 0;
-        while start <= *t {
-            let end = start + windows.size();
-            if start <= *t && *t < end && stream_time < end + windows.grace() {
-                *counts.entry((start, format!("k{key}"))).or_insert(0) += 1;
-            }
-            start += windows.advance();
-        }
-    }
-    counts
-}
 
 fn finals(windows: TimeWindows, records: &[(u8, i64)]) -> BTreeMap<(i64, String), i64> {
     let builder = StreamsBuilder::new();
@@ -93,7 +75,7 @@ proptest! {
 
     #[test]
     fn final_results_match_a_naive_model(windows in window_specs(), records in records()) {
-        let expected = model(windows, &records);
+        let expected = time_windows_model(windows, &records);
         let got = finals(windows, &records);
         prop_assert_eq!(got, expected);
     }

@@ -9,6 +9,7 @@ pub(crate) mod sliding_aggregate;
 pub(crate) mod stateless;
 pub(crate) mod suppress;
 pub(crate) mod table;
+pub(crate) mod trigger_aggregate;
 pub(crate) mod window_aggregate;
 pub(crate) mod window_emit;
 
