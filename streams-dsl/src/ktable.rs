@@ -10,6 +10,7 @@ use crate::config::StoreOptions;
 use crate::processors::suppress::{Suppress, WaitingSerde};
 use crate::processors::table::{TableFilter, TableMapValues, TableSelect, TableToStream};
 use crate::suppress::{BufferFull, Until};
+use crate::windows::WindowTiming;
 use crate::{Change, Grouped, KGroupedTable, KStream, Suppressed};
 
 /// A table with keys of type `K` and values of type `V`: each record is an update of its key's
@@ -19,9 +20,8 @@ pub struct KTable<K, V> {
     graph: Graph,
     node: String,
     store: Option<String>,
-    /// For a windowed table: a window closes once the watermark reaches its end plus this
-    /// (ms).
-    window_close: Option<i64>,
+    /// For a windowed aggregation's table: when its windows are on time and close.
+    window_timing: Option<WindowTiming>,
     types: PhantomData<fn() -> (K, V)>,
 }
 
@@ -31,7 +31,7 @@ impl<K, V> Clone for KTable<K, V> {
             graph: self.graph.clone(),
             node: self.node.clone(),
             store: self.store.clone(),
-            window_close: self.window_close,
+            window_timing: self.window_timing,
             types: PhantomData,
         }
     }
@@ -43,15 +43,24 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
             graph,
             node,
             store,
-            window_close: None,
+            window_timing: None,
             types: PhantomData,
         }
     }
 
-    /// Marks a windowed aggregation's table: its windows close once the watermark reaches
-    /// their end plus `after_end` (ms).
-    pub(crate) fn with_window_close(mut self, after_end: i64) -> Self {
-        self.window_close = Some(after_end);
+    /// The graph this table belongs to.
+    pub(crate) fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// For a windowed aggregation's table: when its windows are on time and close.
+    pub(crate) fn window_timing(&self) -> Option<WindowTiming> {
+        self.window_timing
+    }
+
+    /// Marks a windowed aggregation's table with when its windows are on time and close.
+    pub(crate) fn with_window_timing(mut self, timing: WindowTiming) -> Self {
+        self.window_timing = Some(timing);
         self
     }
 
@@ -82,7 +91,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
     {
         let node = self.graph.processor(prefix, processor, &[&self.node]);
         KTable {
-            window_close: self.window_close,
+            window_timing: self.window_timing,
             ..KTable::new(self.graph.clone(), node, None)
         }
     }
@@ -121,7 +130,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
     /// restarts. See [`Suppressed`].
     pub fn suppress(&self, suppressed: Suppressed<K>) -> KTable<K, V> {
         let g = &self.graph;
-        let close_after_end = match (&suppressed.until, self.window_close) {
+        let close_after_end = match (&suppressed.until, self.window_timing) {
             (Until::WindowCloses(_), None) => {
                 g.check::<()>(Err(TopologyError::InvalidOperation(format!(
                     "suppress until windows close needs a windowed aggregation's table, and `{}` is not one",
@@ -129,7 +138,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
                 ))));
                 0
             }
-            (Until::WindowCloses(_), Some(after_end)) => {
+            (Until::WindowCloses(_), Some(timing)) => {
                 if suppressed.buffer.is_bounded()
                     && suppressed.buffer.on_full() == BufferFull::EmitEarly
                 {
@@ -137,7 +146,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
                         "suppress until windows close emits final results only: its buffer must be unbounded or shut down when full".to_owned(),
                     )));
                 }
-                after_end
+                timing.on_time_after_end.saturating_add(timing.grace)
             }
             (Until::TimeLimit(_), _) => 0,
         };
@@ -178,7 +187,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         };
         g.key_value_store(&store, options, key_serde, buffer_serde, &node);
         KTable {
-            window_close: self.window_close,
+            window_timing: self.window_timing,
             ..KTable::new(g.clone(), node, None)
         }
     }

@@ -59,7 +59,7 @@ pub use panes::{
 pub use session_stream::SessionWindowedKStream;
 pub use sliding_stream::SlidingWindowedKStream;
 pub use suppress::{BufferConfig, BufferFull, Suppressed};
-pub use triggered_stream::TriggeredWindowedKStream;
+pub use triggered_stream::Triggered;
 pub use windowed_stream::TimeWindowedKStream;
 pub use windows::{EmitStrategy, SessionWindows, SlidingWindows, TimeWindows, Window, Windowed};
 
@@ -70,8 +70,8 @@ pub mod prelude {
         EmitStrategy, GlobalKTable, Grouped, KGroupedStream, KGroupedTable, KStream, KTable,
         Materialized, Named, Pane, PaneInfo, PaneTiming, Produced, Repartitioned,
         SessionWindowedKStream, SessionWindows, SlidingWindowedKStream, SlidingWindows,
-        StreamsBuilder, Suppressed, TimeWindowedKStream, TimeWindows, Trigger,
-        TriggeredWindowedKStream, Window, Windowed,
+        StreamsBuilder, Suppressed, TimeWindowedKStream, TimeWindows, Trigger, Triggered, Window,
+        Windowed,
     };
     pub use streams_core::runtime::{
         EmbeddedKafka, ErrorResponse, KafkaStreams, RuntimeError, State,

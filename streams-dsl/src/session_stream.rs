@@ -6,6 +6,7 @@ use streams_core::{TimestampedSerde, WindowedStoreBuilder};
 
 use crate::processors::session_aggregate::SessionAggregate;
 use crate::windowed_stream::{emit_progress_store, input_retention, late_records, WindowedInput};
+use crate::windows::WindowTiming;
 use crate::{EmitStrategy, KGroupedStream, KTable, Materialized, SessionWindows, Windowed};
 
 /// A stream grouped by key and split into sessions of activity, ready to aggregate. Each
@@ -67,6 +68,12 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
         self
     }
 
+    /// Emits each window's result in panes, as `trigger` says (our extension: early,
+    /// on-time and late panes with their pane info), instead of by an emit strategy.
+    pub fn trigger(self, trigger: crate::Trigger) -> crate::Triggered<Self> {
+        crate::Triggered::new(self, trigger)
+    }
+
     fn fold<VA: Clone + 'static>(
         self,
         fold: impl Fn(&K, V, Option<VA>) -> VA + Send + Sync + 'static,
@@ -118,13 +125,12 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
         );
         g.store(builder, &[&node]);
         emit_progress_store(&g, emit, &store, &materialized, &node);
-        // A session is final once no record can reach it: one within the gap after its end
-        // could still extend it while within grace (as Kafka Streams' suppression assumes).
-        let close_after_end = windows
-            .gap()
-            .saturating_add(windows.grace())
-            .saturating_add(1);
-        KTable::new(g, node, Some(store)).with_window_close(close_after_end)
+        // A session is complete once no in-order record can reach it: one within the gap
+        // after its end could still extend it (as Kafka Streams' suppression assumes).
+        KTable::new(g, node, Some(store)).with_window_timing(WindowTiming {
+            on_time_after_end: windows.gap().saturating_add(1),
+            grace: windows.grace(),
+        })
     }
 
     /// The number of records per key and session.

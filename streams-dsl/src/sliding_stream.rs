@@ -9,6 +9,7 @@ use crate::windowed_stream::{
     emit_progress_store, fold_aggregations, input_retention, late_records, window_store,
     WindowedInput,
 };
+use crate::windows::WindowTiming;
 use crate::{EmitStrategy, KGroupedStream, KTable, Materialized, SlidingWindows, Windowed};
 
 /// A stream grouped by key and aggregated over sliding windows (Kafka Streams KIP-450): a
@@ -78,6 +79,12 @@ impl<K: Clone + 'static, V: Clone + 'static> SlidingWindowedKStream<K, V> {
         self
     }
 
+    /// Emits each window's result in panes, as `trigger` says (our extension: early,
+    /// on-time and late panes with their pane info), instead of by an emit strategy.
+    pub fn trigger(self, trigger: crate::Trigger) -> crate::Triggered<Self> {
+        crate::Triggered::new(self, trigger)
+    }
+
     fn fold<VA: Clone + 'static>(
         self,
         fold: impl Fn(&K, V, Option<VA>) -> VA + Send + Sync + 'static,
@@ -138,7 +145,10 @@ impl<K: Clone + 'static, V: Clone + 'static> SlidingWindowedKStream<K, V> {
         g.store(aggregates, &[&node]);
         g.store(records, &[&node]);
         emit_progress_store(&g, emit, &store, &materialized, &node);
-        KTable::new(g, node, Some(store)).with_window_close(windows.grace().saturating_add(1))
+        KTable::new(g, node, Some(store)).with_window_timing(WindowTiming {
+            on_time_after_end: 1,
+            grace: windows.grace(),
+        })
     }
 
     fold_aggregations!("sliding window");

@@ -1,17 +1,24 @@
-//! `TriggeredWindowedKStream`: a time-windowed stream whose aggregations emit panes.
+//! `Triggered`: a windowed stream whose aggregations emit panes, for every window type.
 
 use std::sync::Arc;
 
-use crate::panes::{Pane, PaneSerde, Trigger};
-use crate::processors::trigger_aggregate::{PaneStateSerde, TriggeredAggregate};
-use crate::windowed_stream::{
-    emit_progress_store, input_retention, late_records, window_store, WindowedInput,
-};
-use crate::{EmitStrategy, KGroupedStream, KStream, Materialized, TimeWindows, Windowed};
+use streams_core::SerdeRef;
 
-/// A stream grouped by key and split into time windows whose aggregations emit [`Pane`]s as a
-/// [`Trigger`] says: a stream of windowed panes, each with its pane info, which sinks write as
-/// record headers. Made by [`TimeWindowedKStream::trigger`](crate::TimeWindowedKStream::trigger).
+use crate::config::StoreOptions;
+use crate::panes::{Pane, PaneSerde, Trigger};
+use crate::processors::emit_progress::EmitProgress;
+use crate::processors::pane_emitter::{PaneEmitter, PaneStateSerde};
+use crate::{
+    EmitStrategy, KStream, KTable, Materialized, SessionWindowedKStream, SlidingWindowedKStream,
+    TimeWindowedKStream, Windowed,
+};
+
+/// A windowed stream (time, sliding or session windows) whose aggregations emit [`Pane`]s as
+/// a [`Trigger`] says: a stream of windowed panes, each with its pane info, which sinks write
+/// as record headers. Made by the windowed streams' `trigger`.
+///
+/// The aggregation forwards every update (its store's cache only collapses writes) to a pane
+/// emitter, which keeps each open window's pane state in a logged store `<store>-panes`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -42,117 +49,153 @@ use crate::{EmitStrategy, KGroupedStream, KStream, Materialized, TimeWindows, Wi
 /// # Ok(())
 /// # }
 /// ```
-pub struct TriggeredWindowedKStream<K, V> {
-    grouped: KGroupedStream<K, V>,
-    windows: TimeWindows,
+pub struct Triggered<S> {
+    windowed: S,
     trigger: Trigger,
-    late_topic: Option<String>,
 }
 
-impl<K: Clone + 'static, V: Clone + 'static> TriggeredWindowedKStream<K, V> {
-    pub(crate) fn new(
-        grouped: KGroupedStream<K, V>,
-        windows: TimeWindows,
-        trigger: Trigger,
-        late_topic: Option<String>,
-    ) -> Self {
-        Self {
-            grouped,
-            windows,
-            trigger,
-            late_topic,
-        }
+impl<S> Triggered<S> {
+    pub(crate) fn new(windowed: S, trigger: Trigger) -> Self {
+        Self { windowed, trigger }
     }
+}
 
-    fn fold<VA: Clone + 'static>(
-        self,
-        fold: impl Fn(&K, V, Option<VA>) -> VA + Send + Sync + 'static,
-        materialized: Materialized<K, VA>,
-    ) -> KStream<Windowed<K>, Pane<VA>> {
-        let input = WindowedInput::new(&self.grouped, &materialized);
-        let (g, store, key_serde, value_serde, parent) = (
-            input.graph,
-            input.store,
-            input.key_serde,
-            input.value_serde,
-            input.parent,
-        );
-        g.register_serde::<Pane<VA>>(Arc::new(PaneSerde::new(value_serde.clone())));
-        let late = late_records(&g, &self.grouped, &key_serde, self.late_topic.as_deref());
-        let minimum = self.windows.size().saturating_add(self.windows.grace());
-        let retention = input_retention(&materialized, minimum);
-        let builder = window_store(
-            &store,
-            &materialized,
-            retention,
-            key_serde,
-            Arc::new(PaneStateSerde { inner: value_serde }),
-        );
-        let (windows, trigger, store_name, fold) =
-            (self.windows, self.trigger, store.clone(), Arc::new(fold));
-        let node = g.processor(
-            "KSTREAM-TRIGGERED-AGGREGATE-",
-            move || {
-                TriggeredAggregate::new(
-                    store_name.clone(),
-                    windows,
-                    trigger,
-                    Arc::clone(&fold),
-                    late.clone(),
+/// What a pane emitter takes from the aggregation's `Materialized`: the value serde and the
+/// store options.
+struct PaneStore<VA> {
+    value_serde: Option<SerdeRef<VA>>,
+    options: StoreOptions,
+}
+
+impl<VA> PaneStore<VA> {
+    /// Takes what the pane emitter needs from `materialized`, and returns it for the
+    /// aggregation with its cache off, so that every update reaches the emitter.
+    fn split<K>(materialized: Materialized<K, VA>) -> (Self, Materialized<K, VA>) {
+        let store = Self {
+            value_serde: materialized.value_serde.clone(),
+            options: StoreOptions {
+                caching: false,
+                ..materialized.options()
+            },
+        };
+        (store, materialized.with_caching_disabled())
+    }
+}
+
+/// Puts a pane emitter for `trigger` behind `table`, a windowed aggregation forwarding every
+/// update.
+fn panes<K: Clone + 'static, VA: Clone + 'static>(
+    table: KTable<Windowed<K>, VA>,
+    trigger: Trigger,
+    pane_store: PaneStore<VA>,
+) -> KStream<Windowed<K>, Pane<VA>> {
+    let g = table.graph().clone();
+    let timing = table
+        .window_timing()
+        .expect("a windowed aggregation's table knows its window timing");
+    let store = format!(
+        "{}-panes",
+        table.store_name().unwrap_or_else(|| table.node_name())
+    );
+    let key_serde = g.serde::<Windowed<K>>(None, "a pane emitter's store");
+    let value_serde = g.serde(pane_store.value_serde, "a pane emitter's store");
+    g.register_serde::<Pane<VA>>(Arc::new(PaneSerde::new(value_serde.clone())));
+    let (store_name, keys) = (store.clone(), key_serde.clone());
+    let node = g.processor(
+        "KTABLE-PANES-",
+        move || PaneEmitter::<K, VA>::new(trigger, timing, store_name.clone(), keys.clone()),
+        &[table.node_name()],
+    );
+    let options = pane_store.options;
+    let states = Arc::new(PaneStateSerde { inner: value_serde });
+    g.key_value_store(&store, options, key_serde, states, &node);
+    g.key_value_store(
+        &EmitProgress::store_name(&store),
+        options,
+        streams_core::Serdes::string(),
+        streams_core::Serdes::i64(),
+        &node,
+    );
+    KStream::new(g, node, false)
+}
+
+/// The count, reduce and aggregate of a triggered windowed stream whose inner stream folds
+/// without a merger (time and sliding windows).
+macro_rules! triggered_folds {
+    ($inner:ident) => {
+        impl<K: Clone + 'static, V: Clone + 'static> Triggered<$inner<K, V>> {
+            /// The number of records per key and window, in panes.
+            pub fn count(self) -> KStream<Windowed<K>, Pane<i64>> {
+                self.count_with(Materialized::new())
+            }
+
+            /// As [`count`](Self::count), stored as `materialized` says.
+            pub fn count_with(
+                self,
+                materialized: Materialized<K, i64>,
+            ) -> KStream<Windowed<K>, Pane<i64>> {
+                let (pane_store, materialized) = PaneStore::split(materialized);
+                let stream = self.windowed.emit_strategy(EmitStrategy::OnWindowUpdate);
+                panes(stream.count_with(materialized), self.trigger, pane_store)
+            }
+
+            /// Combines the values of each key and window with `reducer(aggregate, value)`, in
+            /// panes.
+            pub fn reduce(
+                self,
+                reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
+            ) -> KStream<Windowed<K>, Pane<V>> {
+                let (pane_store, materialized) = PaneStore::split(Materialized::new());
+                let stream = self.windowed.emit_strategy(EmitStrategy::OnWindowUpdate);
+                panes(
+                    stream.reduce_with(reducer, materialized),
+                    self.trigger,
+                    pane_store,
                 )
-            },
-            &[&parent],
-        );
-        g.store(builder, &[&node]);
-        // The pane scans follow the watermark, which must survive restarts.
-        emit_progress_store(
-            &g,
-            EmitStrategy::OnWindowClose,
-            &store,
-            &materialized,
-            &node,
-        );
-        KStream::new(g, node, false)
-    }
+            }
 
-    /// The number of records per key and window, in panes.
+            /// Folds the values of each key and window into an aggregate that starts as
+            /// `initializer()`, in panes, stored as `materialized` says.
+            pub fn aggregate_with<VA: Clone + 'static>(
+                self,
+                initializer: impl Fn() -> VA + Send + Sync + 'static,
+                aggregator: impl Fn(&K, V, VA) -> VA + Send + Sync + 'static,
+                materialized: Materialized<K, VA>,
+            ) -> KStream<Windowed<K>, Pane<VA>> {
+                let (pane_store, materialized) = PaneStore::split(materialized);
+                let stream = self.windowed.emit_strategy(EmitStrategy::OnWindowUpdate);
+                let table = stream.aggregate_with(initializer, aggregator, materialized);
+                panes(table, self.trigger, pane_store)
+            }
+        }
+    };
+}
+
+triggered_folds!(TimeWindowedKStream);
+triggered_folds!(SlidingWindowedKStream);
+
+impl<K: Clone + 'static, V: Clone + 'static> Triggered<SessionWindowedKStream<K, V>> {
+    /// The number of records per key and session, in panes. A session that a merge replaces
+    /// emits no more panes (in retracting mode, its last pane is retracted); the merged
+    /// session carries on.
     pub fn count(self) -> KStream<Windowed<K>, Pane<i64>> {
-        self.count_with(Materialized::new())
+        let (pane_store, materialized) = PaneStore::split(Materialized::new());
+        let stream = self.windowed.emit_strategy(EmitStrategy::OnWindowUpdate);
+        panes(stream.count_with(materialized), self.trigger, pane_store)
     }
 
-    /// As [`count`](Self::count), stored as `materialized` says.
-    pub fn count_with(self, materialized: Materialized<K, i64>) -> KStream<Windowed<K>, Pane<i64>> {
-        self.fold(|_, _, count| count.unwrap_or(0) + 1, materialized)
-    }
-
-    /// Combines the values of each key and window with `reducer(aggregate, value)`, in
-    /// panes.
-    pub fn reduce(
-        self,
-        reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
-    ) -> KStream<Windowed<K>, Pane<V>> {
-        self.fold(
-            move |_, value, aggregate| match aggregate {
-                Some(aggregate) => reducer(aggregate, value),
-                None => value,
-            },
-            Materialized::new(),
-        )
-    }
-
-    /// Folds the values of each key and window into an aggregate that starts as
-    /// `initializer()`, in panes, stored as `materialized` says.
+    /// Folds the values of each session into an aggregate that starts as `initializer()`,
+    /// merging sessions with `merger`, in panes, stored as `materialized` says.
     pub fn aggregate_with<VA: Clone + 'static>(
         self,
         initializer: impl Fn() -> VA + Send + Sync + 'static,
         aggregator: impl Fn(&K, V, VA) -> VA + Send + Sync + 'static,
+        merger: impl Fn(&K, VA, VA) -> VA + Send + Sync + 'static,
         materialized: Materialized<K, VA>,
     ) -> KStream<Windowed<K>, Pane<VA>> {
-        self.fold(
-            move |key, value, aggregate| {
-                aggregator(key, value, aggregate.unwrap_or_else(&initializer))
-            },
-            materialized,
-        )
+        let (pane_store, materialized) = PaneStore::split(materialized);
+        let stream = self.windowed.emit_strategy(EmitStrategy::OnWindowUpdate);
+        let table = stream.aggregate_with(initializer, aggregator, merger, materialized);
+        panes(table, self.trigger, pane_store)
     }
 }

@@ -6,10 +6,9 @@ use streams_core::{SerdeRef, TimestampedSerde, WindowedStoreBuilder};
 
 use crate::builder::Graph;
 use crate::processors::emit_progress::EmitProgress;
-
 use crate::processors::window_aggregate::WindowAggregate;
 use crate::processors::LateRecords;
-use crate::windows::WindowedSerde;
+use crate::windows::{WindowTiming, WindowedSerde};
 use crate::{EmitStrategy, KGroupedStream, KTable, Materialized, TimeWindows, Windowed};
 
 /// The count, reduce and aggregate operations of a windowed stream, in terms of its
@@ -138,8 +137,8 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
 
     /// Emits each window's result in panes, as `trigger` says (our extension: early,
     /// on-time and late panes with their pane info), instead of by an emit strategy.
-    pub fn trigger(self, trigger: crate::Trigger) -> crate::TriggeredWindowedKStream<K, V> {
-        crate::TriggeredWindowedKStream::new(self.grouped, self.windows, trigger, self.late_topic)
+    pub fn trigger(self, trigger: crate::Trigger) -> crate::Triggered<Self> {
+        crate::Triggered::new(self, trigger)
     }
 
     fn fold<VA: Clone + 'static>(
@@ -184,7 +183,10 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
         );
         g.store(builder, &[&node]);
         emit_progress_store(&g, emit, &store, &materialized, &node);
-        KTable::new(g, node, Some(store)).with_window_close(windows.grace())
+        KTable::new(g, node, Some(store)).with_window_timing(WindowTiming {
+            on_time_after_end: 0,
+            grace: windows.grace(),
+        })
     }
 
     fold_aggregations!("window");

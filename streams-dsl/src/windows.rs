@@ -205,6 +205,28 @@ impl SlidingWindows {
     }
 }
 
+/// When the watermark completes a window of some kind: it is on time once the watermark
+/// reaches its end plus `on_time_after_end` (0 for time windows, whose end is exclusive; 1
+/// for sliding windows; the gap plus 1 for sessions, which a record within the gap could
+/// still extend), and closes `grace` later.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct WindowTiming {
+    pub(crate) on_time_after_end: i64,
+    pub(crate) grace: i64,
+}
+
+impl WindowTiming {
+    /// When the watermark reaches `window`'s end (on time).
+    pub(crate) fn on_time(&self, window: &Window) -> i64 {
+        window.end.saturating_add(self.on_time_after_end)
+    }
+
+    /// When `window` closes: on time plus grace.
+    pub(crate) fn close(&self, window: &Window) -> i64 {
+        self.on_time(window).saturating_add(self.grace)
+    }
+}
+
 /// When a windowed aggregation speaks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum EmitStrategy {

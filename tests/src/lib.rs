@@ -2,6 +2,8 @@
 
 #![warn(missing_docs)]
 
+use std::collections::BTreeMap;
+
 use streams_dsl::prelude::*;
 
 /// A driver for what `builder` built, under the application id `test-app`.
@@ -31,9 +33,9 @@ pub fn s(text: &str) -> String {
 pub fn time_windows_model(
     windows: TimeWindows,
     records: &[(u8, i64)],
-) -> std::collections::BTreeMap<(i64, String), i64> {
+) -> BTreeMap<(i64, String), i64> {
     let mut stream_time = -1;
-    let mut counts = std::collections::BTreeMap::new();
+    let mut counts = BTreeMap::new();
     for (key, t) in records {
         stream_time = stream_time.max(*t);
         let mut start = 0;
@@ -46,6 +48,88 @@ pub fn time_windows_model(
         }
     }
     counts
+}
+
+/// The naive model of sliding windows with time difference `d`, from the definition: per key, the records accepted so far; on each
+/// arrival, every open window that holds the record takes it, and every window that the
+/// records define (each record's left window, and its right window) that does not exist yet,
+/// is open and holds records comes into being with all the records it holds. A record is
+/// accepted when any window that can hold it is open. Returns each window's count by
+/// (`k<key>`, start).
+pub fn sliding_windows_model(
+    d: i64,
+    grace: i64,
+    records: &[(u8, i64)],
+) -> BTreeMap<(String, i64), i64> {
+    let mut stream_time = i64::MIN;
+    let mut accepted: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    let mut windows: BTreeMap<(String, i64), i64> = BTreeMap::new();
+    for (key, t) in records {
+        let key = format!("k{key}");
+        stream_time = stream_time.max(*t);
+        let open = |start: i64| stream_time < start + d + 1 + grace;
+        if !open(*t) {
+            continue;
+        }
+        let times = accepted.entry(key.clone()).or_default();
+        times.push(*t);
+        for ((k, start), count) in windows.iter_mut() {
+            if *k == key && (*start..=*start + d).contains(t) && open(*start) {
+                *count += 1;
+            }
+        }
+        let defined = times.iter().flat_map(|p| [p - d, p + 1]);
+        for start in defined.collect::<Vec<_>>() {
+            let holds = times
+                .iter()
+                .filter(|p| (start..=start + d).contains(*p))
+                .count() as i64;
+            if holds > 0 && open(start) && !windows.contains_key(&(key.clone(), start)) {
+                windows.insert((key.clone(), start), holds);
+            }
+        }
+    }
+    windows
+}
+
+/// A session of the model: start, end, count.
+type Session = (i64, i64, i64);
+
+/// The naive model of session windows: sessions per key, merged as records arrive; a record too late for the
+/// session it would form is dropped; sessions past retention (gap + grace behind the largest
+/// session end) no longer merge. Returns each session's count by (`k<key>`, start, end).
+pub fn session_windows_model(
+    gap: i64,
+    grace: i64,
+    records: &[(u8, i64)],
+) -> BTreeMap<(String, i64, i64), i64> {
+    let mut sessions: BTreeMap<String, Vec<Session>> = BTreeMap::new();
+    let (mut stream_time, mut observed_end) = (-1i64, i64::MIN);
+    for (key, t) in records {
+        stream_time = stream_time.max(*t);
+        let list = sessions.entry(format!("k{key}")).or_default();
+        let live = |end: i64| end >= observed_end.saturating_sub(gap + grace);
+        let (near, far): (Vec<&Session>, Vec<&Session>) = list
+            .iter()
+            .partition(|(s, e, _)| live(*e) && *e >= t - gap && *s <= t + gap);
+        let start = near.iter().map(|x| x.0).fold(*t, i64::min);
+        let end = near.iter().map(|x| x.1).fold(*t, i64::max);
+        if stream_time > end + grace {
+            continue;
+        }
+        let count = near.iter().map(|x| x.2).sum::<i64>() + 1;
+        let mut kept: Vec<Session> = far.into_iter().copied().collect();
+        kept.push((start, end, count));
+        *list = kept;
+        observed_end = observed_end.max(end);
+    }
+    sessions
+        .into_iter()
+        .flat_map(|(k, list)| {
+            list.into_iter()
+                .map(move |(s, e, c)| ((k.clone(), s, e), c))
+        })
+        .collect()
 }
 
 /// Producing to and reading from a Kafka cluster, for the runtime's tests.

@@ -1,12 +1,12 @@
-//! Triggers and panes through the test driver: early panes (every update, every N records,
-//! every processing-time interval), the on-time pane, late panes within grace, the closing
-//! pane, retractions, pane info in record headers, restarts, and a property test of the last
-//! panes against the naive window model.
+//! Triggers and panes through the test driver, for time, sliding and session windows: early
+//! panes (every update, every N records, every processing-time interval), the on-time pane,
+//! late panes within grace, the closing pane, retractions, session merges, pane info in record
+//! headers, restarts, and property tests of the last panes against the naive window models.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use integration_tests::{s, time_windows_model};
+use integration_tests::{s, session_windows_model, sliding_windows_model, time_windows_model};
 use proptest::prelude::*;
 use streams_dsl::prelude::*;
 use streams_dsl::{
@@ -284,6 +284,253 @@ fn a_restart_from_the_changelogs_continues_every_window_s_panes() {
             uninterrupted,
             "restarted before record {point}"
         );
+    }
+}
+
+/// Sliding or session windows (the time-window tests use `triggered`).
+#[derive(Clone, Copy, Debug)]
+enum Spec {
+    Sliding(SlidingWindows),
+    Session(SessionWindows),
+}
+
+fn triggered_any(spec: Spec, trigger: Trigger) -> TopologyTestDriver {
+    let builder = StreamsBuilder::new();
+    let grouped = builder.stream::<String, String>("in").group_by_key();
+    let panes = match spec {
+        Spec::Sliding(w) => grouped.windowed_by_sliding(w).trigger(trigger).count(),
+        Spec::Session(w) => grouped.windowed_by_sessions(w).trigger(trigger).count(),
+    };
+    panes.to("out");
+    TopologyTestDriver::new(builder.build().unwrap(), StreamsConfig::new("any")).unwrap()
+}
+
+/// `(key, window start, window end, count, timing, index, last, retraction)` of a pane.
+type WindowRow = (String, i64, i64, i64, PaneTiming, u32, bool, bool);
+
+fn pipe_and_read_windows(driver: &TopologyTestDriver, records: &[(&str, i64)]) -> Vec<WindowRow> {
+    let input = driver.input_topic::<String, String>("in").unwrap();
+    for (key, t) in records {
+        input.pipe_key_value_at(s(key), s("x"), *t).unwrap();
+    }
+    driver
+        .output_topic::<Windowed<String>, Pane<i64>>("out")
+        .unwrap()
+        .read_key_values_to_list()
+        .unwrap()
+        .into_iter()
+        .map(|(key, pane)| {
+            let info = pane.info;
+            let window = key.window;
+            (
+                key.key,
+                window.start,
+                window.end,
+                pane.value,
+                info.timing,
+                info.index,
+                info.is_last,
+                pane.retraction,
+            )
+        })
+        .collect()
+}
+
+fn w(
+    key: &str,
+    (start, end): (i64, i64),
+    count: i64,
+    timing: PaneTiming,
+    index: u32,
+    last: bool,
+) -> WindowRow {
+    (s(key), start, end, count, timing, index, last, false)
+}
+
+fn wr(
+    key: &str,
+    (start, end): (i64, i64),
+    count: i64,
+    timing: PaneTiming,
+    index: u32,
+) -> WindowRow {
+    (s(key), start, end, count, timing, index, false, true)
+}
+
+#[test]
+fn sliding_windows_are_on_time_one_ms_after_their_inclusive_end() {
+    let driver = triggered_any(
+        Spec::Sliding(SlidingWindows::of_time_difference_with_no_grace(ms(10))),
+        Trigger::at_watermark(),
+    );
+    assert_eq!(pipe_and_read_windows(&driver, &[("a", 20)]), vec![]);
+    // [10, 20] is on time at 21.
+    assert_eq!(
+        pipe_and_read_windows(&driver, &[("b", 21)]),
+        vec![w("a", (10, 20), 1, OnTime, 0, true)]
+    );
+    assert_eq!(
+        pipe_and_read_windows(&driver, &[("a", 25)]),
+        vec![w("b", (11, 21), 1, OnTime, 0, true)]
+    );
+    assert_eq!(
+        pipe_and_read_windows(&driver, &[("b", 26)]),
+        vec![w("a", (15, 25), 2, OnTime, 0, true)]
+    );
+    // Panes fall due in the order of their windows' ends, whatever the key.
+    assert_eq!(
+        pipe_and_read_windows(&driver, &[("b", 32)]),
+        vec![
+            w("b", (16, 26), 2, OnTime, 0, true),
+            w("a", (21, 31), 1, OnTime, 0, true)
+        ]
+    );
+}
+
+#[test]
+fn session_merges_of_two_and_three_sessions_retract_the_replaced_sessions_panes() {
+    let driver = triggered_any(
+        Spec::Session(SessionWindows::of_inactivity_gap_and_grace(ms(10), ms(10))),
+        Trigger::at_watermark()
+            .with_early_firings(EarlyFiring::EveryUpdate)
+            .retracting(),
+    );
+    // Two sessions merge: [0, 0]'s pane is retracted; [0, 5] starts its own panes.
+    assert_eq!(
+        pipe_and_read_windows(&driver, &[("a", 0), ("a", 5)]),
+        vec![
+            w("a", (0, 0), 1, Early, 0, false),
+            wr("a", (0, 0), 1, Early, 0),
+            w("a", (0, 5), 2, Early, 0, false),
+        ]
+    );
+    // [0, 5] is on time at 16 (no in-order record can reach it) and closes at 26: at 40
+    // both at once, so its on-time pane is its last.
+    assert_eq!(
+        pipe_and_read_windows(&driver, &[("a", 40)]),
+        vec![
+            wr("a", (0, 5), 2, Early, 0),
+            w("a", (0, 5), 2, OnTime, 1, true),
+            w("a", (40, 40), 1, Early, 0, false),
+        ]
+    );
+    // [40, 40] is on time at 51, and open for 10 more.
+    assert_eq!(
+        pipe_and_read_windows(&driver, &[("a", 52)]),
+        vec![
+            wr("a", (40, 40), 1, Early, 0),
+            w("a", (40, 40), 1, OnTime, 1, false),
+            w("a", (52, 52), 1, Early, 0, false),
+        ]
+    );
+    // Three sessions merge: 46 bridges [40, 40] and [52, 52].
+    assert_eq!(
+        pipe_and_read_windows(&driver, &[("a", 46)]),
+        vec![
+            wr("a", (40, 40), 1, OnTime, 1),
+            wr("a", (52, 52), 1, Early, 0),
+            w("a", (40, 52), 3, Early, 0, false),
+        ]
+    );
+    assert_eq!(
+        pipe_and_read_windows(&driver, &[("b", 80)]),
+        vec![
+            wr("a", (40, 52), 3, Early, 0),
+            w("a", (40, 52), 3, OnTime, 1, true),
+            w("b", (80, 80), 1, Early, 0, false),
+        ]
+    );
+}
+
+/// Checks every window's panes: indices from 0 without gaps, at most one last pane and only
+/// as the final one, and in retracting mode a retraction before every pane after the first.
+/// Returns the value of each window's last pane, by (key, start, end).
+fn last_panes(
+    rows: Vec<WindowRow>,
+    retracting: bool,
+) -> Result<BTreeMap<(String, i64, i64), i64>, TestCaseError> {
+    let mut by_window: BTreeMap<(String, i64, i64), Vec<WindowRow>> = BTreeMap::new();
+    for row in rows.into_iter().filter(|r| r.0 != "end") {
+        by_window
+            .entry((row.0.clone(), row.1, row.2))
+            .or_default()
+            .push(row);
+    }
+    let mut finals = BTreeMap::new();
+    for (window, rows) in by_window {
+        let emitted: Vec<&WindowRow> = rows.iter().filter(|r| !r.7).collect();
+        for (i, row) in emitted.iter().enumerate() {
+            prop_assert_eq!(row.5 as usize, i, "pane indices of {:?}", window);
+            prop_assert!(
+                !row.6 || i + 1 == emitted.len(),
+                "a last pane is the final one"
+            );
+        }
+        if retracting {
+            let retractions = rows.len() - emitted.len();
+            // A session replaced by a merge also retracts its final pane.
+            prop_assert!(retractions + 1 >= emitted.len() && retractions <= emitted.len());
+        }
+        if let Some(last) = emitted.last().filter(|r| r.6) {
+            finals.insert(window, last.3);
+        }
+    }
+    Ok(finals)
+}
+
+fn records() -> impl Strategy<Value = Vec<(u8, i64)>> {
+    proptest::collection::vec((0u8..3, 0i64..40, 0i64..20), 1..40).prop_map(|raw| {
+        let mut base = 0;
+        raw.into_iter()
+            .map(|(key, step, back)| {
+                base += step / 5;
+                (key, (base - back).max(0))
+            })
+            .collect()
+    })
+}
+
+fn run_to_the_end(driver: &TopologyTestDriver, records: &[(u8, i64)]) -> Vec<WindowRow> {
+    let mut input: Vec<(String, i64)> =
+        records.iter().map(|(k, t)| (format!("k{k}"), *t)).collect();
+    input.push((s("end"), 1_000_000));
+    let borrowed: Vec<(&str, i64)> = input.iter().map(|(k, t)| (k.as_str(), *t)).collect();
+    pipe_and_read_windows(driver, &borrowed)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn every_sliding_window_s_last_pane_holds_the_model_s_result(
+        d in 0i64..15,
+        grace in prop_oneof![Just(0i64), 1i64..12],
+        trigger in triggers(),
+        records in records(),
+    ) {
+        let windows = SlidingWindows::of_time_difference_and_grace(ms(d as u64), ms(grace as u64));
+        let driver = triggered_any(Spec::Sliding(windows), trigger);
+        let rows = run_to_the_end(&driver, &records);
+        let retracting = trigger.accumulation() == Accumulation::Retracting;
+        let finals: BTreeMap<(String, i64), i64> = last_panes(rows, retracting)?
+            .into_iter()
+            .map(|((key, start, _), count)| ((key, start), count))
+            .collect();
+        prop_assert_eq!(finals, sliding_windows_model(d, grace, &records));
+    }
+
+    #[test]
+    fn every_session_s_last_pane_holds_the_model_s_result(
+        gap in 1i64..15,
+        grace in prop_oneof![Just(0i64), 1i64..10],
+        trigger in triggers(),
+        records in records(),
+    ) {
+        let windows = SessionWindows::of_inactivity_gap_and_grace(ms(gap as u64), ms(grace as u64));
+        let driver = triggered_any(Spec::Session(windows), trigger);
+        let rows = run_to_the_end(&driver, &records);
+        let retracting = trigger.accumulation() == Accumulation::Retracting;
+        prop_assert_eq!(last_panes(rows, retracting)?, session_windows_model(gap, grace, &records));
     }
 }
 

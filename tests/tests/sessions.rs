@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use integration_tests::s;
+use integration_tests::{s, session_windows_model};
 use proptest::prelude::*;
 use streams_dsl::prelude::*;
 
@@ -128,42 +128,6 @@ fn on_window_close_emits_each_session_once_when_no_record_can_reach_it() {
     );
 }
 
-/// A session of the model: start, end, count.
-type Session = (i64, i64, i64);
-
-/// The naive model: sessions per key, merged as records arrive; a record too late for the
-/// session it would form is dropped; sessions past retention (gap + grace behind the largest
-/// session end) no longer merge.
-fn model(gap: i64, grace: i64, records: &[(u8, i64)]) -> BTreeMap<(String, i64, i64), i64> {
-    let mut sessions: BTreeMap<String, Vec<Session>> = BTreeMap::new();
-    let (mut stream_time, mut observed_end) = (-1i64, i64::MIN);
-    for (key, t) in records {
-        stream_time = stream_time.max(*t);
-        let list = sessions.entry(format!("k{key}")).or_default();
-        let live = |end: i64| end >= observed_end.saturating_sub(gap + grace);
-        let (near, far): (Vec<&Session>, Vec<&Session>) = list
-            .iter()
-            .partition(|(s, e, _)| live(*e) && *e >= t - gap && *s <= t + gap);
-        let start = near.iter().map(|x| x.0).fold(*t, i64::min);
-        let end = near.iter().map(|x| x.1).fold(*t, i64::max);
-        if stream_time > end + grace {
-            continue;
-        }
-        let count = near.iter().map(|x| x.2).sum::<i64>() + 1;
-        let mut kept: Vec<Session> = far.into_iter().copied().collect();
-        kept.push((start, end, count));
-        *list = kept;
-        observed_end = observed_end.max(end);
-    }
-    sessions
-        .into_iter()
-        .flat_map(|(k, list)| {
-            list.into_iter()
-                .map(move |(s, e, c)| ((k.clone(), s, e), c))
-        })
-        .collect()
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -193,6 +157,6 @@ proptest! {
             let previous = got.insert((key, start, end), count.expect("finals only"));
             prop_assert!(previous.is_none(), "a session emitted twice");
         }
-        prop_assert_eq!(got, model(gap, grace, &records));
+        prop_assert_eq!(got, session_windows_model(gap, grace, &records));
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use integration_tests::s;
+use integration_tests::{s, sliding_windows_model};
 use proptest::prelude::*;
 use streams_dsl::prelude::*;
 
@@ -229,43 +229,6 @@ fn sliding_windows_reduce_and_aggregate_in_time_order() {
     assert_eq!(last, BTreeMap::from([(0, 1), (5, 3), (11, 2)]));
 }
 
-/// The naive model, from the definition: per key, the records accepted so far; on each
-/// arrival, every open window that holds the record takes it, and every window that the
-/// records define (each record's left window, and its right window) that does not exist yet,
-/// is open and holds records comes into being with all the records it holds. A record is
-/// accepted when any window that can hold it is open.
-fn model(d: i64, grace: i64, records: &[(u8, i64)]) -> BTreeMap<(String, i64), i64> {
-    let mut stream_time = i64::MIN;
-    let mut accepted: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    let mut windows: BTreeMap<(String, i64), i64> = BTreeMap::new();
-    for (key, t) in records {
-        let key = format!("k{key}");
-        stream_time = stream_time.max(*t);
-        let open = |start: i64| stream_time < start + d + 1 + grace;
-        if !open(*t) {
-            continue;
-        }
-        let times = accepted.entry(key.clone()).or_default();
-        times.push(*t);
-        for ((k, start), count) in windows.iter_mut() {
-            if *k == key && (*start..=*start + d).contains(t) && open(*start) {
-                *count += 1;
-            }
-        }
-        let defined = times.iter().flat_map(|p| [p - d, p + 1]);
-        for start in defined.collect::<Vec<_>>() {
-            let holds = times
-                .iter()
-                .filter(|p| (start..=start + d).contains(*p))
-                .count() as i64;
-            if holds > 0 && open(start) && !windows.contains_key(&(key.clone(), start)) {
-                windows.insert((key.clone(), start), holds);
-            }
-        }
-    }
-    windows
-}
-
 fn records() -> impl Strategy<Value = Vec<(u8, i64)>> {
     // Mostly increasing times with jitter (out of order, late) and repeats (duplicates).
     proptest::collection::vec((0u8..3, 0i64..40, 0i64..20), 1..40).prop_map(|raw| {
@@ -313,7 +276,7 @@ proptest! {
             prop_assert!(previous.is_none(), "a window emitted twice");
         }
         prop_assert!(order.windows(2).all(|w| w[0] <= w[1]), "out of window order: {:?}", order);
-        prop_assert_eq!(got, model(d, grace, &records));
+        prop_assert_eq!(got, sliding_windows_model(d, grace, &records));
     }
 
     #[test]
@@ -332,6 +295,6 @@ proptest! {
         for (key, start, _, count, _) in pipe_and_read(&driver, &borrowed) {
             got.insert((key, start), count.expect("no deletes"));
         }
-        prop_assert_eq!(got, model(d, grace, &records));
+        prop_assert_eq!(got, sliding_windows_model(d, grace, &records));
     }
 }

@@ -4,12 +4,12 @@
 pub(crate) mod aggregate;
 pub(crate) mod emit_progress;
 pub(crate) mod join;
+pub(crate) mod pane_emitter;
 pub(crate) mod session_aggregate;
 pub(crate) mod sliding_aggregate;
 pub(crate) mod stateless;
 pub(crate) mod suppress;
 pub(crate) mod table;
-pub(crate) mod trigger_aggregate;
 pub(crate) mod window_aggregate;
 pub(crate) mod window_emit;
 

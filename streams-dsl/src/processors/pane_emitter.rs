@@ -1,0 +1,531 @@
+//! The pane emitter: behind a windowed aggregation that forwards every update, it emits each
+//! window's result in panes as a [`Trigger`] says. Each open window's pane state (its latest
+//! aggregate, how many panes, records since the last one, whether the on-time pane is out, the
+//! last pane for retractions) lives in memory, ordered by when it is due, and writes through
+//! to a logged store, from which a restarted task rebuilds it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use streams_core::{
+    Deserializer, Encoded, Headers, KeyValueStore, Processor, ProcessorContext, ProcessorError,
+    Punctuation, PunctuationType, Record, SerdeError, SerdeRef, Serializer,
+};
+
+use super::emit_progress::EmitProgress;
+use crate::panes::{Accumulation, EarlyFiring, Pane, PaneInfo, PaneTiming, Trigger};
+use crate::windows::WindowTiming;
+use crate::{Change, Windowed};
+
+/// A window's aggregate and pane state.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct PaneState<VA> {
+    /// Among windows due at once, the window's place in arrival order.
+    arrival: u64,
+    aggregate: VA,
+    /// The latest record time in the window.
+    timestamp: i64,
+    /// Panes emitted so far (the next pane's index).
+    panes: u32,
+    /// Records since the last pane.
+    pending: u32,
+    /// Whether the watermark has passed the window's end (on-time pane or a late pane out).
+    past_on_time: bool,
+    /// Whether the last pane is out.
+    finished: bool,
+    /// In retracting mode: the last pane's value and timing.
+    last: Option<(VA, PaneTiming)>,
+}
+
+/// Encodes a [`PaneState`]: arrival and time 8 bytes, panes and pending 4 bytes each,
+/// big-endian; a flags
+/// byte; the aggregate behind a 4-byte length; then, if flagged, the last pane's timing byte
+/// and value.
+pub(crate) struct PaneStateSerde<VA> {
+    pub(crate) inner: SerdeRef<VA>,
+}
+
+const PAST_ON_TIME: u8 = 1;
+const FINISHED: u8 = 2;
+const HAS_LAST: u8 = 4;
+
+fn timing_byte(timing: PaneTiming) -> u8 {
+    match timing {
+        PaneTiming::Early => 0,
+        PaneTiming::OnTime => 1,
+        PaneTiming::Late => 2,
+    }
+}
+
+impl<VA> PaneStateSerde<VA> {
+    fn value(
+        &self,
+        topic: &str,
+        headers: &mut Headers,
+        value: &VA,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SerdeError> {
+        match self.inner.serialize(topic, headers, value, out)? {
+            Encoded::Bytes => Ok(()),
+            Encoded::Null => Err(SerdeError::Custom(
+                "a windowed aggregate cannot encode as a null".to_owned(),
+            )),
+        }
+    }
+}
+
+impl<VA> Serializer<PaneState<VA>> for PaneStateSerde<VA> {
+    fn serialize(
+        &self,
+        topic: &str,
+        headers: &mut Headers,
+        state: &PaneState<VA>,
+        out: &mut Vec<u8>,
+    ) -> Result<Encoded, SerdeError> {
+        out.extend_from_slice(&state.arrival.to_be_bytes());
+        out.extend_from_slice(&state.timestamp.to_be_bytes());
+        out.extend_from_slice(&state.panes.to_be_bytes());
+        out.extend_from_slice(&state.pending.to_be_bytes());
+        let flags = if state.past_on_time { PAST_ON_TIME } else { 0 }
+            | if state.finished { FINISHED } else { 0 }
+            | if state.last.is_some() { HAS_LAST } else { 0 };
+        out.push(flags);
+        let at = out.len();
+        out.extend_from_slice(&[0; 4]);
+        self.value(topic, headers, &state.aggregate, out)?;
+        let length = u32::try_from(out.len() - at - 4).map_err(|_| SerdeError::InvalidLength {
+            expected: u32::MAX as usize,
+            actual: out.len() - at - 4,
+        })?;
+        out[at..at + 4].copy_from_slice(&length.to_be_bytes());
+        if let Some((value, timing)) = &state.last {
+            out.push(timing_byte(*timing));
+            self.value(topic, headers, value, out)?;
+        }
+        Ok(Encoded::Bytes)
+    }
+}
+
+fn take<'a>(data: &mut &'a [u8], n: usize) -> Result<&'a [u8], SerdeError> {
+    let (head, tail) = data.split_at_checked(n).ok_or(SerdeError::InvalidLength {
+        expected: n,
+        actual: data.len(),
+    })?;
+    *data = tail;
+    Ok(head)
+}
+
+fn number<const N: usize>(data: &mut &[u8]) -> Result<[u8; N], SerdeError> {
+    let mut array = [0; N];
+    array.copy_from_slice(take(data, N)?);
+    Ok(array)
+}
+
+impl<VA> Deserializer<PaneState<VA>> for PaneStateSerde<VA> {
+    fn deserialize(
+        &self,
+        topic: &str,
+        headers: &Headers,
+        data: Option<&[u8]>,
+    ) -> Result<PaneState<VA>, SerdeError> {
+        let mut data = data.ok_or(SerdeError::UnexpectedNull)?;
+        let arrival = u64::from_be_bytes(number(&mut data)?);
+        let timestamp = i64::from_be_bytes(number(&mut data)?);
+        let panes = u32::from_be_bytes(number(&mut data)?);
+        let pending = u32::from_be_bytes(number(&mut data)?);
+        let [flags] = number::<1>(&mut data)?;
+        let length = u32::from_be_bytes(number(&mut data)?) as usize;
+        let aggregate = self
+            .inner
+            .deserialize(topic, headers, Some(take(&mut data, length)?))?;
+        let last = if flags & HAS_LAST != 0 {
+            let timing = match number::<1>(&mut data)? {
+                [0] => PaneTiming::Early,
+                [1] => PaneTiming::OnTime,
+                [2] => PaneTiming::Late,
+                [other] => return Err(SerdeError::Custom(format!("unknown pane timing {other}"))),
+            };
+            Some((self.inner.deserialize(topic, headers, Some(data))?, timing))
+        } else {
+            None
+        };
+        Ok(PaneState {
+            arrival,
+            aggregate,
+            timestamp,
+            panes,
+            pending,
+            past_on_time: flags & PAST_ON_TIME != 0,
+            finished: flags & FINISHED != 0,
+            last,
+        })
+    }
+}
+
+/// Where a window waits: when it is due, then its arrival.
+type Place = (i64, u64);
+
+/// An open window in memory: its key, pane state and where it waits.
+struct Slot<K, VA> {
+    key: Windowed<K>,
+    state: PaneState<VA>,
+    place: Place,
+}
+
+/// Emits panes for the windows of the updates it receives; see the module documentation.
+pub(crate) struct PaneEmitter<K, VA> {
+    trigger: Trigger,
+    timing: WindowTiming,
+    /// The watermark reached, kept across restarts.
+    progress: EmitProgress,
+    store_name: String,
+    store: Option<KeyValueStore<Windowed<K>, PaneState<VA>>>,
+    key_serde: SerdeRef<Windowed<K>>,
+    /// Open windows by serialized key.
+    slots: HashMap<Vec<u8>, Slot<K, VA>>,
+    /// Windows whose on-time pane is due at the first time of the place.
+    awaiting_on_time: BTreeMap<Place, Vec<u8>>,
+    /// Windows past on time whose last pane is due at the first time of the place.
+    awaiting_close: BTreeMap<Place, Vec<u8>>,
+    arrivals: u64,
+    /// Whether a window got an update without a pane since the last processing-time firing.
+    unfired: bool,
+}
+
+impl<K: Clone + 'static, VA: Clone + 'static> PaneEmitter<K, VA> {
+    pub(crate) fn new(
+        trigger: Trigger,
+        timing: WindowTiming,
+        store_name: String,
+        key_serde: SerdeRef<Windowed<K>>,
+    ) -> Self {
+        Self {
+            trigger,
+            timing,
+            progress: EmitProgress::new(&store_name),
+            store_name,
+            store: None,
+            key_serde,
+            slots: HashMap::new(),
+            awaiting_on_time: BTreeMap::new(),
+            awaiting_close: BTreeMap::new(),
+            arrivals: 0,
+            unfired: false,
+        }
+    }
+
+    fn store(&self) -> Result<&KeyValueStore<Windowed<K>, PaneState<VA>>, ProcessorError> {
+        self.store
+            .as_ref()
+            .ok_or_else(|| ProcessorError::UnknownStore(self.store_name.clone()))
+    }
+
+    fn key_bytes(&self, key: &Windowed<K>) -> Result<Vec<u8>, ProcessorError> {
+        Ok(self
+            .key_serde
+            .to_bytes(&self.store_name, key)?
+            .unwrap_or_default())
+    }
+
+    /// Puts an open window in memory, waiting for its on-time or its last pane.
+    fn hold(&mut self, key_bytes: Vec<u8>, key: Windowed<K>, state: PaneState<VA>) {
+        self.arrivals = self.arrivals.max(state.arrival + 1);
+        let (index, due) = if state.past_on_time {
+            (&mut self.awaiting_close, self.timing.close(&key.window))
+        } else {
+            (&mut self.awaiting_on_time, self.timing.on_time(&key.window))
+        };
+        let place = (due, state.arrival);
+        index.insert(place, key_bytes.clone());
+        self.slots.insert(key_bytes, Slot { key, state, place });
+    }
+
+    /// Takes an open window out of memory.
+    fn release(&mut self, key_bytes: &[u8]) -> Option<Slot<K, VA>> {
+        let slot = self.slots.remove(key_bytes)?;
+        if slot.state.past_on_time {
+            self.awaiting_close.remove(&slot.place);
+        } else {
+            self.awaiting_on_time.remove(&slot.place);
+        }
+        Some(slot)
+    }
+
+    /// Writes the window's pane state through to the store and keeps it open, or, after its
+    /// last pane, deletes it.
+    fn keep(
+        &mut self,
+        key_bytes: Vec<u8>,
+        key: Windowed<K>,
+        state: PaneState<VA>,
+    ) -> Result<(), ProcessorError> {
+        if state.finished {
+            self.store()?.delete(&key)?;
+            return Ok(());
+        }
+        self.store()?.put(&key, &state)?;
+        self.hold(key_bytes, key, state);
+        Ok(())
+    }
+
+    /// Emits a pane of `state` for `key` (after the retraction of the previous pane, in
+    /// retracting mode), and updates the pane state.
+    fn fire(
+        &self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Pane<VA>>,
+        key: &Windowed<K>,
+        state: &mut PaneState<VA>,
+        (timing, is_last): (PaneTiming, bool),
+    ) -> Result<(), ProcessorError> {
+        self.retract(ctx, key, state)?;
+        let info = PaneInfo {
+            timing,
+            index: state.panes,
+            is_last,
+        };
+        let pane = Pane {
+            value: state.aggregate.clone(),
+            info,
+            retraction: false,
+        };
+        ctx.forward(Record::new(key.clone(), pane, state.timestamp))?;
+        if self.trigger.accumulation() == Accumulation::Retracting {
+            state.last = Some((state.aggregate.clone(), timing));
+        }
+        state.panes = state.panes.saturating_add(1);
+        state.pending = 0;
+        state.finished |= is_last;
+        state.past_on_time |= timing != PaneTiming::Early;
+        Ok(())
+    }
+
+    /// In retracting mode, emits the retraction of the window's last pane, if any.
+    fn retract(
+        &self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Pane<VA>>,
+        key: &Windowed<K>,
+        state: &mut PaneState<VA>,
+    ) -> Result<(), ProcessorError> {
+        let Some((value, timing)) = state.last.take() else {
+            return Ok(());
+        };
+        let info = PaneInfo {
+            timing,
+            index: state.panes.saturating_sub(1),
+            is_last: false,
+        };
+        let retraction = Pane {
+            value,
+            info,
+            retraction: true,
+        };
+        ctx.forward(Record::new(key.clone(), retraction, state.timestamp))
+    }
+
+    /// Emits, in the order they fall due, the last pane of every window that `watermark`
+    /// closes and the on-time pane of every window it completes.
+    fn fire_due(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Pane<VA>>,
+        watermark: i64,
+    ) -> Result<(), ProcessorError> {
+        loop {
+            let closing = self.awaiting_close.first_key_value().map(|(p, _)| *p);
+            let on_time = self.awaiting_on_time.first_key_value().map(|(p, _)| *p);
+            // The earlier of the two, if due.
+            let next = match (closing, on_time) {
+                (Some(c), Some(o)) => Some(if c <= o { (c, true) } else { (o, false) }),
+                (Some(c), None) => Some((c, true)),
+                (None, Some(o)) => Some((o, false)),
+                (None, None) => None,
+            };
+            let Some((place, from_close_index)) = next.filter(|((due, _), _)| *due <= watermark)
+            else {
+                return Ok(());
+            };
+            let index = if from_close_index {
+                &mut self.awaiting_close
+            } else {
+                &mut self.awaiting_on_time
+            };
+            let Some(key_bytes) = index.remove(&place) else {
+                return Ok(());
+            };
+            let Some(Slot { key, mut state, .. }) = self.slots.remove(&key_bytes) else {
+                continue;
+            };
+            let closes = self.timing.close(&key.window) <= watermark;
+            let timing = if state.past_on_time {
+                PaneTiming::Late
+            } else {
+                PaneTiming::OnTime
+            };
+            self.fire(ctx, &key, &mut state, (timing, closes))?;
+            self.keep(key_bytes, key, state)?;
+        }
+    }
+
+    /// Emits an early pane for every open window updated since its last pane.
+    fn fire_unfired(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Pane<VA>>,
+    ) -> Result<(), ProcessorError> {
+        if !std::mem::take(&mut self.unfired) {
+            return Ok(());
+        }
+        let waiting: Vec<Vec<u8>> = self.awaiting_on_time.values().cloned().collect();
+        for key_bytes in waiting {
+            if self
+                .slots
+                .get(&key_bytes)
+                .is_none_or(|s| s.state.pending == 0)
+            {
+                continue;
+            }
+            let Some(Slot { key, mut state, .. }) = self.release(&key_bytes) else {
+                continue;
+            };
+            self.fire(ctx, &key, &mut state, (PaneTiming::Early, false))?;
+            self.keep(key_bytes, key, state)?;
+        }
+        Ok(())
+    }
+
+    /// Whether a window with `pending` updates since its last pane fires an early pane now.
+    fn fires_early(&self, pending: u32) -> bool {
+        match self.trigger.early() {
+            EarlyFiring::EveryUpdate => true,
+            EarlyFiring::EveryRecords(n) => pending >= n.max(1),
+            EarlyFiring::Never | EarlyFiring::ProcessingTime(_) => false,
+        }
+    }
+}
+
+impl<K: Clone + 'static, VA: Clone + 'static>
+    Processor<Windowed<K>, Change<VA>, Windowed<K>, Pane<VA>> for PaneEmitter<K, VA>
+{
+    fn init(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Pane<VA>>,
+    ) -> Result<(), ProcessorError> {
+        let store: KeyValueStore<Windowed<K>, PaneState<VA>> =
+            ctx.key_value_store(&self.store_name)?;
+        let restored = store.all()?;
+        self.store = Some(store);
+        for (key, state) in restored {
+            let key_bytes = self.key_bytes(&key)?;
+            self.unfired |= state.pending > 0;
+            self.hold(key_bytes, key, state);
+        }
+        self.progress.open(ctx)?;
+        // Stream time moves without updates reaching this node (records too late for every
+        // window, other keys' records dropped upstream): panes fall due with it.
+        ctx.schedule(Duration::from_millis(1), PunctuationType::StreamTime);
+        if let EarlyFiring::ProcessingTime(interval) = self.trigger.early() {
+            ctx.schedule(
+                interval.max(Duration::from_millis(1)),
+                PunctuationType::WallClockTime,
+            );
+        }
+        Ok(())
+    }
+
+    fn punctuate(
+        &mut self,
+        punctuation: Punctuation,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Pane<VA>>,
+    ) -> Result<(), ProcessorError> {
+        match punctuation.kind {
+            PunctuationType::StreamTime => {
+                let watermark = self.progress.advance(ctx.watermark());
+                self.fire_due(ctx, watermark)
+            }
+            PunctuationType::WallClockTime => self.fire_unfired(ctx),
+        }
+    }
+
+    fn flush(
+        &mut self,
+        _: &mut ProcessorContext<'_, Windowed<K>, Pane<VA>>,
+    ) -> Result<(), ProcessorError> {
+        self.progress.flush()
+    }
+
+    fn process(
+        &mut self,
+        r: Record<Windowed<K>, Change<VA>>,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Pane<VA>>,
+    ) -> Result<(), ProcessorError> {
+        let watermark = self.progress.advance(ctx.watermark());
+        // Before this update: the windows it does not touch that fell due come first.
+        self.fire_due(ctx, watermark)?;
+        let key_bytes = self.key_bytes(&r.key)?;
+        let slot = self.release(&key_bytes);
+        let Some(aggregate) = r.value.new else {
+            // A session that a merge replaced: its panes end; retracted in retracting mode.
+            if let Some(Slot { key, mut state, .. }) = slot {
+                self.retract(ctx, &key, &mut state)?;
+                self.store()?.delete(&key)?;
+            }
+            return Ok(());
+        };
+        let mut state = match slot {
+            Some(slot) => PaneState {
+                aggregate,
+                timestamp: r.timestamp,
+                ..slot.state
+            },
+            None => PaneState {
+                arrival: self.arrivals,
+                aggregate,
+                timestamp: r.timestamp,
+                panes: 0,
+                pending: 0,
+                past_on_time: false,
+                finished: false,
+                last: None,
+            },
+        };
+        state.pending = state.pending.saturating_add(1);
+        if self.timing.on_time(&r.key.window) <= watermark {
+            // An update within grace after the window's end.
+            self.fire(ctx, &r.key, &mut state, (PaneTiming::Late, false))?;
+        } else if self.fires_early(state.pending) {
+            self.fire(ctx, &r.key, &mut state, (PaneTiming::Early, false))?;
+        } else {
+            self.unfired = true;
+        }
+        self.keep(key_bytes, r.key, state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use streams_core::Serdes;
+
+    #[test]
+    fn pane_states_round_trip() {
+        let serde = PaneStateSerde {
+            inner: Serdes::string(),
+        };
+        for last in [None, Some(("prev".to_string(), PaneTiming::Late))] {
+            let state = PaneState {
+                arrival: 9,
+                aggregate: "agg".to_string(),
+                timestamp: 42,
+                panes: 3,
+                pending: 1,
+                past_on_time: true,
+                finished: false,
+                last,
+            };
+            let bytes = serde.to_bytes("t", &state).unwrap().unwrap();
+            let back = serde.deserialize("t", &Headers::new(), Some(&bytes));
+            assert_eq!(back.unwrap(), state);
+            assert!(serde
+                .deserialize("t", &Headers::new(), Some(&bytes[..28]))
+                .is_err());
+        }
+    }
+}
