@@ -288,3 +288,85 @@ fn late_records_go_unchanged_to_the_late_records_topic_with_the_reason() -> Resu
     assert_eq!(driver.metrics().dropped, 2);
     Ok(())
 }
+
+/// Logs what reaches it (final window counts) and, on each stream-time punctuation, the
+/// stream time and watermark it sees.
+struct Ticker;
+
+impl Processor<Windowed<String>, Option<i64>, String, String> for Ticker {
+    fn init(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, String, String>,
+    ) -> Result<(), ProcessorError> {
+        ctx.schedule(ms(10), PunctuationType::StreamTime);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        r: Record<Windowed<String>, Option<i64>>,
+        ctx: &mut ProcessorContext<'_, String, String>,
+    ) -> Result<(), ProcessorError> {
+        let line = format!(
+            "window {} [{}, {}) = {:?}",
+            r.key.key, r.key.window.start, r.key.window.end, r.value
+        );
+        ctx.forward(Record::new(r.key.key, line, r.timestamp))
+    }
+
+    fn punctuate(
+        &mut self,
+        p: streams_core::Punctuation,
+        ctx: &mut ProcessorContext<'_, String, String>,
+    ) -> Result<(), ProcessorError> {
+        let line = format!("tick at {} (watermark {})", p.timestamp, ctx.watermark());
+        ctx.forward(Record::new(s("tick"), line, p.timestamp))
+    }
+}
+
+#[test]
+fn stream_time_punctuation_interleaves_with_window_closing_by_the_same_record(
+) -> Result<(), StreamsError> {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("in")
+        .group_by_key()
+        .windowed_by(TimeWindows::of_size_and_grace(ms(10), ms(2)))
+        .emit_strategy(EmitStrategy::OnWindowClose)
+        .count()
+        .to_stream()
+        .process(|| Ticker, &[])
+        .to("log");
+    let driver = TopologyTestDriver::new(builder.build()?, StreamsConfig::new("app"))?;
+    let log = driver.output_topic::<String, String>("log")?;
+    // The first record fires the stream-time schedule (which starts at 0).
+    pipe(&driver, &[("a", 1), ("a", 9)])?;
+    assert_eq!(
+        log.read_values_to_list()?,
+        vec![s("tick at 1 (watermark 1)")]
+    );
+    // Stream time 10 reaches the next tick, but [0, 10) stays open for its grace.
+    pipe(&driver, &[("b", 10), ("a", 11)])?;
+    assert_eq!(
+        log.read_values_to_list()?,
+        vec![s("tick at 10 (watermark 10)")]
+    );
+    // One record closes [0, 10) and [10, 20) and crosses two tick boundaries: the final
+    // results first (emitted while the record is processed, in window order, then key
+    // order), then a single tick.
+    pipe(&driver, &[("b", 31)])?;
+    assert_eq!(
+        log.read_values_to_list()?,
+        vec![
+            s("window a [0, 10) = Some(2)"),
+            s("window a [10, 20) = Some(1)"),
+            s("window b [10, 20) = Some(1)"),
+            s("tick at 31 (watermark 31)"),
+        ]
+    );
+    // A late record moves neither stream time nor the punctuation.
+    pipe(&driver, &[("a", 5)])?;
+    assert!(log.is_empty());
+    assert_eq!(driver.metrics().dropped, 1);
+    Ok(())
+}
