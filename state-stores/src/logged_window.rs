@@ -132,6 +132,10 @@ impl WindowBytesStore for LoggedWindowStore {
         self.inner.observed_stream_time()
     }
 
+    fn latest_stored_start(&self) -> i64 {
+        self.inner.latest_stored_start()
+    }
+
     fn approximate_num_entries(&self) -> Result<u64, StoreError> {
         self.inner.approximate_num_entries()
     }

@@ -176,6 +176,10 @@ impl WindowBytesStore for RocksDbWindowStore {
         self.db.clock().observed()
     }
 
+    fn latest_stored_start(&self) -> i64 {
+        self.db.latest_stored_time()
+    }
+
     fn approximate_num_entries(&self) -> Result<u64, StoreError> {
         self.db.approximate_num_entries()
     }

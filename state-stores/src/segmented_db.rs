@@ -29,6 +29,9 @@ pub(crate) struct SegmentedDb {
     clock: RetentionClock,
     /// The segments that may hold records.
     live: BTreeSet<i64>,
+    /// At open, the last time of the latest segment on disk: the recorded stream time is
+    /// written with a flush, and the engine may have persisted later records before a crash.
+    stored_until: i64,
 }
 
 impl std::fmt::Debug for SegmentedDb {
@@ -72,6 +75,11 @@ impl SegmentedDb {
         let live = present_segments(&db).map_err(|e| engine_error(&name, e))?;
         let mut write_options = WriteOptions::default();
         write_options.disable_wal(true);
+        let stored_until = live.last().map_or(i64::MIN, |id| {
+            id.saturating_add(1)
+                .saturating_mul(clock.segments().interval)
+                .saturating_sub(1)
+        });
         Ok(Self {
             name,
             path: path.to_owned(),
@@ -79,6 +87,7 @@ impl SegmentedDb {
             write_options,
             clock,
             live,
+            stored_until,
         })
     }
 
@@ -95,6 +104,11 @@ impl SegmentedDb {
     /// The store's clock.
     pub(crate) fn clock(&self) -> &RetentionClock {
         &self.clock
+    }
+
+    /// A time that no stored record's first time exceeds (see `stored_until`).
+    pub(crate) fn latest_stored_time(&self) -> i64 {
+        self.clock.observed().max(self.stored_until)
     }
 
     /// Whether the database is open.

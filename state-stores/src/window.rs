@@ -76,6 +76,13 @@ pub trait WindowBytesStore: StateStore + Restorable {
     /// The largest window start put so far (`i64::MIN` before any).
     fn observed_stream_time(&self) -> i64;
 
+    /// A time no stored window starts after: the observed stream time, or more for a store
+    /// reopened from disk whose last recorded stream time may trail what it holds. A read of
+    /// a window starting later can be answered without the engine.
+    fn latest_stored_start(&self) -> i64 {
+        self.observed_stream_time()
+    }
+
     /// An estimate of the number of retained windows.
     fn approximate_num_entries(&self) -> Result<u64, StoreError>;
 }

@@ -438,3 +438,27 @@ fn rocksdb_refuses_another_retention_and_a_held_lock() {
     // A retention with the same segment interval (at least one minute) is fine.
     assert!(RocksDbWindowStore::open("w", &path, 10 * MINUTE + 1, &config).is_ok());
 }
+
+#[test]
+fn rocksdb_bounds_the_starts_it_holds_even_when_its_stream_time_record_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w");
+    let config = RocksDbConfig::default();
+    let mut store = RocksDbWindowStore::open("w", &path, MINUTE, &config).unwrap();
+    assert_eq!(store.latest_stored_start(), i64::MIN);
+    store.put(b"k", 50_000, Some(b"v")).unwrap();
+    assert_eq!(store.latest_stored_start(), 50_000);
+    store.close();
+    // As after a crash that persisted the records but not the stream time.
+    let db = DB::open_default(&path).unwrap();
+    db.delete(b"").unwrap();
+    db.flush().unwrap();
+    drop(db);
+    let store = RocksDbWindowStore::open("w", &path, MINUTE, &config).unwrap();
+    assert_eq!(store.observed_stream_time(), i64::MIN);
+    assert!(
+        store.latest_stored_start() >= 50_000,
+        "the segment on disk bounds it"
+    );
+    assert_eq!(store.fetch(b"k", 50_000).unwrap(), Some(b"v".to_vec()));
+}

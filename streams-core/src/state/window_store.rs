@@ -124,9 +124,15 @@ impl<K, V: Clone> WindowStore<K, V> {
             if let Some(entry) = cached.cache.get(&place) {
                 return Ok(entry.value.clone());
             }
+            // The engine holds no window starting after its latest stored start, so a new
+            // window at the frontier (where most new windows are) needs no engine read.
+            let stored = if window_start > self.engine.borrow().latest_stored_start() {
+                None
+            } else {
+                self.engine_fetch(&place)?
+            };
             // Remembered, so that the update that usually follows flushes without
             // reading the engine again.
-            let stored = self.engine_fetch(&place)?;
             cached.cache.fill(place, stored.clone());
             self.evict(&mut cached)?;
             return Ok(stored);
