@@ -30,6 +30,7 @@
 mod branch;
 mod builder;
 mod change;
+mod cogroup;
 mod config;
 mod global;
 mod grouped;
@@ -47,6 +48,7 @@ mod windows;
 pub use branch::BranchedKStream;
 pub use builder::StreamsBuilder;
 pub use change::Change;
+pub use cogroup::{Cogrouped, CogroupedKStream, CogroupedWindowedKStream};
 pub use config::{Branched, Consumed, Grouped, Materialized, Named, Produced, Repartitioned};
 pub use global::GlobalKTable;
 pub use grouped::{KGroupedStream, KGroupedTable};
@@ -66,12 +68,12 @@ pub use windows::{EmitStrategy, SessionWindows, SlidingWindows, TimeWindows, Win
 /// Everything an application needs, in one `use`.
 pub mod prelude {
     pub use crate::{
-        Accumulation, Branched, BufferConfig, BufferFull, Change, Consumed, EarlyFiring,
-        EmitStrategy, GlobalKTable, Grouped, KGroupedStream, KGroupedTable, KStream, KTable,
-        Materialized, Named, Pane, PaneInfo, PaneTiming, Produced, Repartitioned,
-        SessionWindowedKStream, SessionWindows, SlidingWindowedKStream, SlidingWindows,
-        StreamsBuilder, Suppressed, TimeWindowedKStream, TimeWindows, Trigger, Triggered, Window,
-        Windowed,
+        Accumulation, Branched, BufferConfig, BufferFull, Change, Cogrouped, CogroupedKStream,
+        CogroupedWindowedKStream, Consumed, EarlyFiring, EmitStrategy, GlobalKTable, Grouped,
+        KGroupedStream, KGroupedTable, KStream, KTable, Materialized, Named, Pane, PaneInfo,
+        PaneTiming, Produced, Repartitioned, SessionWindowedKStream, SessionWindows,
+        SlidingWindowedKStream, SlidingWindows, StreamsBuilder, Suppressed, TimeWindowedKStream,
+        TimeWindows, Trigger, Triggered, Window, Windowed,
     };
     pub use streams_core::runtime::{
         EmbeddedKafka, ErrorResponse, KafkaStreams, RuntimeError, State,
