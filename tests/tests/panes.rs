@@ -305,8 +305,9 @@ fn triggered_any(spec: Spec, trigger: Trigger) -> TopologyTestDriver {
     TopologyTestDriver::new(builder.build().unwrap(), StreamsConfig::new("any")).unwrap()
 }
 
-/// `(key, window start, window end, count, timing, index, last, retraction)` of a pane.
-type WindowRow = (String, i64, i64, i64, PaneTiming, u32, bool, bool);
+/// `(key, window start, window end, count, timing, index, last, retraction, record time)`
+/// of a pane.
+type WindowRow = (String, i64, i64, i64, PaneTiming, u32, bool, bool, i64);
 
 fn pipe_and_read_windows(driver: &TopologyTestDriver, records: &[(&str, i64)]) -> Vec<WindowRow> {
     let input = driver.input_topic::<String, String>("in").unwrap();
@@ -316,10 +317,11 @@ fn pipe_and_read_windows(driver: &TopologyTestDriver, records: &[(&str, i64)]) -
     driver
         .output_topic::<Windowed<String>, Pane<i64>>("out")
         .unwrap()
-        .read_key_values_to_list()
+        .read_records_to_list()
         .unwrap()
         .into_iter()
-        .map(|(key, pane)| {
+        .map(|r| {
+            let (key, pane, time) = (r.key.unwrap(), r.value.unwrap(), r.timestamp.unwrap());
             let info = pane.info;
             let window = key.window;
             (
@@ -331,6 +333,7 @@ fn pipe_and_read_windows(driver: &TopologyTestDriver, records: &[(&str, i64)]) -
                 info.index,
                 info.is_last,
                 pane.retraction,
+                time,
             )
         })
         .collect()
@@ -341,10 +344,10 @@ fn w(
     (start, end): (i64, i64),
     count: i64,
     timing: PaneTiming,
-    index: u32,
-    last: bool,
+    (index, last): (u32, bool),
+    time: i64,
 ) -> WindowRow {
-    (s(key), start, end, count, timing, index, last, false)
+    (s(key), start, end, count, timing, index, last, false, time)
 }
 
 fn wr(
@@ -353,8 +356,9 @@ fn wr(
     count: i64,
     timing: PaneTiming,
     index: u32,
+    time: i64,
 ) -> WindowRow {
-    (s(key), start, end, count, timing, index, false, true)
+    (s(key), start, end, count, timing, index, false, true, time)
 }
 
 #[test]
@@ -367,22 +371,22 @@ fn sliding_windows_are_on_time_one_ms_after_their_inclusive_end() {
     // [10, 20] is on time at 21.
     assert_eq!(
         pipe_and_read_windows(&driver, &[("b", 21)]),
-        vec![w("a", (10, 20), 1, OnTime, 0, true)]
+        vec![w("a", (10, 20), 1, OnTime, (0, true), 20)]
     );
     assert_eq!(
         pipe_and_read_windows(&driver, &[("a", 25)]),
-        vec![w("b", (11, 21), 1, OnTime, 0, true)]
+        vec![w("b", (11, 21), 1, OnTime, (0, true), 21)]
     );
     assert_eq!(
         pipe_and_read_windows(&driver, &[("b", 26)]),
-        vec![w("a", (15, 25), 2, OnTime, 0, true)]
+        vec![w("a", (15, 25), 2, OnTime, (0, true), 25)]
     );
     // Panes fall due in the order of their windows' ends, whatever the key.
     assert_eq!(
         pipe_and_read_windows(&driver, &[("b", 32)]),
         vec![
-            w("b", (16, 26), 2, OnTime, 0, true),
-            w("a", (21, 31), 1, OnTime, 0, true)
+            w("b", (16, 26), 2, OnTime, (0, true), 26),
+            w("a", (21, 31), 1, OnTime, (0, true), 25)
         ]
     );
 }
@@ -399,9 +403,9 @@ fn session_merges_of_two_and_three_sessions_retract_the_replaced_sessions_panes(
     assert_eq!(
         pipe_and_read_windows(&driver, &[("a", 0), ("a", 5)]),
         vec![
-            w("a", (0, 0), 1, Early, 0, false),
-            wr("a", (0, 0), 1, Early, 0),
-            w("a", (0, 5), 2, Early, 0, false),
+            w("a", (0, 0), 1, Early, (0, false), 0),
+            wr("a", (0, 0), 1, Early, 0, 0),
+            w("a", (0, 5), 2, Early, (0, false), 5),
         ]
     );
     // [0, 5] is on time at 16 (no in-order record can reach it) and closes at 26: at 40
@@ -409,35 +413,35 @@ fn session_merges_of_two_and_three_sessions_retract_the_replaced_sessions_panes(
     assert_eq!(
         pipe_and_read_windows(&driver, &[("a", 40)]),
         vec![
-            wr("a", (0, 5), 2, Early, 0),
-            w("a", (0, 5), 2, OnTime, 1, true),
-            w("a", (40, 40), 1, Early, 0, false),
+            wr("a", (0, 5), 2, Early, 0, 5),
+            w("a", (0, 5), 2, OnTime, (1, true), 5),
+            w("a", (40, 40), 1, Early, (0, false), 40),
         ]
     );
     // [40, 40] is on time at 51, and open for 10 more.
     assert_eq!(
         pipe_and_read_windows(&driver, &[("a", 52)]),
         vec![
-            wr("a", (40, 40), 1, Early, 0),
-            w("a", (40, 40), 1, OnTime, 1, false),
-            w("a", (52, 52), 1, Early, 0, false),
+            wr("a", (40, 40), 1, Early, 0, 40),
+            w("a", (40, 40), 1, OnTime, (1, false), 40),
+            w("a", (52, 52), 1, Early, (0, false), 52),
         ]
     );
     // Three sessions merge: 46 bridges [40, 40] and [52, 52].
     assert_eq!(
         pipe_and_read_windows(&driver, &[("a", 46)]),
         vec![
-            wr("a", (40, 40), 1, OnTime, 1),
-            wr("a", (52, 52), 1, Early, 0),
-            w("a", (40, 52), 3, Early, 0, false),
+            wr("a", (40, 40), 1, OnTime, 1, 40),
+            wr("a", (52, 52), 1, Early, 0, 52),
+            w("a", (40, 52), 3, Early, (0, false), 52),
         ]
     );
     assert_eq!(
         pipe_and_read_windows(&driver, &[("b", 80)]),
         vec![
-            wr("a", (40, 52), 3, Early, 0),
-            w("a", (40, 52), 3, OnTime, 1, true),
-            w("b", (80, 80), 1, Early, 0, false),
+            wr("a", (40, 52), 3, Early, 0, 52),
+            w("a", (40, 52), 3, OnTime, (1, true), 52),
+            w("b", (80, 80), 1, Early, (0, false), 80),
         ]
     );
 }

@@ -204,6 +204,68 @@ fn until_window_closes_needs_a_windowed_aggregation() {
     );
 }
 
+#[test]
+fn until_window_closes_on_sliding_windows_and_sessions() {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("in")
+        .group_by_key()
+        .windowed_by_sliding(SlidingWindows::of_time_difference_and_grace(ms(10), ms(2)))
+        .count()
+        .suppress(Suppressed::until_window_closes(BufferConfig::unbounded()))
+        .to_stream()
+        .to("sliding");
+    builder
+        .stream::<String, String>("sessions-in")
+        .group_by_key()
+        .windowed_by_sessions(SessionWindows::of_inactivity_gap_and_grace(ms(10), ms(2)))
+        .count()
+        .suppress(Suppressed::until_window_closes(BufferConfig::unbounded()))
+        .to_stream()
+        .to("sessions");
+    let driver =
+        TopologyTestDriver::new(builder.build().unwrap(), StreamsConfig::new("s")).unwrap();
+    for topic in ["in", "sessions-in"] {
+        let input = driver.input_topic::<String, String>(topic).unwrap();
+        for (key, t) in [
+            ("a", 20),
+            ("a", 25),
+            ("b", 32),
+            ("b", 34),
+            ("a", 38),
+            ("b", 60),
+        ] {
+            input.pipe_key_value_at(s(key), s("x"), t).unwrap();
+        }
+    }
+    // Sliding: [10, 20] closes at 20 + 1 + 2 = 23, [15, 25] at 28, [21, 31] at 34, [22, 32]
+    // (b's left window at 32) at 35, [24, 34] at 37, [28, 38] at 41, [33, 43] (32's right
+    // window) at 46; each once, when due. 25 has no right window: 38 is past [26, 36].
+    assert_eq!(
+        read_windows(&driver, "sliding"),
+        vec![
+            (s("a"), 10, 20, Some(1), 20),
+            (s("a"), 15, 25, Some(2), 25),
+            (s("a"), 21, 31, Some(1), 25),
+            (s("b"), 22, 32, Some(1), 32),
+            (s("b"), 24, 34, Some(2), 34),
+            (s("a"), 28, 38, Some(1), 38),
+            (s("b"), 33, 43, Some(1), 34),
+        ]
+    );
+    // Sessions close once no record can reach them, at end + gap + grace + 1: [20, 25] at
+    // 38 (38 itself is more than the gap after 25: a session of its own), [32, 34] at 47,
+    // [38, 38] at 51.
+    assert_eq!(
+        read_windows(&driver, "sessions"),
+        vec![
+            (s("a"), 20, 25, Some(2), 25),
+            (s("b"), 32, 34, Some(2), 34),
+            (s("a"), 38, 38, Some(1), 38),
+        ]
+    );
+}
+
 /// Builds, for `spec`, the same count twice: emitting on close, and emitting every update
 /// through `suppress(until_window_closes)`.
 fn both_ways(spec: u8, a: i64, grace: i64) -> TopologyTestDriver {

@@ -370,3 +370,30 @@ fn stream_time_punctuation_interleaves_with_window_closing_by_the_same_record(
     assert_eq!(driver.metrics().dropped, 1);
     Ok(())
 }
+
+#[test]
+fn overlapping_hopping_windows_emit_their_final_results_in_window_order() -> Result<(), StreamsError>
+{
+    let windows = TimeWindows::of_size_with_no_grace(ms(10)).advance_by(ms(5));
+    let driver = counting(
+        windows,
+        EmitStrategy::OnWindowClose,
+        StreamsConfig::new("app"),
+    )?;
+    // Windows never start before 0: 3 is in [0, 10) only, 7 in [0, 10) and [5, 15).
+    pipe(&driver, &[("a", 3), ("a", 7)])?;
+    assert!(rows(&driver)?.is_empty());
+    // Exactly at [0, 10)'s end.
+    pipe(&driver, &[("b", 10)])?;
+    assert_eq!(rows(&driver)?, vec![(s("a"), 0, 10, 2, 7)]);
+    pipe(&driver, &[("a", 21)])?;
+    assert_eq!(
+        rows(&driver)?,
+        vec![
+            (s("a"), 5, 15, 1, 7),
+            (s("b"), 5, 15, 1, 10),
+            (s("b"), 10, 20, 1, 10),
+        ]
+    );
+    Ok(())
+}
