@@ -5,7 +5,9 @@ use std::sync::Arc;
 use streams_core::{TimestampedSerde, WindowedStoreBuilder};
 
 use crate::processors::session_aggregate::SessionAggregate;
-use crate::windowed_stream::{emit_progress_store, input_retention, late_records, WindowedInput};
+use crate::windowed_stream::{
+    emit_progress_store, input_retention, late_records, windowed_stream_settings, WindowedInput,
+};
 use crate::windows::WindowTiming;
 use crate::{EmitStrategy, KGroupedStream, KTable, Materialized, SessionWindows, Windowed};
 
@@ -55,24 +57,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
         }
     }
 
-    /// Sends every record that arrives too late for its window, unchanged, to `topic`, with
-    /// the reason in the `streams.late.reason` header (besides counting it as dropped).
-    pub fn with_late_records_topic(mut self, topic: impl Into<String>) -> Self {
-        self.late_topic = Some(topic.into());
-        self
-    }
-
-    /// Sets when results are emitted (default: on every update).
-    pub fn emit_strategy(mut self, emit: EmitStrategy) -> Self {
-        self.emit = emit;
-        self
-    }
-
-    /// Emits each window's result in panes, as `trigger` says (our extension: early,
-    /// on-time and late panes with their pane info), instead of by an emit strategy.
-    pub fn trigger(self, trigger: crate::Trigger) -> crate::Triggered<Self> {
-        crate::Triggered::new(self, trigger)
-    }
+    windowed_stream_settings!();
 
     fn fold<VA: Clone + 'static>(
         self,

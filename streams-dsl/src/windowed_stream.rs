@@ -76,6 +76,33 @@ macro_rules! fold_aggregations {
 }
 pub(crate) use fold_aggregations;
 
+/// The settings every windowed stream has: the late-records topic, the emit strategy, and
+/// the trigger that replaces it; for a struct with `late_topic` and `emit` fields.
+macro_rules! windowed_stream_settings {
+    () => {
+        /// Sends every record that arrives too late for one of its windows, unchanged, to
+        /// `topic`, with the reason in the `streams.late.reason` header (besides counting it
+        /// as dropped).
+        pub fn with_late_records_topic(mut self, topic: impl Into<String>) -> Self {
+            self.late_topic = Some(topic.into());
+            self
+        }
+
+        /// Sets when results are emitted (default: on every update).
+        pub fn emit_strategy(mut self, emit: EmitStrategy) -> Self {
+            self.emit = emit;
+            self
+        }
+
+        /// Emits each window's result in panes, as `trigger` says (our extension: early,
+        /// on-time and late panes with their pane info), instead of by an emit strategy.
+        pub fn trigger(self, trigger: crate::Trigger) -> crate::Triggered<Self> {
+            crate::Triggered::new(self, trigger)
+        }
+    };
+}
+pub(crate) use windowed_stream_settings;
+
 /// A stream grouped by key and split into time windows, ready to aggregate. Each aggregation
 /// is a [`KTable`] keyed by [`Windowed`] keys, kept in a window store.
 ///
@@ -122,24 +149,7 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
         }
     }
 
-    /// Sends every record that arrives too late for its window, unchanged, to `topic`, with
-    /// the reason in the `streams.late.reason` header (besides counting it as dropped).
-    pub fn with_late_records_topic(mut self, topic: impl Into<String>) -> Self {
-        self.late_topic = Some(topic.into());
-        self
-    }
-
-    /// Sets when results are emitted (default: on every update).
-    pub fn emit_strategy(mut self, emit: EmitStrategy) -> Self {
-        self.emit = emit;
-        self
-    }
-
-    /// Emits each window's result in panes, as `trigger` says (our extension: early,
-    /// on-time and late panes with their pane info), instead of by an emit strategy.
-    pub fn trigger(self, trigger: crate::Trigger) -> crate::Triggered<Self> {
-        crate::Triggered::new(self, trigger)
-    }
+    windowed_stream_settings!();
 
     fn fold<VA: Clone + 'static>(
         self,

@@ -4,9 +4,13 @@
 
 use streams_core::{KeyValueStore, ProcessorContext, ProcessorError};
 
-/// An aggregation's watermark, surviving restarts.
+use crate::EmitStrategy;
+
+/// An aggregation's watermark, surviving restarts; or, for an aggregation that emits on
+/// update, just the task's watermark (no store).
 pub(crate) struct EmitProgress {
-    store_name: String,
+    /// `None` when the watermark need not survive restarts.
+    store_name: Option<String>,
     store: Option<KeyValueStore<String, i64>>,
     /// The store's only key (kept to write without allocating).
     key: String,
@@ -19,11 +23,23 @@ impl EmitProgress {
     /// The progress of the aggregation whose store is `aggregate_store`.
     pub(crate) fn new(aggregate_store: &str) -> Self {
         Self {
-            store_name: Self::store_name(aggregate_store),
+            store_name: Some(Self::store_name(aggregate_store)),
             store: None,
             key: "watermark".to_owned(),
             watermark: i64::MIN,
             written: i64::MIN,
+        }
+    }
+
+    /// The progress of an aggregation that emits as `emit` says: kept in a store for
+    /// on-close emission, the task's watermark otherwise.
+    pub(crate) fn for_strategy(emit: EmitStrategy, aggregate_store: &str) -> Self {
+        match emit {
+            EmitStrategy::OnWindowClose => Self::new(aggregate_store),
+            EmitStrategy::OnWindowUpdate => Self {
+                store_name: None,
+                ..Self::new(aggregate_store)
+            },
         }
     }
 
@@ -32,19 +48,23 @@ impl EmitProgress {
         format!("{aggregate_store}-emit-progress")
     }
 
-    /// Opens the store and reads the watermark reached before a restart, if any; call from
-    /// `Processor::init`.
+    /// Opens the store and reads the watermark reached before a restart, if any (then
+    /// returned); call from `Processor::init`.
     pub(crate) fn open<K, V>(
         &mut self,
         ctx: &ProcessorContext<'_, K, V>,
-    ) -> Result<(), ProcessorError> {
-        let store: KeyValueStore<String, i64> = ctx.key_value_store(&self.store_name)?;
+    ) -> Result<Option<i64>, ProcessorError> {
+        let Some(name) = &self.store_name else {
+            return Ok(None);
+        };
+        let store: KeyValueStore<String, i64> = ctx.key_value_store(name)?;
         // Nothing reads its changes: a flush only writes them.
         store.report_flushes(false);
-        self.watermark = store.get(&self.key)?.unwrap_or(i64::MIN);
+        let restored = store.get(&self.key)?;
+        self.watermark = restored.unwrap_or(i64::MIN);
         self.written = self.watermark;
         self.store = Some(store);
-        Ok(())
+        Ok(restored)
     }
 
     /// Writes the watermark through to the store and its changelog; call from
@@ -60,11 +80,6 @@ impl EmitProgress {
             self.written = self.watermark;
         }
         Ok(())
-    }
-
-    /// The watermark reached so far.
-    pub(crate) fn watermark(&self) -> i64 {
-        self.watermark
     }
 
     /// Advances to the task's watermark if it is later, and returns the watermark: the

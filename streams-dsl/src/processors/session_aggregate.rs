@@ -20,8 +20,8 @@ use crate::{Change, EmitStrategy, SessionWindows, Window, Windowed};
 /// the removal of each replaced session that downstream had seen, then the merged session.
 pub(crate) struct SessionAggregate<K, V, VA, F, M> {
     every_update: bool,
-    /// On close: the watermark reached, kept across restarts.
-    progress: Option<EmitProgress>,
+    /// The watermark reached (on close: kept across restarts).
+    progress: EmitProgress,
     late: Option<Arc<LateRecords<K, V>>>,
     store_name: String,
     store: Option<SessionStore<K, ValueAndTimestamp<VA>>>,
@@ -44,8 +44,7 @@ impl<K, V, VA, F, M> SessionAggregate<K, V, VA, F, M> {
         late: Option<Arc<LateRecords<K, V>>>,
         every_update: bool,
     ) -> Self {
-        let progress =
-            (emit == EmitStrategy::OnWindowClose).then(|| EmitProgress::new(&store_name));
+        let progress = EmitProgress::for_strategy(emit, &store_name);
         Self {
             every_update,
             progress,
@@ -164,12 +163,12 @@ where
         let store: SessionStore<K, ValueAndTimestamp<VA>> = ctx.state_store(&self.store_name)?;
         store.report_flushes(self.forwards_flushes());
         self.store = Some(store);
-        if let Some(progress) = &mut self.progress {
+        let restored = self.progress.open(ctx)?;
+        if self.emit == EmitStrategy::OnWindowClose {
             // After a restart the store holds the sessions that were still open, and the
             // closed ones it still retains, which the watermark reached before tells apart.
-            progress.open(ctx)?;
-            let bound = progress
-                .watermark()
+            let bound = restored
+                .unwrap_or(i64::MIN)
                 .max(ctx.watermark())
                 .saturating_sub(self.windows.gap())
                 .saturating_sub(self.windows.grace());
@@ -187,9 +186,7 @@ where
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
     ) -> Result<(), ProcessorError> {
         self.store()?.flush_cache()?;
-        if let Some(progress) = &mut self.progress {
-            progress.flush()?;
-        }
+        self.progress.flush()?;
         self.forward_flushed(ctx)
     }
 
@@ -198,10 +195,7 @@ where
         r: Record<K, V>,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
     ) -> Result<(), ProcessorError> {
-        let watermark = match &mut self.progress {
-            Some(progress) => progress.advance(ctx.watermark()),
-            None => ctx.watermark(),
-        };
+        let watermark = self.progress.advance(ctx.watermark());
         if self.emit == EmitStrategy::OnWindowClose {
             self.emit_closed(ctx, watermark)?;
         }

@@ -40,8 +40,8 @@ struct Update<VA> {
 /// module documentation.
 pub(crate) struct SlidingAggregate<K, V, VA, F> {
     every_update: bool,
-    /// On close: the watermark reached, kept across restarts.
-    progress: Option<EmitProgress>,
+    /// The watermark reached (on close: kept across restarts).
+    progress: EmitProgress,
     late: Option<Arc<LateRecords<K, V>>>,
     store_name: String,
     store: Option<WindowStore<K, ValueAndTimestamp<VA>>>,
@@ -62,8 +62,7 @@ impl<K, V, VA, F> SlidingAggregate<K, V, VA, F> {
         late: Option<Arc<LateRecords<K, V>>>,
         every_update: bool,
     ) -> Self {
-        let progress =
-            (emit == EmitStrategy::OnWindowClose).then(|| EmitProgress::new(&store_name));
+        let progress = EmitProgress::for_strategy(emit, &store_name);
         Self {
             every_update,
             progress,
@@ -244,12 +243,7 @@ where
             ctx.state_store(&records_store_name(&self.store_name))?;
         records.report_flushes(false);
         self.records = Some(records);
-        let Some(progress) = &mut self.progress else {
-            return Ok(());
-        };
-        progress.open(ctx)?;
-        let watermark = progress.watermark();
-        if watermark > i64::MIN {
+        if let Some(watermark) = self.progress.open(ctx)? {
             // The windows that the watermark reached before a restart closed are out.
             self.emitted_before = self.last_closed_start(watermark).saturating_add(1);
         }
@@ -262,9 +256,7 @@ where
     ) -> Result<(), ProcessorError> {
         self.store()?.flush_cache()?;
         self.records()?.flush_cache()?;
-        if let Some(progress) = &mut self.progress {
-            progress.flush()?;
-        }
+        self.progress.flush()?;
         self.forward_flushed(ctx)
     }
 
@@ -273,10 +265,7 @@ where
         r: Record<K, V>,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
     ) -> Result<(), ProcessorError> {
-        let watermark = match &mut self.progress {
-            Some(progress) => progress.advance(ctx.watermark()),
-            None => ctx.watermark(),
-        };
+        let watermark = self.progress.advance(ctx.watermark());
         if self.emit == EmitStrategy::OnWindowClose {
             // Before this record's writes: they may expire windows that close just now.
             self.emit_closed(ctx, watermark)?;

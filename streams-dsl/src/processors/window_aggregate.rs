@@ -17,8 +17,8 @@ use crate::{Change, EmitStrategy, TimeWindows, Window, Windowed};
 /// cache also collapses what goes downstream to the last value per window per flush.
 pub(crate) struct WindowAggregate<K, V, VA, F> {
     every_update: bool,
-    /// On close: the watermark reached, kept across restarts.
-    progress: Option<EmitProgress>,
+    /// The watermark reached (on close: kept across restarts).
+    progress: EmitProgress,
     late: Option<Arc<LateRecords<K, V>>>,
     store_name: String,
     store: Option<WindowStore<K, ValueAndTimestamp<VA>>>,
@@ -38,8 +38,7 @@ impl<K, V, VA, F> WindowAggregate<K, V, VA, F> {
         late: Option<Arc<LateRecords<K, V>>>,
         every_update: bool,
     ) -> Self {
-        let progress =
-            (emit == EmitStrategy::OnWindowClose).then(|| EmitProgress::new(&store_name));
+        let progress = EmitProgress::for_strategy(emit, &store_name);
         Self {
             every_update,
             progress,
@@ -142,13 +141,9 @@ where
         let store: WindowStore<K, ValueAndTimestamp<VA>> = ctx.state_store(&self.store_name)?;
         store.report_flushes(self.forwards_flushes());
         self.store = Some(store);
-        if let Some(progress) = &mut self.progress {
-            progress.open(ctx)?;
-            if progress.watermark() > i64::MIN {
-                // The windows that the watermark reached before a restart closed are out.
-                let watermark = progress.watermark();
-                self.emitted_before = self.next_start_after(self.last_closed_start(watermark));
-            }
+        if let Some(watermark) = self.progress.open(ctx)? {
+            // The windows that the watermark reached before a restart closed are out.
+            self.emitted_before = self.next_start_after(self.last_closed_start(watermark));
         }
         Ok(())
     }
@@ -158,9 +153,7 @@ where
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
     ) -> Result<(), ProcessorError> {
         self.store()?.flush_cache()?;
-        if let Some(progress) = &mut self.progress {
-            progress.flush()?;
-        }
+        self.progress.flush()?;
         self.forward_flushed(ctx)
     }
 
@@ -169,10 +162,7 @@ where
         r: Record<K, V>,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
     ) -> Result<(), ProcessorError> {
-        let watermark = match &mut self.progress {
-            Some(progress) => progress.advance(ctx.watermark()),
-            None => ctx.watermark(),
-        };
+        let watermark = self.progress.advance(ctx.watermark());
         if self.emit == EmitStrategy::OnWindowClose {
             // Before this record's writes: they may expire windows that close just now.
             self.emit_closed(ctx, watermark)?;
