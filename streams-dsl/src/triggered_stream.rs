@@ -184,6 +184,21 @@ impl<K: Clone + 'static, V: Clone + 'static> Triggered<SessionWindowedKStream<K,
         panes(stream.count_with(materialized), self.trigger, pane_store)
     }
 
+    /// Combines the values of each session (and the aggregates of sessions a record joins)
+    /// with `reducer(aggregate, value)`, in panes.
+    pub fn reduce(
+        self,
+        reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
+    ) -> KStream<Windowed<K>, Pane<V>> {
+        let (pane_store, materialized) = PaneStore::split(Materialized::new());
+        let stream = self.windowed.emit_strategy(EmitStrategy::OnWindowUpdate);
+        panes(
+            stream.reduce_with(reducer, materialized),
+            self.trigger,
+            pane_store,
+        )
+    }
+
     /// Folds the values of each session into an aggregate that starts as `initializer()`,
     /// merging sessions with `merger`, in panes, stored as `materialized` says.
     pub fn aggregate_with<VA: Clone + 'static>(

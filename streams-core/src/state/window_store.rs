@@ -83,6 +83,11 @@ impl<K, V> WindowStore<K, V> {
 }
 
 impl<K, V: Clone> WindowStore<K, V> {
+    /// `key` as the store encodes it: keys of one window are ordered by these bytes.
+    pub fn key_bytes(&self, key: &K) -> Result<Vec<u8>, StateError> {
+        self.codec.key(key)
+    }
+
     /// Stores `value` (`None` deletes) for `key` in the window starting at `window_start`;
     /// returns whether the window is retained (a put into an expired window is dropped).
     pub fn put(&self, key: &K, window_start: i64, value: Option<&V>) -> Result<bool, StateError> {
@@ -111,6 +116,23 @@ impl<K, V: Clone> WindowStore<K, V> {
         cached.cache.put((k, window_start), entry);
         self.evict(&mut cached)?;
         Ok(true)
+    }
+
+    /// As [`fetch`](Self::fetch), but a window read from the engine is not kept in the cache:
+    /// for a last read (a closed window's final result), which would otherwise push windows
+    /// still in use out of the cache.
+    pub fn fetch_once(&self, key: &K, window_start: i64) -> Result<Option<V>, StateError> {
+        let place = (self.codec.key(key)?, window_start);
+        if let Some(cached) = &self.cached {
+            let mut cached = cached.borrow_mut();
+            if window_start < self.live_from(&cached) {
+                return Ok(None);
+            }
+            if let Some(entry) = cached.cache.get(&place) {
+                return Ok(entry.value.clone());
+            }
+        }
+        self.engine_fetch(&place)
     }
 
     /// The value of `key` in the window starting at `window_start`.
@@ -392,6 +414,11 @@ mod tests {
                 assert_eq!(
                     plain.fetch(&key, start).unwrap(),
                     cached.fetch(&key, start).unwrap(),
+                    "{at}"
+                );
+                assert_eq!(
+                    plain.fetch_once(&other, from).unwrap(),
+                    cached.fetch_once(&other, from).unwrap(),
                     "{at}"
                 );
                 assert_eq!(

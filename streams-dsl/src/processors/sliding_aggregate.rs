@@ -19,7 +19,8 @@ use streams_core::{
 };
 
 use super::emit_progress::EmitProgress;
-use super::{window_emit, LateRecords};
+use super::window_emit::{self, Unemitted};
+use super::LateRecords;
 use crate::{Change, EmitStrategy, SlidingWindows, Windowed};
 
 /// The name of the store that keeps the records of a sliding aggregation whose store is
@@ -49,8 +50,8 @@ pub(crate) struct SlidingAggregate<K, V, VA, F> {
     windows: SlidingWindows,
     emit: EmitStrategy,
     fold: Arc<F>,
-    /// Windows starting before this have had their final result emitted.
-    emitted_before: i64,
+    /// On close: the windows whose final result is not out yet.
+    unemitted: Option<Unemitted<K>>,
 }
 
 impl<K, V, VA, F> SlidingAggregate<K, V, VA, F> {
@@ -73,7 +74,7 @@ impl<K, V, VA, F> SlidingAggregate<K, V, VA, F> {
             windows,
             emit,
             fold,
-            emitted_before: i64::MIN,
+            unemitted: None,
         }
     }
 
@@ -125,17 +126,11 @@ where
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
         watermark: i64,
     ) -> Result<(), ProcessorError> {
-        let last_closed_start = self.last_closed_start(watermark);
-        let windows = self.windows;
-        window_emit::forward_closed(
-            self.store()?,
-            self.emitted_before,
-            last_closed_start,
-            |start| windows.window(start),
-            ctx,
-        )?;
-        self.emitted_before = self.emitted_before.max(last_closed_start.saturating_add(1));
-        Ok(())
+        let (windows, last_closed_start) = (self.windows, self.last_closed_start(watermark));
+        let (Some(unemitted), Some(store)) = (&mut self.unemitted, &self.store) else {
+            return Ok(());
+        };
+        unemitted.emit_until(store, last_closed_start, |start| windows.window(start), ctx)
     }
 
     /// The aggregate of the records in `[start, start + d]` among `nearby` (records by time,
@@ -243,9 +238,13 @@ where
             ctx.state_store(&records_store_name(&self.store_name))?;
         records.report_flushes(false);
         self.records = Some(records);
-        if let Some(watermark) = self.progress.open(ctx)? {
+        let restored = self.progress.open(ctx)?;
+        if self.emit == EmitStrategy::OnWindowClose {
             // The windows that the watermark reached before a restart closed are out.
-            self.emitted_before = self.last_closed_start(watermark).saturating_add(1);
+            let from = restored.map_or(i64::MIN, |w| self.last_closed_start(w).saturating_add(1));
+            let mut unemitted = Unemitted::new();
+            unemitted.restore(self.store()?, from)?;
+            self.unemitted = Some(unemitted);
         }
         Ok(())
     }
@@ -289,7 +288,12 @@ where
         let windows = updates.len() as u64 + dropped;
         for update in updates {
             let stored = ValueAndTimestamp::new(update.aggregate, update.timestamp);
-            self.store()?.put(&r.key, update.start, Some(&stored))?;
+            let retained = self.store()?.put(&r.key, update.start, Some(&stored))?;
+            if let (Some(unemitted), Some(store), None, true) =
+                (&mut self.unemitted, &self.store, &update.old, retained)
+            {
+                unemitted.add(store, &r.key, update.start)?;
+            }
             if self.emit == EmitStrategy::OnWindowUpdate && self.every_update {
                 let windowed = Windowed {
                     key: r.key.clone(),

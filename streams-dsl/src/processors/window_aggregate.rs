@@ -5,7 +5,8 @@ use streams_core::{
 };
 
 use super::emit_progress::EmitProgress;
-use super::{window_emit, LateRecords};
+use super::window_emit::{self, Unemitted};
+use super::LateRecords;
 use crate::{Change, EmitStrategy, TimeWindows, Window, Windowed};
 
 /// Folds each record into every time window of its key that holds it, in a window store, and
@@ -25,8 +26,8 @@ pub(crate) struct WindowAggregate<K, V, VA, F> {
     windows: TimeWindows,
     emit: EmitStrategy,
     fold: Arc<F>,
-    /// Windows starting before this have had their final result emitted.
-    emitted_before: i64,
+    /// On close: the windows whose final result is not out yet.
+    unemitted: Option<Unemitted<K>>,
 }
 
 impl<K, V, VA, F> WindowAggregate<K, V, VA, F> {
@@ -48,7 +49,7 @@ impl<K, V, VA, F> WindowAggregate<K, V, VA, F> {
             windows,
             emit,
             fold,
-            emitted_before: i64::MIN,
+            unemitted: None,
         }
     }
 
@@ -106,24 +107,15 @@ where
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
         watermark: i64,
     ) -> Result<(), ProcessorError> {
-        let size = self.windows.size();
-        let last_closed_start = self.last_closed_start(watermark);
-        if last_closed_start < self.emitted_before {
+        let (size, last_closed_start) = (self.windows.size(), self.last_closed_start(watermark));
+        let (Some(unemitted), Some(store)) = (&mut self.unemitted, &self.store) else {
             return Ok(());
-        }
-        window_emit::forward_closed(
-            self.store()?,
-            self.emitted_before,
-            last_closed_start,
-            |start| Window {
-                start,
-                end: start + size,
-            },
-            ctx,
-        )?;
-        // Records before the next window start that can close need no scan.
-        self.emitted_before = self.next_start_after(last_closed_start);
-        Ok(())
+        };
+        let window = |start| Window {
+            start,
+            end: start + size,
+        };
+        unemitted.emit_until(store, last_closed_start, window, ctx)
     }
 }
 
@@ -141,9 +133,15 @@ where
         let store: WindowStore<K, ValueAndTimestamp<VA>> = ctx.state_store(&self.store_name)?;
         store.report_flushes(self.forwards_flushes());
         self.store = Some(store);
-        if let Some(watermark) = self.progress.open(ctx)? {
+        let restored = self.progress.open(ctx)?;
+        if self.emit == EmitStrategy::OnWindowClose {
             // The windows that the watermark reached before a restart closed are out.
-            self.emitted_before = self.next_start_after(self.last_closed_start(watermark));
+            let from = restored.map_or(i64::MIN, |w| {
+                self.next_start_after(self.last_closed_start(w))
+            });
+            let mut unemitted = Unemitted::new();
+            unemitted.restore(self.store()?, from)?;
+            self.unemitted = Some(unemitted);
         }
         Ok(())
     }
@@ -190,6 +188,11 @@ where
             )? {
                 dropped += 1;
                 continue;
+            }
+            if let (Some(unemitted), Some(store), None) =
+                (&mut self.unemitted, &self.store, &old_value)
+            {
+                unemitted.add(store, &r.key, window.start)?;
             }
             if self.emit == EmitStrategy::OnWindowUpdate && self.every_update {
                 let windowed = Windowed {

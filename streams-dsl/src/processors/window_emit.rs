@@ -2,6 +2,8 @@
 //! forwarding the windows their store's cache flushed, the final results of closed windows,
 //! and reporting the records too late for some of their windows.
 
+use std::collections::BTreeMap;
+
 use streams_core::{
     FlushedChange, ProcessorContext, ProcessorError, Record, ValueAndTimestamp, WindowStore,
 };
@@ -31,33 +33,75 @@ pub(crate) fn forward_flushed<K: Clone + 'static, VA: Clone + 'static>(
     })
 }
 
-/// Forwards, in window order, the final result of every window of `store` starting in
-/// `[from, to]`.
-pub(crate) fn forward_closed<K: Clone + 'static, VA: Clone + 'static>(
-    store: &WindowStore<K, ValueAndTimestamp<VA>>,
-    from: i64,
-    to: i64,
-    window: impl Fn(i64) -> Window,
-    ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
-) -> Result<(), ProcessorError> {
-    if to < from {
-        return Ok(());
+/// The windows of an on-close aggregation whose final result is not out yet, by start then
+/// key bytes (the order Kafka Streams emits them in). Kept in memory so that emitting what
+/// the watermark closes reads just those windows: the stores are laid out key first, so a
+/// scan by start would read every window of the segment.
+pub(crate) struct Unemitted<K> {
+    windows: BTreeMap<(i64, Vec<u8>), K>,
+}
+
+impl<K: Clone + 'static> Unemitted<K> {
+    pub(crate) fn new() -> Self {
+        Self {
+            windows: BTreeMap::new(),
+        }
     }
-    let mut closed = store.fetch_all(from, to)?;
-    // Stable: keys of one window stay in store order.
-    closed.sort_by_key(|(_, start, _)| *start);
-    for (key, start, aggregate) in closed {
-        let windowed = Windowed {
-            key,
-            window: window(start),
-        };
-        ctx.forward(Record::new(
-            windowed,
-            Change::new(Some(aggregate.value), None),
-            aggregate.timestamp,
-        ))?;
+
+    /// Notes a window that a record brought into being.
+    pub(crate) fn add<VA: Clone + 'static>(
+        &mut self,
+        store: &WindowStore<K, ValueAndTimestamp<VA>>,
+        key: &K,
+        start: i64,
+    ) -> Result<(), ProcessorError> {
+        let bytes = store.key_bytes(key)?;
+        self.windows.insert((start, bytes), key.clone());
+        Ok(())
     }
-    Ok(())
+
+    /// Notes every window of `store` starting at `from` or later, after a restart.
+    pub(crate) fn restore<VA: Clone + 'static>(
+        &mut self,
+        store: &WindowStore<K, ValueAndTimestamp<VA>>,
+        from: i64,
+    ) -> Result<(), ProcessorError> {
+        for (key, start, _) in store.fetch_all(from, i64::MAX)? {
+            self.add(store, &key, start)?;
+        }
+        Ok(())
+    }
+
+    /// Forwards, in window order, the final result of every noted window starting at `to`
+    /// or before; `window` gives a window from its start.
+    pub(crate) fn emit_until<VA: Clone + 'static>(
+        &mut self,
+        store: &WindowStore<K, ValueAndTimestamp<VA>>,
+        to: i64,
+        window: impl Fn(i64) -> Window,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
+    ) -> Result<(), ProcessorError> {
+        while let Some(entry) = self.windows.first_entry() {
+            let start = entry.key().0;
+            if start > to {
+                break;
+            }
+            let key = entry.remove();
+            let Some(aggregate) = store.fetch_once(&key, start)? else {
+                continue;
+            };
+            let windowed = Windowed {
+                key,
+                window: window(start),
+            };
+            ctx.forward(Record::new(
+                windowed,
+                Change::new(Some(aggregate.value), None),
+                aggregate.timestamp,
+            ))?;
+        }
+        Ok(())
+    }
 }
 
 /// Counts `r` as dropped for `dropped` of its `windows` windows, and sends it to the
