@@ -122,44 +122,42 @@ impl<K, V: Clone> WindowStore<K, V> {
     /// for a last read (a closed window's final result), which would otherwise push windows
     /// still in use out of the cache.
     pub fn fetch_once(&self, key: &K, window_start: i64) -> Result<Option<V>, StateError> {
-        let place = (self.codec.key(key)?, window_start);
-        if let Some(cached) = &self.cached {
-            let mut cached = cached.borrow_mut();
-            if window_start < self.live_from(&cached) {
-                return Ok(None);
-            }
-            if let Some(entry) = cached.cache.get(&place) {
-                return Ok(entry.value.clone());
-            }
-        }
-        self.engine_fetch(&place)
+        self.read(key, window_start, false)
     }
 
     /// The value of `key` in the window starting at `window_start`.
     pub fn fetch(&self, key: &K, window_start: i64) -> Result<Option<V>, StateError> {
+        self.read(key, window_start, true)
+    }
+
+    /// A window's value from the cache, else the engine; with `fill`, a value read from the
+    /// engine is remembered in the cache.
+    fn read(&self, key: &K, window_start: i64, fill: bool) -> Result<Option<V>, StateError> {
         let place = (self.codec.key(key)?, window_start);
-        if let Some(cached) = &self.cached {
-            let mut cached = cached.borrow_mut();
-            if window_start < self.live_from(&cached) {
-                return Ok(None);
-            }
-            if let Some(entry) = cached.cache.get(&place) {
-                return Ok(entry.value.clone());
-            }
-            // The engine holds no window starting after its latest stored start, so a new
-            // window at the frontier (where most new windows are) needs no engine read.
-            let stored = if window_start > self.engine.borrow().latest_stored_start() {
-                None
-            } else {
-                self.engine_fetch(&place)?
-            };
-            // Remembered, so that the update that usually follows flushes without
-            // reading the engine again.
+        let Some(cached) = &self.cached else {
+            return self.engine_fetch(&place);
+        };
+        let mut cached = cached.borrow_mut();
+        if window_start < self.live_from(&cached) {
+            return Ok(None);
+        }
+        if let Some(entry) = cached.cache.get(&place) {
+            return Ok(entry.value.clone());
+        }
+        // The engine holds no window starting after its latest stored start, so a new window
+        // at the frontier (where most new windows are) needs no engine read.
+        let stored = if window_start > self.engine.borrow().latest_stored_start() {
+            None
+        } else {
+            self.engine_fetch(&place)?
+        };
+        if fill {
+            // Remembered, so that the update that usually follows flushes without reading
+            // the engine again.
             cached.cache.fill(place, stored.clone());
             self.evict(&mut cached)?;
-            return Ok(stored);
         }
-        self.engine_fetch(&place)
+        Ok(stored)
     }
 
     fn engine_fetch(&self, place: &Place) -> Result<Option<V>, StateError> {

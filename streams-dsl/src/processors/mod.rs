@@ -2,7 +2,9 @@
 //! shared by every task's instance, and calls it directly (no boxing per call).
 
 pub(crate) mod aggregate;
+pub(crate) mod due_buffer;
 pub(crate) mod emit_progress;
+pub(crate) mod encoding;
 pub(crate) mod join;
 pub(crate) mod pane_emitter;
 pub(crate) mod session_aggregate;

@@ -4,7 +4,6 @@
 //! last pane for retractions) lives in memory, ordered by when it is due, and writes through
 //! to a logged store, from which a restarted task rebuilds it.
 
-use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use streams_core::{
@@ -12,7 +11,9 @@ use streams_core::{
     Punctuation, PunctuationType, Record, SerdeError, SerdeRef, Serializer,
 };
 
+use super::due_buffer::DueBuffer;
 use super::emit_progress::EmitProgress;
+use super::encoding::{put_prefixed, Reader};
 use crate::panes::{Accumulation, EarlyFiring, Pane, PaneInfo, PaneTiming, Trigger};
 use crate::windows::WindowTiming;
 use crate::{Change, Windowed};
@@ -38,9 +39,8 @@ pub(crate) struct PaneState<VA> {
 }
 
 /// Encodes a [`PaneState`]: arrival and time 8 bytes, panes and pending 4 bytes each,
-/// big-endian; a flags
-/// byte; the aggregate behind a 4-byte length; then, if flagged, the last pane's timing byte
-/// and value.
+/// big-endian; a flags byte; the aggregate behind a 4-byte length; then, if flagged, the last
+/// pane's timing byte and value behind its length.
 pub(crate) struct PaneStateSerde<VA> {
     pub(crate) inner: SerdeRef<VA>,
 }
@@ -54,23 +54,6 @@ fn timing_byte(timing: PaneTiming) -> u8 {
         PaneTiming::Early => 0,
         PaneTiming::OnTime => 1,
         PaneTiming::Late => 2,
-    }
-}
-
-impl<VA> PaneStateSerde<VA> {
-    fn value(
-        &self,
-        topic: &str,
-        headers: &mut Headers,
-        value: &VA,
-        out: &mut Vec<u8>,
-    ) -> Result<(), SerdeError> {
-        match self.inner.serialize(topic, headers, value, out)? {
-            Encoded::Bytes => Ok(()),
-            Encoded::Null => Err(SerdeError::Custom(
-                "a windowed aggregate cannot encode as a null".to_owned(),
-            )),
-        }
     }
 }
 
@@ -90,35 +73,13 @@ impl<VA> Serializer<PaneState<VA>> for PaneStateSerde<VA> {
             | if state.finished { FINISHED } else { 0 }
             | if state.last.is_some() { HAS_LAST } else { 0 };
         out.push(flags);
-        let at = out.len();
-        out.extend_from_slice(&[0; 4]);
-        self.value(topic, headers, &state.aggregate, out)?;
-        let length = u32::try_from(out.len() - at - 4).map_err(|_| SerdeError::InvalidLength {
-            expected: u32::MAX as usize,
-            actual: out.len() - at - 4,
-        })?;
-        out[at..at + 4].copy_from_slice(&length.to_be_bytes());
+        put_prefixed(&self.inner, topic, headers, &state.aggregate, out)?;
         if let Some((value, timing)) = &state.last {
             out.push(timing_byte(*timing));
-            self.value(topic, headers, value, out)?;
+            put_prefixed(&self.inner, topic, headers, value, out)?;
         }
         Ok(Encoded::Bytes)
     }
-}
-
-fn take<'a>(data: &mut &'a [u8], n: usize) -> Result<&'a [u8], SerdeError> {
-    let (head, tail) = data.split_at_checked(n).ok_or(SerdeError::InvalidLength {
-        expected: n,
-        actual: data.len(),
-    })?;
-    *data = tail;
-    Ok(head)
-}
-
-fn number<const N: usize>(data: &mut &[u8]) -> Result<[u8; N], SerdeError> {
-    let mut array = [0; N];
-    array.copy_from_slice(take(data, N)?);
-    Ok(array)
 }
 
 impl<VA> Deserializer<PaneState<VA>> for PaneStateSerde<VA> {
@@ -128,24 +89,18 @@ impl<VA> Deserializer<PaneState<VA>> for PaneStateSerde<VA> {
         headers: &Headers,
         data: Option<&[u8]>,
     ) -> Result<PaneState<VA>, SerdeError> {
-        let mut data = data.ok_or(SerdeError::UnexpectedNull)?;
-        let arrival = u64::from_be_bytes(number(&mut data)?);
-        let timestamp = i64::from_be_bytes(number(&mut data)?);
-        let panes = u32::from_be_bytes(number(&mut data)?);
-        let pending = u32::from_be_bytes(number(&mut data)?);
-        let [flags] = number::<1>(&mut data)?;
-        let length = u32::from_be_bytes(number(&mut data)?) as usize;
-        let aggregate = self
-            .inner
-            .deserialize(topic, headers, Some(take(&mut data, length)?))?;
+        let mut reader = Reader::new(data)?;
+        let (arrival, timestamp) = (reader.u64()?, reader.i64()?);
+        let (panes, pending, flags) = (reader.u32()?, reader.u32()?, reader.byte()?);
+        let aggregate = reader.prefixed(&self.inner, topic, headers)?;
         let last = if flags & HAS_LAST != 0 {
-            let timing = match number::<1>(&mut data)? {
-                [0] => PaneTiming::Early,
-                [1] => PaneTiming::OnTime,
-                [2] => PaneTiming::Late,
-                [other] => return Err(SerdeError::Custom(format!("unknown pane timing {other}"))),
+            let timing = match reader.byte()? {
+                0 => PaneTiming::Early,
+                1 => PaneTiming::OnTime,
+                2 => PaneTiming::Late,
+                other => return Err(SerdeError::Custom(format!("unknown pane timing {other}"))),
             };
-            Some((self.inner.deserialize(topic, headers, Some(data))?, timing))
+            Some((reader.prefixed(&self.inner, topic, headers)?, timing))
         } else {
             None
         };
@@ -162,16 +117,6 @@ impl<VA> Deserializer<PaneState<VA>> for PaneStateSerde<VA> {
     }
 }
 
-/// Where a window waits: when it is due, then its arrival.
-type Place = (i64, u64);
-
-/// An open window in memory: its key, pane state and where it waits.
-struct Slot<K, VA> {
-    key: Windowed<K>,
-    state: PaneState<VA>,
-    place: Place,
-}
-
 /// Emits panes for the windows of the updates it receives; see the module documentation.
 pub(crate) struct PaneEmitter<K, VA> {
     trigger: Trigger,
@@ -181,13 +126,8 @@ pub(crate) struct PaneEmitter<K, VA> {
     store_name: String,
     store: Option<KeyValueStore<Windowed<K>, PaneState<VA>>>,
     key_serde: SerdeRef<Windowed<K>>,
-    /// Open windows by serialized key.
-    slots: HashMap<Vec<u8>, Slot<K, VA>>,
-    /// Windows whose on-time pane is due at the first time of the place.
-    awaiting_on_time: BTreeMap<Place, Vec<u8>>,
-    /// Windows past on time whose last pane is due at the first time of the place.
-    awaiting_close: BTreeMap<Place, Vec<u8>>,
-    arrivals: u64,
+    /// The open windows, by when their next due pane (on-time, or else the last) is due.
+    open: DueBuffer<Windowed<K>, PaneState<VA>>,
     /// Whether a window got an update without a pane since the last processing-time firing.
     unfired: bool,
 }
@@ -206,10 +146,7 @@ impl<K: Clone + 'static, VA: Clone + 'static> PaneEmitter<K, VA> {
             store_name,
             store: None,
             key_serde,
-            slots: HashMap::new(),
-            awaiting_on_time: BTreeMap::new(),
-            awaiting_close: BTreeMap::new(),
-            arrivals: 0,
+            open: DueBuffer::new(),
             unfired: false,
         }
     }
@@ -227,28 +164,15 @@ impl<K: Clone + 'static, VA: Clone + 'static> PaneEmitter<K, VA> {
             .unwrap_or_default())
     }
 
-    /// Puts an open window in memory, waiting for its on-time or its last pane.
+    /// Puts an open window in memory, waiting for its on-time or else its last pane.
     fn hold(&mut self, key_bytes: Vec<u8>, key: Windowed<K>, state: PaneState<VA>) {
-        self.arrivals = self.arrivals.max(state.arrival + 1);
-        let (index, due) = if state.past_on_time {
-            (&mut self.awaiting_close, self.timing.close(&key.window))
+        let due = if state.past_on_time {
+            self.timing.close(&key.window)
         } else {
-            (&mut self.awaiting_on_time, self.timing.on_time(&key.window))
+            self.timing.on_time(&key.window)
         };
         let place = (due, state.arrival);
-        index.insert(place, key_bytes.clone());
-        self.slots.insert(key_bytes, Slot { key, state, place });
-    }
-
-    /// Takes an open window out of memory.
-    fn release(&mut self, key_bytes: &[u8]) -> Option<Slot<K, VA>> {
-        let slot = self.slots.remove(key_bytes)?;
-        if slot.state.past_on_time {
-            self.awaiting_close.remove(&slot.place);
-        } else {
-            self.awaiting_on_time.remove(&slot.place);
-        }
-        Some(slot)
+        self.open.hold(key_bytes, key, state, place);
     }
 
     /// Writes the window's pane state through to the store and keeps it open, or, after its
@@ -329,31 +253,7 @@ impl<K: Clone + 'static, VA: Clone + 'static> PaneEmitter<K, VA> {
         ctx: &mut ProcessorContext<'_, Windowed<K>, Pane<VA>>,
         watermark: i64,
     ) -> Result<(), ProcessorError> {
-        loop {
-            let closing = self.awaiting_close.first_key_value().map(|(p, _)| *p);
-            let on_time = self.awaiting_on_time.first_key_value().map(|(p, _)| *p);
-            // The earlier of the two, if due.
-            let next = match (closing, on_time) {
-                (Some(c), Some(o)) => Some(if c <= o { (c, true) } else { (o, false) }),
-                (Some(c), None) => Some((c, true)),
-                (None, Some(o)) => Some((o, false)),
-                (None, None) => None,
-            };
-            let Some((place, from_close_index)) = next.filter(|((due, _), _)| *due <= watermark)
-            else {
-                return Ok(());
-            };
-            let index = if from_close_index {
-                &mut self.awaiting_close
-            } else {
-                &mut self.awaiting_on_time
-            };
-            let Some(key_bytes) = index.remove(&place) else {
-                return Ok(());
-            };
-            let Some(Slot { key, mut state, .. }) = self.slots.remove(&key_bytes) else {
-                continue;
-            };
+        while let Some((key_bytes, key, mut state)) = self.open.pop_due(Some(watermark)) {
             let closes = self.timing.close(&key.window) <= watermark;
             let timing = if state.past_on_time {
                 PaneTiming::Late
@@ -363,6 +263,7 @@ impl<K: Clone + 'static, VA: Clone + 'static> PaneEmitter<K, VA> {
             self.fire(ctx, &key, &mut state, (timing, closes))?;
             self.keep(key_bytes, key, state)?;
         }
+        Ok(())
     }
 
     /// Emits an early pane for every open window updated since its last pane.
@@ -373,16 +274,14 @@ impl<K: Clone + 'static, VA: Clone + 'static> PaneEmitter<K, VA> {
         if !std::mem::take(&mut self.unfired) {
             return Ok(());
         }
-        let waiting: Vec<Vec<u8>> = self.awaiting_on_time.values().cloned().collect();
-        for key_bytes in waiting {
-            if self
-                .slots
-                .get(&key_bytes)
-                .is_none_or(|s| s.state.pending == 0)
-            {
-                continue;
-            }
-            let Some(Slot { key, mut state, .. }) = self.release(&key_bytes) else {
+        let updated: Vec<Vec<u8>> = self
+            .open
+            .in_order()
+            .filter(|(_, state)| state.pending > 0 && !state.past_on_time)
+            .map(|(key_bytes, _)| key_bytes.clone())
+            .collect();
+        for key_bytes in updated {
+            let Some((key, mut state)) = self.open.release(&key_bytes) else {
                 continue;
             };
             self.fire(ctx, &key, &mut state, (PaneTiming::Early, false))?;
@@ -460,23 +359,23 @@ impl<K: Clone + 'static, VA: Clone + 'static>
         // Before this update: the windows it does not touch that fell due come first.
         self.fire_due(ctx, watermark)?;
         let key_bytes = self.key_bytes(&r.key)?;
-        let slot = self.release(&key_bytes);
+        let slot = self.open.release(&key_bytes);
         let Some(aggregate) = r.value.new else {
             // A session that a merge replaced: its panes end; retracted in retracting mode.
-            if let Some(Slot { key, mut state, .. }) = slot {
+            if let Some((key, mut state)) = slot {
                 self.retract(ctx, &key, &mut state)?;
                 self.store()?.delete(&key)?;
             }
             return Ok(());
         };
         let mut state = match slot {
-            Some(slot) => PaneState {
+            Some((_, state)) => PaneState {
                 aggregate,
                 timestamp: r.timestamp,
-                ..slot.state
+                ..state
             },
             None => PaneState {
-                arrival: self.arrivals,
+                arrival: self.open.next_arrival(),
                 aggregate,
                 timestamp: r.timestamp,
                 panes: 0,

@@ -2,13 +2,13 @@
 //! its deadline, then goes downstream. The buffer lives in memory and writes through to a
 //! logged store, from which a restarted task rebuilds it.
 
-use std::collections::{BTreeMap, HashMap};
-
 use streams_core::{
     Deserializer, Encoded, Headers, KeyValueStore, Processor, ProcessorContext, ProcessorError,
     Record, SerdeError, SerdeRef, Serializer,
 };
 
+use super::due_buffer::DueBuffer;
+use super::encoding::{put_prefixed, Reader};
 use crate::suppress::{BufferConfig, BufferFull, Until};
 use crate::Change;
 
@@ -24,44 +24,42 @@ pub(crate) struct Waiting<V> {
     old: Option<V>,
 }
 
-/// Encodes a [`Waiting`]: deadline, arrival and time as 8 bytes big-endian each, then the new value
-/// behind a presence byte and a 4-byte length, then the old value behind a presence byte.
+/// Encodes a [`Waiting`]: deadline, arrival and time as 8 bytes big-endian each, then the new
+/// and the old value, each behind a presence byte and a 4-byte length.
 pub(crate) struct WaitingSerde<V> {
     pub(crate) inner: SerdeRef<V>,
 }
 
 impl<V> WaitingSerde<V> {
-    fn put_value(
+    fn put_optional(
         &self,
         topic: &str,
         headers: &mut Headers,
         value: Option<&V>,
         out: &mut Vec<u8>,
-        with_length: bool,
     ) -> Result<(), SerdeError> {
-        let Some(value) = value else {
-            out.push(0);
-            return Ok(());
-        };
-        out.push(1);
-        let at = out.len();
-        if with_length {
-            out.extend_from_slice(&[0; 4]);
+        match value.filter(|v| !self.inner.is_null(v)) {
+            Some(value) => {
+                out.push(1);
+                put_prefixed(&self.inner, topic, headers, value, out)
+            }
+            None => {
+                out.push(0);
+                Ok(())
+            }
         }
-        if self.inner.serialize(topic, headers, value, out)? == Encoded::Null {
-            out.truncate(at - 1);
-            out.push(0);
-            return Ok(());
+    }
+
+    fn optional(
+        &self,
+        reader: &mut Reader<'_>,
+        topic: &str,
+        headers: &Headers,
+    ) -> Result<Option<V>, SerdeError> {
+        match reader.byte()? {
+            0 => Ok(None),
+            _ => reader.prefixed(&self.inner, topic, headers).map(Some),
         }
-        if with_length {
-            let length =
-                u32::try_from(out.len() - at - 4).map_err(|_| SerdeError::InvalidLength {
-                    expected: u32::MAX as usize,
-                    actual: out.len() - at - 4,
-                })?;
-            out[at..at + 4].copy_from_slice(&length.to_be_bytes());
-        }
-        Ok(())
     }
 }
 
@@ -76,23 +74,10 @@ impl<V> Serializer<Waiting<V>> for WaitingSerde<V> {
         out.extend_from_slice(&value.deadline.to_be_bytes());
         out.extend_from_slice(&value.arrival.to_be_bytes());
         out.extend_from_slice(&value.timestamp.to_be_bytes());
-        self.put_value(topic, headers, value.new.as_ref(), out, true)?;
-        self.put_value(topic, headers, value.old.as_ref(), out, false)?;
+        self.put_optional(topic, headers, value.new.as_ref(), out)?;
+        self.put_optional(topic, headers, value.old.as_ref(), out)?;
         Ok(Encoded::Bytes)
     }
-}
-
-fn split(data: &[u8], at: usize) -> Result<(&[u8], &[u8]), SerdeError> {
-    data.split_at_checked(at).ok_or(SerdeError::InvalidLength {
-        expected: at,
-        actual: data.len(),
-    })
-}
-
-fn time(bytes: &[u8]) -> i64 {
-    let mut array = [0; 8];
-    array.copy_from_slice(bytes);
-    i64::from_be_bytes(array)
 }
 
 impl<V> Deserializer<Waiting<V>> for WaitingSerde<V> {
@@ -102,41 +87,20 @@ impl<V> Deserializer<Waiting<V>> for WaitingSerde<V> {
         headers: &Headers,
         data: Option<&[u8]>,
     ) -> Result<Waiting<V>, SerdeError> {
-        let data = data.ok_or(SerdeError::UnexpectedNull)?;
-        let (times, rest) = split(data, 24)?;
-        let (present, rest) = split(rest, 1)?;
-        let (new, rest) = if present[0] == 1 {
-            let (length, rest) = split(rest, 4)?;
-            let length = u32::from_be_bytes([length[0], length[1], length[2], length[3]]);
-            let (value, rest) = split(rest, length as usize)?;
-            (
-                Some(self.inner.deserialize(topic, headers, Some(value))?),
-                rest,
-            )
-        } else {
-            (None, rest)
-        };
-        let (present, rest) = split(rest, 1)?;
-        let old = if present[0] == 1 {
-            Some(self.inner.deserialize(topic, headers, Some(rest))?)
-        } else {
-            None
-        };
+        let mut reader = Reader::new(data)?;
         Ok(Waiting {
-            deadline: time(&times[..8]),
-            arrival: time(&times[8..16]) as u64,
-            timestamp: time(&times[16..]),
-            new,
-            old,
+            deadline: reader.i64()?,
+            arrival: reader.u64()?,
+            timestamp: reader.i64()?,
+            new: self.optional(&mut reader, topic, headers)?,
+            old: self.optional(&mut reader, topic, headers)?,
         })
     }
 }
 
-/// A waiting key in memory: the key, its update, its place in deadline order and its size.
-struct Slot<K, V> {
-    key: K,
+/// A waiting update and what it takes against the buffer's byte limit.
+struct Held<V> {
     waiting: Waiting<V>,
-    place: (i64, u64),
     bytes: usize,
 }
 
@@ -151,11 +115,9 @@ pub(crate) struct Suppress<K, V> {
     store: Option<KeyValueStore<K, Waiting<V>>>,
     key_serde: SerdeRef<K>,
     value_serde: SerdeRef<V>,
-    /// Waiting keys by serialized key.
-    slots: HashMap<Vec<u8>, Slot<K, V>>,
-    /// Serialized keys by deadline, then arrival.
-    order: BTreeMap<(i64, u64), Vec<u8>>,
-    arrivals: u64,
+    /// The waiting keys, by deadline then arrival.
+    waiting: DueBuffer<K, Held<V>>,
+    /// What the waiting keys take against the byte limit.
     bytes: usize,
 }
 
@@ -176,9 +138,7 @@ impl<K, V> Suppress<K, V> {
             store: None,
             key_serde,
             value_serde,
-            slots: HashMap::new(),
-            order: BTreeMap::new(),
-            arrivals: 0,
+            waiting: DueBuffer::new(),
             bytes: 0,
         }
     }
@@ -210,21 +170,19 @@ impl<K, V> Suppress<K, V> {
         Ok(key.len() + 24 + value)
     }
 
-    /// Puts `waiting` for `key` in memory, in deadline and arrival order.
-    fn hold(&mut self, key_bytes: Vec<u8>, key: K, waiting: Waiting<V>, bytes: usize) {
-        let place = (waiting.deadline, waiting.arrival);
-        self.arrivals = self.arrivals.max(waiting.arrival + 1);
-        self.order.insert(place, key_bytes.clone());
+    /// Puts `waiting` for `key` in the buffer, in deadline and arrival order.
+    fn hold(
+        &mut self,
+        key_bytes: Vec<u8>,
+        key: K,
+        waiting: Waiting<V>,
+    ) -> Result<(), ProcessorError> {
+        let bytes = self.size(&key_bytes, &waiting)?;
         self.bytes += bytes;
-        self.slots.insert(
-            key_bytes,
-            Slot {
-                key,
-                waiting,
-                place,
-                bytes,
-            },
-        );
+        let place = (waiting.deadline, waiting.arrival);
+        self.waiting
+            .hold(key_bytes, key, Held { waiting, bytes }, place);
+        Ok(())
     }
 
     /// When a key's first waiting update, at `timestamp`, is due.
@@ -246,31 +204,30 @@ impl<K, V> Suppress<K, V> {
 }
 
 impl<K: Clone + 'static, V: Clone + 'static> Suppress<K, V> {
-    /// Emits the key that has waited longest.
+    /// Emits the key due first if it is due at `now` (any key, without `now`); returns
+    /// whether there was one.
     fn emit_first(
         &mut self,
+        now: Option<i64>,
         ctx: &mut ProcessorContext<'_, K, Change<V>>,
-    ) -> Result<(), ProcessorError> {
-        let Some((_, key_bytes)) = self.order.pop_first() else {
-            return Ok(());
+    ) -> Result<bool, ProcessorError> {
+        let Some((_, key, held)) = self.waiting.pop_due(now) else {
+            return Ok(false);
         };
-        let Some(slot) = self.slots.remove(&key_bytes) else {
-            return Ok(());
-        };
-        self.bytes -= slot.bytes;
-        self.store()?.delete(&slot.key)?;
+        self.bytes -= held.bytes;
+        self.store()?.delete(&key)?;
         let Waiting {
             timestamp,
             new,
             old,
             ..
-        } = slot.waiting;
+        } = held.waiting;
         // A final result that deletes a window nobody saw (a session a merge replaced)
         // says nothing: dropped, as Kafka Streams does.
-        if new.is_none() && matches!(self.until, Until::WindowCloses(_)) {
-            return Ok(());
+        if new.is_some() || !matches!(self.until, Until::WindowCloses(_)) {
+            ctx.forward(Record::new(key, Change::new(new, old), timestamp))?;
         }
-        ctx.forward(Record::new(slot.key, Change::new(new, old), timestamp))
+        Ok(true)
     }
 }
 
@@ -283,8 +240,7 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, Change<V>, K, Change<V
         self.store = Some(store);
         for (key, waiting) in restored {
             let key_bytes = self.key_bytes(&key)?;
-            let bytes = self.size(&key_bytes, &waiting)?;
-            self.hold(key_bytes, key, waiting, bytes);
+            self.hold(key_bytes, key, waiting)?;
         }
         Ok(())
     }
@@ -295,43 +251,37 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, Change<V>, K, Change<V
         ctx: &mut ProcessorContext<'_, K, Change<V>>,
     ) -> Result<(), ProcessorError> {
         let key_bytes = self.key_bytes(&r.key)?;
-        let waiting = match self.slots.remove(&key_bytes) {
-            Some(slot) => {
+        let waiting = match self.waiting.release(&key_bytes) {
+            Some((_, held)) => {
                 // The key keeps its place and the value downstream saw last.
-                self.order.remove(&slot.place);
-                self.bytes -= slot.bytes;
+                self.bytes -= held.bytes;
                 Waiting {
                     timestamp: r.timestamp,
                     new: r.value.new,
-                    ..slot.waiting
+                    ..held.waiting
                 }
             }
             None => Waiting {
                 deadline: self.deadline(&r.key, r.timestamp),
-                arrival: self.arrivals,
+                arrival: self.waiting.next_arrival(),
                 timestamp: r.timestamp,
                 new: r.value.new,
                 old: r.value.old,
             },
         };
         self.store()?.put(&r.key, &waiting)?;
-        let bytes = self.size(&key_bytes, &waiting)?;
-        self.hold(key_bytes, r.key, waiting, bytes);
+        self.hold(key_bytes, r.key, waiting)?;
         let now = self.now(ctx);
-        while self
-            .order
-            .first_key_value()
-            .is_some_and(|(p, _)| p.0 <= now)
-        {
-            self.emit_first(ctx)?;
-        }
-        while self.buffer.is_exceeded(self.slots.len(), self.bytes) {
+        while self.emit_first(Some(now), ctx)? {}
+        while self.buffer.is_exceeded(self.waiting.len(), self.bytes) {
             match self.buffer.on_full() {
-                BufferFull::EmitEarly => self.emit_first(ctx)?,
+                BufferFull::EmitEarly => {
+                    self.emit_first(None, ctx)?;
+                }
                 BufferFull::Fail => {
                     return Err(ProcessorError::BufferFull {
                         buffer: self.store_name.clone(),
-                        records: self.slots.len(),
+                        records: self.waiting.len(),
                         bytes: self.bytes,
                     })
                 }
