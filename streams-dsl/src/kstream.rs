@@ -24,9 +24,10 @@ use crate::{
 /// by several operations (the records then fan out to each). Records move between the
 /// operators of a sub-topology as typed values; they are serialized only at topics and stores.
 pub struct KStream<K, V> {
-    graph: Graph,
-    node: String,
-    repartition_required: bool,
+    pub(crate) graph: Graph,
+    pub(crate) node: String,
+    /// Whether the key may have changed upstream, so that a grouping or join must repartition.
+    pub(crate) repartition_required: bool,
     types: PhantomData<fn() -> (K, V)>,
 }
 

@@ -8,7 +8,9 @@ use streams_core::{Processor, StoreEngine, TopologyError};
 use crate::builder::Graph;
 use crate::config::StoreOptions;
 use crate::processors::suppress::{Suppress, WaitingSerde};
-use crate::processors::table::{TableFilter, TableMapValues, TableSelect, TableToStream};
+use crate::processors::table::{
+    TableFilter, TableMapValues, TableMaterializer, TableSelect, TableToStream,
+};
 use crate::suppress::{BufferFull, Until};
 use crate::windows::WindowTiming;
 use crate::{Change, Grouped, KGroupedTable, KStream, Suppressed};
@@ -17,9 +19,10 @@ use crate::{Change, Grouped, KGroupedTable, KStream, Suppressed};
 /// row. Internally its operators pass [`Change`]s (new and old value), so that aggregations
 /// downstream can retract old values.
 pub struct KTable<K, V> {
-    graph: Graph,
-    node: String,
-    store: Option<String>,
+    pub(crate) graph: Graph,
+    pub(crate) node: String,
+    /// The store that holds the table, where it is materialized.
+    pub(crate) store: Option<String>,
     /// For a windowed aggregation's table: when its windows are on time and close.
     window_timing: Option<WindowTiming>,
     types: PhantomData<fn() -> (K, V)>,
@@ -62,6 +65,38 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
     pub(crate) fn with_window_timing(mut self, timing: WindowTiming) -> Self {
         self.window_timing = Some(timing);
         self
+    }
+
+    /// This table with a store of its rows: itself where it has one, else the same updates
+    /// after a node that writes them into a new logged store (joins look rows up there).
+    pub(crate) fn materialized(&self) -> KTable<K, V> {
+        if self.store.is_some() {
+            return self.clone();
+        }
+        let g = &self.graph;
+        let node = g.name("KTABLE-MATERIALIZE-");
+        let store = format!("{node}-STATE-STORE");
+        let key_serde = g.serde::<K>(None, "materializing a table for a join");
+        let value_serde = g.serde::<V>(None, "materializing a table for a join");
+        let store_name = store.clone();
+        g.with_topology(|t| {
+            t.add_processor(
+                &node,
+                move || TableMaterializer::<K, V>::new(store_name.clone()),
+                &[&self.node],
+            )
+            .map(|_| ())
+        });
+        let options = StoreOptions {
+            engine: StoreEngine::RocksDb,
+            logging: true,
+            caching: false,
+        };
+        g.key_value_store(&store, options, key_serde, value_serde, &node);
+        KTable {
+            window_timing: self.window_timing,
+            ..KTable::new(g.clone(), node, Some(store))
+        }
     }
 
     /// The name of the store that holds this table, if it is materialized.

@@ -179,3 +179,39 @@ where
         }
     }
 }
+
+/// Writes each change's new value into a store (`None` deletes) and forwards the change
+/// unchanged: gives a table that has no store of its own (a filtered or mapped table) one
+/// that a join can look its rows up in.
+pub(crate) struct TableMaterializer<K, V> {
+    store: StoreSlot<K, V>,
+}
+
+impl<K: 'static, V: 'static> TableMaterializer<K, V> {
+    pub(crate) fn new(store_name: String) -> Self {
+        Self {
+            store: StoreSlot::new(store_name),
+        }
+    }
+}
+
+impl<K, V> Processor<K, Change<V>> for TableMaterializer<K, V>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+{
+    fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<V>>) -> Result<(), ProcessorError> {
+        self.store.open(ctx)
+    }
+
+    fn process(
+        &mut self,
+        r: Record<K, Change<V>>,
+        ctx: &mut ProcessorContext<'_, K, Change<V>>,
+    ) -> Result<(), ProcessorError> {
+        self.store
+            .get()?
+            .put_at(&r.key, r.value.new.as_ref(), r.timestamp)?;
+        ctx.forward(r)
+    }
+}
