@@ -163,6 +163,14 @@ impl Graph {
         self.with_topology(|t| t.add_state_store(builder, processors).map(|_| ()));
     }
 
+    /// Connects the existing store `store` to `processor` too.
+    pub(crate) fn connect(&self, store: &str, processor: &str) {
+        self.with_topology(|t| {
+            t.connect_processor_and_state_stores(processor, &[store])
+                .map(|_| ())
+        });
+    }
+
     pub(crate) fn rename(&self, from: &str, to: &str) {
         self.with_topology(|t| t.rename_node(from, to).map(|_| ()));
     }

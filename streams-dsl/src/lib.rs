@@ -34,12 +34,14 @@ mod cogroup;
 mod config;
 mod global;
 mod grouped;
+mod join_windows;
 mod kstream;
 mod ktable;
 mod panes;
 mod processors;
 mod session_stream;
 mod sliding_stream;
+mod stream_join;
 mod suppress;
 mod triggered_stream;
 mod windowed_stream;
@@ -52,6 +54,7 @@ pub use cogroup::{Cogrouped, CogroupedKStream, CogroupedWindowedKStream};
 pub use config::{Branched, Consumed, Grouped, Materialized, Named, Produced, Repartitioned};
 pub use global::GlobalKTable;
 pub use grouped::{KGroupedStream, KGroupedTable};
+pub use join_windows::JoinWindows;
 pub use kstream::{Branches, KStream};
 pub use ktable::KTable;
 pub use panes::{
@@ -60,6 +63,7 @@ pub use panes::{
 };
 pub use session_stream::SessionWindowedKStream;
 pub use sliding_stream::SlidingWindowedKStream;
+pub use stream_join::StreamJoined;
 pub use suppress::{BufferConfig, BufferFull, Suppressed};
 pub use triggered_stream::Triggered;
 pub use windowed_stream::TimeWindowedKStream;
@@ -70,10 +74,10 @@ pub mod prelude {
     pub use crate::{
         Accumulation, Branched, BufferConfig, BufferFull, Change, Cogrouped, CogroupedKStream,
         CogroupedWindowedKStream, Consumed, EarlyFiring, EmitStrategy, GlobalKTable, Grouped,
-        KGroupedStream, KGroupedTable, KStream, KTable, Materialized, Named, Pane, PaneInfo,
-        PaneTiming, Produced, Repartitioned, SessionWindowedKStream, SessionWindows,
-        SlidingWindowedKStream, SlidingWindows, StreamsBuilder, Suppressed, TimeWindowedKStream,
-        TimeWindows, Trigger, Triggered, Window, Windowed,
+        JoinWindows, KGroupedStream, KGroupedTable, KStream, KTable, Materialized, Named, Pane,
+        PaneInfo, PaneTiming, Produced, Repartitioned, SessionWindowedKStream, SessionWindows,
+        SlidingWindowedKStream, SlidingWindows, StreamJoined, StreamsBuilder, Suppressed,
+        TimeWindowedKStream, TimeWindows, Trigger, Triggered, Window, Windowed,
     };
     pub use streams_core::runtime::{
         EmbeddedKafka, ErrorResponse, KafkaStreams, RuntimeError, State,

@@ -447,6 +447,16 @@ impl<K, V: Clone> KeyValueStore<K, V> {
         &self,
         mut f: impl FnMut(K, V) -> Result<(), E>,
     ) -> Result<(), E> {
+        self.scan_while(|k, v| f(k, v).map(|()| true))
+    }
+
+    /// Calls `f` with the entries in serialized-key order, without collecting them (after
+    /// flushing the cache), until `f` returns `false`; stops at the first error. The store
+    /// cannot be written from `f`.
+    pub fn scan_while<E: From<StateError>>(
+        &self,
+        mut f: impl FnMut(K, V) -> Result<bool, E>,
+    ) -> Result<(), E> {
         self.flush_cache()?;
         let bytes = self.engine.bytes.borrow();
         let topic = &self.engine.serde_topic;
@@ -461,7 +471,9 @@ impl<K, V: Clone> KeyValueStore<K, V> {
                 .value_serde
                 .deserialize(topic, &headers, Some(&v))
                 .map_err(StateError::from)?;
-            f(key, value)?;
+            if !f(key, value)? {
+                break;
+            }
         }
         Ok(())
     }

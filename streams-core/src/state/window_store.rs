@@ -73,6 +73,17 @@ impl<K, V> WindowStore<K, V> {
         self.cached.is_some()
     }
 
+    /// The largest window start the engine has been given (its stream time; `i64::MIN`
+    /// before any): windows older than that minus the retention are expired.
+    pub fn observed_stream_time(&self) -> i64 {
+        self.engine.borrow().observed_stream_time()
+    }
+
+    /// How long after stream time passes a window's start the window is kept, in ms.
+    pub fn retention(&self) -> i64 {
+        self.engine.borrow().retention()
+    }
+
     /// Whether cache flushes and evictions report their changes through
     /// [`drain_flushed`](Self::drain_flushed) (the default), or only write them.
     pub fn report_flushes(&self, reporting: bool) {

@@ -10,8 +10,10 @@ pub(crate) mod pane_emitter;
 pub(crate) mod session_aggregate;
 pub(crate) mod sliding_aggregate;
 pub(crate) mod stateless;
+pub(crate) mod stream_join;
 pub(crate) mod suppress;
 pub(crate) mod table;
+pub(crate) mod unjoined;
 pub(crate) mod window_aggregate;
 pub(crate) mod window_emit;
 
