@@ -128,3 +128,22 @@ fn a_join_survives_a_rebalance_between_two_instances_without_losing_a_result() {
     );
     assert!(first.close(WAIT) && second.close(WAIT));
 }
+
+#[test]
+fn joining_topics_with_different_partition_counts_is_refused_at_start_naming_both() {
+    let kafka = Arc::new(EmbeddedKafka::start(1).expect("the cluster starts"));
+    kafka.create_topic("orders", 2).expect("topic created");
+    kafka.create_topic("payments", 3).expect("topic created");
+    let dir = tempfile::tempdir().expect("dir");
+    let streams =
+        KafkaStreams::new(topology(), config(&kafka, dir.path())).with_topic_creator(kafka.clone());
+    let message = streams
+        .start()
+        .expect_err("the inputs are not co-partitioned")
+        .to_string();
+    assert!(
+        message.contains("orders: 2") && message.contains("payments: 3"),
+        "{message}"
+    );
+    assert_eq!(streams.state(), State::Created);
+}

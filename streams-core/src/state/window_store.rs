@@ -79,6 +79,12 @@ impl<K, V> WindowStore<K, V> {
         self.engine.borrow().observed_stream_time()
     }
 
+    /// A time no window in the engine starts after (its stream time, or more for a store
+    /// reopened from disk): a read of a later window can be answered without the engine.
+    pub fn latest_stored_start(&self) -> i64 {
+        self.engine.borrow().latest_stored_start()
+    }
+
     /// How long after stream time passes a window's start the window is kept, in ms.
     pub fn retention(&self) -> i64 {
         self.engine.borrow().retention()

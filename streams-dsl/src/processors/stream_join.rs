@@ -70,7 +70,12 @@ where
                 .store
                 .as_ref()
                 .ok_or_else(|| ProcessorError::UnknownStore(self.store_name.clone()))?;
-            let mut values = store.fetch(&r.key, r.timestamp)?.unwrap_or_default();
+            // Records arriving in time order land past everything stored: nothing to read.
+            let mut values = if r.timestamp > store.latest_stored_start() && !store.is_cached() {
+                Vec::with_capacity(1)
+            } else {
+                store.fetch(&r.key, r.timestamp)?.unwrap_or_default()
+            };
             values.push(r.value.clone());
             if !store.put(&r.key, r.timestamp, Some(&values))? {
                 ctx.record_dropped(1);
