@@ -237,7 +237,7 @@ pub(crate) struct CacheLayer<P: Place, V> {
     /// Whether flushes report their changes; without, a flush only writes.
     pub(crate) reporting: bool,
     /// The latest time put through the cache, which the engine learns only on a flush.
-    observed: i64,
+    pub(crate) observed: i64,
 }
 
 impl<P: Place, V> CacheLayer<P, V> {

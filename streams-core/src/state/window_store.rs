@@ -76,7 +76,11 @@ impl<K, V> WindowStore<K, V> {
     /// The largest window start the engine has been given (its stream time; `i64::MIN`
     /// before any): windows older than that minus the retention are expired.
     pub fn observed_stream_time(&self) -> i64 {
-        self.engine.borrow().observed_stream_time()
+        let engine = self.engine.borrow().observed_stream_time();
+        match &self.cached {
+            Some(cached) => engine.max(cached.borrow().observed),
+            None => engine,
+        }
     }
 
     /// A time no window in the engine starts after (its stream time, or more for a store
@@ -185,7 +189,13 @@ impl<K, V: Clone> WindowStore<K, V> {
     /// The windows of `key` starting in `[from, to]`: `(start, value)` by ascending start.
     pub fn fetch_range(&self, key: &K, from: i64, to: i64) -> Result<Vec<(i64, V)>, StateError> {
         let k = self.codec.key(key)?;
-        let entries = self.engine.borrow().fetch_range(&k, from, to)?;
+        // The engine holds no window starting after its latest stored start: a range past it
+        // (the recent windows a join looks up) is in the cache, if anywhere.
+        let entries = if from > self.engine.borrow().latest_stored_start() {
+            Vec::new()
+        } else {
+            self.engine.borrow().fetch_range(&k, from, to)?
+        };
         let range = (Bound::Included((k.clone(), from)), Bound::Included((k, to)));
         let found = self.merged(entries, range, from, to)?;
         Ok(found

@@ -55,7 +55,10 @@ where
     V: Clone + 'static,
 {
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, V>) -> Result<(), ProcessorError> {
-        self.store = Some(ctx.state_store(&self.store_name)?);
+        let store: WindowStore<K, Vec<V>> = ctx.state_store(&self.store_name)?;
+        // Its cache only batches the writes; nothing downstream listens to its flushes.
+        store.report_flushes(false);
+        self.store = Some(store);
         Ok(())
     }
 
@@ -71,7 +74,10 @@ where
                 .as_ref()
                 .ok_or_else(|| ProcessorError::UnknownStore(self.store_name.clone()))?;
             // Records arriving in time order land past everything stored: nothing to read.
-            let mut values = if r.timestamp > store.latest_stored_start() && !store.is_cached() {
+            let newest = store
+                .observed_stream_time()
+                .max(store.latest_stored_start());
+            let mut values = if r.timestamp > newest {
                 Vec::with_capacity(1)
             } else {
                 store.fetch(&r.key, r.timestamp)?.unwrap_or_default()
@@ -85,6 +91,13 @@ where
             }
         }
         ctx.forward(r)
+    }
+
+    fn flush(&mut self, _: &mut ProcessorContext<'_, K, V>) -> Result<(), ProcessorError> {
+        if let Some(store) = &self.store {
+            store.flush_cache()?;
+        }
+        Ok(())
     }
 }
 
