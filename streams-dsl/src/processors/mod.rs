@@ -5,13 +5,17 @@ pub(crate) mod aggregate;
 pub(crate) mod due_buffer;
 pub(crate) mod emit_progress;
 pub(crate) mod encoding;
+pub(crate) mod fk_join;
 pub(crate) mod join;
+pub(crate) mod murmur3;
 pub(crate) mod pane_emitter;
 pub(crate) mod session_aggregate;
 pub(crate) mod sliding_aggregate;
 pub(crate) mod stateless;
+pub(crate) mod subscription;
 pub(crate) mod suppress;
 pub(crate) mod table;
+pub(crate) mod table_join;
 pub(crate) mod window_aggregate;
 pub(crate) mod window_emit;
 
