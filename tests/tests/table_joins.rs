@@ -223,7 +223,38 @@ fn describe_shows_the_join_nodes_with_their_stores() -> Result<(), StreamsError>
         .to_stream()
         .to("out");
     let description = builder.build()?.describe().to_string();
-    assert_eq!(description, "");
+    assert_eq!(
+        description,
+        concat!(
+            "Topologies:\n",
+            "  Sub-topology: 0\n",
+            "    Source: KSTREAM-SOURCE-0000000000 (topics: [left])\n",
+            "      --> KTABLE-SOURCE-0000000001\n",
+            "    Processor: KTABLE-SOURCE-0000000001 (stores: [KTABLE-SOURCE-0000000001-STATE-STORE])\n",
+            "      --> KTABLE-JOINTHIS-0000000005\n",
+            "      <-- KSTREAM-SOURCE-0000000000\n",
+            "    Source: KSTREAM-SOURCE-0000000002 (topics: [right])\n",
+            "      --> KTABLE-SOURCE-0000000003\n",
+            "    Processor: KTABLE-SOURCE-0000000003 (stores: [KTABLE-SOURCE-0000000003-STATE-STORE])\n",
+            "      --> KTABLE-JOINOTHER-0000000006\n",
+            "      <-- KSTREAM-SOURCE-0000000002\n",
+            "    Processor: KTABLE-JOINTHIS-0000000005 (stores: [KTABLE-SOURCE-0000000003-STATE-STORE, KTABLE-JOINTHIS-0000000005-ROW-TIMES, KTABLE-JOINOTHER-0000000006-ROW-TIMES])\n",
+            "      --> KTABLE-MERGE-0000000004\n",
+            "      <-- KTABLE-SOURCE-0000000001\n",
+            "    Processor: KTABLE-JOINOTHER-0000000006 (stores: [KTABLE-SOURCE-0000000001-STATE-STORE, KTABLE-JOINTHIS-0000000005-ROW-TIMES, KTABLE-JOINOTHER-0000000006-ROW-TIMES])\n",
+            "      --> KTABLE-MERGE-0000000004\n",
+            "      <-- KTABLE-SOURCE-0000000003\n",
+            "    Processor: KTABLE-MERGE-0000000004 (stores: [])\n",
+            "      --> KTABLE-TOSTREAM-0000000007\n",
+            "      <-- KTABLE-JOINTHIS-0000000005, KTABLE-JOINOTHER-0000000006\n",
+            "    Processor: KTABLE-TOSTREAM-0000000007 (stores: [])\n",
+            "      --> KSTREAM-SINK-0000000008\n",
+            "      <-- KTABLE-MERGE-0000000004\n",
+            "    Sink: KSTREAM-SINK-0000000008 (topic: out)\n",
+            "      <-- KTABLE-TOSTREAM-0000000007\n",
+            "\n",
+        )
+    );
     Ok(())
 }
 
@@ -368,7 +399,57 @@ fn describe_shows_the_foreign_key_join_nodes_topics_and_stores() -> Result<(), S
             s("app-KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-0000000012-topic"),
         ]
     );
-    assert_eq!(topology.describe().to_string(), "");
+    assert_eq!(
+        topology.describe().to_string(),
+        concat!(
+            "Topologies:\n",
+            "  Sub-topology: 0\n",
+            "    Source: KSTREAM-SOURCE-0000000000 (topics: [orders])\n",
+            "      --> KTABLE-SOURCE-0000000001\n",
+            "    Processor: KTABLE-SOURCE-0000000001 (stores: [KTABLE-SOURCE-0000000001-STATE-STORE])\n",
+            "      --> KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-0000000005\n",
+            "      <-- KSTREAM-SOURCE-0000000000\n",
+            "    Processor: KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-0000000005 (stores: [])\n",
+            "      --> KTABLE-SINK-0000000006\n",
+            "      <-- KTABLE-SOURCE-0000000001\n",
+            "    Sink: KTABLE-SINK-0000000006 (topic: KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-0000000004-topic)\n",
+            "      <-- KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-0000000005\n",
+            "    Source: KTABLE-SOURCE-0000000014 (topics: [KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-0000000012-topic])\n",
+            "      --> KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-RESOLVER-PROCESSOR-0000000015\n",
+            "    Processor: KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-RESOLVER-PROCESSOR-0000000015 (stores: [KTABLE-SOURCE-0000000001-STATE-STORE])\n",
+            "      --> KTABLE-FK-JOIN-OUTPUT-0000000016\n",
+            "      <-- KTABLE-SOURCE-0000000014\n",
+            "    Processor: KTABLE-FK-JOIN-OUTPUT-0000000016 (stores: [KTABLE-FK-JOIN-OUTPUT-STATE-STORE-0000000017])\n",
+            "      --> KTABLE-TOSTREAM-0000000018\n",
+            "      <-- KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-RESOLVER-PROCESSOR-0000000015\n",
+            "    Processor: KTABLE-TOSTREAM-0000000018 (stores: [])\n",
+            "      --> KSTREAM-SINK-0000000019\n",
+            "      <-- KTABLE-FK-JOIN-OUTPUT-0000000016\n",
+            "    Sink: KSTREAM-SINK-0000000019 (topic: out)\n",
+            "      <-- KTABLE-TOSTREAM-0000000018\n",
+            "\n",
+            "  Sub-topology: 1\n",
+            "    Source: KSTREAM-SOURCE-0000000002 (topics: [customers])\n",
+            "      --> KTABLE-SOURCE-0000000003\n",
+            "    Processor: KTABLE-SOURCE-0000000003 (stores: [KTABLE-SOURCE-0000000003-STATE-STORE])\n",
+            "      --> KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-0000000011\n",
+            "      <-- KSTREAM-SOURCE-0000000002\n",
+            "    Source: KTABLE-SOURCE-0000000007 (topics: [KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-0000000004-topic])\n",
+            "      --> KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-0000000009\n",
+            "    Processor: KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-0000000009 (stores: [KTABLE-FK-JOIN-SUBSCRIPTION-STATE-STORE-0000000008])\n",
+            "      --> KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-0000000010\n",
+            "      <-- KTABLE-SOURCE-0000000007\n",
+            "    Processor: KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-0000000010 (stores: [KTABLE-SOURCE-0000000003-STATE-STORE, KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-0000000011-ROW-TIMES])\n",
+            "      --> KTABLE-SINK-0000000013\n",
+            "      <-- KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-0000000009\n",
+            "    Processor: KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-0000000011 (stores: [KTABLE-FK-JOIN-SUBSCRIPTION-STATE-STORE-0000000008, KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-0000000011-ROW-TIMES])\n",
+            "      --> KTABLE-SINK-0000000013\n",
+            "      <-- KTABLE-SOURCE-0000000003\n",
+            "    Sink: KTABLE-SINK-0000000013 (topic: KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-0000000012-topic)\n",
+            "      <-- KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-0000000010, KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-0000000011\n",
+            "\n",
+        )
+    );
     Ok(())
 }
 
