@@ -209,7 +209,11 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         let hash_serde: SerdeRef<u128> = Arc::new(HashSerde);
 
         // This side: subscribe.
-        let (fk, serde, topic) = (Arc::new(foreign_key), value_serde.clone(), hash_topic.clone());
+        let (fk, serde, topic) = (
+            Arc::new(foreign_key),
+            value_serde.clone(),
+            hash_topic.clone(),
+        );
         g.processor_named::<K, Change<V>, KO, SubscriptionWrapper<K>, _>(
             &send,
             move || SubscriptionSend {

@@ -109,9 +109,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         VO: Clone + 'static,
         VR: Clone + 'static,
     {
-        self.table_join(other, Some(materialized), move |v, vo| {
-            Some(joiner(v?, vo))
-        })
+        self.table_join(other, Some(materialized), move |v, vo| Some(joiner(v?, vo)))
     }
 
     /// Joins this table with `other` on the key, keeping every row of both: the result has a

@@ -22,7 +22,9 @@ fn put(topic: &TestInputTopic<String, String>, key: &str, value: Option<&str>, t
         Some(v) => TestRecord::new(s(key), s(v)),
         None => TestRecord::tombstone(s(key)),
     };
-    topic.pipe_record(record.at(time)).expect("the record is processed");
+    topic
+        .pipe_record(record.at(time))
+        .expect("the record is processed");
 }
 
 fn rows(topic: &TestOutputTopic<String, String>) -> Vec<Row> {
@@ -30,13 +32,7 @@ fn rows(topic: &TestOutputTopic<String, String>) -> Vec<Row> {
         .read_records_to_list()
         .expect("the output reads")
         .into_iter()
-        .map(|r| {
-            (
-                r.key.expect("a key"),
-                r.value,
-                r.timestamp.expect("a time"),
-            )
-        })
+        .map(|r| (r.key.expect("a key"), r.value, r.timestamp.expect("a time")))
         .collect()
 }
 
@@ -112,9 +108,8 @@ fn left_join_keeps_every_left_row() -> Result<(), StreamsError> {
 
 #[test]
 fn outer_join_keeps_every_row_of_either_side() -> Result<(), StreamsError> {
-    let driver = table_join_driver(|l, r| {
-        l.outer_join(r, |a, b| format!("{}+{}", or_null(a), or_null(b)))
-    });
+    let driver =
+        table_join_driver(|l, r| l.outer_join(r, |a, b| format!("{}+{}", or_null(a), or_null(b))));
     let (left, right) = (driver.input_topic("left")?, driver.input_topic("right")?);
     let out = driver.output_topic::<String, String>("out")?;
     put(&left, "a", Some("L1"), 10);
@@ -160,8 +155,17 @@ fn a_join_followed_by_a_table_aggregation_subtracts_old_results() -> Result<(), 
     let driver = drive(builder);
     let salaries = driver.input_topic::<String, i64>("salaries")?;
     let departments = driver.input_topic::<String, String>("departments")?;
-    departments.pipe_key_values([(s("e1"), s("eng")), (s("e2"), s("eng")), (s("e3"), s("ops"))])?;
-    salaries.pipe_key_values([(s("e1"), 100), (s("e2"), 200), (s("e3"), 50), (s("e1"), 150)])?;
+    departments.pipe_key_values([
+        (s("e1"), s("eng")),
+        (s("e2"), s("eng")),
+        (s("e3"), s("ops")),
+    ])?;
+    salaries.pipe_key_values([
+        (s("e1"), 100),
+        (s("e2"), 200),
+        (s("e3"), 50),
+        (s("e1"), 150),
+    ])?;
     departments.pipe_key_value(s("e2"), s("ops"))?;
     salaries.pipe_tombstone(s("e3"))?;
     departments.pipe_tombstone(s("e1"))?;
@@ -259,7 +263,7 @@ fn describe_shows_the_join_nodes_with_their_stores() -> Result<(), StreamsError>
 }
 
 /// Orders (`order -> "customer:item"`) joined with customers by the customer in the order.
-fn customer_of(order: &String) -> String {
+fn customer_of(order: &str) -> String {
     s(order.split(':').next().unwrap_or_default())
 }
 
@@ -270,13 +274,13 @@ fn fk_driver(left_join: bool) -> TopologyTestDriver {
     let enriched = match left_join {
         false => orders.join_foreign_key_with(
             &customers,
-            customer_of,
+            |o: &String| customer_of(o),
             |order, name| format!("{order}/{name}"),
             Materialized::named("enriched"),
         ),
         true => orders.left_join_foreign_key_with(
             &customers,
-            customer_of,
+            |o: &String| customer_of(o),
             |order, name| format!("{order}/{}", name.map_or("-", String::as_str)),
             Materialized::named("enriched"),
         ),
@@ -364,9 +368,11 @@ fn a_stale_foreign_key_response_is_dropped() -> Result<(), StreamsError> {
         .to_table_with(Materialized::new().with_caching_disabled());
     let customers = builder.table::<String, String>("customers");
     orders
-        .join_foreign_key(&customers, customer_of, |order, name| {
-            format!("{order}/{name}")
-        })
+        .join_foreign_key(
+            &customers,
+            |o: &String| customer_of(o),
+            |order, name| format!("{order}/{name}"),
+        )
         .to_stream()
         .to("out");
     let driver = drive(builder);
@@ -374,7 +380,12 @@ fn a_stale_foreign_key_response_is_dropped() -> Result<(), StreamsError> {
     put(&customers, "c1", Some("Ann"), 1);
     put(&customers, "c2", Some("Bob"), 2);
     let dropped = driver.metrics().dropped;
-    put(&driver.input_topic("order-events")?, "o1", Some("c1:tea;c2:pie"), 10);
+    put(
+        &driver.input_topic("order-events")?,
+        "o1",
+        Some("c1:tea;c2:pie"),
+        10,
+    );
     // The answer for "c1:tea" arrives when the order already holds "c2:pie".
     let out = driver.output_topic::<String, String>("out")?;
     assert_eq!(rows(&out), [row("o1", "c2:pie/Bob", 10)]);
@@ -388,7 +399,11 @@ fn describe_shows_the_foreign_key_join_nodes_topics_and_stores() -> Result<(), S
     let orders = builder.table::<String, String>("orders");
     let customers = builder.table::<String, String>("customers");
     orders
-        .join_foreign_key(&customers, customer_of, |o, c| format!("{o}{c}"))
+        .join_foreign_key(
+            &customers,
+            |o: &String| customer_of(o),
+            |o, c| format!("{o}{c}"),
+        )
         .to_stream()
         .to("out");
     let topology = builder.build()?;
@@ -461,7 +476,11 @@ fn run_with_restarts(restarts: &[usize]) -> Vec<Row> {
     let customers = builder.table::<String, String>("customers");
     let notes = builder.table::<String, String>("notes");
     orders
-        .join_foreign_key(&customers, customer_of, |o, c| format!("{o}/{c}"))
+        .join_foreign_key(
+            &customers,
+            |o: &String| customer_of(o),
+            |o, c| format!("{o}/{c}"),
+        )
         .to_stream()
         .to("fk-out");
     orders
@@ -492,7 +511,11 @@ fn run_with_restarts(restarts: &[usize]) -> Vec<Row> {
         put(&input, key, *value, 10 + i as i64);
         for topic in ["fk-out", "tt-out"] {
             let output = driver.output_topic(topic).expect("an output topic");
-            out.extend(rows(&output).into_iter().map(|(k, v, t)| (format!("{topic}:{k}"), v, t)));
+            out.extend(
+                rows(&output)
+                    .into_iter()
+                    .map(|(k, v, t)| (format!("{topic}:{k}"), v, t)),
+            );
         }
     }
     out
@@ -503,7 +526,11 @@ fn joins_give_the_same_output_across_restarts() {
     let uninterrupted = run_with_restarts(&[]);
     assert_eq!(uninterrupted.len(), 14, "{uninterrupted:?}");
     for restarts in [&[3][..], &[5, 6], &[1, 4, 7, 9, 11]] {
-        assert_eq!(run_with_restarts(restarts), uninterrupted, "restarts at {restarts:?}");
+        assert_eq!(
+            run_with_restarts(restarts),
+            uninterrupted,
+            "restarts at {restarts:?}"
+        );
     }
 }
 
@@ -532,7 +559,10 @@ mod on_kafka {
             .collect()
     }
 
-    fn wait_for(kafka: &EmbeddedKafka, expected: &HashMap<String, String>) -> HashMap<String, String> {
+    fn wait_for(
+        kafka: &EmbeddedKafka,
+        expected: &HashMap<String, String>,
+    ) -> HashMap<String, String> {
         let records = read_until(kafka.bootstrap_servers(), "fk-enriched", false, WAIT, |r| {
             let latest = latest(r);
             expected.iter().all(|(k, v)| latest.get(k) == Some(v))
@@ -545,13 +575,19 @@ mod on_kafka {
         init_tracing();
         let kafka = Arc::new(EmbeddedKafka::start(1).expect("the mock cluster starts"));
         for (topic, partitions) in [("fk-orders", 4), ("fk-customers", 3), ("fk-enriched", 2)] {
-            kafka.create_topic(topic, partitions).expect("the topic is created");
+            kafka
+                .create_topic(topic, partitions)
+                .expect("the topic is created");
         }
         let builder = StreamsBuilder::new();
         let orders = builder.table::<String, String>("fk-orders");
         let customers = builder.table::<String, String>("fk-customers");
         orders
-            .join_foreign_key(&customers, customer_of, |o, c| format!("{o}/{c}"))
+            .join_foreign_key(
+                &customers,
+                |o: &String| customer_of(o),
+                |o, c| format!("{o}/{c}"),
+            )
             .to_stream()
             .to("fk-enriched");
         let dir = tempfile::tempdir().expect("a state directory");
@@ -566,8 +602,9 @@ mod on_kafka {
         streams.start().expect("the application starts");
         assert!(streams.wait_for(State::Running, WAIT));
 
-        let customers: Vec<(String, String)> =
-            (0..10).map(|c| (format!("c{c}"), format!("name{c}"))).collect();
+        let customers: Vec<(String, String)> = (0..10)
+            .map(|c| (format!("c{c}"), format!("name{c}")))
+            .collect();
         let orders: Vec<(String, String)> = (0..40)
             .map(|o| (format!("o{o}"), format!("c{}:item{o}", o % 10)))
             .collect();
@@ -581,7 +618,12 @@ mod on_kafka {
         send("fk-customers", &customers);
         send("fk-orders", &orders);
         let mut expected: HashMap<String, String> = (0..40)
-            .map(|o| (format!("o{o}"), format!("c{}:item{o}/name{}", o % 10, o % 10)))
+            .map(|o| {
+                (
+                    format!("o{o}"),
+                    format!("c{}:item{o}/name{}", o % 10, o % 10),
+                )
+            })
             .collect();
         assert_eq!(wait_for(&kafka, &expected), expected);
 

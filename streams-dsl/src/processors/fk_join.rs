@@ -109,13 +109,7 @@ where
                 let subscribe = Instruction::PropagateNullIfNoFkValAvailable;
                 send(ctx, new, subscribe, key, headers)
             }
-            (Some(old), None) => send(
-                ctx,
-                old,
-                Instruction::DeleteKeyAndPropagate,
-                key,
-                headers,
-            ),
+            (Some(old), None) => send(ctx, old, Instruction::DeleteKeyAndPropagate, key, headers),
             (None, Some(new)) => {
                 let subscribe = match self.left_join {
                     true => Instruction::PropagateNullIfNoFkValAvailable,
@@ -156,9 +150,7 @@ where
             true => None,
             false => r.value.hash,
         };
-        self.store
-            .get()?
-            .put_at(&key, hash.as_ref(), r.timestamp)?;
+        self.store.get()?.put_at(&key, hash.as_ref(), r.timestamp)?;
         ctx.forward(r)
     }
 }
@@ -285,7 +277,10 @@ where
     VR: Clone + 'static,
     J: Fn(&V, Option<&VO>) -> Option<VR> + 'static,
 {
-    fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Option<VR>>) -> Result<(), ProcessorError> {
+    fn init(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K, Option<VR>>,
+    ) -> Result<(), ProcessorError> {
         self.left.open(ctx)
     }
 

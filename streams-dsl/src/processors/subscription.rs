@@ -87,7 +87,9 @@ fn read_hash(reader: &mut Reader<'_>, flags: u8) -> Result<Option<u128>, SerdeEr
     if flags & HAS_HASH == 0 {
         return Ok(None);
     }
-    Ok(Some(u128::from(reader.u64()?) << 64 | u128::from(reader.u64()?)))
+    Ok(Some(
+        u128::from(reader.u64()?) << 64 | u128::from(reader.u64()?),
+    ))
 }
 
 fn check_version(reader: &mut Reader<'_>) -> Result<(), SerdeError> {
@@ -155,7 +157,11 @@ impl<VO> Serializer<SubscriptionResponseWrapper<VO>> for SubscriptionResponseWra
         out: &mut Vec<u8>,
     ) -> Result<Encoded, SerdeError> {
         let flags = if r.hash.is_some() { HAS_HASH } else { 0 }
-            | if r.foreign_value.is_some() { HAS_VALUE } else { 0 };
+            | if r.foreign_value.is_some() {
+                HAS_VALUE
+            } else {
+                0
+            };
         out.extend_from_slice(&[VERSION, flags]);
         put_hash(r.hash, out);
         if let Some(value) = &r.foreign_value {
@@ -225,9 +231,9 @@ impl<KO, K> Deserializer<(KO, K)> for CombinedKeySerde<KO, K> {
     ) -> Result<(KO, K), SerdeError> {
         let mut reader = Reader::new(data)?;
         let foreign_key = reader.prefixed(&self.foreign_key_serde, topic, headers)?;
-        let primary_key = self
-            .primary_key_serde
-            .deserialize(topic, headers, Some(reader.rest()))?;
+        let primary_key =
+            self.primary_key_serde
+                .deserialize(topic, headers, Some(reader.rest()))?;
         Ok((foreign_key, primary_key))
     }
 }
@@ -302,7 +308,10 @@ mod tests {
             key_serde: Serdes::string(),
         };
         for (hash, instruction) in [
-            (Some(u128::MAX - 7), Instruction::PropagateOnlyIfFkValAvailable),
+            (
+                Some(u128::MAX - 7),
+                Instruction::PropagateOnlyIfFkValAvailable,
+            ),
             (None, Instruction::DeleteKeyAndPropagate),
             (Some(1), Instruction::DeleteKeyNoPropagate),
             (Some(0), Instruction::PropagateNullIfNoFkValAvailable),
@@ -327,7 +336,11 @@ mod tests {
             .unwrap();
         assert_eq!(bytes, [0, 1, 0, 0, 0, 0, 1, b'k']);
         // A newer version, an unknown instruction and short input are refused.
-        for bad in [&[1, 1, 0, 0, 0, 0, 0][..], &[0, 9, 0, 0, 0, 0, 0], &[0, 2, 1, 5]] {
+        for bad in [
+            &[1, 1, 0, 0, 0, 0, 0][..],
+            &[0, 9, 0, 0, 0, 0, 0],
+            &[0, 2, 1, 5],
+        ] {
             assert!(serde.deserialize("t", &Headers::new(), Some(bad)).is_err());
         }
     }

@@ -34,13 +34,20 @@ impl<K: Clone + 'static> RowTimes<K> {
     /// Records that `key`'s row was updated at `time` (`exists`), or deleted.
     pub(crate) fn update(&self, key: &K, exists: bool, time: i64) -> Result<(), ProcessorError> {
         let time = exists.then_some(time);
-        Ok(self.store.get()?.put_at(key, time.as_ref(), time.unwrap_or(0))?)
+        Ok(self
+            .store
+            .get()?
+            .put_at(key, time.as_ref(), time.unwrap_or(0))?)
     }
 
     /// The time of a result made at `time` with `key`'s row: the later of the two (`time`
     /// where the row's time is unknown).
     pub(crate) fn result_time(&self, key: &K, time: i64) -> Result<i64, ProcessorError> {
-        Ok(self.store.get()?.get(key)?.map_or(time, |row| row.max(time)))
+        Ok(self
+            .store
+            .get()?
+            .get(key)?
+            .map_or(time, |row| row.max(time)))
     }
 }
 
@@ -80,7 +87,10 @@ where
     VR: Clone + 'static,
     J: Fn(Option<&A>, Option<&B>) -> Option<VR> + 'static,
 {
-    fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<VR>>) -> Result<(), ProcessorError> {
+    fn init(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K, Change<VR>>,
+    ) -> Result<(), ProcessorError> {
         self.other.open(ctx)?;
         self.own_times.open(ctx)?;
         self.other_times.open(ctx)
@@ -151,7 +161,10 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, Change<V>> for TableJo
         ctx.forward(r)
     }
 
-    fn flush(&mut self, ctx: &mut ProcessorContext<'_, K, Change<V>>) -> Result<(), ProcessorError> {
+    fn flush(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K, Change<V>>,
+    ) -> Result<(), ProcessorError> {
         match &self.store {
             Some(store) => store.flush(ctx),
             None => Ok(()),
