@@ -219,6 +219,33 @@ fn a_materialized_join_result_is_readable_from_its_store() -> Result<(), Streams
 }
 
 #[test]
+fn tables_without_a_store_are_materialized_for_the_join() -> Result<(), StreamsError> {
+    // A filtered and a mapped table have no store of their own: the join gives them one.
+    let driver = table_join_driver(|l, r| {
+        let long = l.filter(|_, v| v.len() > 1);
+        let upper = r.map_values(|v| v.to_uppercase());
+        long.join(&upper, |a, b| format!("{a}+{b}"))
+    });
+    let (left, right) = (driver.input_topic("left")?, driver.input_topic("right")?);
+    let out = driver.output_topic::<String, String>("out")?;
+    put(&right, "a", Some("r"), 1);
+    put(&left, "a", Some("L1"), 2);
+    put(&left, "a", Some("x"), 3);
+    put(&right, "a", Some("s"), 4);
+    put(&left, "a", Some("L2"), 5);
+    assert_eq!(
+        rows(&out),
+        [
+            row("a", "L1+R", 2),
+            // Filtered out: the row leaves the left table, and so the result.
+            tombstone("a", 3),
+            row("a", "L2+S", 5),
+        ]
+    );
+    Ok(())
+}
+
+#[test]
 fn describe_shows_the_join_nodes_with_their_stores() -> Result<(), StreamsError> {
     let builder = StreamsBuilder::new();
     let left = builder.table::<String, String>("left");
