@@ -385,6 +385,50 @@ fn foreign_key_left_join_keeps_rows_without_a_match() -> Result<(), StreamsError
 }
 
 #[test]
+fn a_foreign_key_join_followed_by_a_table_aggregation_subtracts_old_results(
+) -> Result<(), StreamsError> {
+    // Orders per customer name: an order moving between customers, a renamed customer and
+    // a deleted order each retract the old result from its group.
+    let builder = StreamsBuilder::new();
+    let orders = builder.table::<String, String>("orders");
+    let customers = builder.table::<String, String>("customers");
+    orders
+        .join_foreign_key(
+            &customers,
+            |o: &String| customer_of(o),
+            |_, name| name.clone(),
+        )
+        .group_by(|_, name| (name, 1i64))
+        .aggregate(|| 0, |_, n, total| total + n, |_, n, total| total - n)
+        .to_stream()
+        .to("per-name");
+    let driver = drive(builder);
+    let orders = driver.input_topic("orders")?;
+    let customers = driver.input_topic("customers")?;
+    put(&customers, "c1", Some("Ann"), 1);
+    put(&customers, "c2", Some("Bob"), 2);
+    put(&orders, "o1", Some("c1:tea"), 3);
+    put(&orders, "o2", Some("c1:pie"), 4);
+    put(&orders, "o2", Some("c2:pie"), 5);
+    put(&customers, "c1", Some("Anna"), 6);
+    put(&orders, "o2", None, 7);
+    let totals = driver.output_topic::<String, i64>("per-name")?;
+    assert_eq!(
+        totals.read_key_values_to_list()?,
+        [
+            (s("Ann"), 1),
+            (s("Ann"), 2),
+            (s("Ann"), 1),
+            (s("Bob"), 1),
+            (s("Ann"), 0),
+            (s("Anna"), 1),
+            (s("Bob"), 0),
+        ]
+    );
+    Ok(())
+}
+
+#[test]
 fn a_stale_foreign_key_response_is_dropped() -> Result<(), StreamsError> {
     // One input record updates the order twice (no cache collapses the updates), so both
     // subscriptions are on their way before the first answer comes back.
