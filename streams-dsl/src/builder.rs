@@ -155,8 +155,24 @@ impl Graph {
         VOut: 'static,
     {
         let name = self.name(prefix);
-        self.with_topology(|t| t.add_processor(&name, supplier, parents).map(|_| ()));
+        self.processor_named(&name, supplier, parents);
         name
+    }
+
+    /// Adds the processor `name` under `parents`.
+    pub(crate) fn processor_named<KIn, VIn, KOut, VOut, P>(
+        &self,
+        name: &str,
+        supplier: impl Fn() -> P + Send + Sync + 'static,
+        parents: &[&str],
+    ) where
+        P: Processor<KIn, VIn, KOut, VOut>,
+        KIn: 'static,
+        VIn: 'static,
+        KOut: 'static,
+        VOut: 'static,
+    {
+        self.with_topology(|t| t.add_processor(name, supplier, parents).map(|_| ()));
     }
 
     pub(crate) fn store(&self, builder: impl StoreBuilder, processors: &[&str]) {
@@ -184,19 +200,41 @@ impl Graph {
         key_serde: SerdeRef<K>,
         value_serde: SerdeRef<V>,
     ) -> String {
-        let topic = TopicName::Internal(format!("{base}-repartition"));
-        let sink = format!("{base}-repartition-sink");
         let source = format!("{base}-repartition-source");
+        self.internal_topic(
+            &[parent],
+            &format!("{base}-repartition"),
+            &format!("{base}-repartition-sink"),
+            &source,
+            key_serde,
+            value_serde,
+        );
+        source
+    }
+
+    /// Writes what `parents` forward to the internal topic `topic` (named
+    /// `<application.id>-<topic>`) through the sink `sink`, and reads it back in the source
+    /// `source`, so that records reach the task of the partition their key maps to.
+    pub(crate) fn internal_topic<K: Clone + 'static, V: Clone + 'static>(
+        &self,
+        parents: &[&str],
+        topic: &str,
+        sink: &str,
+        source: &str,
+        key_serde: SerdeRef<K>,
+        value_serde: SerdeRef<V>,
+    ) {
+        let topic = TopicName::Internal(topic.to_owned());
         self.with_topology(|t| {
             t.add_sink_node(
-                &sink,
+                sink,
                 topic.clone(),
                 key_serde.clone(),
                 value_serde.clone(),
-                &[parent],
+                parents,
             )?;
             t.add_source_node(
-                &source,
+                source,
                 vec![topic],
                 key_serde,
                 value_serde,
@@ -204,7 +242,14 @@ impl Graph {
             )
             .map(|_| ())
         });
-        source
+    }
+
+    /// Connects `processor` to the existing `stores`, so that it may read them.
+    pub(crate) fn connect_stores(&self, processor: &str, stores: &[&str]) {
+        self.with_topology(|t| {
+            t.connect_processor_and_state_stores(processor, stores)
+                .map(|_| ())
+        });
     }
 
     /// Materializes row updates (`None` deletes) into a key-value store; returns the table.

@@ -75,6 +75,11 @@ impl<'a> Reader<'a> {
         Ok(i64::from_be_bytes(self.array()?))
     }
 
+    /// Everything not read yet.
+    pub(crate) fn rest(&mut self) -> &'a [u8] {
+        std::mem::take(&mut self.data)
+    }
+
     /// A value written by [`put_prefixed`], decoded with `inner`.
     pub(crate) fn prefixed<V>(
         &mut self,
