@@ -69,6 +69,67 @@ pub fn running_total(input: &str, output: &str) -> Result<Topology, TopologyErro
     builder.build()
 }
 
+/// An order placed by a customer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    /// The customer's id, the key of the `customers` table.
+    pub customer: String,
+    /// The amount due, in cents.
+    pub amount_cents: i64,
+}
+
+/// An order with its customer's name, and what was paid for it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PaidOrder {
+    /// The customer's name, from the `customers` table.
+    pub customer_name: String,
+    /// The amount due, in cents.
+    pub amount_cents: i64,
+    /// The amount paid, in cents.
+    pub paid_cents: i64,
+}
+
+/// Orders enriched with customers and matched with payments. `orders` (JSON [`Order`]s keyed
+/// by order id) are re-keyed by customer, joined with the table `customers` (names keyed by
+/// customer id), keyed by order id again, and joined with `payments` (amounts in cents keyed
+/// by order id) that arrive within `window` of their order; each match goes to `output` as a
+/// JSON [`PaidOrder`] keyed by order id. Orders of unknown customers are dropped.
+pub fn paid_orders(
+    customers: &str,
+    orders: &str,
+    payments: &str,
+    output: &str,
+    window: std::time::Duration,
+) -> Result<Topology, TopologyError> {
+    let builder = StreamsBuilder::new()
+        .with_serde(Serdes::json::<Order>())
+        .with_serde(Serdes::json::<PaidOrder>())
+        .with_serde(Serdes::json::<(String, Order)>())
+        .with_serde(Serdes::json::<(String, i64)>());
+    let customers = builder.table::<String, String>(customers);
+    let enriched = builder
+        .stream::<String, Order>(orders)
+        // Keyed by customer, carrying the order id along.
+        .map(|order_id, order| (order.customer.clone(), (order_id, order)))
+        .join_table(&customers, |(order_id, order), name| {
+            (order_id, name, order.amount_cents)
+        })
+        // Keyed by order id again, to meet the payments.
+        .map(|_, (order_id, name, amount)| (order_id, (name, amount)));
+    enriched
+        .join(
+            &builder.stream::<String, i64>(payments),
+            |(name, amount), paid| PaidOrder {
+                customer_name: name.clone(),
+                amount_cents: *amount,
+                paid_cents: *paid,
+            },
+            JoinWindows::of_time_difference_with_no_grace(window),
+        )
+        .to(output);
+    builder.build()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +182,59 @@ mod tests {
                 total_cents: 100,
                 transactions: 1
             }
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn paid_orders_meet_their_customer_and_payment() -> Result<(), Box<dyn std::error::Error>> {
+        let topology = paid_orders(
+            "customers",
+            "orders",
+            "payments",
+            "paid",
+            std::time::Duration::from_secs(60),
+        )?;
+        let driver = TopologyTestDriver::new(topology, StreamsConfig::new("shop"))?;
+        let customers = driver.input_topic::<String, String>("customers")?;
+        let orders =
+            driver.input_topic_with::<String, Order>("orders", Serdes::string(), Serdes::json())?;
+        let payments = driver.input_topic::<String, i64>("payments")?;
+        customers.pipe_key_value_at("c1".into(), "Ann".into(), 0)?;
+        let order = |amount_cents| Order {
+            customer: "c1".into(),
+            amount_cents,
+        };
+        orders.pipe_key_value_at("o1".into(), order(500), 1_000)?;
+        orders.pipe_key_value_at("o2".into(), order(700), 2_000)?;
+        // An unknown customer: no enriched order, so its payment finds nothing.
+        orders.pipe_key_value_at(
+            "o3".into(),
+            Order {
+                customer: "c9".into(),
+                amount_cents: 1,
+            },
+            3_000,
+        )?;
+        payments.pipe_key_value_at("o1".into(), 500, 30_000)?;
+        payments.pipe_key_value_at("o3".into(), 1, 31_000)?;
+        // Too late for o2's window.
+        payments.pipe_key_value_at("o2".into(), 700, 90_000)?;
+        let paid = driver.output_topic_with::<String, PaidOrder>(
+            "paid",
+            Serdes::string(),
+            Serdes::json(),
+        )?;
+        assert_eq!(
+            paid.read_key_values_to_list()?,
+            vec![(
+                "o1".to_string(),
+                PaidOrder {
+                    customer_name: "Ann".into(),
+                    amount_cents: 500,
+                    paid_cents: 500
+                }
+            )]
         );
         Ok(())
     }
