@@ -34,14 +34,17 @@ mod cogroup;
 mod config;
 mod global;
 mod grouped;
+mod joined;
 mod kstream;
 mod ktable;
 mod panes;
 mod processors;
 mod session_stream;
 mod sliding_stream;
+mod stream_table_join;
 mod suppress;
 mod triggered_stream;
+mod versioned_table;
 mod windowed_stream;
 mod windows;
 
@@ -52,6 +55,7 @@ pub use cogroup::{Cogrouped, CogroupedKStream, CogroupedWindowedKStream};
 pub use config::{Branched, Consumed, Grouped, Materialized, Named, Produced, Repartitioned};
 pub use global::GlobalKTable;
 pub use grouped::{KGroupedStream, KGroupedTable};
+pub use joined::Joined;
 pub use kstream::{Branches, KStream};
 pub use ktable::KTable;
 pub use panes::{
@@ -70,8 +74,8 @@ pub mod prelude {
     pub use crate::{
         Accumulation, Branched, BufferConfig, BufferFull, Change, Cogrouped, CogroupedKStream,
         CogroupedWindowedKStream, Consumed, EarlyFiring, EmitStrategy, GlobalKTable, Grouped,
-        KGroupedStream, KGroupedTable, KStream, KTable, Materialized, Named, Pane, PaneInfo,
-        PaneTiming, Produced, Repartitioned, SessionWindowedKStream, SessionWindows,
+        Joined, KGroupedStream, KGroupedTable, KStream, KTable, Materialized, Named, Pane,
+        PaneInfo, PaneTiming, Produced, Repartitioned, SessionWindowedKStream, SessionWindows,
         SlidingWindowedKStream, SlidingWindows, StreamsBuilder, Suppressed, TimeWindowedKStream,
         TimeWindows, Trigger, Triggered, Window, Windowed,
     };
@@ -84,7 +88,7 @@ pub mod prelude {
         Processor, ProcessorContext, ProcessorError, PunctuationType, RawRecord, Record,
         RocksDbConfig, SerdeRef, Serdes, StateError, StoreEngine, Stores, StreamsConfig,
         StreamsError, TestInputTopic, TestOutputTopic, TestRecord, Timestamp, TimestampExtractor,
-        Topology, TopologyError, TopologyTestDriver,
+        Topology, TopologyError, TopologyTestDriver, ValueAndTimestamp, VersionedKeyValueStore,
     };
 }
 

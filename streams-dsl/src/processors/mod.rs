@@ -6,12 +6,15 @@ pub(crate) mod due_buffer;
 pub(crate) mod emit_progress;
 pub(crate) mod encoding;
 pub(crate) mod join;
+pub(crate) mod join_buffer;
 pub(crate) mod pane_emitter;
 pub(crate) mod session_aggregate;
 pub(crate) mod sliding_aggregate;
 pub(crate) mod stateless;
+pub(crate) mod stream_table_join;
 pub(crate) mod suppress;
 pub(crate) mod table;
+pub(crate) mod versioned_table;
 pub(crate) mod window_aggregate;
 pub(crate) mod window_emit;
 
