@@ -8,7 +8,7 @@ use integration_tests::{drive, s};
 use streams_dsl::prelude::*;
 
 /// Key, value and time of every record of `topic`.
-fn records<K: 'static, V: 'static>(
+fn records<K: DefaultSerde + 'static, V: DefaultSerde + 'static>(
     driver: &TopologyTestDriver,
     topic: &str,
 ) -> Result<Vec<(Option<K>, Option<V>, i64)>, StreamsError> {
@@ -431,19 +431,20 @@ fn describe_connects_the_join_to_the_table_store() -> Result<(), StreamsError> {
         .stream::<String, i64>("orders")
         .left_join_table(&customers, |amount, _name: Option<String>| amount)
         .to("out");
+    // One sub-topology: the join reads the table's store, so the table and the stream are
+    // co-partitioned in one task, as in Kafka Streams.
     let expected = "\
 Topologies:
   Sub-topology: 0
     Source: KSTREAM-SOURCE-0000000000 (topics: [customers])
       --> KTABLE-SOURCE-0000000001
+    Processor: KTABLE-SOURCE-0000000001 (stores: [KTABLE-SOURCE-0000000001-STATE-STORE])
+      <-- KSTREAM-SOURCE-0000000000
     Source: KSTREAM-SOURCE-0000000002 (topics: [orders])
       --> KSTREAM-LEFTJOIN-0000000003
     Processor: KSTREAM-LEFTJOIN-0000000003 (stores: [KTABLE-SOURCE-0000000001-STATE-STORE])
       --> KSTREAM-SINK-0000000004
       <-- KSTREAM-SOURCE-0000000002
-    Processor: KTABLE-SOURCE-0000000001 (stores: [KTABLE-SOURCE-0000000001-STATE-STORE])
-      --> none
-      <-- KSTREAM-SOURCE-0000000000
     Sink: KSTREAM-SINK-0000000004 (topic: out)
       <-- KSTREAM-LEFTJOIN-0000000003
 
