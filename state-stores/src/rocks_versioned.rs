@@ -15,6 +15,9 @@ use crate::{
 /// The reserved key of the observed stream time; every version key is at least 12 bytes.
 const META_KEY: &[u8] = b"";
 
+/// A stored version: its timestamp and its value, or `None` for a tombstone.
+type Version = (i64, Option<Vec<u8>>);
+
 /// A versioned store in its own RocksDB database.
 ///
 /// A version's engine key is `[key length: 4 bytes][key][timestamp: 8 bytes]` (big-endian,
@@ -119,11 +122,7 @@ impl RocksDbVersionedStore {
 
     /// The version of `key` with the largest timestamp `<= at`, as (timestamp, value or
     /// `None` for a tombstone).
-    fn version_at(
-        &self,
-        key: &[u8],
-        at: i64,
-    ) -> Result<Option<(i64, Option<Vec<u8>>)>, StoreError> {
+    fn version_at(&self, key: &[u8], at: i64) -> Result<Option<Version>, StoreError> {
         let db = self.db()?;
         let mut seek = Vec::with_capacity(key.len() + 12);
         key_prefix(key, &mut seek).ok_or_else(|| self.too_long(key))?;

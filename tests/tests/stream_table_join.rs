@@ -7,11 +7,14 @@ use std::time::Duration;
 use integration_tests::{drive, s};
 use streams_dsl::prelude::*;
 
+/// Key (`None`: null), value (`None`: a tombstone) and time of an output record.
+type Out<K, V> = (Option<K>, Option<V>, i64);
+
 /// Key, value and time of every record of `topic`.
 fn records<K: DefaultSerde + 'static, V: DefaultSerde + 'static>(
     driver: &TopologyTestDriver,
     topic: &str,
-) -> Result<Vec<(Option<K>, Option<V>, i64)>, StreamsError> {
+) -> Result<Vec<Out<K, V>>, StreamsError> {
     Ok(driver
         .output_topic::<K, V>(topic)?
         .read_records_to_list()?
