@@ -82,7 +82,8 @@ impl<K, V, VT> Joined<K, V, VT> {
         self
     }
 
-    /// Sets the serde of the table's value.
+    /// Sets the serde of the table's value (kept for Kafka Streams' shape: the table's store
+    /// already has its value serde, so a stream-table join does not need it).
     pub fn with_other_value_serde(mut self, serde: SerdeRef<VT>) -> Self {
         self.other_value_serde = Some(serde);
         self

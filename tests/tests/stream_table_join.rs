@@ -481,3 +481,40 @@ fn describe_shows_the_grace_buffer_store() -> Result<(), StreamsError> {
     );
     Ok(())
 }
+
+#[test]
+fn buffered_records_keep_their_headers_and_the_versioned_store_is_readable(
+) -> Result<(), StreamsError> {
+    let driver = rates_and_trades(StoreEngine::RocksDb)?;
+    pipe_versioned_scenario(&driver, None)?;
+    let rates = driver.state_store::<VersionedKeyValueStore<String, i64>>(
+        "KTABLE-SOURCE-0000000001-STATE-STORE",
+    )?;
+    assert_eq!(rates.get(&s("k"))?, Some(ValueAndTimestamp::new(3, 10)));
+    assert_eq!(
+        rates.get_as_of(&s("k"), 8)?,
+        Some(ValueAndTimestamp::new(9, 7))
+    );
+    assert_eq!(
+        rates.get_as_of(&s("k"), 6)?,
+        Some(ValueAndTimestamp::new(2, 3))
+    );
+    // A buffered record leaves the buffer with its headers.
+    let mut headers = Headers::new();
+    headers.add("trace", "t-1").add_null("empty");
+    driver.input_topic::<String, i64>("trades")?.pipe_record(
+        TestRecord::new(s("k"), 2)
+            .at(31)
+            .with_headers(headers.clone()),
+    )?;
+    driver
+        .input_topic::<String, i64>("trades")?
+        .pipe_key_value_at(s("k"), 1, 45)?;
+    let out = driver
+        .output_topic::<String, i64>("inner")?
+        .read_records_to_list()?;
+    let last = out.last().expect("joined records");
+    assert_eq!((last.value, last.timestamp), (Some(6), Some(31)));
+    assert_eq!(last.headers, headers);
+    Ok(())
+}
