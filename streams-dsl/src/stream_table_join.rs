@@ -20,7 +20,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
     /// If the key may have changed upstream (`select_key`, `map`, ...), the stream is first
     /// repartitioned through `<node>-repartition`, so that it is co-partitioned with the
     /// table. A table without a store of its own (a filtered or mapped table) gets one. A
-    /// record whose key encodes as null is dropped (and counted as dropped).
+    /// record whose key or value encodes as null is dropped (and counted as dropped).
     ///
     /// ```
     /// use streams_dsl::prelude::*;
@@ -64,7 +64,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
 
     /// As [`join_table`](Self::join_table), but every record is joined: with `None` when the
     /// table has no row for its key (a left join). A record whose key encodes as null is
-    /// joined with `None` too.
+    /// joined with `None` too; one whose value encodes as null is dropped (and counted).
     pub fn left_join_table<VT: Clone + 'static, VR: Clone + 'static>(
         &self,
         table: &KTable<K, VT>,
@@ -91,11 +91,15 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
         left: bool,
     ) -> KStream<K, VR> {
         let g = &self.graph;
-        // Only for the null-key check: a key type without a serde cannot encode as null.
+        // Only for the null checks: a type without a serde cannot encode as null.
         let key_serde = joined
             .key_serde
             .clone()
             .or_else(|| g.registered_serde::<K>());
+        let value_serde = joined
+            .value_serde
+            .clone()
+            .or_else(|| g.registered_serde::<V>());
         let parent = if self.repartition_required {
             let base = joined.name.clone().unwrap_or_else(|| self.node.clone());
             let key_serde = g.serde(joined.key_serde.clone(), "repartitioning for a join");
@@ -144,6 +148,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
                         TableRows::Latest(StoreSlot::new(rows_store.clone()))
                     },
                     key_serde: key_serde.clone(),
+                    value_serde: value_serde.clone(),
                     joiner: Arc::clone(&joiner),
                     left,
                     buffer: buffer_name

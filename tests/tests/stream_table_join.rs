@@ -518,3 +518,31 @@ fn buffered_records_keep_their_headers_and_the_versioned_store_is_readable(
     assert_eq!(last.headers, headers);
     Ok(())
 }
+
+#[test]
+fn null_values_are_dropped_by_both_joins() -> Result<(), StreamsError> {
+    let builder = StreamsBuilder::new();
+    let customers = builder.table::<String, String>("customers");
+    let orders = builder.stream::<String, Option<i64>>("orders");
+    orders
+        .join_table(&customers, |amount, name| format!("{name}:{amount:?}"))
+        .to("inner");
+    orders
+        .left_join_table(&customers, |amount, name: Option<String>| {
+            format!("{name:?}:{amount:?}")
+        })
+        .to("left");
+    let driver = drive(builder);
+    driver
+        .input_topic::<String, String>("customers")?
+        .pipe_key_value_at(s("ann"), s("Ann"), 1)?;
+    let orders = driver.input_topic::<String, Option<i64>>("orders")?;
+    orders.pipe_record(TestRecord::tombstone(s("ann")).at(2))?;
+    orders.pipe_key_value_at(s("ann"), Some(3), 3)?;
+    let inner: Rows = records(&driver, "inner")?;
+    assert_eq!(inner, vec![row("ann", "Ann:Some(3)", 3)]);
+    let left: Rows = records(&driver, "left")?;
+    assert_eq!(left, vec![row("ann", "Some(\"Ann\"):Some(3)", 3)]);
+    assert_eq!(driver.metrics().dropped, 2, "one empty message per join");
+    Ok(())
+}

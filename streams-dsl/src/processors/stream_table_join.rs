@@ -34,13 +34,17 @@ impl<K: 'static, VT: Clone + 'static> TableRows<K, VT> {
 
 /// Joins each stream record with the table's row for its key; the joiner returns `None` to
 /// drop the record (an inner join without a row). A record whose key encodes as null cannot
-/// be looked up: a left join joins it with `None`, an inner join drops it (counted). With a
+/// be looked up: a left join joins it with `None`, an inner join drops it (counted). A record
+/// whose value encodes as null is an empty message: both drop it (counted), as Kafka Streams
+/// does. With a
 /// buffer (a grace period, versioned tables only), records are joined once stream time
 /// passes their time plus the grace period, each with the row as of its own time.
 pub(crate) struct StreamTableJoin<K, V, VT, J> {
     pub(crate) rows: TableRows<K, VT>,
     /// The serde of the stream's key, if one is known: a key it encodes as null has no row.
     pub(crate) key_serde: Option<SerdeRef<K>>,
+    /// The serde of the stream's value, if one is known, for the null-value check.
+    pub(crate) value_serde: Option<SerdeRef<V>>,
     pub(crate) joiner: Arc<J>,
     pub(crate) left: bool,
     pub(crate) buffer: Option<JoinBuffer<K, V>>,
@@ -94,6 +98,14 @@ where
         r: Record<K, V>,
         ctx: &mut ProcessorContext<'_, K, VR>,
     ) -> Result<(), ProcessorError> {
+        if self
+            .value_serde
+            .as_ref()
+            .is_some_and(|s| s.is_null(&r.value))
+        {
+            ctx.record_dropped(1);
+            return Ok(());
+        }
         if self.key_serde.as_ref().is_some_and(|s| s.is_null(&r.key)) {
             if !self.left {
                 ctx.record_dropped(1);
