@@ -1,7 +1,7 @@
 //! State stores for stream processing.
 //!
 //! This crate holds the byte-oriented store engines that the stream runtime keeps its state in,
-//! and the traits they implement: key-value, window and session stores, each on RocksDB (the
+//! and the traits they implement: key-value, versioned key-value, window and session stores, each on RocksDB (the
 //! default for applications) and in memory, with changelog records for restoration and
 //! checkpoint files. Keys and values are opaque bytes here: the typed facade, with its serdes,
 //! lives in `streams-core`, and this crate knows nothing of Kafka.
@@ -28,15 +28,18 @@ mod checkpoint;
 mod error;
 mod in_memory;
 mod in_memory_session;
+mod in_memory_versioned;
 mod in_memory_window;
 mod key_value;
 mod logged;
+mod logged_versioned;
 mod logged_window;
 mod restore;
 mod retention_clock;
 mod rocks;
 mod rocks_key_value;
 mod rocks_session;
+mod rocks_versioned;
 mod rocks_window;
 mod segment_key;
 mod segmented_db;
@@ -44,6 +47,7 @@ mod segmented_map;
 mod segments;
 mod session;
 mod store;
+mod versioned;
 mod window;
 
 pub use changelog::{ChangelogRecord, ChangelogSink, Restorable};
@@ -51,19 +55,26 @@ pub use checkpoint::Checkpoint;
 pub use error::StoreError;
 pub use in_memory::InMemoryKeyValueStore;
 pub use in_memory_session::InMemorySessionStore;
+pub use in_memory_versioned::InMemoryVersionedStore;
 pub use in_memory_window::InMemoryWindowStore;
 pub use key_value::{KeyValueBytesStore, KeyValueItem, KeyValueIter};
 pub use logged::{LoggedKeyValueStore, SharedSink};
+pub use logged_versioned::LoggedVersionedStore;
 pub use logged_window::{LoggedSessionStore, LoggedWindowStore};
 pub use rocks::{OptionsHook, RocksDbConfig};
 pub use rocks_key_value::RocksDbKeyValueStore;
 pub use rocks_session::RocksDbSessionStore;
+pub use rocks_versioned::RocksDbVersionedStore;
 pub use rocks_window::RocksDbWindowStore;
 pub use segments::Segments;
 pub use session::{
     session_changelog_key, split_session_changelog_key, SessionBytesStore, SessionEntry,
 };
 pub use store::StateStore;
+pub use versioned::{
+    split_versioned_changelog_value, versioned_changelog_value, VersionedBytesStore, VersionedPut,
+    VersionedRecord,
+};
 pub use window::{split_window_changelog_key, window_changelog_key, WindowBytesStore, WindowEntry};
 
 /// RocksDB's options type, for [`RocksDbConfig::with_options_hook`].

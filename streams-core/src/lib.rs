@@ -33,7 +33,8 @@ pub use serdes::{
 pub use state::{
     CacheBudget, FlushedChange, KeyValueStore, KeyValueStoreBuilder, PutOutcome, SessionStore,
     StoreBuilder, StoreEngine, Stores, TimestampedKeyValueStore, TimestampedSerde,
-    ValueAndTimestamp, WindowStore, WindowedStoreBuilder,
+    ValueAndTimestamp, VersionedKeyValueStore, VersionedPut, VersionedStoreBuilder, WindowStore,
+    WindowedStoreBuilder,
 };
 pub use state_stores::{ChangelogRecord, Checkpoint, RocksDbConfig, StoreError};
 pub use task::{ChangelogPartition, OutputRecord, Task, TaskId, TaskMetrics};

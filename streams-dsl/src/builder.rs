@@ -135,6 +135,11 @@ impl Graph {
         })
     }
 
+    /// The registered serde of `T`, if there is one (no build error if not).
+    pub(crate) fn registered_serde<T: 'static>(&self) -> Option<SerdeRef<T>> {
+        self.0.borrow().serdes.get::<T>()
+    }
+
     /// Registers `serde` for `T` (and `Option<T>`), as `StreamsBuilder::with_serde` does.
     pub(crate) fn register_serde<T: 'static>(&self, serde: SerdeRef<T>) {
         self.0.borrow_mut().serdes.register(serde);
@@ -259,6 +264,10 @@ impl Graph {
         prefix: &str,
         materialized: Materialized<K, V>,
     ) -> KTable<K, V> {
+        if let Some(retention) = materialized.history_retention {
+            let retention = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+            return self.versioned_table_from_rows(parent, prefix, materialized, retention);
+        }
         let node = self.name(prefix);
         let store = materialized
             .name

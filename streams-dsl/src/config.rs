@@ -195,6 +195,8 @@ pub struct Materialized<K, V> {
     pub(crate) caching: bool,
     pub(crate) engine: StoreEngine,
     pub(crate) retention: Option<std::time::Duration>,
+    /// For a table: keep it in a versioned store with this much history.
+    pub(crate) history_retention: Option<std::time::Duration>,
 }
 
 impl<K, V> Default for Materialized<K, V> {
@@ -207,6 +209,7 @@ impl<K, V> Default for Materialized<K, V> {
             caching: true,
             engine: StoreEngine::RocksDb,
             retention: None,
+            history_retention: None,
         }
     }
 }
@@ -277,6 +280,24 @@ impl<K, V> Materialized<K, V> {
     /// Turns off the store's changelog.
     pub fn with_logging_disabled(mut self) -> Self {
         self.logging = false;
+        self
+    }
+
+    /// A table kept in a versioned store (Kafka Streams'
+    /// `Stores.persistentVersionedKeyValueStore`): each row keeps its older values, each
+    /// valid from its record's time, for `history_retention` after stream time passes them,
+    /// so that a stream-table join looks rows up as of each stream record's time. A table
+    /// update older than its key's latest row only goes into the history (it is not
+    /// forwarded); one older than the history retention is dropped. Versioned stores have no
+    /// cache. For [`StreamsBuilder::table_with`](crate::StreamsBuilder::table_with).
+    pub fn as_versioned(history_retention: std::time::Duration) -> Self {
+        Self::new().with_history_retention(history_retention)
+    }
+
+    /// Keeps the table in a versioned store with `history_retention` of history (see
+    /// [`as_versioned`](Self::as_versioned)).
+    pub fn with_history_retention(mut self, history_retention: std::time::Duration) -> Self {
+        self.history_retention = Some(history_retention);
         self
     }
 }

@@ -25,6 +25,8 @@ pub struct KTable<K, V> {
     pub(crate) store: Option<String>,
     /// For a windowed aggregation's table: when its windows are on time and close.
     window_timing: Option<WindowTiming>,
+    /// Whether the store is a versioned one (rows looked up as of a time).
+    pub(crate) versioned: bool,
     types: PhantomData<fn() -> (K, V)>,
 }
 
@@ -35,6 +37,7 @@ impl<K, V> Clone for KTable<K, V> {
             node: self.node.clone(),
             store: self.store.clone(),
             window_timing: self.window_timing,
+            versioned: self.versioned,
             types: PhantomData,
         }
     }
@@ -47,6 +50,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
             node,
             store,
             window_timing: None,
+            versioned: false,
             types: PhantomData,
         }
     }

@@ -36,6 +36,7 @@ mod fk_join;
 mod global;
 mod grouped;
 mod join_windows;
+mod joined;
 mod kstream;
 mod ktable;
 mod panes;
@@ -43,9 +44,11 @@ mod processors;
 mod session_stream;
 mod sliding_stream;
 mod stream_join;
+mod stream_table_join;
 mod suppress;
 mod table_join;
 mod triggered_stream;
+mod versioned_table;
 mod windowed_stream;
 mod windows;
 
@@ -57,6 +60,7 @@ pub use config::{Branched, Consumed, Grouped, Materialized, Named, Produced, Rep
 pub use global::GlobalKTable;
 pub use grouped::{KGroupedStream, KGroupedTable};
 pub use join_windows::JoinWindows;
+pub use joined::Joined;
 pub use kstream::{Branches, KStream};
 pub use ktable::KTable;
 pub use panes::{
@@ -76,7 +80,7 @@ pub mod prelude {
     pub use crate::{
         Accumulation, Branched, BufferConfig, BufferFull, Change, Cogrouped, CogroupedKStream,
         CogroupedWindowedKStream, Consumed, EarlyFiring, EmitStrategy, GlobalKTable, Grouped,
-        JoinWindows, KGroupedStream, KGroupedTable, KStream, KTable, Materialized, Named, Pane,
+        JoinWindows, Joined, KGroupedStream, KGroupedTable, KStream, KTable, Materialized, Named, Pane,
         PaneInfo, PaneTiming, Produced, Repartitioned, SessionWindowedKStream, SessionWindows,
         SlidingWindowedKStream, SlidingWindows, StreamJoined, StreamsBuilder, Suppressed,
         TimeWindowedKStream, TimeWindows, Trigger, Triggered, Window, Windowed,
@@ -90,7 +94,7 @@ pub mod prelude {
         Processor, ProcessorContext, ProcessorError, PunctuationType, RawRecord, Record,
         RocksDbConfig, SerdeRef, Serdes, StateError, StoreEngine, Stores, StreamsConfig,
         StreamsError, TestInputTopic, TestOutputTopic, TestRecord, Timestamp, TimestampExtractor,
-        Topology, TopologyError, TopologyTestDriver,
+        Topology, TopologyError, TopologyTestDriver, ValueAndTimestamp, VersionedKeyValueStore,
     };
 }
 

@@ -9,6 +9,7 @@ mod ordered_cache;
 mod registry;
 mod session_store;
 mod timestamped;
+mod versioned;
 mod window_store;
 mod windowed;
 
@@ -22,5 +23,6 @@ pub use registry::ManagedStore;
 pub(crate) use registry::StoreRegistry;
 pub use session_store::{SessionStore, SessionValue};
 pub use timestamped::{TimestampedKeyValueStore, TimestampedSerde, ValueAndTimestamp};
+pub use versioned::{VersionedKeyValueStore, VersionedPut, VersionedStoreBuilder};
 pub use window_store::{WindowStore, WindowedValue};
 pub use windowed::WindowedStoreBuilder;

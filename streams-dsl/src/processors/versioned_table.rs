@@ -1,0 +1,74 @@
+use streams_core::{
+    Processor, ProcessorContext, ProcessorError, Record, VersionedKeyValueStore, VersionedPut,
+};
+
+use crate::Change;
+
+/// A processor's handle on a versioned store, looked up by name when the processor starts.
+pub(crate) struct VersionedSlot<K, V> {
+    name: String,
+    store: Option<VersionedKeyValueStore<K, V>>,
+}
+
+impl<K: 'static, V: 'static> VersionedSlot<K, V> {
+    pub(crate) fn new(name: String) -> Self {
+        Self { name, store: None }
+    }
+
+    /// Looks the store up; call from `Processor::init`.
+    pub(crate) fn open<KO, VO>(
+        &mut self,
+        ctx: &ProcessorContext<'_, KO, VO>,
+    ) -> Result<(), ProcessorError> {
+        self.store = Some(ctx.state_store(&self.name)?);
+        Ok(())
+    }
+
+    /// The store; an error if `open` has not run.
+    pub(crate) fn get(&self) -> Result<&VersionedKeyValueStore<K, V>, ProcessorError> {
+        self.store
+            .as_ref()
+            .ok_or_else(|| ProcessorError::UnknownStore(self.name.clone()))
+    }
+}
+
+/// Materializes row updates (`None`: a tombstone) into a versioned store, each valid from
+/// its record's time, as Kafka Streams' `KTableSource` does with a versioned store: an update
+/// older than the key's latest version only goes into its history, and one older than the
+/// history retention is dropped; neither is forwarded, so downstream only ever sees the
+/// latest row (with the latest row it replaces as the old value).
+pub(crate) struct VersionedTableSource<K, V> {
+    store: VersionedSlot<K, V>,
+}
+
+impl<K: 'static, V: 'static> VersionedTableSource<K, V> {
+    pub(crate) fn new(store_name: String) -> Self {
+        Self {
+            store: VersionedSlot::new(store_name),
+        }
+    }
+}
+
+impl<K, V> Processor<K, Option<V>, K, Change<V>> for VersionedTableSource<K, V>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+{
+    fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<V>>) -> Result<(), ProcessorError> {
+        self.store.open(ctx)
+    }
+
+    fn process(
+        &mut self,
+        r: Record<K, Option<V>>,
+        ctx: &mut ProcessorContext<'_, K, Change<V>>,
+    ) -> Result<(), ProcessorError> {
+        let store = self.store.get()?;
+        let old = store.get(&r.key)?.map(|row| row.value);
+        match store.put(&r.key, r.value.as_ref(), r.timestamp)? {
+            VersionedPut::Expired | VersionedPut::Historical => Ok(()),
+            VersionedPut::Latest if r.value.is_none() && old.is_none() => Ok(()),
+            VersionedPut::Latest => ctx.forward(r.map_value(|_, new| Change::new(new, old))),
+        }
+    }
+}
