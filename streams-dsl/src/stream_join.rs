@@ -467,10 +467,12 @@ fn buffer<K, V>(
         spec.windows.retention_ms(),
         spec.key_serde.clone(),
         Serdes::list(spec.value_serde.clone()),
-    )
-    // The cache keeps the recent records (those joins look up) in memory as typed values and
-    // writes them through once per commit.
-    .with_caching_enabled();
+    );
+    if engine == StoreEngine::RocksDb {
+        // The cache keeps the recent records (those joins look up) in memory as typed values
+        // and writes them through once per commit; an in-memory engine needs no second copy.
+        builder = builder.with_caching_enabled();
+    }
     if !logging {
         builder = builder.with_logging_disabled();
     }
