@@ -80,10 +80,10 @@ pub mod prelude {
     pub use crate::{
         Accumulation, Branched, BufferConfig, BufferFull, Change, Cogrouped, CogroupedKStream,
         CogroupedWindowedKStream, Consumed, EarlyFiring, EmitStrategy, GlobalKTable, Grouped,
-        JoinWindows, Joined, KGroupedStream, KGroupedTable, KStream, KTable, Materialized, Named, Pane,
-        PaneInfo, PaneTiming, Produced, Repartitioned, SessionWindowedKStream, SessionWindows,
-        SlidingWindowedKStream, SlidingWindows, StreamJoined, StreamsBuilder, Suppressed,
-        TimeWindowedKStream, TimeWindows, Trigger, Triggered, Window, Windowed,
+        JoinWindows, Joined, KGroupedStream, KGroupedTable, KStream, KTable, Materialized, Named,
+        Pane, PaneInfo, PaneTiming, Produced, Repartitioned, SessionWindowedKStream,
+        SessionWindows, SlidingWindowedKStream, SlidingWindows, StreamJoined, StreamsBuilder,
+        Suppressed, TimeWindowedKStream, TimeWindows, Trigger, Triggered, Window, Windowed,
     };
     pub use streams_core::runtime::{
         EmbeddedKafka, ErrorResponse, KafkaStreams, RuntimeError, State,
