@@ -114,7 +114,8 @@ pub fn session_windows_model(
             .partition(|(s, e, _)| live(*e) && *e >= t - gap && *s <= t + gap);
         let start = near.iter().map(|x| x.0).fold(*t, i64::min);
         let end = near.iter().map(|x| x.1).fold(*t, i64::max);
-        if stream_time > end + grace {
+        // Kafka Streams' close time for sessions includes the gap.
+        if end < stream_time - gap - grace {
             continue;
         }
         let count = near.iter().map(|x| x.2).sum::<i64>() + 1;

@@ -1,0 +1,127 @@
+//! Results that must equal Kafka Streams 4.x's own, record for record: which windows, values
+//! and timestamps an aggregation emits where our earlier rules differed (issue 15).
+
+use std::time::Duration;
+
+use integration_tests::{drive, s};
+use streams_dsl::prelude::*;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// `(key, start, end, value or None for a tombstone, record time)`.
+type Rows<V> = Vec<(String, i64, i64, Option<V>, i64)>;
+
+fn pipe<V: DefaultSerde>(driver: &TopologyTestDriver, records: &[(&str, &str, i64)]) -> Rows<V> {
+    let input = driver.input_topic::<String, String>("in").unwrap();
+    for (key, value, t) in records {
+        input.pipe_key_value_at(s(key), s(value), *t).unwrap();
+    }
+    driver
+        .output_topic::<Windowed<String>, V>("out")
+        .unwrap()
+        .read_records_to_list()
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            let k = r.key.unwrap();
+            (k.key, k.window.start, k.window.end, r.value, r.timestamp.unwrap())
+        })
+        .collect()
+}
+
+/// Sessions of `windows` over topic `in`, aggregated by `aggregate` into topic `out`, every
+/// update forwarded (caching off).
+fn sessions<VA: DefaultSerde + Clone>(
+    windows: SessionWindows,
+    aggregate: impl FnOnce(SessionWindowedKStream<String, String>) -> KTable<Windowed<String>, VA>,
+) -> TopologyTestDriver {
+    let builder = StreamsBuilder::new();
+    let windowed = builder
+        .stream::<String, String>("in")
+        .group_by_key()
+        .windowed_by_sessions(windows);
+    aggregate(windowed).to_stream().to("out");
+    drive(builder)
+}
+
+/// Concatenates a session's values after an initializer "i"; merging joins with "+".
+fn concatenated(windowed: SessionWindowedKStream<String, String>) -> KTable<Windowed<String>, String> {
+    windowed.aggregate_with(
+        || s("i"),
+        |_, value, aggregate| aggregate + &value,
+        |_, a, b| format!("{a}+{b}"),
+        Materialized::new().with_caching_disabled(),
+    )
+}
+
+#[test]
+fn a_merged_session_folds_the_sessions_it_absorbs_into_the_initializer_in_store_order() {
+    let windows = SessionWindows::of_inactivity_gap_and_grace(ms(10), ms(20));
+    let driver = sessions(windows, concatenated);
+    let rows = pipe::<String>(&driver, &[("a", "x", 0), ("a", "y", 20), ("a", "z", 10)]);
+    assert_eq!(
+        rows,
+        vec![
+            (s("a"), 0, 0, Some(s("ix")), 0),
+            (s("a"), 20, 20, Some(s("iy")), 20),
+            // Each absorbed session's tombstone carries that session's end.
+            (s("a"), 0, 0, None, 0),
+            (s("a"), 20, 20, None, 20),
+            // merger(merger(init, [0, 0]), [20, 20]), then the record.
+            (s("a"), 0, 20, Some(s("i+ix+iyz")), 20),
+        ]
+    );
+}
+
+#[test]
+fn a_record_inside_a_session_retracts_and_rewrites_it() {
+    let windows = SessionWindows::of_inactivity_gap_with_no_grace(ms(10));
+    let driver = sessions(windows, concatenated);
+    let rows = pipe::<String>(&driver, &[("a", "x", 0), ("a", "y", 8), ("a", "z", 4)]);
+    assert_eq!(
+        rows,
+        vec![
+            (s("a"), 0, 0, Some(s("ix")), 0),
+            (s("a"), 0, 0, None, 0),
+            (s("a"), 0, 8, Some(s("i+ixy")), 8),
+            // 4 lies inside [0, 8]: the session is still removed and written back.
+            (s("a"), 0, 8, None, 8),
+            (s("a"), 0, 8, Some(s("i+i+ixyz")), 8),
+        ]
+    );
+    // A record at the very time of a one-record session needs no rewrite.
+    let rows = pipe::<String>(&driver, &[("b", "x", 30), ("b", "y", 30)]);
+    assert_eq!(
+        rows,
+        vec![
+            (s("b"), 30, 30, Some(s("ix")), 30),
+            (s("b"), 30, 30, Some(s("i+ixy")), 30),
+        ]
+    );
+}
+
+#[test]
+fn a_session_closes_once_stream_time_passes_its_end_by_gap_and_grace() {
+    let windows = SessionWindows::of_inactivity_gap_with_no_grace(ms(10));
+    let driver = sessions(windows, |w| {
+        w.count_with(Materialized::new().with_caching_disabled())
+    });
+    // Stream time 17: sessions ending before 17 - 10 are closed.
+    let records = [("a", "x", 0), ("a", "x", 8), ("b", "x", 17), ("a", "x", 12), ("c", "x", 6)];
+    assert_eq!(
+        pipe::<i64>(&driver, &records),
+        vec![
+            (s("a"), 0, 0, Some(1), 0),
+            (s("a"), 0, 0, None, 0),
+            (s("a"), 0, 8, Some(2), 8),
+            (s("b"), 17, 17, Some(1), 17),
+            // The merged session [0, 12] ends at 12 >= 7: accepted, as Kafka Streams does.
+            (s("a"), 0, 8, None, 8),
+            (s("a"), 0, 12, Some(3), 12),
+        ]
+    );
+    // c@6 would be the session [6, 6], closed since 6 < 7.
+    assert_eq!(driver.metrics().dropped, 1);
+}
