@@ -125,3 +125,77 @@ fn a_session_closes_once_stream_time_passes_its_end_by_gap_and_grace() {
     // c@6 would be the session [6, 6], closed since 6 < 7.
     assert_eq!(driver.metrics().dropped, 1);
 }
+
+/// Sliding windows of `windows` over topic `in`, concatenating each window's values, every
+/// update forwarded (caching off), emitted per `emit`.
+fn sliding(windows: SlidingWindows, emit: EmitStrategy) -> TopologyTestDriver {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("in")
+        .group_by_key()
+        .windowed_by_sliding(windows)
+        .emit_strategy(emit)
+        .reduce_with(
+            |a, b| a + &b,
+            Materialized::new().with_caching_disabled(),
+        )
+        .to_stream()
+        .to("out");
+    drive(builder)
+}
+
+#[test]
+fn sliding_records_before_the_time_difference_share_the_window_from_0() {
+    let windows = SlidingWindows::of_time_difference_and_grace(ms(10), ms(20));
+    let driver = sliding(windows, EmitStrategy::OnWindowUpdate);
+    assert_eq!(
+        pipe::<String>(&driver, &[("a", "x", 2), ("a", "y", 5)]),
+        vec![
+            (s("a"), 0, 10, Some(s("x")), 2),
+            // The right window of 2, then [0, 10] (no window starts before 0).
+            (s("a"), 3, 13, Some(s("y")), 5),
+            (s("a"), 0, 10, Some(s("xy")), 5),
+        ]
+    );
+    // 1, out of order: its right window is a copy of [0, 10] before it.
+    assert_eq!(
+        pipe::<String>(&driver, &[("a", "z", 1)]),
+        vec![
+            (s("a"), 2, 12, Some(s("xy")), 5),
+            (s("a"), 0, 10, Some(s("xyz")), 5),
+        ]
+    );
+}
+
+#[test]
+fn a_new_sliding_window_starts_from_its_neighbour_s_aggregate_in_arrival_order() {
+    let windows = SlidingWindows::of_time_difference_and_grace(ms(10), ms(20));
+    let driver = sliding(windows, EmitStrategy::OnWindowUpdate);
+    pipe::<String>(&driver, &[("a", "x", 20), ("a", "z", 25), ("a", "y", 22)]);
+    assert_eq!(
+        pipe::<String>(&driver, &[("a", "w", 30)]),
+        vec![
+            (s("a"), 23, 33, Some(s("zw")), 30),
+            (s("a"), 21, 31, Some(s("zyw")), 30),
+            (s("a"), 26, 36, Some(s("w")), 30),
+            // [15, 25] held x, z, y in that order: the left window of 30 continues it.
+            (s("a"), 20, 30, Some(s("xzyw")), 30),
+        ]
+    );
+}
+
+#[test]
+fn on_close_a_sliding_window_out_of_the_store_s_retention_is_not_emitted() {
+    let windows = SlidingWindows::of_time_difference_with_no_grace(ms(10));
+    let driver = sliding(windows, EmitStrategy::OnWindowClose);
+    // The jump to 100 writes [90, 100]; the store retains windows from 90 - 2 d on, so
+    // [10, 20] is gone by the time it is emitted, as in Kafka Streams.
+    assert_eq!(
+        pipe::<String>(&driver, &[("a", "x", 20), ("a", "y", 100)]),
+        vec![]
+    );
+    assert_eq!(
+        pipe::<String>(&driver, &[("a", "z", 111)]),
+        vec![(s("a"), 90, 100, Some(s("y")), 100)]
+    );
+}
