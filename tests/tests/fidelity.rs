@@ -199,3 +199,27 @@ fn on_close_a_sliding_window_out_of_the_store_s_retention_is_not_emitted() {
         vec![(s("a"), 90, 100, Some(s("y")), 100)]
     );
 }
+
+#[test]
+fn the_driver_can_leave_caches_unflushed_between_records() {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("in")
+        .group_by_key()
+        .count()
+        .to_stream()
+        .to("out");
+    let driver = drive(builder);
+    driver.flush_caches_after_each_record(false);
+    let input = driver.input_topic::<String, String>("in").unwrap();
+    for key in ["a", "b", "a"] {
+        input.pipe_key_value(s(key), s("x")).unwrap();
+    }
+    let out = driver.output_topic::<String, i64>("out").unwrap();
+    assert!(out.is_empty(), "the cache holds the counts until a commit");
+    driver.commit().unwrap();
+    assert_eq!(
+        out.read_key_values_to_list().unwrap(),
+        vec![(s("b"), 1), (s("a"), 2)]
+    );
+}
