@@ -223,3 +223,37 @@ fn the_driver_can_leave_caches_unflushed_between_records() {
         vec![(s("b"), 1), (s("a"), 2)]
     );
 }
+
+#[test]
+fn a_global_join_key_mapper_may_give_no_key() {
+    let builder = StreamsBuilder::new();
+    let users = builder.global_table::<String, String>("users");
+    let orders = builder.stream::<String, String>("orders");
+    // An order names its user after "by:"; one that names none has no table key.
+    let user_of = |_: &String, order: &String| order.strip_prefix("by:").map(str::to_owned);
+    orders
+        .join_global(&users, user_of, |order, name| format!("{order}={name}"))
+        .to("joined");
+    orders
+        .left_join_global(&users, user_of, |order, name| {
+            format!("{order}={}", name.unwrap_or_default())
+        })
+        .to("left-joined");
+    let driver = drive(builder);
+    let user_topic = driver.input_topic::<String, String>("users").unwrap();
+    user_topic.pipe_key_value(s("u1"), s("Ann")).unwrap();
+    let order_topic = driver.input_topic::<String, String>("orders").unwrap();
+    order_topic.pipe_key_value(s("o1"), s("by:u1")).unwrap();
+    order_topic.pipe_key_value(s("o2"), s("anonymous")).unwrap();
+    let read = |topic| {
+        driver
+            .output_topic::<String, String>(topic)
+            .unwrap()
+            .read_values_to_list()
+            .unwrap()
+    };
+    assert_eq!(read("joined"), vec![s("by:u1=Ann")]);
+    assert_eq!(read("left-joined"), vec![s("by:u1=Ann"), s("anonymous=")]);
+    // The inner join dropped the order without a key, and counted it.
+    assert_eq!(driver.metrics().dropped, 1);
+}
