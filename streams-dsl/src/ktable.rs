@@ -69,6 +69,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
 
     /// This table with a store of its rows: itself where it has one, else the same updates
     /// after a node that writes them into a new logged store (joins look rows up there).
+    #[allow(dead_code)] // The table joins being built in parallel use it.
     pub(crate) fn materialized(&self) -> KTable<K, V> {
         if self.store.is_some() {
             return self.clone();

@@ -103,7 +103,10 @@ pub fn sliding_windows_model(
             })
             .collect();
         for start in defined {
-            let holds = times.iter().filter(|p| (start..=start + d).contains(*p)).count() as i64;
+            let holds = times
+                .iter()
+                .filter(|p| (start..=start + d).contains(*p))
+                .count() as i64;
             let entry = windows.entry((key.clone(), start)).or_insert_with(|| {
                 pending.insert((start, key.clone()), ());
                 latest_start = latest_start.max(start);

@@ -80,7 +80,9 @@ fn an_optional_key_type_receives_a_null_key_as_none() -> Result<(), StreamsError
         .map_values(|v| v * 10)
         .to("out");
     let driver = drive(builder);
-    driver.input_topic::<Option<String>, i64>("in")?.pipe_value(4)?;
+    driver
+        .input_topic::<Option<String>, i64>("in")?
+        .pipe_value(4)?;
     assert_eq!(
         driver
             .output_topic::<Option<String>, i64>("out")?

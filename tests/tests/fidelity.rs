@@ -26,7 +26,13 @@ fn pipe<V: DefaultSerde>(driver: &TopologyTestDriver, records: &[(&str, &str, i6
         .into_iter()
         .map(|r| {
             let k = r.key.unwrap();
-            (k.key, k.window.start, k.window.end, r.value, r.timestamp.unwrap())
+            (
+                k.key,
+                k.window.start,
+                k.window.end,
+                r.value,
+                r.timestamp.unwrap(),
+            )
         })
         .collect()
 }
@@ -47,7 +53,9 @@ fn sessions<VA: DefaultSerde + Clone>(
 }
 
 /// Concatenates a session's values after an initializer "i"; merging joins with "+".
-fn concatenated(windowed: SessionWindowedKStream<String, String>) -> KTable<Windowed<String>, String> {
+fn concatenated(
+    windowed: SessionWindowedKStream<String, String>,
+) -> KTable<Windowed<String>, String> {
     windowed.aggregate_with(
         || s("i"),
         |_, value, aggregate| aggregate + &value,
@@ -109,7 +117,13 @@ fn a_session_closes_once_stream_time_passes_its_end_by_gap_and_grace() {
         w.count_with(Materialized::new().with_caching_disabled())
     });
     // Stream time 17: sessions ending before 17 - 10 are closed.
-    let records = [("a", "x", 0), ("a", "x", 8), ("b", "x", 17), ("a", "x", 12), ("c", "x", 6)];
+    let records = [
+        ("a", "x", 0),
+        ("a", "x", 8),
+        ("b", "x", 17),
+        ("a", "x", 12),
+        ("c", "x", 6),
+    ];
     assert_eq!(
         pipe::<i64>(&driver, &records),
         vec![
@@ -135,10 +149,7 @@ fn sliding(windows: SlidingWindows, emit: EmitStrategy) -> TopologyTestDriver {
         .group_by_key()
         .windowed_by_sliding(windows)
         .emit_strategy(emit)
-        .reduce_with(
-            |a, b| a + &b,
-            Materialized::new().with_caching_disabled(),
-        )
+        .reduce_with(|a, b| a + &b, Materialized::new().with_caching_disabled())
         .to_stream()
         .to("out");
     drive(builder)

@@ -173,7 +173,8 @@ impl<K: Clone + 'static, V: Clone + 'static> SourceInput for SourceNode<K, V> {
 impl<K, V> SourceNode<K, V> {
     /// The part of `record` that is null where its serde reads no null.
     fn null_without_type(&self, record: &RawRecord, topic: &str) -> Option<RecordPart> {
-        let refused = |result: Result<(), SerdeError>| matches!(result, Err(SerdeError::UnexpectedNull));
+        let refused =
+            |result: Result<(), SerdeError>| matches!(result, Err(SerdeError::UnexpectedNull));
         let headers = &record.headers;
         if record.key.is_none()
             && refused(self.key_serde.deserialize(topic, headers, None).map(drop))

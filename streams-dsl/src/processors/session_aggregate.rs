@@ -210,7 +210,9 @@ where
         let end = overlapping.iter().map(|(_, _, e, _)| *e).fold(t, i64::max);
         // As Kafka Streams: a session closes once stream time passes its end by gap plus
         // grace (a later record within the gap could still have extended it).
-        let close = watermark.saturating_sub(gap).saturating_sub(self.windows.grace());
+        let close = watermark
+            .saturating_sub(gap)
+            .saturating_sub(self.windows.grace());
         if end < close {
             tracing::debug!(time = t, close, "record too late for its session");
             ctx.record_dropped(1);
@@ -254,7 +256,11 @@ where
             self.forward_flushed(ctx)?;
         }
         if self.forwards_updates() {
-            let mut out = Record::new(windowed(r.key, start, end), Change::new(Some(new), None), end);
+            let mut out = Record::new(
+                windowed(r.key, start, end),
+                Change::new(Some(new), None),
+                end,
+            );
             out.headers = r.headers;
             ctx.forward(out)?;
         }

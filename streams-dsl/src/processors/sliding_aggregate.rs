@@ -170,7 +170,13 @@ where
         let timestamp = base_time.max(r.t);
         let aggregate = (self.fold)(r.key, r.value.clone(), base.clone());
         let old = if created { None } else { base };
-        self.put_and_forward(r, start, ValueAndTimestamp::new(aggregate, timestamp), old, ctx)
+        self.put_and_forward(
+            r,
+            start,
+            ValueAndTimestamp::new(aggregate, timestamp),
+            old,
+            ctx,
+        )
     }
 
     /// Stores `value` as the window at `start` and forwards it (on every update); a window
@@ -194,7 +200,11 @@ where
                 key: r.key.clone(),
                 window: self.windows.window(start),
             };
-            let mut out = Record::new(windowed, Change::new(Some(value.value), old), value.timestamp);
+            let mut out = Record::new(
+                windowed,
+                Change::new(Some(value.value), old),
+                value.timestamp,
+            );
             out.headers = r.headers.clone();
             ctx.forward(out)?;
         }

@@ -183,11 +183,13 @@ where
 /// Writes each change's new value into a store (`None` deletes) and forwards the change
 /// unchanged: gives a table that has no store of its own (a filtered or mapped table) one
 /// that a join can look its rows up in.
+#[allow(dead_code)] // Built by `KTable::materialized`, for the table joins being added.
 pub(crate) struct TableMaterializer<K, V> {
     store: StoreSlot<K, V>,
 }
 
 impl<K: 'static, V: 'static> TableMaterializer<K, V> {
+    #[allow(dead_code)] // See the struct.
     pub(crate) fn new(store_name: String) -> Self {
         Self {
             store: StoreSlot::new(store_name),
