@@ -268,3 +268,31 @@ fn a_global_join_key_mapper_may_give_no_key() {
     // The inner join dropped the order without a key, and counted it.
     assert_eq!(driver.metrics().dropped, 1);
 }
+
+#[test]
+fn aggregations_drop_and_count_records_without_a_key() {
+    let builder = StreamsBuilder::new();
+    let stream = builder.stream::<Option<String>, String>("in");
+    stream.group_by_key().count().to_stream().to("counts");
+    stream
+        .group_by_key()
+        .windowed_by_sessions(SessionWindows::of_inactivity_gap_with_no_grace(ms(10)))
+        .count()
+        .to_stream()
+        .map(|k, v| (k.key, v))
+        .to("sessions");
+    let driver = drive(builder);
+    let input = driver.input_topic::<Option<String>, String>("in").unwrap();
+    input.pipe_value(s("x")).unwrap();
+    input.pipe_key_value(Some(s("a")), s("y")).unwrap();
+    for topic in ["counts", "sessions"] {
+        let out = driver.output_topic::<Option<String>, i64>(topic).unwrap();
+        assert_eq!(
+            out.read_key_values_to_list().unwrap(),
+            vec![(Some(s("a")), 1)],
+            "{topic}"
+        );
+    }
+    // The keyless record, once per aggregation.
+    assert_eq!(driver.metrics().dropped, 2);
+}
