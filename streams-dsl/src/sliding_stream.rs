@@ -43,8 +43,9 @@ use crate::{EmitStrategy, KGroupedStream, KTable, Materialized, SlidingWindows, 
 ///     .into_iter()
 ///     .map(|(k, count)| (k.window.start, k.window.end, count))
 ///     .collect();
-/// // The first record's left window; the second's left window, and the first's right window.
-/// assert_eq!(windows, vec![(10_000, 20_000, 1), (15_000, 25_000, 2), (20_001, 30_001, 1)]);
+/// // The first record's left window; then, as Kafka Streams, the first's right window and the
+/// // second's left window (from the first's aggregate).
+/// assert_eq!(windows, vec![(10_000, 20_000, 1), (20_001, 30_001, 1), (15_000, 25_000, 2)]);
 /// # Ok(())
 /// # }
 /// ```
