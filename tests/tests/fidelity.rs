@@ -296,3 +296,23 @@ fn aggregations_drop_and_count_records_without_a_key() {
     // The keyless record, once per aggregation.
     assert_eq!(driver.metrics().dropped, 2);
 }
+
+#[test]
+fn on_close_sessions_come_by_end_then_key_then_start() {
+    let windows = SessionWindows::of_inactivity_gap_with_no_grace(ms(10));
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("in")
+        .group_by_key()
+        .windowed_by_sessions(windows)
+        .emit_strategy(EmitStrategy::OnWindowClose)
+        .count()
+        .to_stream()
+        .to("out");
+    let driver = drive(builder);
+    let records = [("b", "x", 0), ("b", "x", 5), ("a", "x", 5), ("c", "x", 30)];
+    assert_eq!(
+        pipe::<i64>(&driver, &records),
+        vec![(s("a"), 5, 5, Some(1), 5), (s("b"), 0, 5, Some(2), 5)]
+    );
+}

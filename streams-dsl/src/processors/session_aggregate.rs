@@ -138,7 +138,9 @@ impl<K: Clone + 'static, V, VA: Clone + 'static, F, M> SessionAggregate<K, V, VA
             .into_iter()
             .filter(|(_, _, end, _)| *end < bound && self.open_ends.contains_key(end))
             .collect();
-        closed.sort_by_key(|(_, start, end, _)| (*end, *start));
+        // The store's order is key, end, start: sorted stably by end, the sessions come by
+        // end, key, start, as Kafka Streams' time-ordered session store emits them.
+        closed.sort_by_key(|(_, _, end, _)| *end);
         for (key, start, end, aggregate) in closed {
             self.closed(end);
             ctx.forward(Record::new(
