@@ -342,14 +342,14 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
         self.select_key(selector).group_by_key_with(grouped)
     }
 
-    fn global_join<GK: 'static, GV: Clone + 'static, VR: Clone + 'static>(
+    fn global_join<GK: 'static, GV: Clone + 'static, VR: Clone + 'static, KM: Into<Option<GK>>>(
         &self,
         table: &GlobalKTable<GK, GV>,
-        key_of: impl Fn(&K, &V) -> GK + Send + Sync + 'static,
+        key_of: impl Fn(&K, &V) -> KM + Send + Sync + 'static,
         joiner: impl Fn(V, Option<GV>) -> Option<VR> + Send + Sync + 'static,
         left: bool,
     ) -> KStream<K, VR> {
-        let key_of = Arc::new(key_of);
+        let key_of = Arc::new(move |k: &K, v: &V| key_of(k, v).into());
         let joiner = Arc::new(joiner);
         let store_name = table.store_name().to_owned();
         let prefix = if left {
@@ -363,19 +363,27 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
                 store: StoreSlot::new(store_name.clone()),
                 key_of: Arc::clone(&key_of),
                 joiner: Arc::clone(&joiner),
+                left,
             },
             false,
         )
     }
 
     /// Joins each record with the global table's row under the key `key_of` picks; records
-    /// without a row are dropped.
-    pub fn join_global<GK: 'static, GV: Clone + 'static, VR: Clone + 'static>(
+    /// without a row are dropped. `key_of` may return `Option<GK>`: a record it gives no key
+    /// is dropped and counted in the `dropped` metric.
+    pub fn join_global<GK, GV, VR, KM>(
         &self,
         table: &GlobalKTable<GK, GV>,
-        key_of: impl Fn(&K, &V) -> GK + Send + Sync + 'static,
+        key_of: impl Fn(&K, &V) -> KM + Send + Sync + 'static,
         joiner: impl Fn(V, GV) -> VR + Send + Sync + 'static,
-    ) -> KStream<K, VR> {
+    ) -> KStream<K, VR>
+    where
+        GK: 'static,
+        GV: Clone + 'static,
+        VR: Clone + 'static,
+        KM: Into<Option<GK>>,
+    {
         self.global_join(
             table,
             key_of,
@@ -384,13 +392,20 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
         )
     }
 
-    /// As [`join_global`](Self::join_global), but records without a row are joined with `None`.
-    pub fn left_join_global<GK: 'static, GV: Clone + 'static, VR: Clone + 'static>(
+    /// As [`join_global`](Self::join_global), but records without a row, or that `key_of`
+    /// gives no key, are joined with `None`.
+    pub fn left_join_global<GK, GV, VR, KM>(
         &self,
         table: &GlobalKTable<GK, GV>,
-        key_of: impl Fn(&K, &V) -> GK + Send + Sync + 'static,
+        key_of: impl Fn(&K, &V) -> KM + Send + Sync + 'static,
         joiner: impl Fn(V, Option<GV>) -> VR + Send + Sync + 'static,
-    ) -> KStream<K, VR> {
+    ) -> KStream<K, VR>
+    where
+        GK: 'static,
+        GV: Clone + 'static,
+        VR: Clone + 'static,
+        KM: Into<Option<GK>>,
+    {
         self.global_join(table, key_of, move |v, row| Some(joiner(v, row)), true)
     }
 }

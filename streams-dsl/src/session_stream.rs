@@ -62,7 +62,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
     fn fold<VA: Clone + 'static>(
         self,
         fold: impl Fn(&K, V, Option<VA>) -> VA + Send + Sync + 'static,
-        merge: impl Fn(&K, VA, VA) -> VA + Send + Sync + 'static,
+        merge: impl Fn(&K, Option<VA>, VA) -> VA + Send + Sync + 'static,
         materialized: Materialized<K, VA>,
     ) -> KTable<Windowed<K>, VA> {
         let input = WindowedInput::new(&self.grouped, &materialized);
@@ -127,7 +127,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
     pub fn count_with(self, materialized: Materialized<K, i64>) -> KTable<Windowed<K>, i64> {
         self.fold(
             |_, _, count| count.unwrap_or(0) + 1,
-            |_, a, b| a + b,
+            |_, a, b| a.unwrap_or(0) + b,
             materialized,
         )
     }
@@ -154,13 +154,18 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
                 Some(aggregate) => reducer(aggregate, value),
                 None => value,
             },
-            move |_, a, b| merger(a, b),
+            // As Kafka Streams: the reducer's "initializer" is no value at all.
+            move |_, a, b| match a {
+                Some(a) => merger(a, b),
+                None => b,
+            },
             materialized,
         )
     }
 
     /// Folds the values of each session into an aggregate that starts as `initializer()`;
-    /// `merger` combines the aggregates of sessions that a record joins together.
+    /// when a record joins sessions together, their aggregate starts as `initializer()` too
+    /// and `merger(key, merged, session)` takes in each joined session, by end then start.
     pub fn aggregate<VA: Clone + 'static>(
         self,
         initializer: impl Fn() -> VA + Send + Sync + 'static,
@@ -178,11 +183,15 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
         merger: impl Fn(&K, VA, VA) -> VA + Send + Sync + 'static,
         materialized: Materialized<K, VA>,
     ) -> KTable<Windowed<K>, VA> {
+        let initializer = Arc::new(initializer);
+        let init = Arc::clone(&initializer);
         self.fold(
             move |key, value, aggregate| {
-                aggregator(key, value, aggregate.unwrap_or_else(&initializer))
+                aggregator(key, value, aggregate.unwrap_or_else(|| initializer()))
             },
-            merger,
+            // As Kafka Streams: a merged session starts from the initializer, not from the
+            // first session it absorbs.
+            move |key, merged, session| merger(key, merged.unwrap_or_else(|| init()), session),
             materialized,
         )
     }

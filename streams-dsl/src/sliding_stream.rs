@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use streams_core::TimestampedSerde;
 
-use crate::processors::sliding_aggregate::{records_store_name, SlidingAggregate};
+use crate::processors::sliding_aggregate::SlidingAggregate;
 use crate::windowed_stream::{
     emit_progress_store, fold_aggregations, input_retention, late_records, window_store,
     windowed_stream_settings, WindowedInput,
@@ -16,9 +16,9 @@ use crate::{EmitStrategy, KGroupedStream, KTable, Materialized, SlidingWindows, 
 /// window per distinct set of records at most the time difference apart. Each aggregation is
 /// a [`KTable`] keyed by [`Windowed`] keys whose window ends are inclusive.
 ///
-/// The aggregation keeps, besides its window store, the records themselves (in
-/// `<store>-records`) for as long as a window that holds them can still open: a window that
-/// a record brings into being is folded from them, in time order.
+/// Results equal Kafka Streams' own: a window that a record brings into being starts from
+/// its neighbouring window's aggregate, so aggregates fold records in arrival order, and
+/// records before the time difference share the window `[0, d]`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -43,8 +43,9 @@ use crate::{EmitStrategy, KGroupedStream, KTable, Materialized, SlidingWindows, 
 ///     .into_iter()
 ///     .map(|(k, count)| (k.window.start, k.window.end, count))
 ///     .collect();
-/// // The first record's left window; the second's left window, and the first's right window.
-/// assert_eq!(windows, vec![(10_000, 20_000, 1), (15_000, 25_000, 2), (20_001, 30_001, 1)]);
+/// // The first record's left window; then, as Kafka Streams, the first's right window and the
+/// // second's left window (from the first's aggregate).
+/// assert_eq!(windows, vec![(10_000, 20_000, 1), (20_001, 30_001, 1), (15_000, 25_000, 2)]);
 /// # Ok(())
 /// # }
 /// ```
@@ -81,31 +82,20 @@ impl<K: Clone + 'static, V: Clone + 'static> SlidingWindowedKStream<K, V> {
             input.parent,
         );
         let late = late_records(&g, &self.grouped, &key_serde, self.late_topic.as_deref());
-        // A window [s, s + d] stays open while the watermark is below s + d + 1 + grace, and
-        // right windows start up to 1 ms after stream time.
+        // As Kafka Streams: a record reads the windows back to 2 d before it, and a record
+        // within grace of stream time must still find them.
         let minimum = self
             .windows
             .time_difference()
-            .saturating_add(self.windows.grace())
-            .saturating_add(1);
+            .saturating_mul(2)
+            .saturating_add(self.windows.grace());
         let retention = input_retention(&materialized, minimum);
         let aggregates = window_store(
             &store,
             &materialized,
             retention,
-            key_serde.clone(),
-            Arc::new(TimestampedSerde::new(value_serde)),
-        );
-        let record_serde = g.serde(
-            self.grouped.grouped.value_serde.clone(),
-            "a sliding aggregation's records",
-        );
-        let records = window_store(
-            &records_store_name(&store),
-            &materialized,
-            retention,
             key_serde,
-            streams_core::Serdes::list(record_serde),
+            Arc::new(TimestampedSerde::new(value_serde)),
         );
         let every_update = !materialized.caching;
         let (windows, emit, store_name, fold) =
@@ -125,7 +115,6 @@ impl<K: Clone + 'static, V: Clone + 'static> SlidingWindowedKStream<K, V> {
             &[&parent],
         );
         g.store(aggregates, &[&node]);
-        g.store(records, &[&node]);
         emit_progress_store(&g, emit, &store, &materialized, &node);
         KTable::new(g, node, Some(store)).with_window_timing(WindowTiming {
             on_time_after_end: 1,

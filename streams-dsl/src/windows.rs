@@ -190,12 +190,6 @@ impl SlidingWindows {
         self.grace
     }
 
-    /// Whether the window ending (inclusively) at `end` still accepts records at `watermark`:
-    /// as a time window whose exclusive end is one ms later.
-    pub(crate) fn is_open(&self, end: i64, watermark: i64) -> bool {
-        watermark < end.saturating_add(1).saturating_add(self.grace)
-    }
-
     /// The window starting at `start`.
     pub(crate) fn window(&self, start: i64) -> Window {
         Window {

@@ -53,23 +53,43 @@ fn an_undeserializable_value_fails_with_its_coordinates_by_default() -> Result<(
 }
 
 #[test]
-fn a_null_key_for_a_keyed_type_is_a_key_deserialization_error() -> Result<(), StreamsError> {
+fn a_null_key_or_value_for_a_type_without_null_is_dropped_and_counted() -> Result<(), StreamsError>
+{
+    // As Kafka Streams: records without a key, and tombstones, do not stop the application.
     let driver = passthrough(StreamsConfig::new("app"));
-    let error = driver
-        .input_topic::<String, i64>("in")?
-        .pipe_value(1)
-        .unwrap_err();
-    assert!(
-        matches!(
-            error,
-            StreamsError::Deserialization {
-                part: RecordPart::Key,
-                source: SerdeError::UnexpectedNull,
-                ..
-            }
-        ),
-        "{error}"
+    let input = driver.input_topic::<String, i64>("in")?;
+    input.pipe_value(1)?;
+    input.pipe_raw(Some(b"a".to_vec()), None, 2)?;
+    input.pipe_key_value(s("b"), 3)?;
+    assert_eq!(
+        driver
+            .output_topic::<String, i64>("out")?
+            .read_key_values_to_list()?,
+        vec![(s("b"), 3)]
     );
+    let metrics = driver.metrics();
+    assert_eq!((metrics.dropped, metrics.skipped), (2, 0));
+    Ok(())
+}
+
+#[test]
+fn an_optional_key_type_receives_a_null_key_as_none() -> Result<(), StreamsError> {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<Option<String>, i64>("in")
+        .map_values(|v| v * 10)
+        .to("out");
+    let driver = drive(builder);
+    driver
+        .input_topic::<Option<String>, i64>("in")?
+        .pipe_value(4)?;
+    assert_eq!(
+        driver
+            .output_topic::<Option<String>, i64>("out")?
+            .read_key_values_to_list()?,
+        vec![(None, 40)]
+    );
+    assert_eq!(driver.metrics().dropped, 0);
     Ok(())
 }
 

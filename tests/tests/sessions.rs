@@ -65,17 +65,18 @@ fn merges_retract_the_sessions_they_replace() {
         rows,
         vec![
             (s("a"), 0, 0, Some(1), 0),
-            // 5 joins [0, 0]: the old session is retracted, the merged one emitted.
-            (s("a"), 0, 0, None, 5),
+            // 5 joins [0, 0]: the old session is retracted (at its end), the merged one
+            // emitted.
+            (s("a"), 0, 0, None, 0),
             (s("a"), 0, 5, Some(2), 5),
             (s("a"), 22, 22, Some(1), 22),
             // 13 bridges [0, 5] and [22, 22]: three sessions become one.
-            (s("a"), 0, 5, None, 13),
+            (s("a"), 0, 5, None, 5),
             (s("a"), 22, 22, None, 22),
             (s("a"), 0, 22, Some(4), 22),
         ]
     );
-    // b@1 came after its session could have closed (watermark 22 > 1 + grace 10).
+    // b@1 came after its session could have closed (1 < watermark 22 - gap 10 - grace 10).
     assert_eq!(driver.metrics().dropped, 1);
 }
 
@@ -95,7 +96,7 @@ fn grace_accepts_out_of_order_records_for_open_sessions() {
     let driver = sessions(windows, EmitStrategy::OnWindowUpdate);
     let rows = pipe_and_read(&driver, &[("a", 0), ("b", 4), ("a", 8)]);
     assert_eq!(rows.len(), 4);
-    // Watermark 8 <= 4 + 5: b's late record still joins its session.
+    // 4 >= watermark 8 - gap 10 - grace 5: b's late record still joins its session.
     let rows = pipe_and_read(&driver, &[("b", 3)]);
     assert_eq!(
         rows,
@@ -105,7 +106,7 @@ fn grace_accepts_out_of_order_records_for_open_sessions() {
     assert_eq!(
         rows,
         vec![(s("a"), 30, 30, Some(1), 30)],
-        "b@10 would end at 10 < 30 - 5"
+        "b@10 would end at 10 < 30 - 10 - 5"
     );
     assert_eq!(driver.metrics().dropped, 1);
 }

@@ -107,19 +107,20 @@ impl<V> RecordCache<V> {
         Some((key, entry))
     }
 
-    /// Every dirty entry, oldest first, marked clean.
+    /// Every dirty entry, marked clean, in the order of their last writes (as Kafka Streams'
+    /// cache flushes them): a write makes an entry the most recently used, and a processor
+    /// reads a key just before it writes it.
     pub(crate) fn take_dirty(&mut self) -> Vec<(Vec<u8>, Option<V>, i64)>
     where
         V: Clone,
     {
         let mut dirty: Vec<(Vec<u8>, Option<V>, i64)> = Vec::new();
-        for (key, entry) in self.entries.iter_mut() {
+        self.entries.for_each_oldest_first(|key, entry| {
             if entry.dirty {
                 entry.dirty = false;
                 dirty.push((key.to_vec(), entry.value.clone(), entry.timestamp));
             }
-        }
-        dirty.sort_by_key(|(_, _, t)| *t);
+        });
         dirty
     }
 

@@ -140,6 +140,12 @@ impl<K, V> KeyValueStore<K, V> {
         self.cached.is_some()
     }
 
+    /// Whether `key` encodes as a null (an `Option` key's `None`), which no store can hold:
+    /// aggregations drop such records, as Kafka Streams drops null keys.
+    pub fn is_null_key(&self, key: &K) -> bool {
+        self.key_serde.is_null(key)
+    }
+
     /// The number of keys in the record cache.
     pub fn cached_entries(&self) -> usize {
         self.cached.as_ref().map_or(0, |c| c.borrow().cache.len())

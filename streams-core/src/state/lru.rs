@@ -122,12 +122,15 @@ impl<T> Lru<T> {
         Some((slot.key, slot.value))
     }
 
-    /// Every entry, least recently used first, for flushing; the map keeps them.
-    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (&[u8], &mut T)> {
-        self.slots
-            .iter_mut()
-            .flatten()
-            .map(|s| (s.key.as_slice(), &mut s.value))
+    /// Hands every entry to `f`, least recently used first, for flushing; the map keeps
+    /// them, in their order.
+    pub(crate) fn for_each_oldest_first(&mut self, mut f: impl FnMut(&[u8], &mut T)) {
+        let mut i = self.oldest;
+        while i != NONE {
+            let slot = self.slot(i);
+            f(&slot.key, &mut slot.value);
+            i = slot.newer;
+        }
     }
 }
 

@@ -83,6 +83,12 @@ impl<K, V> SessionStore<K, V> {
 }
 
 impl<K, V: Clone> SessionStore<K, V> {
+    /// Whether `key` encodes as a null (an `Option` key's `None`), which no store can hold:
+    /// aggregations drop such records, as Kafka Streams drops null keys.
+    pub fn is_null_key(&self, key: &K) -> bool {
+        self.codec.key.is_null(key)
+    }
+
     /// Stores `value` (`None` removes) for the session `[start, end]` of `key`; returns
     /// whether the session is retained.
     pub fn put(

@@ -104,6 +104,12 @@ impl<K, V> WindowStore<K, V> {
 }
 
 impl<K, V: Clone> WindowStore<K, V> {
+    /// Whether `key` encodes as a null (an `Option` key's `None`), which no store can hold:
+    /// aggregations drop such records, as Kafka Streams drops null keys.
+    pub fn is_null_key(&self, key: &K) -> bool {
+        self.codec.key.is_null(key)
+    }
+
     /// `key` as the store encodes it: keys of one window are ordered by these bytes.
     pub fn key_bytes(&self, key: &K) -> Result<Vec<u8>, StateError> {
         self.codec.key(key)

@@ -125,6 +125,14 @@ impl<K: Clone + 'static, V: Clone + 'static> SourceInput for SourceNode<K, V> {
         task: &mut TaskContext,
     ) -> Result<(), SourceFailure> {
         let topic = task.current_topic();
+        if let Some(part) = self.null_without_type(&record, topic) {
+            // As Kafka Streams, a record without a key (or value) does not stop the
+            // application: a type that has no null cannot carry it, so it goes no further,
+            // counted as dropped. An `Option` key or value type receives it as `None`.
+            tracing::warn!(topic, ?part, offset = ?record.offset, "dropping a record with a null the type cannot hold");
+            task.metrics.dropped += 1;
+            return Ok(());
+        }
         let key = match self
             .key_serde
             .deserialize(topic, &record.headers, record.key.as_deref())
@@ -159,6 +167,26 @@ impl<K: Clone + 'static, V: Clone + 'static> SourceInput for SourceNode<K, V> {
             headers: record.headers,
         };
         forward_all(&self.children, typed, task).map_err(SourceFailure::Processing)
+    }
+}
+
+impl<K, V> SourceNode<K, V> {
+    /// The part of `record` that is null where its serde reads no null.
+    fn null_without_type(&self, record: &RawRecord, topic: &str) -> Option<RecordPart> {
+        let refused =
+            |result: Result<(), SerdeError>| matches!(result, Err(SerdeError::UnexpectedNull));
+        let headers = &record.headers;
+        if record.key.is_none()
+            && refused(self.key_serde.deserialize(topic, headers, None).map(drop))
+        {
+            return Some(RecordPart::Key);
+        }
+        if record.value.is_none()
+            && refused(self.value_serde.deserialize(topic, headers, None).map(drop))
+        {
+            return Some(RecordPart::Value);
+        }
+        None
     }
 }
 

@@ -98,6 +98,8 @@ struct DriverState {
     next_offset: HashMap<String, i64>,
     wall_clock: Timestamp,
     produced: Vec<ProducedRecord>,
+    /// Whether caches are flushed after each piped record (Kafka Streams' driver does).
+    flush_after_each_record: bool,
 }
 
 impl DriverState {
@@ -193,9 +195,11 @@ impl DriverState {
             task.set_wall_clock(self.wall_clock);
             task.add_records(&topic, [record])?;
             while task.process_next()? {}
-            // As Kafka Streams' driver does, commit after every record: caches never hold
-            // back what a test expects to see.
-            task.flush_caches()?;
+            if self.flush_after_each_record {
+                // As Kafka Streams' driver does, commit after every record: caches never
+                // hold back what a test expects to see.
+                task.flush_caches()?;
+            }
             self.collect(&mut pending);
         }
         Ok(())
@@ -238,6 +242,18 @@ impl DriverState {
         let mut pending = VecDeque::new();
         for task in &mut self.tasks {
             task.punctuate_wall_clock(self.wall_clock)?;
+            task.flush_caches()?;
+        }
+        self.collect(&mut pending);
+        while let Some(next) = pending.pop_front() {
+            self.pipe(next)?;
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), StreamsError> {
+        let mut pending = VecDeque::new();
+        for task in &mut self.tasks {
             task.flush_caches()?;
         }
         self.collect(&mut pending);
@@ -342,6 +358,7 @@ impl TopologyTestDriver {
             next_offset: HashMap::new(),
             wall_clock: initial_wall_clock,
             produced: Vec::new(),
+            flush_after_each_record: true,
         };
         state.build_tasks(state_dir.path())?;
         state.restore_and_init()?;
@@ -431,6 +448,38 @@ impl TopologyTestDriver {
             key_serde,
             value_serde,
         ))
+    }
+
+    /// Whether the driver commits (flushes every record cache, forwarding what the caches
+    /// hold) after each piped record: `true` by default, as Kafka Streams' driver does. With
+    /// `false`, caches keep collapsing updates across records, as between two commits of a
+    /// running application, until [`commit`](Self::commit), a wall-clock advance or an
+    /// eviction: cached behaviour can be tested.
+    ///
+    /// ```
+    /// use streams_core::{Serdes, StreamsConfig, Topology, TopologyTestDriver};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut topology = Topology::new();
+    /// topology
+    ///     .add_source("in", &["input"], Serdes::string(), Serdes::i64())?
+    ///     .add_sink("out", "output", Serdes::string(), Serdes::i64(), &["in"])?;
+    /// let driver = TopologyTestDriver::new(topology, StreamsConfig::new("test"))?;
+    /// driver.flush_caches_after_each_record(false);
+    /// driver.input_topic::<String, i64>("input")?.pipe_key_value("a".to_string(), 1)?;
+    /// driver.commit()?;
+    /// assert_eq!(driver.output_topic::<String, i64>("output")?.read_value()?, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn flush_caches_after_each_record(&self, flush: bool) {
+        self.state.borrow_mut().flush_after_each_record = flush;
+    }
+
+    /// Commits as a running application does every commit interval: flushes every cache,
+    /// forwarding what it held, and processes what that produced for internal topics.
+    pub fn commit(&self) -> Result<(), StreamsError> {
+        self.state.borrow_mut().commit()
     }
 
     /// Moves the wall clock forward and fires the wall-clock punctuations that are due.

@@ -66,6 +66,11 @@ where
         ctx: &mut ProcessorContext<'_, K, Change<VA>>,
     ) -> Result<(), ProcessorError> {
         let store = self.store.get()?;
+        if store.is_null_key(&r.key) {
+            // As Kafka Streams: a record without a key has nothing to aggregate into.
+            ctx.record_dropped(1);
+            return Ok(());
+        }
         let old = store.get(&r.key)?;
         let new = (self.fold)(&r.key, r.value, old.clone());
         store.put_at(&r.key, new.as_ref(), r.timestamp)?;

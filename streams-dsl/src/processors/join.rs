@@ -10,6 +10,8 @@ pub(crate) struct GlobalJoin<GK, GV, S, J> {
     pub(crate) store: StoreSlot<GK, GV>,
     pub(crate) key_of: Arc<S>,
     pub(crate) joiner: Arc<J>,
+    /// A left join joins a record without a table key with no row; an inner one drops it.
+    pub(crate) left: bool,
 }
 
 impl<K, V, GK, GV, VR, S, J> Processor<K, V, K, VR> for GlobalJoin<GK, GV, S, J>
@@ -19,7 +21,7 @@ where
     GK: 'static,
     GV: Clone + 'static,
     VR: Clone + 'static,
-    S: Fn(&K, &V) -> GK + 'static,
+    S: Fn(&K, &V) -> Option<GK> + 'static,
     J: Fn(V, Option<GV>) -> Option<VR> + 'static,
 {
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, VR>) -> Result<(), ProcessorError> {
@@ -31,7 +33,15 @@ where
         r: Record<K, V>,
         ctx: &mut ProcessorContext<'_, K, VR>,
     ) -> Result<(), ProcessorError> {
-        let row = self.store.get()?.get(&(self.key_of)(&r.key, &r.value))?;
+        let row = match (self.key_of)(&r.key, &r.value) {
+            Some(key) => self.store.get()?.get(&key)?,
+            None if self.left => None,
+            None => {
+                // As Kafka Streams: no key, nothing to join with.
+                ctx.record_dropped(1);
+                return Ok(());
+            }
+        };
         match (self.joiner)(r.value, row) {
             Some(value) => ctx.forward(Record {
                 key: r.key,

@@ -130,6 +130,10 @@ pub(crate) struct PaneEmitter<K, VA> {
     open: DueBuffer<Windowed<K>, PaneState<VA>>,
     /// Whether a window got an update without a pane since the last processing-time firing.
     unfired: bool,
+    /// A session just removed upstream, with its key bytes: Kafka Streams' session
+    /// aggregation removes and writes back a session that a record falls into, and the
+    /// session's panes carry on if the same session comes right back.
+    removed: Option<(Vec<u8>, Windowed<K>, PaneState<VA>)>,
 }
 
 impl<K: Clone + 'static, VA: Clone + 'static> PaneEmitter<K, VA> {
@@ -148,7 +152,21 @@ impl<K: Clone + 'static, VA: Clone + 'static> PaneEmitter<K, VA> {
             key_serde,
             open: DueBuffer::new(),
             unfired: false,
+            removed: None,
         }
+    }
+
+    /// Ends the panes of the session removed last, unless it came back: in retracting mode
+    /// its last pane is retracted.
+    fn settle_removed(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Pane<VA>>,
+    ) -> Result<(), ProcessorError> {
+        if let Some((_, key, mut state)) = self.removed.take() {
+            self.retract(ctx, &key, &mut state)?;
+            self.store()?.delete(&key)?;
+        }
+        Ok(())
     }
 
     fn store(&self) -> Result<&KeyValueStore<Windowed<K>, PaneState<VA>>, ProcessorError> {
@@ -334,6 +352,7 @@ impl<K: Clone + 'static, VA: Clone + 'static>
         punctuation: Punctuation,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Pane<VA>>,
     ) -> Result<(), ProcessorError> {
+        self.settle_removed(ctx)?;
         match punctuation.kind {
             PunctuationType::StreamTime => {
                 let watermark = self.progress.advance(ctx.watermark());
@@ -345,8 +364,9 @@ impl<K: Clone + 'static, VA: Clone + 'static>
 
     fn flush(
         &mut self,
-        _: &mut ProcessorContext<'_, Windowed<K>, Pane<VA>>,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Pane<VA>>,
     ) -> Result<(), ProcessorError> {
+        self.settle_removed(ctx)?;
         self.progress.flush()
     }
 
@@ -359,12 +379,20 @@ impl<K: Clone + 'static, VA: Clone + 'static>
         // Before this update: the windows it does not touch that fell due come first.
         self.fire_due(ctx, watermark)?;
         let key_bytes = self.key_bytes(&r.key)?;
-        let slot = self.open.release(&key_bytes);
+        let slot = match self.removed.take() {
+            Some((bytes, key, state)) if bytes == key_bytes && r.value.new.is_some() => {
+                Some((key, state))
+            }
+            removed => {
+                self.removed = removed;
+                self.settle_removed(ctx)?;
+                self.open.release(&key_bytes)
+            }
+        };
         let Some(aggregate) = r.value.new else {
-            // A session that a merge replaced: its panes end; retracted in retracting mode.
-            if let Some((key, mut state)) = slot {
-                self.retract(ctx, &key, &mut state)?;
-                self.store()?.delete(&key)?;
+            // A removed session: its panes end (see `settle_removed`) unless it comes back.
+            if let Some((key, state)) = slot {
+                self.removed = Some((key_bytes, key, state));
             }
             return Ok(());
         };

@@ -11,9 +11,11 @@ use super::LateRecords;
 use crate::{Change, EmitStrategy, SessionWindows, Window, Windowed};
 
 /// Folds each record into the session of its key that it falls in, merging every session
-/// within the inactivity gap of it. Each session a merge replaces is retracted downstream (a
-/// tombstone for its windowed key) before the merged session is emitted. A record whose
-/// session has closed (watermark past its end plus grace) is dropped and counted.
+/// within the inactivity gap of it, as Kafka Streams' `KStreamSessionWindowAggregate`: the
+/// merged aggregate starts from the initializer and merges each absorbed session in store
+/// order; each absorbed session (also one that holds the record) is removed and retracted
+/// downstream (a tombstone at its end) before the merged session is written. A record whose
+/// merged session ends before watermark − gap − grace is dropped and counted.
 ///
 /// The store has a record cache. With `every_update`, each change is forwarded as it happens;
 /// otherwise (on-update emission with caching) the cache's flushes are forwarded: per flush,
@@ -107,9 +109,10 @@ impl<K: Clone + 'static, V, VA: Clone + 'static, F, M> SessionAggregate<K, V, VA
         self.store()?
             .drain_flushed(|c: FlushedChange<(K, i64, i64), ValueAndTimestamp<VA>>| {
                 let (key, start, end) = c.key;
-                let timestamp = c.new.as_ref().map_or(c.timestamp, |v| v.timestamp);
                 let change = Change::new(c.new.map(|v| v.value), c.old.map(|v| v.value));
-                ctx.forward(Record::new(windowed(key, start, end), change, timestamp))
+                // As Kafka Streams' session flush listener: a session's change, removal
+                // or not, carries the session's end.
+                ctx.forward(Record::new(windowed(key, start, end), change, end))
             })
     }
 
@@ -135,7 +138,9 @@ impl<K: Clone + 'static, V, VA: Clone + 'static, F, M> SessionAggregate<K, V, VA
             .into_iter()
             .filter(|(_, _, end, _)| *end < bound && self.open_ends.contains_key(end))
             .collect();
-        closed.sort_by_key(|(_, start, end, _)| (*end, *start));
+        // The store's order is key, end, start: sorted stably by end, the sessions come by
+        // end, key, start, as Kafka Streams' time-ordered session store emits them.
+        closed.sort_by_key(|(_, _, end, _)| *end);
         for (key, start, end, aggregate) in closed {
             self.closed(end);
             ctx.forward(Record::new(
@@ -154,7 +159,7 @@ where
     V: 'static,
     VA: Clone + 'static,
     F: Fn(&K, V, Option<VA>) -> VA + 'static,
-    M: Fn(&K, VA, VA) -> VA + 'static,
+    M: Fn(&K, Option<VA>, VA) -> VA + 'static,
 {
     fn init(
         &mut self,
@@ -195,6 +200,11 @@ where
         r: Record<K, V>,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
     ) -> Result<(), ProcessorError> {
+        if self.store()?.is_null_key(&r.key) {
+            // As Kafka Streams: a record without a key has no window to go into.
+            ctx.record_dropped(1);
+            return Ok(());
+        }
         let watermark = self.progress.advance(ctx.watermark());
         if self.emit == EmitStrategy::OnWindowClose {
             self.emit_closed(ctx, watermark)?;
@@ -205,54 +215,47 @@ where
                 .find_sessions(&r.key, t.saturating_sub(gap), t.saturating_add(gap))?;
         let start = overlapping.iter().map(|(_, s, _, _)| *s).fold(t, i64::min);
         let end = overlapping.iter().map(|(_, _, e, _)| *e).fold(t, i64::max);
-        if watermark > end.saturating_add(self.windows.grace()) {
-            tracing::debug!(
-                time = t,
-                watermark = watermark,
-                "record too late for its session"
-            );
+        // As Kafka Streams: a session closes once stream time passes its end by gap plus
+        // grace (a later record within the gap could still have extended it).
+        let close = watermark
+            .saturating_sub(gap)
+            .saturating_sub(self.windows.grace());
+        if end < close {
+            tracing::debug!(time = t, close, "record too late for its session");
             ctx.record_dropped(1);
             if let Some(late) = &self.late {
                 let reason = format!(
-                    "too late for its session [{start}, {end}]: watermark {}, grace {}",
-                    watermark,
+                    "too late for its session [{start}, {end}]: watermark {watermark}, gap {gap}, grace {}",
                     self.windows.grace()
                 );
                 late.send(&r, &reason, ctx)?;
             }
             return Ok(());
         }
+        // The merged aggregate starts from the initializer (`None`) and takes in every
+        // absorbed session with the merger, in store order (by end, then start).
         let mut aggregate: Option<VA> = None;
-        let mut unchanged: Option<VA> = None;
-        let mut timestamp = t;
+        let rewrites = (start, end) != (t, t);
         for (_, s, e, old) in overlapping {
-            timestamp = timestamp.max(old.timestamp);
             self.closed(e);
-            if (s, e) == (start, end) {
-                // The record falls inside this session: same windowed key, no retraction.
-                unchanged = Some(old.value.clone());
-            } else {
-                self.store()?.put_at(&r.key, s, e, None, timestamp)?;
+            if rewrites {
+                // Every absorbed session is removed, even one that holds the record: its
+                // windowed key is retracted before the merged session is written back.
+                self.store()?.put(&r.key, s, e, None)?;
                 if self.forwards_updates() {
                     let retraction = Change::new(None, Some(old.value.clone()));
-                    ctx.forward(Record::new(
-                        windowed(r.key.clone(), s, e),
-                        retraction,
-                        timestamp,
-                    ))?;
+                    ctx.forward(Record::new(windowed(r.key.clone(), s, e), retraction, e))?;
                 }
             }
-            aggregate = Some(match aggregate {
-                Some(merged) => (self.merge)(&r.key, merged, old.value),
-                None => old.value,
-            });
+            aggregate = Some((self.merge)(&r.key, aggregate, old.value));
         }
         let new = (self.fold)(&r.key, r.value, aggregate);
+        // The session's end is the time of its latest record, the time its results carry.
         self.store()?.put(
             &r.key,
             start,
             end,
-            Some(&ValueAndTimestamp::new(new.clone(), timestamp)),
+            Some(&ValueAndTimestamp::new(new.clone(), end)),
         )?;
         self.opened(end);
         if self.forwards_flushes() {
@@ -262,8 +265,8 @@ where
         if self.forwards_updates() {
             let mut out = Record::new(
                 windowed(r.key, start, end),
-                Change::new(Some(new), unchanged),
-                timestamp,
+                Change::new(Some(new), None),
+                end,
             );
             out.headers = r.headers;
             ctx.forward(out)?;

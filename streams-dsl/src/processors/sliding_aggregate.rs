@@ -1,21 +1,22 @@
-//! The sliding-window aggregation (Kafka Streams KIP-450).
+//! The sliding-window aggregation (Kafka Streams KIP-450), as Kafka Streams'
+//! `KStreamSlidingWindowAggregate` computes it.
 //!
 //! Windows are defined by the records: each record at `t` has a left window `[t - d, t]`,
 //! and a right window `[t + 1, t + d + 1]` that exists once a later record falls into it. A
 //! window exists only while it holds records, so one set of records is never aggregated
-//! twice.
+//! twice. No window starts before 0: records before `d` share the window `[0, d]`.
 //!
-//! An existing window takes a record incrementally. A window that a record brings into being
-//! is folded from the records it holds, which a second window store (`<store>-records`)
-//! keeps per key and time for as long as a window holding them can still open. Folding from
-//! the records themselves (rather than from a neighbouring window's aggregate) keeps every
-//! window exact when out-of-order records were too late for some of their windows but not
-//! for others.
+//! A record updates the existing windows that hold it (newest first) and brings its missing
+//! windows into being from its neighbours' aggregates: its left window from the aggregate of
+//! the newest window ending before it, plus the record; the right window of the record before
+//! it from the record alone; its own right window as a copy of the window that holds the
+//! records after it. Aggregates thus fold records in arrival order.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use streams_core::{
-    Processor, ProcessorContext, ProcessorError, Record, ValueAndTimestamp, WindowStore,
+    Headers, Processor, ProcessorContext, ProcessorError, Record, ValueAndTimestamp, WindowStore,
 };
 
 use super::emit_progress::EmitProgress;
@@ -23,18 +24,43 @@ use super::window_emit::{self, Unemitted};
 use super::LateRecords;
 use crate::{Change, EmitStrategy, SlidingWindows, Windowed};
 
-/// The name of the store that keeps the records of a sliding aggregation whose store is
-/// `aggregate_store`.
-pub(crate) fn records_store_name(aggregate_store: &str) -> String {
-    format!("{aggregate_store}-records")
+/// The record being aggregated, with its close time (stream time − grace) and the counts of
+/// the windows it reached and was too late for.
+struct Arrival<'r, K, V> {
+    key: &'r K,
+    value: &'r V,
+    t: i64,
+    headers: &'r Headers,
+    close: i64,
+    windows: u64,
+    dropped: u64,
 }
 
-/// One window's new result: its start, aggregate, time and previous aggregate.
-struct Update<VA> {
-    start: i64,
-    aggregate: VA,
-    timestamp: i64,
-    old: Option<VA>,
+/// What the windows near a record tell about it, read from the store.
+struct Neighbours<VA> {
+    /// Every window start read.
+    starts: HashSet<i64>,
+    /// The newest window ending before the record: its aggregate seeds the left window.
+    left: Option<ValueAndTimestamp<VA>>,
+    /// The newest window holding records after the record: it becomes the right window.
+    right: Option<ValueAndTimestamp<VA>>,
+    left_exists: bool,
+    right_exists: bool,
+    /// The time of the newest record before this one, when its right window may be missing.
+    previous: Option<i64>,
+}
+
+impl<VA> Neighbours<VA> {
+    fn new() -> Self {
+        Self {
+            starts: HashSet::new(),
+            left: None,
+            right: None,
+            left_exists: false,
+            right_exists: false,
+            previous: None,
+        }
+    }
 }
 
 /// Folds records into sliding windows per key and emits per the emit strategy; see the
@@ -46,7 +72,6 @@ pub(crate) struct SlidingAggregate<K, V, VA, F> {
     late: Option<Arc<LateRecords<K, V>>>,
     store_name: String,
     store: Option<WindowStore<K, ValueAndTimestamp<VA>>>,
-    records: Option<WindowStore<K, Vec<V>>>,
     windows: SlidingWindows,
     emit: EmitStrategy,
     fold: Arc<F>,
@@ -70,7 +95,6 @@ impl<K, V, VA, F> SlidingAggregate<K, V, VA, F> {
             late,
             store_name,
             store: None,
-            records: None,
             windows,
             emit,
             fold,
@@ -82,12 +106,6 @@ impl<K, V, VA, F> SlidingAggregate<K, V, VA, F> {
         self.store
             .as_ref()
             .ok_or_else(|| ProcessorError::UnknownStore(self.store_name.clone()))
-    }
-
-    fn records(&self) -> Result<&WindowStore<K, Vec<V>>, ProcessorError> {
-        self.records
-            .as_ref()
-            .ok_or_else(|| ProcessorError::UnknownStore(records_store_name(&self.store_name)))
     }
 
     /// The start of the last window that `watermark` closes: the window `[s, s + d]` closes
@@ -133,90 +151,182 @@ where
         unemitted.emit_until(store, last_closed_start, |start| windows.window(start), ctx)
     }
 
-    /// The aggregate of the records in `[start, start + d]` among `nearby` (records by time,
-    /// ascending), folded in time order, with the latest record time.
-    fn fold_window(&self, key: &K, start: i64, nearby: &[(i64, Vec<V>)]) -> Option<(VA, i64)> {
-        let end = start.saturating_add(self.windows.time_difference());
-        let mut result: Option<(VA, i64)> = None;
-        for (time, values) in nearby.iter().filter(|(t, _)| (start..=end).contains(t)) {
-            for value in values {
-                let aggregate = (self.fold)(key, value.clone(), result.take().map(|r| r.0));
-                result = Some((aggregate, *time));
-            }
+    /// Folds the record into the window at `start`, whose aggregate so far is `base` (`None`:
+    /// the initializer) with time `base_time`, unless the window has closed; forwards the
+    /// update. A window that the record brings into being (`created`) has no old value.
+    fn update(
+        &mut self,
+        r: &mut Arrival<'_, K, V>,
+        start: i64,
+        (base, base_time): (Option<VA>, i64),
+        created: bool,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
+    ) -> Result<(), ProcessorError> {
+        r.windows += 1;
+        if start.saturating_add(self.windows.time_difference()) < r.close {
+            r.dropped += 1;
+            return Ok(());
         }
-        result
+        let timestamp = base_time.max(r.t);
+        let aggregate = (self.fold)(r.key, r.value.clone(), base.clone());
+        let old = if created { None } else { base };
+        self.put_and_forward(
+            r,
+            start,
+            ValueAndTimestamp::new(aggregate, timestamp),
+            old,
+            ctx,
+        )
     }
 
-    /// The new results of the windows that the record `(key, value)` at `t` updates or
-    /// brings into being, by ascending start, and how many of its windows had closed.
-    fn updates(
-        &self,
-        key: &K,
-        value: &V,
-        t: i64,
-        watermark: i64,
-    ) -> Result<(Vec<Update<VA>>, u64), ProcessorError> {
-        let d = self.windows.time_difference();
-        let records = self.records()?;
-        let mut at_t = records.fetch(key, t)?.unwrap_or_default();
-        at_t.push(value.clone());
-        records.put(key, t, Some(&at_t))?;
-        // Every record that a window touching `t` (or created now) can hold.
-        let nearby = records.fetch_range(key, t.saturating_sub(d + 1), t.saturating_add(d + 1))?;
-        let existing = self
-            .store()?
-            .fetch_range(key, t.saturating_sub(d), t.saturating_add(1))?;
-        let (mut updates, mut dropped) = (Vec::new(), 0);
-        for (start, old) in &existing {
-            if *start > t {
-                continue; // the record's right window: it does not hold the record
-            }
-            if !self.windows.is_open(start.saturating_add(d), watermark) {
-                dropped += 1;
-                continue;
-            }
-            updates.push(Update {
-                start: *start,
-                aggregate: (self.fold)(key, value.clone(), Some(old.value.clone())),
-                timestamp: old.timestamp.max(t),
-                old: Some(old.value.clone()),
-            });
+    /// Stores `value` as the window at `start` and forwards it (on every update); a window
+    /// without `old` value is new, and noted for its final result on close.
+    fn put_and_forward(
+        &mut self,
+        r: &Arrival<'_, K, V>,
+        start: i64,
+        value: ValueAndTimestamp<VA>,
+        old: Option<VA>,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
+    ) -> Result<(), ProcessorError> {
+        let retained = self.store()?.put(r.key, start, Some(&value))?;
+        if let (Some(unemitted), Some(store), None, true) =
+            (&mut self.unemitted, &self.store, &old, retained)
+        {
+            unemitted.add(store, r.key, start)?;
         }
-        // The windows the record may bring into being: the right windows of the records up
-        // to d + 1 before it (they now hold it), its own left window, and its own right
-        // window if a later record falls into it.
-        let mut candidates: Vec<i64> = nearby
-            .iter()
-            .filter(|(p, _)| *p < t)
-            .map(|(p, _)| p + 1)
-            .collect();
-        candidates.push(t.saturating_sub(d));
-        if nearby.iter().any(|(p, _)| *p > t) {
-            candidates.push(t.saturating_add(1));
+        if self.emit == EmitStrategy::OnWindowUpdate && self.every_update {
+            let windowed = Windowed {
+                key: r.key.clone(),
+                window: self.windows.window(start),
+            };
+            let mut out = Record::new(
+                windowed,
+                Change::new(Some(value.value), old),
+                value.timestamp,
+            );
+            out.headers = r.headers.clone();
+            ctx.forward(out)?;
         }
-        candidates.sort_unstable();
-        candidates.dedup();
-        for start in candidates {
-            if existing.iter().any(|(s, _)| *s == start) {
-                continue;
+        Ok(())
+    }
+
+    /// The record's own right window `[t + 1, t + d + 1]`, when the records after it are not
+    /// in one yet: a copy of `right`, the window holding them.
+    fn create_right_window(
+        &mut self,
+        r: &Arrival<'_, K, V>,
+        right: Option<ValueAndTimestamp<VA>>,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
+    ) -> Result<(), ProcessorError> {
+        match right {
+            Some(right) if right.timestamp > r.t => {
+                self.put_and_forward(r, r.t.saturating_add(1), right, None, ctx)
             }
-            if !self.windows.is_open(start.saturating_add(d), watermark) {
-                // Only the record's own left window counts as one it missed: the others
-                // would not have existed had it been on time.
-                dropped += u64::from(start == t.saturating_sub(d));
-                continue;
-            }
-            if let Some((aggregate, timestamp)) = self.fold_window(key, start, &nearby) {
-                updates.push(Update {
-                    start,
-                    aggregate,
-                    timestamp,
-                    old: None,
-                });
+            _ => Ok(()),
+        }
+    }
+
+    /// A record at `t >= d`: updates the windows that hold it, newest first, then creates
+    /// the windows it is missing.
+    fn process_in_range(
+        &mut self,
+        r: &mut Arrival<'_, K, V>,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
+    ) -> Result<(), ProcessorError> {
+        let (t, d) = (r.t, self.windows.time_difference());
+        let found = self.store()?.backward_fetch_range(
+            r.key,
+            t.saturating_sub(d.saturating_mul(2)).max(0),
+            t.saturating_add(1),
+        )?;
+        let mut near = Neighbours::new();
+        for (start, window) in found {
+            near.starts.insert(start);
+            let end = start.saturating_add(d);
+            if start == t.saturating_add(1) {
+                near.right_exists = true;
+            } else if end > t {
+                if near.right.is_none() {
+                    near.right = Some(window.clone());
+                }
+                self.update(r, start, (Some(window.value), window.timestamp), false, ctx)?;
+            } else if end == t {
+                near.left_exists = true;
+                let newest = window.timestamp;
+                self.update(r, start, (Some(window.value), newest), false, ctx)?;
+                if newest >= t {
+                    // A record at t came before: every window of this one exists.
+                    return Ok(());
+                }
+                near.previous = Some(newest);
+            } else {
+                near.previous = Some(window.timestamp);
+                near.left = Some(window);
+                break;
             }
         }
-        updates.sort_by_key(|u| u.start);
-        Ok((updates, dropped))
+        if let Some(previous) = near.previous {
+            let start = previous.saturating_add(1);
+            if !near.starts.contains(&start) && start.saturating_add(d) >= t {
+                self.update(r, start, (None, t), true, ctx)?;
+            }
+        }
+        if !near.left_exists {
+            let seed = match (near.previous, near.left) {
+                (Some(previous), Some(left)) if previous >= t.saturating_sub(d) => Some(left.value),
+                _ => None,
+            };
+            self.update(r, t.saturating_sub(d), (seed, t), true, ctx)?;
+        }
+        if !near.right_exists {
+            self.create_right_window(r, near.right, ctx)?;
+        }
+        Ok(())
+    }
+
+    /// A record at `t < d`: its left window would start before 0, so every such record
+    /// goes into the one window `[0, d]`, updated last.
+    fn process_early(
+        &mut self,
+        r: &mut Arrival<'_, K, V>,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
+    ) -> Result<(), ProcessorError> {
+        let t = r.t;
+        let found = self.store()?.fetch_range(r.key, 0, t.saturating_add(1))?;
+        let mut near = Neighbours::new();
+        let mut combined = None;
+        for (start, window) in found {
+            near.starts.insert(start);
+            if start == 0 {
+                if window.timestamp < t {
+                    near.previous = Some(window.timestamp);
+                }
+                combined = Some(window);
+            } else if start <= t {
+                near.right = Some(window.clone());
+                self.update(r, start, (Some(window.value), window.timestamp), false, ctx)?;
+            } else {
+                near.right_exists = true;
+            }
+        }
+        if near.right.is_none() {
+            // Without a window between, [0, d] holds only records after this one, if any.
+            near.right = combined.clone().filter(|c| c.timestamp > t);
+        }
+        if !near.right_exists {
+            self.create_right_window(r, near.right, ctx)?;
+        }
+        if let Some(previous) = near.previous {
+            let start = previous.saturating_add(1);
+            if !near.starts.contains(&start) {
+                self.update(r, start, (None, t), true, ctx)?;
+            }
+        }
+        match combined {
+            Some(c) => self.update(r, 0, (Some(c.value), c.timestamp), false, ctx),
+            None => self.update(r, 0, (None, t), true, ctx),
+        }
     }
 }
 
@@ -234,10 +344,6 @@ where
         let store: WindowStore<K, ValueAndTimestamp<VA>> = ctx.state_store(&self.store_name)?;
         store.report_flushes(self.forwards_flushes());
         self.store = Some(store);
-        let records: WindowStore<K, Vec<V>> =
-            ctx.state_store(&records_store_name(&self.store_name))?;
-        records.report_flushes(false);
-        self.records = Some(records);
         let restored = self.progress.open(ctx)?;
         if self.emit == EmitStrategy::OnWindowClose {
             // The windows that the watermark reached before a restart closed are out.
@@ -254,7 +360,6 @@ where
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
     ) -> Result<(), ProcessorError> {
         self.store()?.flush_cache()?;
-        self.records()?.flush_cache()?;
         self.progress.flush()?;
         self.forward_flushed(ctx)
     }
@@ -264,17 +369,19 @@ where
         r: Record<K, V>,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
     ) -> Result<(), ProcessorError> {
-        let watermark = self.progress.advance(ctx.watermark());
-        if self.emit == EmitStrategy::OnWindowClose {
-            // Before this record's writes: they may expire windows that close just now.
-            self.emit_closed(ctx, watermark)?;
+        if self.store()?.is_null_key(&r.key) {
+            // As Kafka Streams: a record without a key has no window to go into.
+            ctx.record_dropped(1);
+            return Ok(());
         }
+        let watermark = self.progress.advance(ctx.watermark());
         let (t, d, grace) = (
             r.timestamp,
             self.windows.time_difference(),
             self.windows.grace(),
         );
-        if !self.windows.is_open(t.saturating_add(d), watermark) {
+        let close = watermark.saturating_sub(grace);
+        if t.saturating_add(d) < close {
             // Even the last window that could hold the record has closed.
             return window_emit::report_late(
                 &r,
@@ -284,27 +391,27 @@ where
                 ctx,
             );
         }
-        let (updates, dropped) = self.updates(&r.key, &r.value, t, watermark)?;
-        let windows = updates.len() as u64 + dropped;
-        for update in updates {
-            let stored = ValueAndTimestamp::new(update.aggregate, update.timestamp);
-            let retained = self.store()?.put(&r.key, update.start, Some(&stored))?;
-            if let (Some(unemitted), Some(store), None, true) =
-                (&mut self.unemitted, &self.store, &update.old, retained)
-            {
-                unemitted.add(store, &r.key, update.start)?;
-            }
-            if self.emit == EmitStrategy::OnWindowUpdate && self.every_update {
-                let windowed = Windowed {
-                    key: r.key.clone(),
-                    window: self.windows.window(update.start),
-                };
-                let change = Change::new(Some(stored.value), update.old);
-                let mut out = Record::new(windowed, change, update.timestamp);
-                out.headers = r.headers.clone();
-                ctx.forward(out)?;
+        let mut arrival = Arrival {
+            key: &r.key,
+            value: &r.value,
+            t,
+            headers: &r.headers,
+            close,
+            windows: 0,
+            dropped: 0,
+        };
+        if t < d {
+            // As Kafka Streams: an early record emits no final results.
+            self.process_early(&mut arrival, ctx)?;
+        } else {
+            self.process_in_range(&mut arrival, ctx)?;
+            if self.emit == EmitStrategy::OnWindowClose {
+                // After this record's writes, as Kafka Streams: a window that they pushed
+                // out of the store's retention is gone, and not emitted.
+                self.emit_closed(ctx, watermark)?;
             }
         }
+        let (dropped, windows) = (arrival.dropped, arrival.windows);
         if self.forwards_flushes() {
             // What the cache evicted to stay within its budget.
             self.forward_flushed(ctx)?;

@@ -160,6 +160,11 @@ where
         r: Record<K, V>,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
     ) -> Result<(), ProcessorError> {
+        if self.store()?.is_null_key(&r.key) {
+            // As Kafka Streams: a record without a key has no window to go into.
+            ctx.record_dropped(1);
+            return Ok(());
+        }
         let watermark = self.progress.advance(ctx.watermark());
         if self.emit == EmitStrategy::OnWindowClose {
             // Before this record's writes: they may expire windows that close just now.

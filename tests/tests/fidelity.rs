@@ -1,0 +1,318 @@
+//! Results that must equal Kafka Streams 4.x's own, record for record: which windows, values
+//! and timestamps an aggregation emits where our earlier rules differed (issue 15).
+
+use std::time::Duration;
+
+use integration_tests::{drive, s};
+use streams_dsl::prelude::*;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// `(key, start, end, value or None for a tombstone, record time)`.
+type Rows<V> = Vec<(String, i64, i64, Option<V>, i64)>;
+
+fn pipe<V: DefaultSerde>(driver: &TopologyTestDriver, records: &[(&str, &str, i64)]) -> Rows<V> {
+    let input = driver.input_topic::<String, String>("in").unwrap();
+    for (key, value, t) in records {
+        input.pipe_key_value_at(s(key), s(value), *t).unwrap();
+    }
+    driver
+        .output_topic::<Windowed<String>, V>("out")
+        .unwrap()
+        .read_records_to_list()
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            let k = r.key.unwrap();
+            (
+                k.key,
+                k.window.start,
+                k.window.end,
+                r.value,
+                r.timestamp.unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Sessions of `windows` over topic `in`, aggregated by `aggregate` into topic `out`, every
+/// update forwarded (caching off).
+fn sessions<VA: DefaultSerde + Clone>(
+    windows: SessionWindows,
+    aggregate: impl FnOnce(SessionWindowedKStream<String, String>) -> KTable<Windowed<String>, VA>,
+) -> TopologyTestDriver {
+    let builder = StreamsBuilder::new();
+    let windowed = builder
+        .stream::<String, String>("in")
+        .group_by_key()
+        .windowed_by_sessions(windows);
+    aggregate(windowed).to_stream().to("out");
+    drive(builder)
+}
+
+/// Concatenates a session's values after an initializer "i"; merging joins with "+".
+fn concatenated(
+    windowed: SessionWindowedKStream<String, String>,
+) -> KTable<Windowed<String>, String> {
+    windowed.aggregate_with(
+        || s("i"),
+        |_, value, aggregate| aggregate + &value,
+        |_, a, b| format!("{a}+{b}"),
+        Materialized::new().with_caching_disabled(),
+    )
+}
+
+#[test]
+fn a_merged_session_folds_the_sessions_it_absorbs_into_the_initializer_in_store_order() {
+    let windows = SessionWindows::of_inactivity_gap_and_grace(ms(10), ms(20));
+    let driver = sessions(windows, concatenated);
+    let rows = pipe::<String>(&driver, &[("a", "x", 0), ("a", "y", 20), ("a", "z", 10)]);
+    assert_eq!(
+        rows,
+        vec![
+            (s("a"), 0, 0, Some(s("ix")), 0),
+            (s("a"), 20, 20, Some(s("iy")), 20),
+            // Each absorbed session's tombstone carries that session's end.
+            (s("a"), 0, 0, None, 0),
+            (s("a"), 20, 20, None, 20),
+            // merger(merger(init, [0, 0]), [20, 20]), then the record.
+            (s("a"), 0, 20, Some(s("i+ix+iyz")), 20),
+        ]
+    );
+}
+
+#[test]
+fn a_record_inside_a_session_retracts_and_rewrites_it() {
+    let windows = SessionWindows::of_inactivity_gap_with_no_grace(ms(10));
+    let driver = sessions(windows, concatenated);
+    let rows = pipe::<String>(&driver, &[("a", "x", 0), ("a", "y", 8), ("a", "z", 4)]);
+    assert_eq!(
+        rows,
+        vec![
+            (s("a"), 0, 0, Some(s("ix")), 0),
+            (s("a"), 0, 0, None, 0),
+            (s("a"), 0, 8, Some(s("i+ixy")), 8),
+            // 4 lies inside [0, 8]: the session is still removed and written back.
+            (s("a"), 0, 8, None, 8),
+            (s("a"), 0, 8, Some(s("i+i+ixyz")), 8),
+        ]
+    );
+    // A record at the very time of a one-record session needs no rewrite.
+    let rows = pipe::<String>(&driver, &[("b", "x", 30), ("b", "y", 30)]);
+    assert_eq!(
+        rows,
+        vec![
+            (s("b"), 30, 30, Some(s("ix")), 30),
+            (s("b"), 30, 30, Some(s("i+ixy")), 30),
+        ]
+    );
+}
+
+#[test]
+fn a_session_closes_once_stream_time_passes_its_end_by_gap_and_grace() {
+    let windows = SessionWindows::of_inactivity_gap_with_no_grace(ms(10));
+    let driver = sessions(windows, |w| {
+        w.count_with(Materialized::new().with_caching_disabled())
+    });
+    // Stream time 17: sessions ending before 17 - 10 are closed.
+    let records = [
+        ("a", "x", 0),
+        ("a", "x", 8),
+        ("b", "x", 17),
+        ("a", "x", 12),
+        ("c", "x", 6),
+    ];
+    assert_eq!(
+        pipe::<i64>(&driver, &records),
+        vec![
+            (s("a"), 0, 0, Some(1), 0),
+            (s("a"), 0, 0, None, 0),
+            (s("a"), 0, 8, Some(2), 8),
+            (s("b"), 17, 17, Some(1), 17),
+            // The merged session [0, 12] ends at 12 >= 7: accepted, as Kafka Streams does.
+            (s("a"), 0, 8, None, 8),
+            (s("a"), 0, 12, Some(3), 12),
+        ]
+    );
+    // c@6 would be the session [6, 6], closed since 6 < 7.
+    assert_eq!(driver.metrics().dropped, 1);
+}
+
+/// Sliding windows of `windows` over topic `in`, concatenating each window's values, every
+/// update forwarded (caching off), emitted per `emit`.
+fn sliding(windows: SlidingWindows, emit: EmitStrategy) -> TopologyTestDriver {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("in")
+        .group_by_key()
+        .windowed_by_sliding(windows)
+        .emit_strategy(emit)
+        .reduce_with(|a, b| a + &b, Materialized::new().with_caching_disabled())
+        .to_stream()
+        .to("out");
+    drive(builder)
+}
+
+#[test]
+fn sliding_records_before_the_time_difference_share_the_window_from_0() {
+    let windows = SlidingWindows::of_time_difference_and_grace(ms(10), ms(20));
+    let driver = sliding(windows, EmitStrategy::OnWindowUpdate);
+    assert_eq!(
+        pipe::<String>(&driver, &[("a", "x", 2), ("a", "y", 5)]),
+        vec![
+            (s("a"), 0, 10, Some(s("x")), 2),
+            // The right window of 2, then [0, 10] (no window starts before 0).
+            (s("a"), 3, 13, Some(s("y")), 5),
+            (s("a"), 0, 10, Some(s("xy")), 5),
+        ]
+    );
+    // 1, out of order: its right window is a copy of [0, 10] before it.
+    assert_eq!(
+        pipe::<String>(&driver, &[("a", "z", 1)]),
+        vec![
+            (s("a"), 2, 12, Some(s("xy")), 5),
+            (s("a"), 0, 10, Some(s("xyz")), 5),
+        ]
+    );
+}
+
+#[test]
+fn a_new_sliding_window_starts_from_its_neighbour_s_aggregate_in_arrival_order() {
+    let windows = SlidingWindows::of_time_difference_and_grace(ms(10), ms(20));
+    let driver = sliding(windows, EmitStrategy::OnWindowUpdate);
+    pipe::<String>(&driver, &[("a", "x", 20), ("a", "z", 25), ("a", "y", 22)]);
+    assert_eq!(
+        pipe::<String>(&driver, &[("a", "w", 30)]),
+        vec![
+            (s("a"), 23, 33, Some(s("zw")), 30),
+            (s("a"), 21, 31, Some(s("zyw")), 30),
+            (s("a"), 26, 36, Some(s("w")), 30),
+            // [15, 25] held x, z, y in that order: the left window of 30 continues it.
+            (s("a"), 20, 30, Some(s("xzyw")), 30),
+        ]
+    );
+}
+
+#[test]
+fn on_close_a_sliding_window_out_of_the_store_s_retention_is_not_emitted() {
+    let windows = SlidingWindows::of_time_difference_with_no_grace(ms(10));
+    let driver = sliding(windows, EmitStrategy::OnWindowClose);
+    // The jump to 100 writes [90, 100]; the store retains windows from 90 - 2 d on, so
+    // [10, 20] is gone by the time it is emitted, as in Kafka Streams.
+    assert_eq!(
+        pipe::<String>(&driver, &[("a", "x", 20), ("a", "y", 100)]),
+        vec![]
+    );
+    assert_eq!(
+        pipe::<String>(&driver, &[("a", "z", 111)]),
+        vec![(s("a"), 90, 100, Some(s("y")), 100)]
+    );
+}
+
+#[test]
+fn the_driver_can_leave_caches_unflushed_between_records() {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("in")
+        .group_by_key()
+        .count()
+        .to_stream()
+        .to("out");
+    let driver = drive(builder);
+    driver.flush_caches_after_each_record(false);
+    let input = driver.input_topic::<String, String>("in").unwrap();
+    for key in ["a", "b", "a"] {
+        input.pipe_key_value(s(key), s("x")).unwrap();
+    }
+    let out = driver.output_topic::<String, i64>("out").unwrap();
+    assert!(out.is_empty(), "the cache holds the counts until a commit");
+    driver.commit().unwrap();
+    assert_eq!(
+        out.read_key_values_to_list().unwrap(),
+        vec![(s("b"), 1), (s("a"), 2)]
+    );
+}
+
+#[test]
+fn a_global_join_key_mapper_may_give_no_key() {
+    let builder = StreamsBuilder::new();
+    let users = builder.global_table::<String, String>("users");
+    let orders = builder.stream::<String, String>("orders");
+    // An order names its user after "by:"; one that names none has no table key.
+    let user_of = |_: &String, order: &String| order.strip_prefix("by:").map(str::to_owned);
+    orders
+        .join_global(&users, user_of, |order, name| format!("{order}={name}"))
+        .to("joined");
+    orders
+        .left_join_global(&users, user_of, |order, name| {
+            format!("{order}={}", name.unwrap_or_default())
+        })
+        .to("left-joined");
+    let driver = drive(builder);
+    let user_topic = driver.input_topic::<String, String>("users").unwrap();
+    user_topic.pipe_key_value(s("u1"), s("Ann")).unwrap();
+    let order_topic = driver.input_topic::<String, String>("orders").unwrap();
+    order_topic.pipe_key_value(s("o1"), s("by:u1")).unwrap();
+    order_topic.pipe_key_value(s("o2"), s("anonymous")).unwrap();
+    let read = |topic| {
+        driver
+            .output_topic::<String, String>(topic)
+            .unwrap()
+            .read_values_to_list()
+            .unwrap()
+    };
+    assert_eq!(read("joined"), vec![s("by:u1=Ann")]);
+    assert_eq!(read("left-joined"), vec![s("by:u1=Ann"), s("anonymous=")]);
+    // The inner join dropped the order without a key, and counted it.
+    assert_eq!(driver.metrics().dropped, 1);
+}
+
+#[test]
+fn aggregations_drop_and_count_records_without_a_key() {
+    let builder = StreamsBuilder::new();
+    let stream = builder.stream::<Option<String>, String>("in");
+    stream.group_by_key().count().to_stream().to("counts");
+    stream
+        .group_by_key()
+        .windowed_by_sessions(SessionWindows::of_inactivity_gap_with_no_grace(ms(10)))
+        .count()
+        .to_stream()
+        .map(|k, v| (k.key, v))
+        .to("sessions");
+    let driver = drive(builder);
+    let input = driver.input_topic::<Option<String>, String>("in").unwrap();
+    input.pipe_value(s("x")).unwrap();
+    input.pipe_key_value(Some(s("a")), s("y")).unwrap();
+    for topic in ["counts", "sessions"] {
+        let out = driver.output_topic::<Option<String>, i64>(topic).unwrap();
+        assert_eq!(
+            out.read_key_values_to_list().unwrap(),
+            vec![(Some(s("a")), 1)],
+            "{topic}"
+        );
+    }
+    // The keyless record, once per aggregation.
+    assert_eq!(driver.metrics().dropped, 2);
+}
+
+#[test]
+fn on_close_sessions_come_by_end_then_key_then_start() {
+    let windows = SessionWindows::of_inactivity_gap_with_no_grace(ms(10));
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("in")
+        .group_by_key()
+        .windowed_by_sessions(windows)
+        .emit_strategy(EmitStrategy::OnWindowClose)
+        .count()
+        .to_stream()
+        .to("out");
+    let driver = drive(builder);
+    let records = [("b", "x", 0), ("b", "x", 5), ("a", "x", 5), ("c", "x", 30)];
+    assert_eq!(
+        pipe::<i64>(&driver, &records),
+        vec![(s("a"), 5, 5, Some(1), 5), (s("b"), 0, 5, Some(2), 5)]
+    );
+}
