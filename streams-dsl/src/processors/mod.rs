@@ -28,13 +28,17 @@ use streams_core::{Headers, KeyValueStore, ProcessorContext, ProcessorError, Rec
 
 use crate::Change;
 
-/// A processor's handle on a key-value store, looked up by name when the processor starts.
-pub(crate) struct StoreSlot<K, V> {
+/// A processor's handle on a store (of type `S`, such as a [`KeyValueStore`]), looked up by
+/// name when the processor starts.
+pub(crate) struct Slot<S> {
     name: String,
-    store: Option<KeyValueStore<K, V>>,
+    store: Option<S>,
 }
 
-impl<K: 'static, V: 'static> StoreSlot<K, V> {
+/// A processor's handle on a key-value store.
+pub(crate) type StoreSlot<K, V> = Slot<KeyValueStore<K, V>>;
+
+impl<S: Clone + 'static> Slot<S> {
     pub(crate) fn new(name: String) -> Self {
         Self { name, store: None }
     }
@@ -44,19 +48,19 @@ impl<K: 'static, V: 'static> StoreSlot<K, V> {
         &mut self,
         ctx: &ProcessorContext<'_, KO, VO>,
     ) -> Result<(), ProcessorError> {
-        self.store = Some(ctx.key_value_store(&self.name)?);
+        self.store = Some(ctx.state_store(&self.name)?);
         Ok(())
     }
 
     /// The store; an error if `open` has not run.
-    pub(crate) fn get(&self) -> Result<&KeyValueStore<K, V>, ProcessorError> {
+    pub(crate) fn get(&self) -> Result<&S, ProcessorError> {
         self.store
             .as_ref()
             .ok_or_else(|| ProcessorError::UnknownStore(self.name.clone()))
     }
 }
 
-impl<K: Clone + 'static, V: Clone + 'static> StoreSlot<K, V> {
+impl<K: Clone + 'static, V: Clone + 'static> Slot<KeyValueStore<K, V>> {
     /// Forwards, as table changes, what the store's cache wrote through since the last call.
     pub(crate) fn forward_flushed(
         &self,

@@ -156,11 +156,14 @@ impl JoinClocks {
     }
 }
 
+/// The (left, right) pair that a value of one side and one of the other make.
+type Pairing<VThis, VOther, VL, VR> =
+    for<'a> fn(Option<&'a VThis>, Option<&'a VOther>) -> (Option<&'a VL>, Option<&'a VR>);
+
 /// How a processor's own side relates to the join's left and right.
 pub(crate) struct Side<VThis, VOther, VL, VR> {
     side: JoinSide,
-    /// The (left, right) pair that a value of this side and one of the other make.
-    pair: for<'a> fn(Option<&'a VThis>, Option<&'a VOther>) -> (Option<&'a VL>, Option<&'a VR>),
+    pair: Pairing<VThis, VOther, VL, VR>,
     unjoined: fn(VThis) -> Unjoined<VL, VR>,
 }
 

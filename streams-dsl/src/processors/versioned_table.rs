@@ -2,35 +2,11 @@ use streams_core::{
     Processor, ProcessorContext, ProcessorError, Record, VersionedKeyValueStore, VersionedPut,
 };
 
+use super::Slot;
 use crate::Change;
 
-/// A processor's handle on a versioned store, looked up by name when the processor starts.
-pub(crate) struct VersionedSlot<K, V> {
-    name: String,
-    store: Option<VersionedKeyValueStore<K, V>>,
-}
-
-impl<K: 'static, V: 'static> VersionedSlot<K, V> {
-    pub(crate) fn new(name: String) -> Self {
-        Self { name, store: None }
-    }
-
-    /// Looks the store up; call from `Processor::init`.
-    pub(crate) fn open<KO, VO>(
-        &mut self,
-        ctx: &ProcessorContext<'_, KO, VO>,
-    ) -> Result<(), ProcessorError> {
-        self.store = Some(ctx.state_store(&self.name)?);
-        Ok(())
-    }
-
-    /// The store; an error if `open` has not run.
-    pub(crate) fn get(&self) -> Result<&VersionedKeyValueStore<K, V>, ProcessorError> {
-        self.store
-            .as_ref()
-            .ok_or_else(|| ProcessorError::UnknownStore(self.name.clone()))
-    }
-}
+/// A processor's handle on a versioned store.
+pub(crate) type VersionedSlot<K, V> = Slot<VersionedKeyValueStore<K, V>>;
 
 /// Materializes row updates (`None`: a tombstone) into a versioned store, each valid from
 /// its record's time, as Kafka Streams' `KTableSource` does with a versioned store: an update
