@@ -291,7 +291,17 @@ fn internal_topics_are_created_with_the_partitions_and_configs_of_their_stores()
     let kafka = Arc::new(EmbeddedKafka::start(1).unwrap());
     kafka.create_topic("lines", 3).unwrap();
     kafka.create_topic("clicks", 2).unwrap();
+    kafka.create_topic("prices", 2).unwrap();
     let builder = StreamsBuilder::new();
+    // A versioned table: compaction must leave its changelog's history alone.
+    builder
+        .table_with::<String, String>(
+            "prices",
+            Consumed::new(),
+            Materialized::named("prices").with_history_retention(Duration::from_secs(600)),
+        )
+        .to_stream()
+        .to("latest-prices");
     builder
         .stream::<(), String>("lines")
         .flat_map_values(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
@@ -348,6 +358,14 @@ fn internal_topics_are_created_with_the_partitions_and_configs_of_their_stores()
                 &[
                     ("cleanup.policy", "compact,delete"),
                     ("retention.ms", &retention)
+                ]
+            ),
+            topic(
+                "topics-prices-changelog",
+                2,
+                &[
+                    ("cleanup.policy", "compact"),
+                    ("min.compaction.lag.ms", &(600_000 + 24 * 3_600_000).to_string())
                 ]
             ),
             topic(

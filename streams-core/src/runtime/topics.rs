@@ -231,8 +231,8 @@ pub(crate) fn plan(
         })
         .collect();
     for (&id, &partitions) in &tasks {
-        for (name, retention) in topology.subtopology_changelogs(id, application_id) {
-            let configs = match retention {
+        for changelog in topology.subtopology_changelogs(id, application_id) {
+            let mut configs = match changelog.retention_ms {
                 None => vec![("cleanup.policy".into(), "compact".into())],
                 Some(ms) => vec![
                     ("cleanup.policy".into(), "compact,delete".into()),
@@ -242,8 +242,11 @@ pub(crate) fn plan(
                     ),
                 ],
             };
+            if let Some(lag) = changelog.min_compaction_lag_ms {
+                configs.push(("min.compaction.lag.ms".into(), lag.to_string()));
+            }
             needed.push(InternalTopic {
-                name,
+                name: changelog.name,
                 partitions,
                 configs,
             });

@@ -73,6 +73,13 @@ pub trait StoreBuilder: Send + Sync + 'static {
         None
     }
 
+    /// How long compaction must leave a changelog record alone (ms), for stores whose older
+    /// records still matter after a newer one of the same key (versioned stores keep a
+    /// history): their changelog topics get `min.compaction.lag.ms`.
+    fn min_compaction_lag_ms(&self) -> Option<i64> {
+        None
+    }
+
     /// A new store instance for a task.
     fn build(&self, ctx: StoreContext<'_>) -> Result<BuiltStore, StoreError>;
 }

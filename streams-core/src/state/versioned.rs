@@ -187,6 +187,12 @@ impl<K: 'static, V: 'static> StoreBuilder for VersionedStoreBuilder<K, V> {
         self.logging
     }
 
+    /// Compaction keeps only a key's latest record; the versions within the history must
+    /// survive it to be restored (Kafka Streams: the history retention plus a day).
+    fn min_compaction_lag_ms(&self) -> Option<i64> {
+        Some(self.history_retention.saturating_add(24 * 60 * 60 * 1000))
+    }
+
     fn build(&self, ctx: StoreContext<'_>) -> Result<BuiltStore, StoreError> {
         let name = &self.name;
         let mut engine: Box<dyn VersionedBytesStore> = match self.engine {

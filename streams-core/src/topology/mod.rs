@@ -82,6 +82,17 @@ struct StoreSpec {
     global: bool,
 }
 
+/// A logged store's changelog topic, as the runtime creates it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangelogTopic {
+    /// The topic's name, `<application.id>-<store>-changelog`.
+    pub name: String,
+    /// The store's retention (ms), if it expires data: the topic is then `compact,delete`.
+    pub retention_ms: Option<i64>,
+    /// How long compaction must leave a record alone (ms), if the store needs older records.
+    pub min_compaction_lag_ms: Option<i64>,
+}
+
 /// The processing graph of an application, built through the Processor API below or by the
 /// DSL's `StreamsBuilder`.
 ///
@@ -549,13 +560,9 @@ impl Topology {
             .collect()
     }
 
-    /// The changelog topics of the logged stores of sub-topology `id`, resolved, each with
-    /// the store's retention (ms) if it expires data.
-    pub fn subtopology_changelogs(
-        &self,
-        id: u32,
-        application_id: &str,
-    ) -> Vec<(String, Option<i64>)> {
+    /// The changelog topics of the logged stores of sub-topology `id`, resolved, with what
+    /// their topic configs depend on.
+    pub fn subtopology_changelogs(&self, id: u32, application_id: &str) -> Vec<ChangelogTopic> {
         let groups = self.groups();
         let Some(members) = groups.get(id as usize) else {
             return Vec::new();
@@ -568,11 +575,10 @@ impl Topology {
                     .iter()
                     .any(|&i| self.nodes[i].stores.iter().any(|n| n == s.builder.name()))
             })
-            .map(|s| {
-                (
-                    crate::state::changelog_topic(application_id, s.builder.name()),
-                    s.builder.retention_ms(),
-                )
+            .map(|s| ChangelogTopic {
+                name: crate::state::changelog_topic(application_id, s.builder.name()),
+                retention_ms: s.builder.retention_ms(),
+                min_compaction_lag_ms: s.builder.min_compaction_lag_ms(),
             })
             .collect()
     }
