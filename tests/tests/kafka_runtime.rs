@@ -365,7 +365,10 @@ fn internal_topics_are_created_with_the_partitions_and_configs_of_their_stores()
                 2,
                 &[
                     ("cleanup.policy", "compact"),
-                    ("min.compaction.lag.ms", &(600_000 + 24 * 3_600_000).to_string())
+                    (
+                        "min.compaction.lag.ms",
+                        &(600_000 + 24 * 3_600_000).to_string()
+                    )
                 ]
             ),
             topic(
