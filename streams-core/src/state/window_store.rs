@@ -83,12 +83,6 @@ impl<K, V> WindowStore<K, V> {
         }
     }
 
-    /// A time no window in the engine starts after (its stream time, or more for a store
-    /// reopened from disk): a read of a later window can be answered without the engine.
-    pub fn latest_stored_start(&self) -> i64 {
-        self.engine.borrow().latest_stored_start()
-    }
-
     /// How long after stream time passes a window's start the window is kept, in ms.
     pub fn retention(&self) -> i64 {
         self.engine.borrow().retention()
@@ -160,9 +154,16 @@ impl<K, V: Clone> WindowStore<K, V> {
     /// A window's value from the cache, else the engine; with `fill`, a value read from the
     /// engine is remembered in the cache.
     fn read(&self, key: &K, window_start: i64, fill: bool) -> Result<Option<V>, StateError> {
+        // The engine holds no window starting after its latest stored start, so a new window
+        // at the frontier (where most new windows are) needs no engine read.
+        let past_engine = window_start > self.engine.borrow().latest_stored_start();
         let place = (self.codec.key(key)?, window_start);
         let Some(cached) = &self.cached else {
-            return self.engine_fetch(&place);
+            return if past_engine {
+                Ok(None)
+            } else {
+                self.engine_fetch(&place)
+            };
         };
         let mut cached = cached.borrow_mut();
         if window_start < self.live_from(&cached) {
@@ -171,9 +172,7 @@ impl<K, V: Clone> WindowStore<K, V> {
         if let Some(entry) = cached.cache.get(&place) {
             return Ok(entry.value.clone());
         }
-        // The engine holds no window starting after its latest stored start, so a new window
-        // at the frontier (where most new windows are) needs no engine read.
-        let stored = if window_start > self.engine.borrow().latest_stored_start() {
+        let stored = if past_engine {
             None
         } else {
             self.engine_fetch(&place)?

@@ -73,15 +73,7 @@ where
                 .store
                 .as_ref()
                 .ok_or_else(|| ProcessorError::UnknownStore(self.store_name.clone()))?;
-            // Records arriving in time order land past everything stored: nothing to read.
-            let newest = store
-                .observed_stream_time()
-                .max(store.latest_stored_start());
-            let mut values = if r.timestamp > newest {
-                Vec::with_capacity(1)
-            } else {
-                store.fetch(&r.key, r.timestamp)?.unwrap_or_default()
-            };
+            let mut values = store.fetch(&r.key, r.timestamp)?.unwrap_or_default();
             values.push(r.value.clone());
             if !store.put(&r.key, r.timestamp, Some(&values))? {
                 ctx.record_dropped(1);
