@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# Installs Apache Kafka (the broker, KRaft mode) from Maven Central into a cache outside the
+# clone, and starts single-node brokers for the test suite and the benchmarks.
+#
+#   scripts/kafka.sh [install]   install if needed; print the directory of the broker's jars
+#   scripts/kafka.sh start       install if needed; format a fresh log directory, start a
+#                                combined broker and controller on free 127.0.0.1 ports in
+#                                the background; print "PORT PID" once it serves requests
+#   scripts/kafka.sh stop PID    stop that broker and delete its log directory
+#
+# Only the path (or "PORT PID") goes to stdout, so callers can capture it; progress and
+# errors go to stderr. Cache: ${RUST_STREAMS_TOOLS:-$HOME/.cache/rust-streams-tools}; Maven's
+# own repository (~/.m2) keeps the downloads, so a wiped cache reinstalls in seconds.
+# The broker's settings suit tests, not production: one replica of every internal topic,
+# no initial rebalance delay, small segments, and aborted transactions cleaned up quickly.
+set -euo pipefail
+
+KAFKA_VERSION=4.1.1
+START_TIMEOUT=90
+
+here=$(cd "$(dirname "$0")" && pwd -P)
+cache="${RUST_STREAMS_TOOLS:-$HOME/.cache/rust-streams-tools}"
+mkdir -p "$cache"
+cache=$(cd "$cache" && pwd -P)
+libs="$cache/kafka-$KAFKA_VERSION/libs"
+
+log() { printf 'kafka.sh: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+free_port() {
+    python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+# A KRaft cluster id: 16 random bytes in URL-safe base64 without padding (what
+# `kafka-storage.sh random-uuid` prints, without starting a JVM for it).
+cluster_id() {
+    python3 -c 'import base64, uuid
+print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))'
+}
+
+install() {
+    [ -f "$libs/.complete" ] && return 0
+    command -v java >/dev/null 2>&1 || die "java (17 or later) is needed to run Apache Kafka"
+    command -v mvn >/dev/null 2>&1 || die "mvn is needed to install Apache Kafka"
+    local started=$SECONDS part="$libs.$$.part"
+    log "installing Apache Kafka $KAFKA_VERSION into $libs (Maven Central)"
+    rm -rf "$part"
+    mvn -B -q -f "$here/kafka/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
+        dependency:copy-dependencies -DoutputDirectory="$part" >&2 ||
+        { rm -rf "$part"; die "mvn could not fetch Apache Kafka $KAFKA_VERSION"; }
+    # A half-copied directory must never count as installed: rename it into place whole.
+    rm -rf "$libs"
+    mv "$part" "$libs"
+    touch "$libs/.complete"
+    log "installed in $((SECONDS - started)) s"
+}
+
+# Writes the broker's configuration and logging settings into $dir.
+configure() {
+    local dir="$1" port="$2" controller="$3"
+    cat >"$dir/server.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$controller
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$dir/data
+num.partitions=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=4
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.segment.bytes=1048576
+log.cleaner.backoff.ms=1000
+transaction.abort.timed.out.transaction.cleanup.interval.ms=1000
+EOF
+    cat >"$dir/log4j2.properties" <<EOF
+rootLogger.level=INFO
+rootLogger.appenderRef.file.ref=file
+appender.file.type=File
+appender.file.name=file
+appender.file.fileName=$dir/server.log
+appender.file.layout.type=PatternLayout
+appender.file.layout.pattern=[%d] %p %m (%c)%n
+EOF
+}
+
+java_opts() {
+    local dir="$1"
+    # A small heap is plenty for tests; the marker property lets `stop` find the directory.
+    printf '%s\n' -Xms128m -Xmx512m -Dlog4j2.configurationFile="$dir/log4j2.properties" \
+        -Drust.streams.kafka.dir="$dir" -cp "$libs/*"
+}
+
+# Starts the broker in $dir in the background and sets BROKER_PID; it is detached from our
+# stdin/stdout so that a caller capturing our stdout with $(...) does not wait on it.
+start_broker() {
+    local dir="$1" opts
+    mapfile -t opts < <(java_opts "$dir")
+    java "${opts[@]}" kafka.tools.StorageTool format --ignore-formatted \
+        -t "$(cluster_id)" -c "$dir/server.properties" >"$dir/format.log" 2>&1 ||
+        { cat "$dir/format.log" >&2; die "could not format $dir/data"; }
+    java "${opts[@]}" kafka.Kafka "$dir/server.properties" </dev/null >"$dir/stdout.log" 2>&1 &
+    BROKER_PID=$!
+    echo "$BROKER_PID" >"$dir/pid"
+}
+
+# Waits for the broker's "started" line, which it logs once its listeners serve requests;
+# fails early if the process died (e.g. a port taken between free_port and bind).
+wait_until_started() {
+    local dir="$1" pid="$2" deadline=$((SECONDS + START_TIMEOUT))
+    while ((SECONDS < deadline)); do
+        kill -0 "$pid" 2>/dev/null || return 1
+        grep -q 'Kafka Server started' "$dir/server.log" 2>/dev/null && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
+start() {
+    local dir port controller attempt started=$SECONDS
+    for attempt in 1 2 3; do
+        dir=$(mktemp -d "${TMPDIR:-/tmp}/kafka.XXXXXX")
+        port=$(free_port)
+        controller=$(free_port)
+        configure "$dir" "$port" "$controller"
+        start_broker "$dir"
+        if wait_until_started "$dir" "$BROKER_PID"; then
+            log "broker pid $BROKER_PID on 127.0.0.1:$port, started in $((SECONDS - started)) s, log $dir/server.log"
+            printf '%s %s\n' "$port" "$BROKER_PID"
+            return 0
+        fi
+        log "broker did not start on port $port (attempt $attempt); last lines of its log:"
+        tail -n 30 "$dir/server.log" "$dir/stdout.log" >&2 2>/dev/null || true
+        stop "$BROKER_PID"
+    done
+    die "Apache Kafka failed to start"
+}
+
+# Stops the broker with this pid (SIGTERM, then SIGKILL after 20 s) and deletes its
+# directory, which its command line names.
+stop() {
+    local pid="$1" dir
+    dir=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null |
+        sed -n 's/^-Drust\.streams\.kafka\.dir=//p' | head -n 1) || true
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    kill -9 "$pid" 2>/dev/null || true
+    if [ -n "$dir" ] && [ -f "$dir/server.properties" ]; then
+        rm -rf "$dir"
+    fi
+}
+
+case "${1:-install}" in
+    install)
+        install
+        printf '%s\n' "$libs"
+        ;;
+    start)
+        install
+        start
+        ;;
+    stop)
+        [ -n "${2:-}" ] || die "usage: $0 stop PID"
+        stop "$2"
+        ;;
+    *)
+        die "usage: $0 [install|start|stop PID]"
+        ;;
+esac
