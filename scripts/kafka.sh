@@ -3,9 +3,12 @@
 # clone, and starts single-node brokers for the test suite and the benchmarks.
 #
 #   scripts/kafka.sh [install]   install if needed; print the directory of the broker's jars
-#   scripts/kafka.sh start       install if needed; format a fresh log directory, start a
+#   scripts/kafka.sh start [--owner PID]
+#                                install if needed; format a fresh log directory, start a
 #                                combined broker and controller on free 127.0.0.1 ports in
-#                                the background; print "PORT PID" once it serves requests
+#                                the background; print "PORT PID" once it serves requests.
+#                                With --owner, the broker is stopped (and its directory
+#                                deleted) once process PID exits, however it exits.
 #   scripts/kafka.sh stop PID    stop that broker and delete its log directory
 #
 # Only the path (or "PORT PID") goes to stdout, so callers can capture it; progress and
@@ -128,8 +131,20 @@ wait_until_started() {
     return 1
 }
 
+# Stops the broker once its owner has exited; detached, so it outlives this script.
+watch_owner() {
+    local owner="$1" pid="$2"
+    (
+        while kill -0 "$owner" 2>/dev/null && kill -0 "$pid" 2>/dev/null; do
+            sleep 1
+        done
+        stop "$pid"
+    ) </dev/null >/dev/null 2>&1 &
+    disown
+}
+
 start() {
-    local dir port controller attempt started=$SECONDS
+    local owner="$1" dir port controller attempt started=$SECONDS
     for attempt in 1 2 3; do
         dir=$(mktemp -d "${TMPDIR:-/tmp}/kafka.XXXXXX")
         port=$(free_port)
@@ -138,6 +153,7 @@ start() {
         start_broker "$dir"
         if wait_until_started "$dir" "$BROKER_PID"; then
             log "broker pid $BROKER_PID on 127.0.0.1:$port, started in $((SECONDS - started)) s, log $dir/server.log"
+            [ -z "$owner" ] || watch_owner "$owner" "$BROKER_PID"
             printf '%s %s\n' "$port" "$BROKER_PID"
             return 0
         fi
@@ -171,14 +187,19 @@ case "${1:-install}" in
         printf '%s\n' "$libs"
         ;;
     start)
+        owner=""
+        if [ "${2:-}" = "--owner" ]; then
+            [ -n "${3:-}" ] || die "usage: $0 start [--owner PID]"
+            owner="$3"
+        fi
         install
-        start
+        start "$owner"
         ;;
     stop)
         [ -n "${2:-}" ] || die "usage: $0 stop PID"
         stop "$2"
         ;;
     *)
-        die "usage: $0 [install|start|stop PID]"
+        die "usage: $0 [install|start [--owner PID]|stop PID]"
         ;;
 esac

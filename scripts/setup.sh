@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building the workspace needs on a fresh Debian machine with a Rust toolchain:
-# rustfmt and clippy, and libclang for the RocksDB bindings of the state stores.
+# rustfmt and clippy, libclang for the RocksDB bindings of the state stores, and Java 17 with
+# Maven for the Apache Kafka broker of the end-to-end tests (scripts/kafka.sh).
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 
@@ -8,9 +9,13 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
     rustup component add rustfmt clippy
 fi
 
-if ! dpkg -s libclang-dev >/dev/null 2>&1; then
+missing=()
+dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)
+command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
+if [ "${#missing[@]}" -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq libclang-dev >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi

@@ -286,6 +286,32 @@ pub mod kafka {
                     "creating {topic}"
                 );
             }
+        } // The controller answers before every broker's metadata has the topics: wait until
+          // they are visible, so that a client started next finds them.
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .create()
+            .expect("a consumer");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for (name, partitions) in topics {
+            loop {
+                let visible = consumer
+                    .fetch_metadata(Some(name), Duration::from_secs(5))
+                    .ok()
+                    .and_then(|m| {
+                        m.topics().first().map(|t| {
+                            t.error().is_none()
+                                && t.partitions().len() == *partitions as usize
+                                && t.partitions().iter().all(|p| p.leader() >= 0)
+                        })
+                    })
+                    .unwrap_or(false);
+                if visible {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{name} never became visible");
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
     }
 
@@ -336,6 +362,70 @@ pub mod kafka {
         records
     }
 
+    /// Every record of `topic`, from the beginning of each partition to its end, as
+    /// (partition, key, value) in log order. With `committed`, the end is the last stable
+    /// offset and records of aborted transactions are skipped (`read_committed`); without,
+    /// every record appended is read, aborted or not. Call it once nothing writes to `topic`.
+    pub fn read_to_end(
+        bootstrap: &str,
+        topic: &str,
+        committed: bool,
+        timeout: Duration,
+    ) -> Vec<(i32, Vec<u8>, Vec<u8>)> {
+        use rdkafka::error::KafkaError;
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("group.id", "test-reader")
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true")
+            .set(
+                "isolation.level",
+                if committed {
+                    "read_committed"
+                } else {
+                    "read_uncommitted"
+                },
+            )
+            .create()
+            .expect("a consumer");
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .expect("metadata");
+        let mut assignment = TopicPartitionList::new();
+        let mut open = std::collections::HashSet::new();
+        for p in metadata.topics().iter().flat_map(|t| t.partitions()) {
+            assignment
+                .add_partition_offset(topic, p.id(), Offset::Beginning)
+                .expect("a partition");
+            open.insert(p.id());
+        }
+        consumer.assign(&assignment).expect("assigned");
+        let deadline = Instant::now() + timeout;
+        let mut records = Vec::new();
+        while !open.is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "{topic}: partitions {open:?} not read to their end in {timeout:?}"
+            );
+            match consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(m)) => {
+                    open.insert(m.partition());
+                    records.push((
+                        m.partition(),
+                        m.key().unwrap_or_default().to_vec(),
+                        m.payload().unwrap_or_default().to_vec(),
+                    ));
+                }
+                Some(Err(KafkaError::PartitionEOF(partition))) => {
+                    open.remove(&partition);
+                }
+                Some(Err(error)) => panic!("reading {topic}: {error}"),
+                None => {}
+            }
+        }
+        records
+    }
+
     /// The last value of each key among `records`, decoded as UTF-8 keys and big-endian
     /// i64 values (what `count` writes).
     pub fn latest_counts(records: &[(Vec<u8>, Vec<u8>)]) -> HashMap<String, i64> {
@@ -352,49 +442,71 @@ pub mod kafka {
     }
 }
 
-/// A tansu broker process for the end-to-end suite, installed and started by
-/// `scripts/tansu.sh`, stopped on drop.
-pub mod tansu {
+/// The real broker of the end-to-end suites: Apache Kafka, installed and started by
+/// `scripts/kafka.sh` once per test binary, or any running cluster named by the
+/// `STREAMS_TEST_BOOTSTRAP_SERVERS` environment variable.
+pub mod broker {
     use std::path::PathBuf;
     use std::process::Command;
+    use std::sync::OnceLock;
 
-    /// A running broker.
-    pub struct Tansu {
-        port: u16,
-        pid: u32,
+    /// The cluster a test binary's end-to-end tests share. Tests tell their topics and
+    /// application ids apart with [`Broker::name`].
+    pub struct Broker {
+        servers: String,
+        run: String,
     }
 
-    impl Tansu {
-        /// Installs tansu if needed (into a cache outside the clone) and starts a
-        /// memory-only broker on a free loopback port.
-        pub fn start() -> Self {
-            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/tansu.sh");
-            let output = Command::new("bash")
-                .arg(script)
-                .arg("start")
-                .output()
-                .expect("scripts/tansu.sh runs");
-            assert!(
-                output.status.success(),
-                "tansu did not start: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            let stdout = String::from_utf8_lossy(&output.stdout);
-            let mut fields = stdout.split_whitespace();
-            let port = fields.next().and_then(|p| p.parse().ok()).expect("a port");
-            let pid = fields.next().and_then(|p| p.parse().ok()).expect("a pid");
-            Self { port, pid }
+    impl Broker {
+        /// The shared cluster: on first use, either `STREAMS_TEST_BOOTSTRAP_SERVERS` or an
+        /// Apache Kafka broker started by `scripts/kafka.sh` (installed on first run into
+        /// a cache outside the clone), which stops by itself when the test binary exits.
+        pub fn shared() -> &'static Broker {
+            static BROKER: OnceLock<Broker> = OnceLock::new();
+            BROKER.get_or_init(|| {
+                let servers = std::env::var("STREAMS_TEST_BOOTSTRAP_SERVERS")
+                    .ok()
+                    .filter(|s| !s.trim().is_empty())
+                    .unwrap_or_else(start_apache_kafka);
+                // Names differ from run to run, so an external cluster can be reused.
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos());
+                let run = format!("{:x}{:x}", std::process::id(), nanos);
+                Broker { servers, run }
+            })
         }
 
-        /// The broker's `bootstrap.servers`.
-        pub fn bootstrap_servers(&self) -> String {
-            format!("127.0.0.1:{}", self.port)
+        /// The cluster's `bootstrap.servers`.
+        pub fn bootstrap_servers(&self) -> &str {
+            &self.servers
+        }
+
+        /// `base` made unique to this run: a topic name or an application id.
+        pub fn name(&self, base: &str) -> String {
+            format!("{base}-{}", self.run)
         }
     }
 
-    impl Drop for Tansu {
-        fn drop(&mut self) {
-            let _ = Command::new("kill").arg(self.pid.to_string()).status();
-        }
+    fn start_apache_kafka() -> String {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/kafka.sh");
+        let output = Command::new("bash")
+            .arg(script)
+            .args(["start", "--owner"])
+            .arg(std::process::id().to_string())
+            .output()
+            .expect("scripts/kafka.sh runs");
+        assert!(
+            output.status.success(),
+            "Apache Kafka did not start: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let port: u16 = stdout
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("scripts/kafka.sh prints PORT PID");
+        format!("127.0.0.1:{port}")
     }
 }

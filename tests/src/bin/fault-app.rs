@@ -3,7 +3,11 @@
 //! closes, for a clean stop). Prints `RUNNING` once it has its tasks, and on a clean stop its
 //! store's table as `COUNT key n` lines, then `END`.
 //!
-//! `fault-app --bootstrap-servers HOST:PORT --state-dir DIR --input T --output T [--exactly-once]`
+//! `fault-app --bootstrap-servers HOST:PORT --state-dir DIR --input T --output T
+//!  [--application-id ID] [--exactly-once] [--cache-max-bytes N] [--transaction-timeout-ms MS]`
+//!
+//! With `--cache-max-bytes 0` every input record gives one output record (its key's new
+//! count), so the output of an exactly-once run holds 1, 2, ..., n for each key, exactly.
 
 use std::io::{BufRead, Write};
 use std::time::Duration;
@@ -38,7 +42,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         ProcessingGuarantee::AtLeastOnce
     };
-    let config = StreamsConfig::new("fault-app")
+    let application_id = arg("--application-id").unwrap_or_else(|_| "fault-app".to_owned());
+    let mut config = StreamsConfig::new(application_id)
         .bootstrap_servers(arg("--bootstrap-servers")?)
         .state_dir(arg("--state-dir")?)
         .processing_guarantee(guarantee)
@@ -46,6 +51,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .consumer_property("session.timeout.ms", "6000")
         .consumer_property("max.poll.interval.ms", "7000")
         .consumer_property("heartbeat.interval.ms", "1000");
+    if let Ok(bytes) = arg("--cache-max-bytes") {
+        config = config.cache_max_bytes(bytes.parse()?);
+    }
+    if let Ok(ms) = arg("--transaction-timeout-ms") {
+        config = config.producer_property("transaction.timeout.ms", ms);
+    }
     let streams = KafkaStreams::new(builder.build()?, config);
     streams.start()?;
     if streams.wait_for(State::Running, Duration::from_secs(120)) {
