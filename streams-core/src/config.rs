@@ -140,6 +140,8 @@ struct KafkaSettings {
     commit_interval: Option<std::time::Duration>,
     replication_factor: i32,
     max_task_idle: std::time::Duration,
+    startup_timeout: std::time::Duration,
+    buffered_records_per_partition: usize,
     consumer: Vec<(String, String)>,
     producer: Vec<(String, String)>,
     admin: Vec<(String, String)>,
@@ -154,11 +156,43 @@ impl Default for KafkaSettings {
             commit_interval: None,
             replication_factor: 1,
             max_task_idle: std::time::Duration::ZERO,
+            startup_timeout: std::time::Duration::from_secs(10),
+            buffered_records_per_partition: 1_000,
             consumer: Vec::new(),
             producer: Vec::new(),
             admin: Vec::new(),
         }
     }
+}
+
+/// `rust-streams-<user>` in the temporary directory: one directory per user, as Kafka
+/// Streams does, so that another user's application never holds (or reads) our state.
+fn default_state_dir() -> PathBuf {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .ok()
+        .filter(|u| {
+            !u.is_empty()
+                && u.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        })
+        .or_else(process_uid)
+        .unwrap_or_else(|| "user".to_owned());
+    std::env::temp_dir().join(format!("rust-streams-{user}"))
+}
+
+#[cfg(unix)]
+fn process_uid() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    // The owner of /proc/self is the process's user.
+    std::fs::metadata("/proc/self")
+        .ok()
+        .map(|m| m.uid().to_string())
+}
+
+#[cfg(not(unix))]
+fn process_uid() -> Option<String> {
+    None
 }
 
 impl StreamsConfig {
@@ -168,7 +202,7 @@ impl StreamsConfig {
         Self {
             application_id: application_id.into(),
             deserialization_handler: Arc::new(LogAndFail),
-            state_dir: std::env::temp_dir().join("rust-streams"),
+            state_dir: default_state_dir(),
             rocksdb: RocksDbConfig::default(),
             cache_max_bytes: Self::DEFAULT_CACHE_MAX_BYTES,
             max_out_of_orderness: std::time::Duration::ZERO,
@@ -252,6 +286,31 @@ impl StreamsConfig {
         self.kafka.max_task_idle
     }
 
+    /// Sets how many records of one input partition a task buffers before the thread pauses
+    /// fetching that partition (Kafka Streams' `buffered.records.per.partition`, default
+    /// 1000). Small buffers keep the partitions of a thread close in event time.
+    pub fn buffered_records_per_partition(mut self, records: usize) -> Self {
+        self.kafka.buffered_records_per_partition = records.max(1);
+        self
+    }
+
+    /// How many records of one input partition a task buffers.
+    pub fn buffered_records_per_partition_value(&self) -> usize {
+        self.kafka.buffered_records_per_partition
+    }
+
+    /// Sets how long `KafkaStreams::start()` waits for the cluster to answer before it
+    /// fails, naming the address and the cause (default 10 s).
+    pub fn startup_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.kafka.startup_timeout = timeout;
+        self
+    }
+
+    /// How long `start()` waits for the cluster.
+    pub fn startup_timeout_value(&self) -> std::time::Duration {
+        self.kafka.startup_timeout
+    }
+
     /// Passes a property to the rdkafka consumers (it overrides the runtime's own settings).
     pub fn consumer_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.kafka.consumer.push((key.into(), value.into()));
@@ -308,8 +367,8 @@ impl StreamsConfig {
     }
 
     /// Sets the directory under which tasks keep their stores and checkpoint files (default:
-    /// `rust-streams` in the system's temporary directory). Each task uses
-    /// `<state_dir>/<application.id>/<task id>`.
+    /// `rust-streams-<user>` in the system's temporary directory, so that users of one
+    /// machine never share it). Each task uses `<state_dir>/<application.id>/<task id>`.
     pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.state_dir = dir.into();
         self
@@ -376,5 +435,26 @@ impl std::fmt::Debug for StreamsConfig {
             .field("application_id", &self.application_id)
             .field("state_dir", &self.state_dir)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_state_dir_belongs_to_the_user() {
+        let dir = StreamsConfig::new("app").state_dir_path().to_path_buf();
+        assert_eq!(dir.parent(), Some(std::env::temp_dir().as_path()));
+        let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let user = name.strip_prefix("rust-streams-").unwrap_or_default();
+        assert!(!user.is_empty(), "{name}");
+        assert_eq!(
+            StreamsConfig::new("app").task_dir(crate::TaskId {
+                subtopology: 0,
+                partition: 3
+            }),
+            dir.join("app").join("0_3")
+        );
     }
 }

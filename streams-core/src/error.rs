@@ -75,12 +75,15 @@ pub enum TopologyError {
     #[error("no store named `{0}` was added to the topology")]
     UnknownStore(String),
     /// An operation needs a serde for a type that has none registered and none given.
-    #[error("{operation} needs a serde for `{type_name}`: give one (for example with `Grouped::with`, `Materialized::with` or `Produced::with`) or register one with `StreamsBuilder::with_serde`")]
+    #[error("{operation} needs a serde for `{type_name}`: give one with {give_with}, or register one for the type with `StreamsBuilder::with_serde`")]
     MissingSerde {
         /// The operation.
         operation: String,
         /// The type without a serde.
         type_name: &'static str,
+        /// The configuration that gives the operation its serdes (for example
+        /// `Consumed::with` for a source topic).
+        give_with: &'static str,
     },
     /// A topology without any source.
     #[error("the topology has no source")]

@@ -37,7 +37,7 @@ fn run(n: u64) -> Outcome {
     );
     builder
         .stream_with(
-            &["events"],
+            ["events"],
             Consumed::with(Serdes::string(), Arc::new(WorkloadValue))
                 .with_timestamp_extractor(event_time),
         )

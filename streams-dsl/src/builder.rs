@@ -15,7 +15,7 @@ use crate::config::StoreOptions;
 use crate::processors::join::GlobalTableUpdater;
 use crate::processors::table::TableSource;
 use crate::processors::StoreSlot;
-use crate::{Consumed, GlobalKTable, KStream, KTable, Materialized};
+use crate::{Consumed, GlobalKTable, KStream, KTable, Materialized, SourceTopics};
 
 /// Serdes by type: what the DSL uses where an operation is given none.
 struct SerdeRegistry {
@@ -92,6 +92,20 @@ struct BuilderState {
 #[derive(Clone)]
 pub(crate) struct Graph(Rc<RefCell<BuilderState>>);
 
+/// The configuration through which a user gives `operation` its serdes, for the hint of a
+/// missing serde.
+fn serde_config(operation: &str) -> &'static str {
+    match operation {
+        o if o.starts_with("reading a") => "`Consumed::with`",
+        o if o.starts_with("writing") => "`Produced::with`",
+        "repartitioning for a join" => "`StreamJoined::with` or `Joined::with`",
+        o if o.starts_with("repartition") => "`Grouped::with` or `Repartitioned::with`",
+        o if o.contains("stream-stream join") => "`StreamJoined::with`",
+        o if o.contains("stream-table join") => "`Joined::with`",
+        _ => "`Materialized::with`",
+    }
+}
+
 impl Graph {
     /// A fresh node name: `prefix` and a ten-digit sequence number, as Kafka Streams names them.
     pub(crate) fn name(&self, prefix: &str) -> String {
@@ -130,6 +144,7 @@ impl Graph {
             self.check::<()>(Err(TopologyError::MissingSerde {
                 operation: operation.to_owned(),
                 type_name: std::any::type_name::<T>(),
+                give_with: serde_config(operation),
             }));
             Arc::new(MissingSerde)
         })
@@ -375,24 +390,29 @@ impl StreamsBuilder {
         self
     }
 
-    /// A stream of the records of `topic`, read with the registered serdes.
-    pub fn stream<K: Clone + 'static, V: Clone + 'static>(&self, topic: &str) -> KStream<K, V> {
-        self.stream_with(&[topic], Consumed::new())
+    /// A stream of the records of `topics` (one topic, or several merged in timestamp
+    /// order; see [`SourceTopics`]), read with the registered serdes.
+    pub fn stream<K: Clone + 'static, V: Clone + 'static>(
+        &self,
+        topics: impl SourceTopics,
+    ) -> KStream<K, V> {
+        self.stream_with(topics, Consumed::new())
     }
 
-    /// A stream of the records of `topics` (merged in timestamp order), read as `consumed` says.
+    /// A stream of the records of `topics` (one topic, or several merged in timestamp
+    /// order), read as `consumed` says.
     pub fn stream_with<K: Clone + 'static, V: Clone + 'static>(
         &self,
-        topics: &[&str],
+        topics: impl SourceTopics,
         consumed: Consumed<K, V>,
     ) -> KStream<K, V> {
-        let name = self.add_source(topics, consumed);
+        let name = self.add_source(topics.into_topic_names(), consumed);
         KStream::new(self.graph.clone(), name, false)
     }
 
     fn add_source<K: Clone + 'static, V: Clone + 'static>(
         &self,
-        topics: &[&str],
+        topics: Vec<String>,
         consumed: Consumed<K, V>,
     ) -> String {
         let g = &self.graph;
@@ -402,10 +422,7 @@ impl StreamsBuilder {
         let extractor = consumed
             .extractor
             .unwrap_or_else(|| Arc::new(RecordTimestamp));
-        let topics = topics
-            .iter()
-            .map(|t| TopicName::External((*t).to_owned()))
-            .collect();
+        let topics = topics.into_iter().map(TopicName::External).collect();
         g.with_topology(|t| {
             t.add_source_node(&name, topics, key_serde, value_serde, extractor)
                 .map(|_| ())
@@ -444,7 +461,7 @@ impl StreamsBuilder {
             extractor: consumed.extractor,
             name: consumed.name,
         };
-        let source = self.add_source::<K, Option<V>>(&[topic], rows);
+        let source = self.add_source::<K, Option<V>>(vec![topic.to_owned()], rows);
         g.table_from_rows(&source, "KTABLE-SOURCE-", materialized)
     }
 

@@ -43,6 +43,7 @@ mod panes;
 mod processors;
 mod session_stream;
 mod sliding_stream;
+mod source_topics;
 mod stream_join;
 mod stream_table_join;
 mod suppress;
@@ -69,6 +70,7 @@ pub use panes::{
 };
 pub use session_stream::SessionWindowedKStream;
 pub use sliding_stream::SlidingWindowedKStream;
+pub use source_topics::SourceTopics;
 pub use stream_join::StreamJoined;
 pub use suppress::{BufferConfig, BufferFull, Suppressed};
 pub use triggered_stream::Triggered;
@@ -82,8 +84,9 @@ pub mod prelude {
         CogroupedWindowedKStream, Consumed, EarlyFiring, EmitStrategy, GlobalKTable, Grouped,
         JoinWindows, Joined, KGroupedStream, KGroupedTable, KStream, KTable, Materialized, Named,
         Pane, PaneInfo, PaneTiming, Produced, Repartitioned, SessionWindowedKStream,
-        SessionWindows, SlidingWindowedKStream, SlidingWindows, StreamJoined, StreamsBuilder,
-        Suppressed, TimeWindowedKStream, TimeWindows, Trigger, Triggered, Window, Windowed,
+        SessionWindows, SlidingWindowedKStream, SlidingWindows, SourceTopics, StreamJoined,
+        StreamsBuilder, Suppressed, TimeWindowedKStream, TimeWindows, Trigger, Triggered, Window,
+        Windowed,
     };
     pub use streams_core::runtime::{
         EmbeddedKafka, ErrorResponse, KafkaStreams, RuntimeError, State,

@@ -528,3 +528,72 @@ fn restoration_reads_the_changelog_to_its_end() {
     );
     assert!(streams.close(WAIT));
 }
+
+/// A changelog deleted and recreated under a state directory that outlived it: the
+/// checkpoint covers offsets the new changelog does not have, so the task's local state is
+/// wiped and rebuilt from the changelog, and the results equal a fresh run's (the stale
+/// counts would otherwise continue).
+#[test]
+fn local_state_past_a_recreated_changelog_is_wiped() {
+    init_tracing();
+    let broker = Broker::shared();
+    let app = broker.name("recreated");
+    let (input, output) = (broker.name("rc-in"), broker.name("rc-out"));
+    let changelog = format!("{app}-counts-changelog");
+    create_topics(servers(), &[(&input, 1), (&output, 1)]);
+    let dir = tempfile::tempdir().unwrap();
+    let first = lines(100, 0);
+    send_lines(&input, &first);
+    let streams = KafkaStreams::new(word_count(&input, &output, false), config(&app, dir.path()));
+    streams.start().unwrap();
+    assert_eq!(
+        counts_reach(&output, &expected_counts(&first)),
+        expected_counts(&first)
+    );
+    assert!(streams.close(WAIT));
+
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", servers())
+        .create()
+        .expect("an admin client");
+    futures::executor::block_on(admin.delete_topics(&[&changelog], &AdminOptions::new()))
+        .expect("deleted");
+    let deadline = std::time::Instant::now() + WAIT;
+    while topic_names(&changelog).contains(&changelog) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{changelog} never went"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // The application recreates its changelog, empty; the input resumes after `first`.
+    let second = lines(40, 3);
+    send_lines(&input, &second);
+    let streams = KafkaStreams::new(word_count(&input, &output, false), config(&app, dir.path()));
+    streams.start().unwrap();
+    assert!(streams.wait_for(State::Running, WAIT));
+    let fresh = expected_counts(&second);
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut stored = HashMap::new();
+    while std::time::Instant::now() < deadline {
+        stored = fresh
+            .keys()
+            .filter_map(|w| {
+                Some((
+                    w.clone(),
+                    streams.get::<String, i64>("counts", w.clone()).ok()??,
+                ))
+            })
+            .collect();
+        if stored == fresh {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        stored, fresh,
+        "counts start again from the recreated changelog"
+    );
+    assert!(streams.close(WAIT));
+}

@@ -111,6 +111,43 @@ fn log_and_continue_skips_and_counts_bad_records() -> Result<(), StreamsError> {
     Ok(())
 }
 
+/// A record that the handler skips does not advance stream time: a garbage record stamped
+/// far in the future leaves the open windows open, and later good records are on time.
+#[test]
+fn a_skipped_far_future_record_leaves_later_windows_intact() -> Result<(), StreamsError> {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, i64>("in")
+        .group_by_key()
+        .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(10)))
+        .count()
+        .to_stream()
+        .map(|k, v| (format!("{}@{}", k.key, k.window.start), v))
+        .to("out");
+    let driver = TopologyTestDriver::new(
+        builder.build()?,
+        StreamsConfig::new("app").deserialization_handler(LogAndContinue),
+    )?;
+    let input = driver.input_topic::<String, i64>("in")?;
+    input.pipe_key_value_at(s("a"), 1, 1_000)?;
+    input.pipe_raw(
+        Some(b"a".to_vec()),
+        Some(b"garbage".to_vec()),
+        1_000_000_000,
+    )?;
+    input.pipe_key_value_at(s("a"), 1, 2_000)?;
+    input.pipe_key_value_at(s("a"), 1, 12_000)?;
+    assert_eq!(
+        driver
+            .output_topic::<String, i64>("out")?
+            .read_key_values_to_list()?,
+        vec![(s("a@0"), 1), (s("a@0"), 2), (s("a@10000"), 1)]
+    );
+    let metrics = driver.metrics();
+    assert_eq!((metrics.skipped, metrics.dropped), (1, 0));
+    Ok(())
+}
+
 #[test]
 fn a_dead_letter_queue_keeps_the_original_bytes_and_the_reason() -> Result<(), StreamsError> {
     use streams_core::config::dead_letter_headers;
@@ -366,4 +403,18 @@ fn a_type_without_a_serde_fails_the_build() {
         "{error}"
     );
     assert!(error.to_string().contains("Unregistered"), "{error}");
+}
+
+/// The hint of a missing serde names the configuration that gives the operation its serdes.
+#[test]
+fn a_source_without_a_serde_names_consumed_in_the_hint() {
+    #[derive(Clone)]
+    struct Order;
+    let builder = StreamsBuilder::new();
+    builder.stream::<String, Order>("orders").to("out");
+    let error = builder.build().unwrap_err().to_string();
+    assert!(
+        error.contains("reading a source topic") && error.contains("`Consumed::with`"),
+        "{error}"
+    );
 }

@@ -646,3 +646,35 @@ fn the_stores_of_running_instances_can_be_queried() {
         Err(RuntimeError::IllegalState { .. })
     ));
 }
+
+/// A wrong address fails `start()` within the start-up timeout, naming the address and the
+/// cause: a name that does not resolve, a port where nothing listens.
+#[test]
+fn an_unreachable_cluster_fails_start_naming_the_address_and_the_cause() {
+    for (servers, cause) in [
+        ("no-such-host.invalid:9092", "resolve"),
+        ("127.0.0.1:1", "refused"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = StreamsConfig::new("unreachable")
+            .bootstrap_servers(servers)
+            .state_dir(dir.path())
+            .startup_timeout(Duration::from_secs(3));
+        let streams = KafkaStreams::new(word_count("lines", "counts"), config);
+        let started = std::time::Instant::now();
+        let error = streams.start().unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        let message = error.to_string();
+        assert!(
+            matches!(error, RuntimeError::Unreachable { .. })
+                && message.contains(servers)
+                && message.to_lowercase().contains(cause),
+            "{message}"
+        );
+        assert_eq!(streams.state(), State::Created);
+    }
+}

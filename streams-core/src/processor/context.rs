@@ -81,6 +81,13 @@ impl<K, V> ProcessorContext<'_, K, V> {
     /// window) in the task's `dropped` metric.
     pub fn record_dropped(&mut self, n: u64) {
         self.task.metrics.dropped += n;
+        if let Some(dropped) = self.task.drop_log.note(n) {
+            tracing::warn!(
+                task = %self.task.task_id, dropped, total = self.task.metrics.dropped,
+                "dropped records (too late for their window, or without a key or value where \
+                 one is needed; counted in the task's dropped metric)"
+            );
+        }
     }
 
     /// The wall-clock time (the test driver's clock in tests).

@@ -17,6 +17,19 @@ pub enum RuntimeError {
         #[source]
         source: KafkaError,
     },
+    /// The cluster did not answer within the start-up timeout.
+    #[error(
+        "could not reach the Kafka cluster at {bootstrap_servers} within {timeout:?}: {cause}"
+    )]
+    Unreachable {
+        /// The `bootstrap.servers` tried.
+        bootstrap_servers: String,
+        /// How long `start()` tried.
+        timeout: std::time::Duration,
+        /// What the client last reported (a name that does not resolve, a refused
+        /// connection, ...).
+        cause: String,
+    },
     /// Topics the topology reads do not exist.
     #[error("source topics do not exist: {}", .0.join(", "))]
     MissingSourceTopics(Vec<String>),
@@ -71,6 +84,15 @@ pub enum RuntimeError {
     /// The embedded broker stopped answering.
     #[error("the embedded Kafka cluster is not running")]
     EmbeddedClusterStopped,
+    /// A task's local state does not fit its changelog (a checkpoint beyond the changelog's
+    /// end or before its start) and could not be wiped.
+    #[error("task {task}: local state does not fit its changelog: {reason}")]
+    CorruptedState {
+        /// The task.
+        task: crate::TaskId,
+        /// What does not fit, and why wiping failed.
+        reason: String,
+    },
     /// A record could not be sent (as seen by a send interceptor or a delivery report).
     #[error("could not send a record to {topic}: {reason}")]
     Send {

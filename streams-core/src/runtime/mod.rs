@@ -12,9 +12,11 @@ mod embedded;
 mod error;
 mod global;
 mod messages;
+mod pacing;
 mod query;
 mod restore;
 mod shared;
+mod startup;
 mod tasks;
 mod thread;
 mod topics;
@@ -23,8 +25,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-use rdkafka::consumer::BaseConsumer;
 
 pub use collector::SendInterceptor;
 pub use embedded::EmbeddedKafka;
@@ -251,10 +251,10 @@ impl KafkaStreams {
             });
         }
         let application_id = self.config.application_id();
-        let metadata: BaseConsumer = clients::assigned_consumer(&self.config, "startup")
-            .create()
-            .map_err(RuntimeError::kafka("create the metadata client"))?;
-        let existing = topics::partition_counts(&metadata, Duration::from_secs(10))?;
+        let metadata = startup::metadata_client(&self.config)?;
+        let timeout = self.config.startup_timeout_value();
+        let existing = topics::partition_counts(&metadata, timeout)
+            .map_err(|e| startup::unreachable(&metadata, &self.config, timeout, e))?;
         let mut plan = topics::plan(&self.topology, application_id, &existing)?;
         let control = control::control_topic(application_id);
         if !existing.contains_key(&control) {
@@ -354,10 +354,14 @@ impl std::fmt::Debug for KafkaStreams {
     }
 }
 
-fn wait_for_topics(metadata: &BaseConsumer, topics: &[InternalTopic]) -> Result<(), RuntimeError> {
+fn wait_for_topics(
+    metadata: &startup::MetadataClient,
+    topics: &[InternalTopic],
+) -> Result<(), RuntimeError> {
     let deadline = Instant::now() + TOPIC_WAIT;
     loop {
-        let existing = topics::partition_counts(metadata, Duration::from_secs(10))?;
+        let existing = topics::partition_counts(metadata, Duration::from_secs(10))
+            .map_err(RuntimeError::kafka("fetch metadata"))?;
         let missing: Vec<&InternalTopic> = topics
             .iter()
             .filter(|t| existing.get(&t.name) != Some(&t.partitions))

@@ -51,6 +51,14 @@ impl Progress {
     }
 }
 
+/// What restoring a task takes.
+pub(crate) enum Plan {
+    /// Replay the changelogs from after the checkpoints.
+    Restore(Progress),
+    /// The local state does not fit its changelog (the reason): wipe it and restore all.
+    Corrupted(String),
+}
+
 /// Reads changelogs with a consumer of its own (assigned partitions, no group).
 pub(crate) struct Restorer {
     consumer: BaseConsumer,
@@ -66,17 +74,29 @@ impl Restorer {
     }
 
     /// What `task` has to restore: each changelog partition from after its checkpoint to
-    /// its end.
-    pub(crate) fn plan(&self, task: &Task) -> Result<Progress, RuntimeError> {
+    /// its end; or, when a checkpoint does not fit its changelog, why the task's local
+    /// state cannot be trusted.
+    pub(crate) fn plan(&self, task: &Task) -> Result<Plan, RuntimeError> {
         let mut pending = BTreeMap::new();
         for changelog in task.changelog_partitions() {
             let (low, high) = self
                 .consumer
                 .fetch_watermarks(&changelog.topic, changelog.partition, self.timeout)
                 .map_err(RuntimeError::kafka("fetch changelog offsets"))?;
-            let start = changelog
-                .restored_up_to
-                .map_or(low, |covered| (covered + 1).max(low));
+            if let Some(covered) = changelog.restored_up_to {
+                // Beyond the end: the changelog was deleted and recreated, or this is another
+                // cluster. Below the start: what lies between was deleted. Either way the
+                // local state holds what the changelog cannot vouch for (Kafka Streams'
+                // corrupted task).
+                if covered + 1 > high || covered + 1 < low {
+                    return Ok(Plan::Corrupted(format!(
+                        "the checkpoint of store {} covers offset {covered} of {}-{}, \
+                         which holds offsets {low}..{high}",
+                        changelog.store, changelog.topic, changelog.partition
+                    )));
+                }
+            }
+            let start = changelog.restored_up_to.map_or(low, |covered| covered + 1);
             if start >= high {
                 continue;
             }
@@ -92,12 +112,12 @@ impl Restorer {
                 },
             );
         }
-        Ok(Progress {
+        Ok(Plan::Restore(Progress {
             pending,
             started: Instant::now(),
             last_progress: Instant::now(),
             restored: 0,
-        })
+        }))
     }
 
     /// Restores for about `slice`, applying what it read; returns whether `task` is done.

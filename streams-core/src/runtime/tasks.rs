@@ -1,7 +1,8 @@
 //! The tasks of one stream thread: created and restored when the group assigns their
 //! partitions, fed with consumed records, processed in turn, committed and closed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,15 +12,24 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::collector::RecordCollector;
 use super::global::GlobalReplica;
 use super::messages::raw_record;
-use super::restore::{Progress, Restorer};
+use super::pacing::Pacing;
+use super::restore::{Plan, Progress, Restorer};
 use super::shared::Metrics;
 use super::RuntimeError;
 use crate::task::CHECKPOINT_FILE;
-use crate::{CacheBudget, StoreError, StreamsConfig, StreamsError, Task, TaskId, Topology};
+use crate::{
+    CacheBudget, StoreError, StreamsConfig, StreamsError, Task, TaskId, Timestamp, Topology,
+};
 
 /// How long opening a task's stores waits for a lock that another thread of this process is
 /// about to release (a task moving between threads in one rebalance).
 const LOCK_WAIT: Duration = Duration::from_secs(10);
+/// The most records a task processes before the others get a look, even when its records
+/// stay the earliest: bounds how long a wall-clock punctuation or a commit waits.
+const TURN: usize = 500;
+/// How long pacing may hold a sub-topology's tasks for a partition whose records are on
+/// their way (or `max_task_idle`, if longer).
+const PACING_PATIENCE: Duration = Duration::from_secs(2);
 
 /// A task whose stores are being restored.
 struct Restoring {
@@ -39,6 +49,9 @@ pub(crate) struct ActiveTasks {
     /// partitions.
     restoring: BTreeMap<TaskId, Restoring>,
     waiting_since: HashMap<TaskId, Instant>,
+    pacing: Pacing,
+    /// Input partitions paused because their task's buffer of them is full.
+    full: BTreeSet<(String, i32)>,
     restorer: Restorer,
     global: Option<GlobalReplica>,
     exactly_once: bool,
@@ -64,6 +77,8 @@ impl ActiveTasks {
             tasks: BTreeMap::new(),
             restoring: BTreeMap::new(),
             waiting_since: HashMap::new(),
+            pacing: Pacing::default(),
+            full: BTreeSet::new(),
             restorer,
             global,
             exactly_once,
@@ -110,8 +125,7 @@ impl ActiveTasks {
             if self.tasks.contains_key(&id) || self.restoring.contains_key(&id) {
                 continue;
             }
-            let task = self.open(id)?;
-            let progress = self.restorer.plan(&task)?;
+            let (task, progress) = self.open_and_plan(id)?;
             for e in partitions.elements() {
                 paused.add_partition(e.topic(), e.partition());
             }
@@ -149,6 +163,31 @@ impl ActiveTasks {
         tracing::debug!(task = %id, restored = done.progress.restored, "task restored");
         self.tasks.insert(id, done.task);
         Ok(done.inputs)
+    }
+
+    /// Opens the task `id` and plans its restoration. Local state that its changelog
+    /// cannot vouch for is wiped first, and the task restores from the changelog alone.
+    fn open_and_plan(&mut self, id: TaskId) -> Result<(Task, Progress), RuntimeError> {
+        let mut task = self.open(id)?;
+        if let Plan::Corrupted(reason) = self.restorer.plan(&task)? {
+            tracing::warn!(task = %id, %reason, "local state does not fit its changelog: wiping it");
+            task.close();
+            drop(task);
+            let dir = self.config.task_dir(id);
+            match std::fs::remove_dir_all(&dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    let reason = format!("{reason}; wiping {} failed: {e}", dir.display());
+                    return Err(RuntimeError::CorruptedState { task: id, reason });
+                }
+                _ => {}
+            }
+            task = self.open(id)?;
+        }
+        match self.restorer.plan(&task)? {
+            Plan::Restore(progress) => Ok((task, progress)),
+            // Without a checkpoint every partition restores from its start.
+            Plan::Corrupted(reason) => Err(RuntimeError::CorruptedState { task: id, reason }),
+        }
     }
 
     fn open(&mut self, id: TaskId) -> Result<Task, RuntimeError> {
@@ -199,10 +238,12 @@ impl ActiveTasks {
         Ok(results)
     }
 
-    /// Buffers a consumed record in its task.
-    pub(crate) fn add(&mut self, message: &BorrowedMessage<'_>) -> Result<(), RuntimeError> {
+    /// Buffers a consumed record in its task. Returns whether its partition's buffer has
+    /// just become full (`buffered_records_per_partition`): the thread pauses the partition
+    /// until [`drained`](Self::drained) gives it back.
+    pub(crate) fn add(&mut self, message: &BorrowedMessage<'_>) -> Result<bool, RuntimeError> {
         let Some(&subtopology) = self.subtopology_of.get(message.topic()) else {
-            return Ok(());
+            return Ok(false);
         };
         let id = TaskId {
             subtopology,
@@ -212,11 +253,39 @@ impl ActiveTasks {
             Some(task) => Some(task),
             None => self.restoring.get_mut(&id).map(|r| &mut r.task),
         };
-        match task {
-            Some(task) => task.add_records(message.topic(), [raw_record(message)])?,
-            None => tracing::warn!(task = %id, "a record for a task this thread does not run"),
+        let Some(task) = task else {
+            tracing::warn!(task = %id, "a record for a task this thread does not run");
+            return Ok(false);
+        };
+        task.add_records(message.topic(), [raw_record(message)])?;
+        let cap = self.config.buffered_records_per_partition_value();
+        if task.buffered_on(message.topic()) < cap {
+            return Ok(false);
         }
-        Ok(())
+        let key = (message.topic().to_owned(), message.partition());
+        Ok(self.full.insert(key))
+    }
+
+    /// The paused full partitions whose task has processed half its buffer (those of
+    /// restoring tasks stay paused: restoration resumes them): to resume. Half, not one
+    /// record: resuming refetches what pausing discarded, so it should not happen per record.
+    pub(crate) fn drained(&mut self) -> TopicPartitionList {
+        let cap = self.config.buffered_records_per_partition_value() / 2;
+        let mut drained = TopicPartitionList::new();
+        self.full.retain(|(topic, partition)| {
+            let id = self.subtopology_of.get(topic).map(|&subtopology| TaskId {
+                subtopology,
+                partition: *partition,
+            });
+            let below = id
+                .and_then(|id| self.tasks.get(&id))
+                .is_some_and(|task| task.buffered_on(topic) < cap);
+            if below {
+                drained.add_partition(topic, *partition);
+            }
+            !below
+        });
+        drained
     }
 
     /// Whether any task has records waiting.
@@ -224,22 +293,43 @@ impl ActiveTasks {
         self.tasks.values().any(|t| t.buffered() > 0)
     }
 
-    /// Processes up to `max_per_task` records of each task that may go on (all its inputs
-    /// buffered, or it has waited `max.task.idle` for the empty ones), sending what it
-    /// produces. Returns the number of records processed.
+    /// Processes up to `max_per_task` records per task that may go on (all its inputs
+    /// buffered, or it has waited `max.task.idle` for the empty ones), sending what they
+    /// produce. Returns the number of records processed.
+    ///
+    /// The tasks' records are processed in event-time order across tasks, a turn at a time:
+    /// the task with the earliest next record goes until its next record is later than
+    /// another task's (or [`TURN`] records). Tasks that feed one downstream task through a
+    /// repartition topic then advance together, and the downstream task receives their
+    /// records interleaved by time. Processing each task's batch in turn instead would hand
+    /// it one task's whole batch, then the other's, older one: on a backlog, where a batch
+    /// spans more event time than the grace, that made on-time records late.
+    ///
+    /// A sub-topology whose tasks wait for records on their way is paced (see
+    /// [`Pacing`]): `lagging(topic, partition)` says whether an empty input partition has
+    /// more records on the broker.
     pub(crate) fn process(
         &mut self,
         collector: &mut RecordCollector,
         max_per_task: usize,
+        lagging: &dyn Fn(&str, i32) -> bool,
     ) -> Result<u64, RuntimeError> {
         let idle = self.config.max_task_idle_value();
         let now = wall_clock();
-        let mut processed = 0;
+        let patience = idle.max(PACING_PATIENCE);
+        let limits = self.pacing.limits(&self.tasks, lagging, patience);
+        let limit = |id: &TaskId| {
+            limits
+                .get(&id.subtopology)
+                .copied()
+                .unwrap_or(Timestamp::MAX)
+        };
+        let mut ready = BinaryHeap::new();
         for (id, task) in &mut self.tasks {
-            if task.buffered() == 0 {
+            let Some(next) = task.next_timestamp() else {
                 self.waiting_since.remove(id);
                 continue;
-            }
+            };
             if !task.all_partitions_buffered() && !idle.is_zero() {
                 let since = self.waiting_since.entry(*id).or_insert_with(Instant::now);
                 if since.elapsed() < idle {
@@ -247,16 +337,45 @@ impl ActiveTasks {
                 }
             }
             self.waiting_since.remove(id);
-            task.set_wall_clock(now);
-            let mut n = 0;
-            while n < max_per_task && task.process_next()? {
-                n += 1;
+            if next > limit(id) {
+                continue;
             }
-            processed += n as u64;
-            send_output(task, collector)?;
+            task.set_wall_clock(now);
+            ready.push(Reverse((next, *id)));
         }
-        self.metrics.add_processed(processed);
-        Ok(processed)
+        let budget = max_per_task * ready.len();
+        let mut processed = 0;
+        while processed < budget {
+            let Some(Reverse((_, id))) = ready.pop() else {
+                break;
+            };
+            let until = ready
+                .peek()
+                .map_or(Timestamp::MAX, |Reverse((t, _))| *t)
+                .min(limit(&id));
+            let Some(task) = self.tasks.get_mut(&id) else {
+                continue;
+            };
+            let mut turn = 0;
+            while turn < TURN && processed + turn < budget {
+                if !task.process_next()? {
+                    break;
+                }
+                turn += 1;
+                match task.next_timestamp() {
+                    Some(next) if next <= until => {}
+                    _ => break,
+                }
+            }
+            processed += turn;
+            send_output(task, collector)?;
+            match task.next_timestamp() {
+                Some(next) if next <= limit(&id) => ready.push(Reverse((next, id))),
+                _ => {}
+            }
+        }
+        self.metrics.add_processed(processed as u64);
+        Ok(processed as u64)
     }
 
     /// Fires the wall-clock punctuations that are due, sending what they produce.
@@ -341,6 +460,8 @@ impl ActiveTasks {
             task.close();
         }
         self.waiting_since.clear();
+        self.pacing.clear();
+        self.full.clear();
     }
 
     /// Closes every task without committing. Under exactly-once their local state is wiped
@@ -358,6 +479,8 @@ impl ActiveTasks {
             }
         }
         self.waiting_since.clear();
+        self.pacing.clear();
+        self.full.clear();
     }
 }
 

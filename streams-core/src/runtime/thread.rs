@@ -329,7 +329,20 @@ impl ThreadState {
             self.restore(consumer)?;
         }
         self.tasks.update_global()?;
-        self.tasks.process(&mut self.collector, PROCESS_BATCH)?;
+        // Read once per round, and only if some partition is empty.
+        let positions = std::cell::OnceCell::new();
+        let lagging = |topic: &str, partition: i32| {
+            let positions = positions.get_or_init(|| consumer.position().ok());
+            has_more(consumer, positions.as_ref(), topic, partition)
+        };
+        self.tasks
+            .process(&mut self.collector, PROCESS_BATCH, &lagging)?;
+        let drained = self.tasks.drained();
+        if drained.count() > 0 {
+            consumer
+                .resume(&drained)
+                .map_err(RuntimeError::kafka("resume drained partitions"))?;
+        }
         self.tasks.punctuate(&mut self.collector)?;
         if last_commit.elapsed() >= commit_interval {
             self.commit(consumer)?;
@@ -337,6 +350,51 @@ impl ThreadState {
         }
         Ok(())
     }
+}
+
+/// Whether an empty input partition has more records on the broker than the consumer has
+/// delivered: its position (which moves past transaction markers and aborted records too)
+/// below librdkafka's high watermark from the last fetch response (no request). Before any
+/// response the first fetch is in flight: more may come. A partition that has delivered
+/// nothing since it was assigned, after a response, has nothing waiting.
+fn has_more<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    positions: Option<&TopicPartitionList>,
+    topic: &str,
+    partition: i32,
+) -> bool {
+    let Some(high) = cached_high_watermark(consumer, topic, partition) else {
+        return true;
+    };
+    positions
+        .and_then(|p| p.find_partition(topic, partition))
+        .and_then(|e| e.offset().to_raw())
+        .is_some_and(|position| position >= 0 && position < high)
+}
+
+/// librdkafka's cached high watermark of a partition (`rd_kafka_get_watermark_offsets`,
+/// which rust-rdkafka does not wrap), or `None` before a fetch response brought one.
+fn cached_high_watermark<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    partition: i32,
+) -> Option<i64> {
+    let topic = std::ffi::CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1i64, -1i64);
+    // SAFETY: the client pointer is valid while `consumer` lives, `topic` is a
+    // NUL-terminated string that outlives the call, and librdkafka only writes the two
+    // i64s it is given, reading its own cache under its lock.
+    let error = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            consumer.client().native_ptr(),
+            topic.as_ptr(),
+            partition,
+            &mut low,
+            &mut high,
+        )
+    };
+    (error == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
+        .then_some(high)
 }
 
 /// Whether `error` says the group has moved on (a rebalance started, or this member's
@@ -460,9 +518,24 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
                 None => break,
                 Some(Ok(message)) => {
                     polled += 1;
-                    if let Err(error) = state.borrow_mut().tasks.add(&message) {
-                        failure = Some(error);
-                        break;
+                    match state.borrow_mut().tasks.add(&message) {
+                        Ok(false) => {}
+                        // Pausing also drops what librdkafka fetched beyond it: the next
+                        // polls bring the other partitions' records.
+                        Ok(true) => {
+                            let mut full = TopicPartitionList::new();
+                            full.add_partition(
+                                rdkafka::Message::topic(&message),
+                                rdkafka::Message::partition(&message),
+                            );
+                            if let Err(error) = consumer.pause(&full) {
+                                tracing::warn!(%error, "could not pause a full partition");
+                            }
+                        }
+                        Err(error) => {
+                            failure = Some(error);
+                            break;
+                        }
                     }
                 }
                 Some(Err(error)) => {

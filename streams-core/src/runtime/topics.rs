@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
 use rdkafka::ClientConfig;
 
 use super::RuntimeError;
@@ -96,13 +97,11 @@ pub(crate) struct TopicPlan {
 }
 
 /// The partition counts of every topic of the cluster.
-pub(crate) fn partition_counts(
-    consumer: &BaseConsumer,
+pub(crate) fn partition_counts<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
     timeout: Duration,
-) -> Result<HashMap<String, i32>, RuntimeError> {
-    let metadata = consumer
-        .fetch_metadata(None, timeout)
-        .map_err(RuntimeError::kafka("fetch metadata"))?;
+) -> Result<HashMap<String, i32>, KafkaError> {
+    let metadata = consumer.fetch_metadata(None, timeout)?;
     Ok(metadata
         .topics()
         .iter()

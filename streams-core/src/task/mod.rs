@@ -3,6 +3,7 @@
 //! this same code; only the I/O around it differs.
 
 mod changelog;
+mod log_limit;
 mod metrics;
 mod node;
 mod output;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 pub(crate) use changelog::ChangelogCollector;
 use state_stores::{ChangelogRecord, Checkpoint};
 
+use log_limit::LogLimit;
 pub use metrics::TaskMetrics;
 pub(crate) use node::{
     forward_all, Child, DownstreamRef, NodeInfo, NodeRef, ProcessorNode, SinkNode, SinkTopic,
@@ -73,6 +75,8 @@ pub(crate) struct TaskContext {
     pub(crate) output: OutputBuffer,
     pub(crate) stores: StoreRegistry,
     pub(crate) metrics: TaskMetrics,
+    /// Limits the log lines about dropped records.
+    pub(crate) drop_log: LogLimit,
     topics: Vec<Arc<str>>,
     current: Option<CurrentRecord>,
 }
@@ -160,6 +164,8 @@ pub struct Task {
     directory: PathBuf,
     changelog: Rc<RefCell<ChangelogCollector>>,
     checkpoint: Checkpoint,
+    /// Limits the log lines about skipped records.
+    skip_log: LogLimit,
     /// Per input topic, the offset after the last record processed (or skipped): what the
     /// runtime commits for the task's input partitions.
     consumed: Vec<Option<i64>>,
@@ -200,6 +206,7 @@ impl Task {
                 output: OutputBuffer::default(),
                 stores: parts.stores,
                 metrics: TaskMetrics::default(),
+                drop_log: LogLimit::default(),
                 topics,
                 current: None,
             },
@@ -212,6 +219,7 @@ impl Task {
             directory: parts.directory,
             changelog: parts.changelog,
             checkpoint,
+            skip_log: LogLimit::default(),
             consumed,
         })
     }
@@ -240,6 +248,24 @@ impl Task {
     /// The task's counters.
     pub fn metrics(&self) -> TaskMetrics {
         self.ctx.metrics
+    }
+
+    /// The time of the record [`process_next`](Self::process_next) would process next.
+    pub fn next_timestamp(&self) -> Option<Timestamp> {
+        self.queues.next_timestamp()
+    }
+
+    /// The number of records of `topic` buffered and not yet processed.
+    pub fn buffered_on(&self, topic: &str) -> usize {
+        self.topic_index(topic).map_or(0, |i| self.queues.len_of(i))
+    }
+
+    /// The input topics with no record buffered, with their partition time (-1 before any
+    /// record).
+    pub fn empty_inputs(&self) -> impl Iterator<Item = (&str, Timestamp)> + '_ {
+        self.queues
+            .empty_queues()
+            .map(|(i, time)| (&*self.ctx.topics[i], time))
     }
 
     /// The number of records buffered and not yet processed.
@@ -337,7 +363,9 @@ impl Task {
             return self.handle_bad_input(error, &record).map(|()| true);
         }
         // Stream time advances before the record is processed, so operators see the record's
-        // own time when they check it for lateness.
+        // own time when they check it for lateness; a record that turns out not to be
+        // processable gives the step back (below).
+        let stream_time_before = self.ctx.stream_time;
         self.ctx.stream_time = self.ctx.stream_time.max(timestamp);
         self.ctx.current = Some(CurrentRecord {
             topic: index,
@@ -363,6 +391,11 @@ impl Task {
                 error,
                 record,
             }) => {
+                // Only records that are processed advance stream time (as in Kafka
+                // Streams, which drops them before they reach the partition's queue head):
+                // one garbage record with a far-future time would otherwise close every
+                // window and make every later good record late.
+                self.ctx.stream_time = stream_time_before;
                 let error = StreamsError::Deserialization {
                     topic: topic(&self.ctx),
                     partition,
@@ -392,8 +425,13 @@ impl Task {
     ) -> Result<(), StreamsError> {
         match self.handler.handle(&error, record) {
             HandlerResponse::Continue => {
-                tracing::warn!(task = %self.ctx.task_id, %error, "skipping a record");
                 self.ctx.metrics.skipped += 1;
+                if let Some(skipped) = self.skip_log.note(1) {
+                    tracing::warn!(
+                        task = %self.ctx.task_id, %error, skipped, total = self.ctx.metrics.skipped,
+                        "skipping bad input (this record and others since the last such line)"
+                    );
+                }
                 Ok(())
             }
             HandlerResponse::Fail => Err(error),

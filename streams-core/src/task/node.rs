@@ -129,8 +129,14 @@ impl<K: Clone + 'static, V: Clone + 'static> SourceInput for SourceNode<K, V> {
             // As Kafka Streams, a record without a key (or value) does not stop the
             // application: a type that has no null cannot carry it, so it goes no further,
             // counted as dropped. An `Option` key or value type receives it as `None`.
-            tracing::warn!(topic, ?part, offset = ?record.offset, "dropping a record with a null the type cannot hold");
             task.metrics.dropped += 1;
+            if let Some(dropped) = task.drop_log.note(1) {
+                tracing::warn!(
+                    topic = task.current_topic(), ?part, offset = ?record.offset, dropped, total = task.metrics.dropped,
+                    "dropping records with a null their type cannot hold (this one and others \
+                     since the last such line)"
+                );
+            }
             return Ok(());
         }
         let key = match self

@@ -46,14 +46,37 @@ impl PartitionGroup {
         q.records.push_back(record);
     }
 
-    /// The next record in timestamp order, with the index of its queue.
-    pub(crate) fn pop(&mut self) -> Option<(usize, QueuedRecord)> {
-        let (index, _) = self
-            .queues
+    /// The number of records buffered on `queue`.
+    pub(crate) fn len_of(&self, queue: usize) -> usize {
+        self.queues[queue].records.len()
+    }
+
+    /// The queues with no record buffered, with their partition time.
+    pub(crate) fn empty_queues(&self) -> impl Iterator<Item = (usize, Timestamp)> + '_ {
+        self.queues
+            .iter()
+            .enumerate()
+            .filter(|(_, q)| q.records.is_empty())
+            .map(|(i, q)| (i, q.partition_time.unwrap_or(-1)))
+    }
+
+    /// The queue whose head goes next, and the head's time.
+    fn next(&self) -> Option<(usize, Timestamp)> {
+        self.queues
             .iter()
             .enumerate()
             .filter_map(|(i, q)| q.records.front().map(|r| (i, r.timestamp)))
-            .min_by_key(|&(i, ts)| (ts, i))?;
+            .min_by_key(|&(i, ts)| (ts, i))
+    }
+
+    /// The time of the record [`pop`](Self::pop) would return.
+    pub(crate) fn next_timestamp(&self) -> Option<Timestamp> {
+        self.next().map(|(_, ts)| ts)
+    }
+
+    /// The next record in timestamp order, with the index of its queue.
+    pub(crate) fn pop(&mut self) -> Option<(usize, QueuedRecord)> {
+        let (index, _) = self.next()?;
         let record = self.queues[index].records.pop_front()?;
         Some((index, record))
     }

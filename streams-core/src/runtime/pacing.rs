@@ -1,0 +1,55 @@
+//! Pacing: how far in event time a stream thread lets the tasks of one sub-topology go
+//! while one of them waits for records that are on their way.
+//!
+//! The tasks of a sub-topology write to the same repartition topics, so the task that reads
+//! one receives their records interleaved only as far as they advance together. When an
+//! input partition of one of them is empty but has more records on the broker (its fetch is
+//! in flight, or it was paused with a full buffer), its siblings process no record later than
+//! that partition's time until the records arrive, or until `patience` has passed: a slow
+//! partition delays the others, never stops them. On a backlog this is what keeps the
+//! downstream task's stream time from racing ahead of the records of the task behind.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use crate::{Task, TaskId, Timestamp};
+
+/// When each held sub-topology's hold began.
+#[derive(Debug, Default)]
+pub(crate) struct Pacing {
+    held_since: HashMap<u32, Instant>,
+}
+
+impl Pacing {
+    /// The event time up to which each held sub-topology's tasks may process now.
+    /// `lagging(topic, partition)` says whether an empty input partition has more records
+    /// on the broker.
+    pub(crate) fn limits(
+        &mut self,
+        tasks: &BTreeMap<TaskId, Task>,
+        lagging: &dyn Fn(&str, i32) -> bool,
+        patience: Duration,
+    ) -> HashMap<u32, Timestamp> {
+        let mut limits: HashMap<u32, Timestamp> = HashMap::new();
+        for (id, task) in tasks {
+            for (topic, time) in task.empty_inputs() {
+                if lagging(topic, id.partition) {
+                    let limit = limits.entry(id.subtopology).or_insert(time);
+                    *limit = (*limit).min(time);
+                }
+            }
+        }
+        // A hold lasts until nothing of its sub-topology lags, but binds only for `patience`.
+        self.held_since.retain(|s, _| limits.contains_key(s));
+        let now = Instant::now();
+        limits.retain(|s, _| {
+            now.duration_since(*self.held_since.entry(*s).or_insert(now)) < patience
+        });
+        limits
+    }
+
+    /// Forgets every hold (the thread's tasks are gone).
+    pub(crate) fn clear(&mut self) {
+        self.held_since.clear();
+    }
+}

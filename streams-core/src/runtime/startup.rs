@@ -1,0 +1,90 @@
+//! The metadata client that `start()` checks the cluster with. It remembers what librdkafka
+//! reported while trying to reach the brokers, so that an unreachable cluster fails with the
+//! address and the cause (name resolution, connection refused, ...), not only "timed out".
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
+
+use super::{clients, RuntimeError};
+use crate::StreamsConfig;
+
+/// Keeps the last connection problem librdkafka reported.
+#[derive(Default)]
+pub(crate) struct StartupContext {
+    last_problem: Mutex<Option<String>>,
+}
+
+impl StartupContext {
+    fn remember(&self, problem: String) {
+        let mut last = self.last_problem.lock().unwrap_or_else(|p| p.into_inner());
+        *last = Some(problem);
+    }
+
+    fn last_problem(&self) -> Option<String> {
+        self.last_problem
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+impl ClientContext for StartupContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        // The levels are syslog's: 0 (emergency) to 4 (warning) are problems.
+        if (level as i32) <= (RDKafkaLogLevel::Warning as i32) {
+            tracing::warn!(target: "librdkafka", "{fac}: {log_message}");
+            self.remember(log_message.to_owned());
+        } else {
+            tracing::debug!(target: "librdkafka", "{fac}: {log_message}");
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(%error, reason, "Kafka client error while starting");
+        // "1/1 brokers are down" says less than the resolution or connection failure
+        // reported just before it.
+        if !reason.contains("brokers are down") {
+            self.remember(reason.to_owned());
+        }
+    }
+}
+
+impl ConsumerContext for StartupContext {}
+
+/// The client `start()` reads the cluster's metadata with.
+pub(crate) type MetadataClient = BaseConsumer<StartupContext>;
+
+pub(crate) fn metadata_client(config: &StreamsConfig) -> Result<MetadataClient, RuntimeError> {
+    clients::assigned_consumer(config, "startup")
+        .create_with_context(StartupContext::default())
+        .map_err(RuntimeError::kafka("create the metadata client"))
+}
+
+/// Turns a failed metadata request into an error naming the cluster and, where librdkafka
+/// said why, the cause.
+pub(crate) fn unreachable(
+    client: &MetadataClient,
+    config: &StreamsConfig,
+    timeout: Duration,
+    error: KafkaError,
+) -> RuntimeError {
+    // librdkafka hands its log lines and errors to the context as events, which only a poll
+    // serves (this consumer has no partitions: a poll serves events and returns nothing).
+    for _ in 0..5 {
+        let _ = client.poll(Duration::from_millis(20));
+    }
+    RuntimeError::Unreachable {
+        bootstrap_servers: config.bootstrap_servers_value().to_owned(),
+        timeout,
+        cause: client
+            .client()
+            .context()
+            .last_problem()
+            .unwrap_or_else(|| error.to_string()),
+    }
+}
