@@ -140,6 +140,7 @@ struct KafkaSettings {
     commit_interval: Option<std::time::Duration>,
     replication_factor: i32,
     max_task_idle: std::time::Duration,
+    common: Vec<(String, String)>,
     consumer: Vec<(String, String)>,
     producer: Vec<(String, String)>,
     admin: Vec<(String, String)>,
@@ -154,6 +155,7 @@ impl Default for KafkaSettings {
             commit_interval: None,
             replication_factor: 1,
             max_task_idle: std::time::Duration::ZERO,
+            common: Vec::new(),
             consumer: Vec::new(),
             producer: Vec::new(),
             admin: Vec::new(),
@@ -252,6 +254,24 @@ impl StreamsConfig {
         self.kafka.max_task_idle
     }
 
+    /// Passes a property to every rdkafka client the runtime creates: the consumers (group,
+    /// restore, global and start-up), the producers and the admin client; the per-client
+    /// properties below override it. A secured cluster's `security.protocol`, `sasl.*` and
+    /// `ssl.*` settings go here, so that no client is left without them.
+    ///
+    /// ```
+    /// use streams_core::StreamsConfig;
+    ///
+    /// let config = StreamsConfig::new("word-count")
+    ///     .client_property("security.protocol", "SASL_SSL")
+    ///     .client_property("sasl.mechanism", "SCRAM-SHA-512");
+    /// assert_eq!(config.client_properties().common.len(), 2);
+    /// ```
+    pub fn client_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.kafka.common.push((key.into(), value.into()));
+        self
+    }
+
     /// Passes a property to the rdkafka consumers (it overrides the runtime's own settings).
     pub fn consumer_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.kafka.consumer.push((key.into(), value.into()));
@@ -273,6 +293,7 @@ impl StreamsConfig {
     /// The rdkafka properties passed to consumers, producers and the admin client.
     pub fn client_properties(&self) -> ClientProperties<'_> {
         ClientProperties {
+            common: &self.kafka.common,
             consumer: &self.kafka.consumer,
             producer: &self.kafka.producer,
             admin: &self.kafka.admin,
@@ -362,6 +383,8 @@ impl StreamsConfig {
 /// The rdkafka properties a configuration passes through, by client.
 #[derive(Clone, Copy, Debug)]
 pub struct ClientProperties<'a> {
+    /// For every client; the per-client properties override these.
+    pub common: &'a [(String, String)],
     /// For consumers.
     pub consumer: &'a [(String, String)],
     /// For producers.
