@@ -7,6 +7,7 @@ use std::time::Duration;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
 
 use super::RuntimeError;
@@ -102,13 +103,32 @@ pub(crate) fn partition_counts(
 ) -> Result<HashMap<String, i32>, RuntimeError> {
     let metadata = consumer
         .fetch_metadata(None, timeout)
-        .map_err(RuntimeError::kafka("fetch metadata"))?;
+        .map_err(|e| refusal(consumer).unwrap_or(RuntimeError::kafka("fetch metadata")(e)))?;
     Ok(metadata
         .topics()
         .iter()
         .filter(|t| t.error().is_none() && !t.partitions().is_empty())
         .map(|t| (t.name().to_owned(), t.partitions().len() as i32))
         .collect())
+}
+
+/// Why the cluster refused `consumer`, if it did. A failed login (SASL) or TLS handshake only
+/// makes the request that needed the connection time out; the reason waits among the
+/// consumer's events.
+fn refusal(consumer: &BaseConsumer) -> Option<RuntimeError> {
+    // A poll that serves some other event returns nothing too, so an empty answer does not
+    // mean the queue is empty; the bound keeps a client that keeps reconnecting from holding
+    // us here.
+    for _ in 0..100 {
+        if let Some(Err(e)) = consumer.poll(Duration::ZERO) {
+            if let Some(code @ (RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SSL)) =
+                e.rdkafka_error_code()
+            {
+                return Some(RuntimeError::Authentication(code));
+            }
+        }
+    }
+    None
 }
 
 /// One day, the extra retention Kafka Streams gives windowed changelogs.
