@@ -275,4 +275,3 @@ mod secure_kafka {
         }
     }
 }
-
