@@ -43,10 +43,14 @@ s.close()'
 }
 
 # A KRaft cluster id: 16 random bytes in URL-safe base64 without padding (what
-# `kafka-storage.sh random-uuid` prints, without starting a JVM for it).
+# `kafka-storage.sh random-uuid` prints, without starting a JVM for it). Like Kafka's own, it
+# never starts with "-", which the storage tool would take for an option (1 start in 64).
 cluster_id() {
     python3 -c 'import base64, uuid
-print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))'
+id = "-"
+while id.startswith("-"):
+    id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+print(id)'
 }
 
 install() {
@@ -137,7 +141,8 @@ make_certificates() {
             openssl pkcs12 -export -in "$tls/broker.pem" -certfile "$tls/ca.pem" \
                 -inkey "$tls/broker.key" -name broker -out "$tls/broker.p12" \
                 -passout "file:$tls/store-password"
-    } >"$tls/openssl.log" 2>&1 || { cat "$tls/openssl.log" >&2; die "could not make certificates"; }
+    } >"$tls/openssl.log" 2>&1 ||
+        { cat "$tls/openssl.log" >&2; rm -rf "$1"; die "could not make certificates"; }
 }
 
 # 24 random hex characters: no character that the SCRAM or JAAS syntax treats specially.
@@ -161,7 +166,7 @@ start_broker() {
     mapfile -t opts < <(java_opts "$dir")
     java "${opts[@]}" kafka.tools.StorageTool format --ignore-formatted \
         -t "$(cluster_id)" -c "$dir/server.properties" "$@" >"$dir/format.log" 2>&1 ||
-        { cat "$dir/format.log" >&2; die "could not format $dir/data"; }
+        { cat "$dir/format.log" >&2; rm -rf "$dir"; die "could not format a log directory"; }
     java "${opts[@]}" kafka.Kafka "$dir/server.properties" </dev/null >"$dir/stdout.log" 2>&1 &
     BROKER_PID=$!
     echo "$BROKER_PID" >"$dir/pid"
