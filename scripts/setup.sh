@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building the workspace needs on a fresh Debian machine with a Rust toolchain:
-# rustfmt and clippy, libclang for the RocksDB bindings of the state stores, and Java 17 with
-# Maven for the Apache Kafka broker of the end-to-end tests (scripts/kafka.sh).
+# rustfmt and clippy, libclang for the RocksDB bindings of the state stores, OpenSSL's headers
+# and pkg-config for librdkafka's TLS and SASL (it links the system's OpenSSL, which Debian
+# keeps patched, rather than compiling a vendored OpenSSL on every clean build), and Java 17
+# with Maven for the Apache Kafka broker of the end-to-end tests (scripts/kafka.sh).
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 
@@ -10,9 +12,12 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
 fi
 
 missing=()
-dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)
+for package in libclang-dev libssl-dev pkg-config; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ "${#missing[@]}" -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"

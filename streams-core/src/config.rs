@@ -142,6 +142,7 @@ struct KafkaSettings {
     max_task_idle: std::time::Duration,
     startup_timeout: std::time::Duration,
     buffered_records_per_partition: usize,
+    common: Vec<(String, String)>,
     consumer: Vec<(String, String)>,
     producer: Vec<(String, String)>,
     admin: Vec<(String, String)>,
@@ -158,6 +159,7 @@ impl Default for KafkaSettings {
             max_task_idle: std::time::Duration::ZERO,
             startup_timeout: std::time::Duration::from_secs(10),
             buffered_records_per_partition: 1_000,
+            common: Vec::new(),
             consumer: Vec::new(),
             producer: Vec::new(),
             admin: Vec::new(),
@@ -311,6 +313,24 @@ impl StreamsConfig {
         self.kafka.startup_timeout
     }
 
+    /// Passes a property to every rdkafka client the runtime creates: the consumers (group,
+    /// restore, global and start-up), the producers and the admin client; the per-client
+    /// properties below override it. A secured cluster's `security.protocol`, `sasl.*` and
+    /// `ssl.*` settings go here, so that no client is left without them.
+    ///
+    /// ```
+    /// use streams_core::StreamsConfig;
+    ///
+    /// let config = StreamsConfig::new("word-count")
+    ///     .client_property("security.protocol", "SASL_SSL")
+    ///     .client_property("sasl.mechanism", "SCRAM-SHA-512");
+    /// assert_eq!(config.client_properties().common.len(), 2);
+    /// ```
+    pub fn client_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.kafka.common.push((key.into(), value.into()));
+        self
+    }
+
     /// Passes a property to the rdkafka consumers (it overrides the runtime's own settings).
     pub fn consumer_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.kafka.consumer.push((key.into(), value.into()));
@@ -332,6 +352,7 @@ impl StreamsConfig {
     /// The rdkafka properties passed to consumers, producers and the admin client.
     pub fn client_properties(&self) -> ClientProperties<'_> {
         ClientProperties {
+            common: &self.kafka.common,
             consumer: &self.kafka.consumer,
             producer: &self.kafka.producer,
             admin: &self.kafka.admin,
@@ -421,6 +442,8 @@ impl StreamsConfig {
 /// The rdkafka properties a configuration passes through, by client.
 #[derive(Clone, Copy, Debug)]
 pub struct ClientProperties<'a> {
+    /// For every client; the per-client properties override these.
+    pub common: &'a [(String, String)],
     /// For consumers.
     pub consumer: &'a [(String, String)],
     /// For producers.

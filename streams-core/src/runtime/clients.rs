@@ -1,5 +1,7 @@
 //! The rdkafka client configurations of an instance: the runtime's settings first, then the
-//! user's pass-through properties, which win.
+//! user's pass-through properties, which win: those for every client, then those for the kind
+//! of client. Every client the runtime creates is configured here, so that settings such as a
+//! secured cluster's credentials reach all of them.
 
 use rdkafka::ClientConfig;
 
@@ -9,10 +11,15 @@ use crate::StreamsConfig;
 fn base(config: &StreamsConfig, overrides: &[(String, String)]) -> ClientConfig {
     let mut client = ClientConfig::new();
     client.set("bootstrap.servers", config.bootstrap_servers_value());
-    for (key, value) in overrides {
+    pass_through(&mut client, config, overrides);
+    client
+}
+
+/// Sets the user's properties for every client, then `own` (those for this kind of client).
+fn pass_through(client: &mut ClientConfig, config: &StreamsConfig, own: &[(String, String)]) {
+    for (key, value) in config.client_properties().common.iter().chain(own) {
         client.set(key, value);
     }
-    client
 }
 
 fn isolation(config: &StreamsConfig) -> &'static str {
@@ -36,9 +43,7 @@ pub(crate) fn group_consumer(config: &StreamsConfig, client_id: &str) -> ClientC
         .set("auto.offset.reset", "earliest")
         .set("partition.assignment.strategy", "range")
         .set("isolation.level", isolation(config));
-    for (key, value) in config.client_properties().consumer {
-        client.set(key, value);
-    }
+    pass_through(&mut client, config, config.client_properties().consumer);
     // Co-partitioning depends on these two.
     client
         .set("partition.assignment.strategy", "range")
@@ -81,13 +86,37 @@ pub(crate) fn producer(
             .set("transactional.id", transactional_id)
             .set("transaction.timeout.ms", "10000");
     }
-    for (key, value) in config.client_properties().producer {
-        client.set(key, value);
-    }
+    pass_through(&mut client, config, config.client_properties().producer);
     client
 }
 
 /// The admin client (topic creation).
 pub(crate) fn admin(config: &StreamsConfig) -> ClientConfig {
     base(config, config.client_properties().admin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One setting for every client reaches each kind the runtime creates, and a per-client
+    /// setting overrides it.
+    #[test]
+    fn a_common_property_reaches_every_client() {
+        let config = StreamsConfig::new("app")
+            .client_property("security.protocol", "SASL_SSL")
+            .client_property("sasl.mechanism", "SCRAM-SHA-512")
+            .producer_property("sasl.mechanism", "PLAIN");
+        let clients = [
+            group_consumer(&config, "c"),
+            assigned_consumer(&config, "c"),
+            producer(&config, "c", "t"),
+            admin(&config),
+        ];
+        for client in &clients {
+            assert_eq!(client.get("security.protocol"), Some("SASL_SSL"));
+        }
+        assert_eq!(clients[0].get("sasl.mechanism"), Some("SCRAM-SHA-512"));
+        assert_eq!(clients[2].get("sasl.mechanism"), Some("PLAIN"));
+    }
 }

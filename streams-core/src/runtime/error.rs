@@ -1,6 +1,7 @@
 //! The errors of the Kafka runtime.
 
 use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
 
 use crate::StreamsError;
 
@@ -30,6 +31,12 @@ pub enum RuntimeError {
         /// connection, ...).
         cause: String,
     },
+    /// The cluster refused the client: its login (SASL) or TLS handshake failed, for example
+    /// with a wrong password or a broker certificate it does not trust. The code is
+    /// `Authentication` for the login and `SSL` for the handshake; librdkafka's log has the
+    /// details.
+    #[error("Kafka refused the client's login or TLS handshake: {0}")]
+    Authentication(RDKafkaErrorCode),
     /// Topics the topology reads do not exist.
     #[error("source topics do not exist: {}", .0.join(", "))]
     MissingSourceTopics(Vec<String>),

@@ -9,6 +9,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
 
 use super::{clients, RuntimeError};
 use crate::StreamsConfig;
@@ -66,17 +67,26 @@ pub(crate) fn metadata_client(config: &StreamsConfig) -> Result<MetadataClient, 
 }
 
 /// Turns a failed metadata request into an error naming the cluster and, where librdkafka
-/// said why, the cause.
+/// said why, the cause; or into [`RuntimeError::Authentication`] when the cluster refused
+/// the client's login or TLS handshake.
 pub(crate) fn unreachable(
     client: &MetadataClient,
     config: &StreamsConfig,
     timeout: Duration,
     error: KafkaError,
 ) -> RuntimeError {
-    // librdkafka hands its log lines and errors to the context as events, which only a poll
-    // serves (this consumer has no partitions: a poll serves events and returns nothing).
-    for _ in 0..5 {
-        let _ = client.poll(Duration::from_millis(20));
+    // librdkafka hands its log lines and errors over as events, which only a poll serves
+    // (this consumer has no partitions: a poll serves events and returns their errors). A
+    // refused login or TLS handshake is its own error; the bound keeps a client that keeps
+    // reconnecting from holding us here.
+    for _ in 0..100 {
+        if let Some(Err(e)) = client.poll(Duration::ZERO) {
+            if let Some(code @ (RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SSL)) =
+                e.rdkafka_error_code()
+            {
+                return RuntimeError::Authentication(code);
+            }
+        }
     }
     RuntimeError::Unreachable {
         bootstrap_servers: config.bootstrap_servers_value().to_owned(),
