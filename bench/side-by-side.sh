@@ -42,12 +42,27 @@ for size in $(printf '%s\n' "$n" "$n_windowed" | sort -u); do
     "$ours" preload "$bootstrap" "input-$size" "$size"
 done
 
+# The broker's CPU time so far (user + system, 1/100 s ticks after its parenthesized name).
+broker_cpu() { awk '{ sub(/.*\) /, ""); print ($12 + $13) / 100 }' "/proc/$pid/stat"; }
+
+# Runs one side ($1 names it) and then says how much CPU the broker used meanwhile, which
+# shares the 2 cores with the application.
+measure() {
+    local who=$1 before
+    shift
+    before=$(broker_cpu)
+    "$@"
+    printf 'BROKER_CPU {"system":"%s","workload":"%s","broker_cpu_s":%.2f}\n' \
+        "$who" "$w" "$(echo "$(broker_cpu) - $before" | bc)"
+}
+
 for _ in $(seq "$runs"); do
-    "$ours" floor "$bootstrap" "input-$n" "$n"
+    w=W0
+    measure rdkafka-consumer "$ours" floor "$bootstrap" "input-$n" "$n"
     for w in W1 W2 W3 W4 W5; do
         size=$n
         [[ $w == W[345] ]] && size=$n_windowed
-        "$ours" run "$bootstrap" "input-$size" "$w" "$size"
-        "${theirs[@]}" "$bootstrap" "input-$size" "$w" "$size"
+        measure rust-streams "$ours" run "$bootstrap" "input-$size" "$w" "$size"
+        measure kafka-streams "${theirs[@]}" "$bootstrap" "input-$size" "$w" "$size"
     done
 done

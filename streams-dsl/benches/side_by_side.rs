@@ -13,7 +13,8 @@
 //!   moment the instance is `Running` until a reader has every expected output row; the reader
 //!   checks the output against WORKLOADS.md's closed forms.
 //!
-//! Each prints one `RESULT {json}` line with its own peak RSS (the reader included).
+//! Each prints one `RESULT {json}` line with its own peak RSS (the reader included) and the
+//! CPU time the process used while timed (`cpu_s`, all its threads).
 
 mod common;
 
@@ -32,6 +33,20 @@ use streams_core::runtime::{AdminTopicCreator, InternalTopic, TopicCreator};
 use streams_dsl::prelude::*;
 
 const KEYS: u64 = 10_000;
+
+/// CPU time this process has used so far (user + system), in seconds; Linux counts it in
+/// 1/100 s ticks in `/proc/self/stat` (fields 14 and 15, after the parenthesized name).
+fn cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: u64 = after_name
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse::<u64>().ok())
+        .sum();
+    ticks as f64 / 100.0
+}
 
 fn admin(bootstrap: &str) -> Arc<dyn TopicCreator> {
     let mut config = ClientConfig::new();
@@ -93,7 +108,7 @@ fn reader(bootstrap: &str, topic: &str) -> BaseConsumer {
 /// W0: read N records, touching only their lengths.
 fn floor(bootstrap: &str, topic: &str, n: u64) {
     let consumer = reader(bootstrap, topic);
-    let started = Instant::now();
+    let (started, cpu_started) = (Instant::now(), cpu_s());
     let (mut seen, mut bytes) = (0u64, 0usize);
     while seen < n {
         if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
@@ -106,8 +121,9 @@ fn floor(bootstrap: &str, topic: &str, n: u64) {
     println!(
         "RESULT {{\"workload\":\"W0\",\"system\":\"rdkafka-consumer\",\"broker\":\"apache-kafka\",\
          \"n\":{n},\"run_s\":{run_s:.3},\"rec_per_s\":{:.0},\"rows\":{seen},\"bytes\":{bytes},\
-         \"peak_rss_mb\":{:.1}}}",
+         \"cpu_s\":{:.2},\"peak_rss_mb\":{:.1}}}",
         n as f64 / run_s,
+        cpu_s() - cpu_started,
         peak_rss_mb()
     );
 }
@@ -178,7 +194,9 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, windowed: bool, key: &[u8], value: Option<&[u8]>) {
+    /// Counts one output record. Only W2 and W5 (`sessions`) need the final table, which for
+    /// W3 and W4 would hold every window (2M entries at N = 200K) and weigh on peak RSS.
+    fn add(&mut self, windowed: bool, sessions: bool, key: &[u8], value: Option<&[u8]>) {
         let Some(value) = value else {
             self.retractions += 1;
             self.table.remove(key);
@@ -191,8 +209,10 @@ impl Tally {
         self.rows += 1;
         self.sum += i128::from(value);
         self.max = self.max.max(value);
-        self.table.insert(key.to_vec(), value);
         // Our windowed keys end with the window's start and end, 8 bytes each.
+        if !windowed || sessions {
+            self.table.insert(key.to_vec(), value);
+        }
         if windowed && key.len() >= 16 {
             let start = key[key.len() - 16..key.len() - 8]
                 .try_into()
@@ -257,13 +277,15 @@ fn run(bootstrap: &str, input: &str, workload: &str, n: u64) {
     let tally = Arc::new(Mutex::new(Tally::default()));
     let reading = Arc::new(AtomicBool::new(true));
     let reader_thread = {
-        let (tally, reading, consumer) = (tally.clone(), reading.clone(), reader(bootstrap, &output));
+        let (tally, reading, consumer) =
+            (tally.clone(), reading.clone(), reader(bootstrap, &output));
         let windowed = matches!(workload, "W3" | "W4" | "W5");
+        let sessions = workload == "W5";
         std::thread::spawn(move || {
             while reading.load(Ordering::Relaxed) {
                 if let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) {
                     let mut tally = tally.lock().expect("tally");
-                    tally.add(windowed, m.key().unwrap_or_default(), m.payload());
+                    tally.add(windowed, sessions, m.key().unwrap_or_default(), m.payload());
                 }
             }
         })
@@ -281,7 +303,7 @@ fn run(bootstrap: &str, input: &str, workload: &str, n: u64) {
         streams.wait_for(State::Running, Duration::from_secs(120)),
         "never running"
     );
-    let started = Instant::now();
+    let (started, cpu_started) = (Instant::now(), cpu_s());
     let (rows, retractions) = expected(workload, n);
     loop {
         {
@@ -298,6 +320,7 @@ fn run(bootstrap: &str, input: &str, workload: &str, n: u64) {
         std::thread::sleep(Duration::from_millis(5));
     }
     let run_s = started.elapsed().as_secs_f64();
+    let cpu = cpu_s() - cpu_started;
     reading.store(false, Ordering::Relaxed);
     reader_thread.join().expect("reader");
     streams.close(Duration::from_secs(60));
@@ -306,7 +329,7 @@ fn run(bootstrap: &str, input: &str, workload: &str, n: u64) {
     println!(
         "RESULT {{\"workload\":\"{workload}\",\"system\":\"rust-streams\",\"broker\":\"apache-kafka\",\
          \"variant\":\"updates/rocksdb\",\"guarantee\":\"alos\",\"n\":{n},\"run_s\":{run_s:.3},\
-         \"rec_per_s\":{:.0},{checks},\"peak_rss_mb\":{:.1}}}",
+         \"rec_per_s\":{:.0},{checks},\"cpu_s\":{cpu:.2},\"peak_rss_mb\":{:.1}}}",
         n as f64 / run_s,
         peak_rss_mb()
     );
@@ -314,7 +337,8 @@ fn run(bootstrap: &str, input: &str, workload: &str, n: u64) {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: side_by_side preload|floor BOOTSTRAP TOPIC N | run BOOTSTRAP TOPIC W1..W5 N";
+    let usage =
+        "usage: side_by_side preload|floor BOOTSTRAP TOPIC N | run BOOTSTRAP TOPIC W1..W5 N";
     let n = |s: &String| s.parse::<u64>().expect("N is a number");
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["preload", bootstrap, topic, _] => preload(bootstrap, topic, n(&args[3])),
