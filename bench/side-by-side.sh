@@ -11,7 +11,9 @@
 # processes on the machine hits both alike), each in its own process. Prints every RESULT
 # line. N (default 1,000,000) is for W0-W2; N_WINDOWED (default 200,000) for W3-W5, which
 # emit up to 10 results per record.
-# Set CARGO_TARGET_DIR as for any cargo command; JAVA_OPTS passes JVM options.
+# Set CARGO_TARGET_DIR as for any cargo command; JAVA_OPTS passes JVM options; WORKLOADS
+# picks workloads (default "W1 W2 W3 W4 W5"); SIDE_BY_SIDE_QUEUE_KB bounds librdkafka's
+# prefetch per consumer on our side (queued.max.messages.kbytes, 64 MiB by default).
 set -euo pipefail
 
 n=${1:-1000000}
@@ -59,7 +61,7 @@ measure() {
 for _ in $(seq "$runs"); do
     w=W0
     measure rdkafka-consumer "$ours" floor "$bootstrap" "input-$n" "$n"
-    for w in W1 W2 W3 W4 W5; do
+    for w in ${WORKLOADS:-W1 W2 W3 W4 W5}; do
         size=$n
         [[ $w == W[345] ]] && size=$n_windowed
         measure rust-streams "$ours" run "$bootstrap" "input-$size" "$w" "$size"

@@ -90,14 +90,23 @@ fn preload(bootstrap: &str, topic: &str, n: u64) {
     );
 }
 
+/// librdkafka's prefetch limit per consumer in KiB (`queued.max.messages.kbytes`, 64 MiB by
+/// default), from `SIDE_BY_SIDE_QUEUE_KB` when set: prefetched records count in peak RSS.
+fn queue_kb() -> Option<String> {
+    std::env::var("SIDE_BY_SIDE_QUEUE_KB").ok()
+}
+
 /// A consumer of partition 0 of `topic` from its beginning, without a group.
 fn reader(bootstrap: &str, topic: &str) -> BaseConsumer {
-    let consumer: BaseConsumer = ClientConfig::new()
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "side-by-side-reader")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("a consumer");
+        .set("enable.auto.commit", "false");
+    if let Some(kb) = queue_kb() {
+        config.set("queued.max.messages.kbytes", kb);
+    }
+    let consumer: BaseConsumer = config.create().expect("a consumer");
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, 0, Offset::Beginning)
         .expect("partition");
@@ -120,8 +129,9 @@ fn floor(bootstrap: &str, topic: &str, n: u64) {
     let run_s = started.elapsed().as_secs_f64();
     println!(
         "RESULT {{\"workload\":\"W0\",\"system\":\"rdkafka-consumer\",\"broker\":\"apache-kafka\",\
-         \"n\":{n},\"run_s\":{run_s:.3},\"rec_per_s\":{:.0},\"rows\":{seen},\"bytes\":{bytes},\
+         \"queue_kb\":\"{}\",\"n\":{n},\"run_s\":{run_s:.3},\"rec_per_s\":{:.0},\"rows\":{seen},\"bytes\":{bytes},\
          \"cpu_s\":{:.2},\"peak_rss_mb\":{:.1}}}",
+        queue_kb().unwrap_or_default(),
         n as f64 / run_s,
         cpu_s() - cpu_started,
         peak_rss_mb()
@@ -292,10 +302,13 @@ fn run(bootstrap: &str, input: &str, workload: &str, n: u64) {
     };
 
     let dir = tempfile::tempdir().expect("a state dir");
-    let config = StreamsConfig::new(&app)
+    let mut config = StreamsConfig::new(&app)
         .bootstrap_servers(bootstrap)
         .state_dir(dir.path())
         .processing_guarantee(ProcessingGuarantee::AtLeastOnce);
+    if let Some(kb) = queue_kb() {
+        config = config.consumer_property("queued.max.messages.kbytes", kb);
+    }
     let streams =
         KafkaStreams::new(topology(workload, input, &output), config).with_topic_creator(creator);
     streams.start().expect("the application starts");
@@ -328,8 +341,9 @@ fn run(bootstrap: &str, input: &str, workload: &str, n: u64) {
     let checks = tally.lock().expect("tally").check(workload, n);
     println!(
         "RESULT {{\"workload\":\"{workload}\",\"system\":\"rust-streams\",\"broker\":\"apache-kafka\",\
-         \"variant\":\"updates/rocksdb\",\"guarantee\":\"alos\",\"n\":{n},\"run_s\":{run_s:.3},\
-         \"rec_per_s\":{:.0},{checks},\"cpu_s\":{cpu:.2},\"peak_rss_mb\":{:.1}}}",
+         \"variant\":\"updates/rocksdb\",\"guarantee\":\"alos\",\"queue_kb\":\"{}\",\"n\":{n},\
+         \"run_s\":{run_s:.3},\"rec_per_s\":{:.0},{checks},\"cpu_s\":{cpu:.2},\"peak_rss_mb\":{:.1}}}",
+        queue_kb().unwrap_or_default(),
         n as f64 / run_s,
         peak_rss_mb()
     );
