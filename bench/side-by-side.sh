@@ -9,14 +9,14 @@
 # (the topic both sides read, so their input is byte-identical), then runs, per workload
 # and RUNS times, ours and Kafka Streams back to back (alternating, so that load from other
 # processes on the machine hits both alike), each in its own process. Prints every RESULT
-# line. N (default 1,000,000) is for W0-W2; N_WINDOWED (default 200,000) for W3-W5, which
+# line. N (default 2,000,000, WORKLOADS.md's) is for W0-W2; N_WINDOWED (default 200,000) for W3-W5, which
 # emit up to 10 results per record.
 # Set CARGO_TARGET_DIR as for any cargo command; JAVA_OPTS passes JVM options; WORKLOADS
 # picks workloads (default "W1 W2 W3 W4 W5"); SIDE_BY_SIDE_QUEUE_KB bounds librdkafka's
 # prefetch per consumer on our side (queued.max.messages.kbytes, 64 MiB by default).
 set -euo pipefail
 
-n=${1:-1000000}
+n=${1:-2000000}
 n_windowed=${2:-200000}
 runs=${3:-1}
 repo=$(cd "$(dirname "$0")/.." && pwd -P)

@@ -96,7 +96,8 @@ fn queue_kb() -> Option<String> {
     std::env::var("SIDE_BY_SIDE_QUEUE_KB").ok()
 }
 
-/// A consumer of partition 0 of `topic` from its beginning, without a group.
+/// A consumer assigned partition 0 of `topic` from its beginning (not subscribed: its group
+/// id is only there because librdkafka requires one).
 fn reader(bootstrap: &str, topic: &str) -> BaseConsumer {
     let mut config = ClientConfig::new();
     config
