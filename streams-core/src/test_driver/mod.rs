@@ -225,6 +225,7 @@ impl DriverState {
                     history.push(ChangelogRecord {
                         key: record.key.clone().unwrap_or_default(),
                         value: record.value.clone(),
+                        timestamp: record.timestamp,
                     });
                 }
                 self.outputs
