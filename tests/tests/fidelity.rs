@@ -445,3 +445,34 @@ fn a_table_source_forwards_the_same_value_at_a_newer_time() {
         assert_eq!(rows, expected, "caching {caching}");
     }
 }
+
+#[test]
+fn on_close_windows_are_looked_for_at_most_once_per_emit_interval_of_wall_clock_time() {
+    assert_eq!(
+        StreamsConfig::new("app").windowed_aggregation_emit_interval_ms(),
+        1000,
+        "Kafka Streams' default"
+    );
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("in")
+        .group_by_key()
+        .windowed_by(TimeWindows::of_size_with_no_grace(ms(10)))
+        .emit_strategy(EmitStrategy::OnWindowClose)
+        .count()
+        .to_stream()
+        .to("out");
+    let config = StreamsConfig::new("app").windowed_aggregation_emit_interval(ms(1000));
+    let driver = TopologyTestDriver::new(builder.build().unwrap(), config).unwrap();
+    // The first record looks (nothing closed yet); the next look is due at wall clock 1000.
+    assert_eq!(pipe::<i64>(&driver, &[("a", "x", 0)]), vec![]);
+    // [0, 10) closes at 15, but no look is due.
+    assert_eq!(pipe::<i64>(&driver, &[("a", "x", 15)]), vec![]);
+    driver.advance_wall_clock_time(ms(999)).unwrap();
+    assert_eq!(pipe::<i64>(&driver, &[("a", "x", 16)]), vec![]);
+    driver.advance_wall_clock_time(ms(1)).unwrap();
+    assert_eq!(
+        pipe::<i64>(&driver, &[("a", "x", 17)]),
+        vec![(s("a"), 0, 10, Some(1), 0)]
+    );
+}
