@@ -360,6 +360,13 @@ fn a_stream_aggregate_is_as_recent_as_its_latest_record_and_its_store_keeps_that
         store.get_with_timestamp(&s("a")).unwrap(),
         Some(ValueAndTimestamp::new(2, 10))
     );
+    // Restored from its changelog (value alone, time as the record's), the store still knows.
+    driver.commit().unwrap();
+    driver.restart().unwrap();
+    assert_eq!(
+        pipe_table::<i64>(&driver, &[("a", "w", 7)]),
+        vec![(s("a"), Some(3), 10)]
+    );
 }
 
 #[test]
