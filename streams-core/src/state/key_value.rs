@@ -122,8 +122,9 @@ impl<K, V> KeyValueStore<K, V> {
     }
 
     /// The same store, keeping each value's time (the `timestamp` of
-    /// [`put_at`](Self::put_at)) beside it: the engine and the changelog hold the time as 8
-    /// bytes big-endian before the value's encoding, as Kafka Streams' timestamped stores do.
+    /// [`put_at`](Self::put_at)) beside it: the engine holds the time as 8 bytes big-endian
+    /// before the value's encoding, as Kafka Streams' timestamped stores do (a logged store's
+    /// changelog carries the value alone, with the time as the record's timestamp).
     pub fn with_timestamps(mut self) -> Self {
         self.timestamped = true;
         self
