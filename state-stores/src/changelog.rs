@@ -11,6 +11,8 @@ pub struct ChangelogRecord {
     pub key: Vec<u8>,
     /// The value, or `None` for a delete.
     pub value: Option<Vec<u8>>,
+    /// The record's timestamp: for a timestamped key-value store, the value's time.
+    pub timestamp: i64,
 }
 
 /// Where a logged store sends its changelog records: implemented by the task, which writes
@@ -19,6 +21,14 @@ pub struct ChangelogRecord {
 pub trait ChangelogSink {
     /// Records that `key` of `store` changed to `value` (`None`: deleted).
     fn send(&mut self, store: &str, key: &[u8], value: Option<&[u8]>);
+
+    /// As [`send`](Self::send), for a value updated at `timestamp`, which the record carries
+    /// as its own timestamp (timestamped key-value stores, as in Kafka Streams). A sink that
+    /// keeps no timestamps ignores it.
+    fn send_at(&mut self, store: &str, key: &[u8], value: Option<&[u8]>, timestamp: i64) {
+        let _ = timestamp;
+        self.send(store, key, value);
+    }
 }
 
 /// A store that can be rebuilt from its changelog.

@@ -155,6 +155,7 @@ fn restoring_a_changelog_rebuilds_the_same_state() {
             changelog.push(ChangelogRecord {
                 key: key.to_vec(),
                 value: value.map(<[u8]>::to_vec),
+                timestamp: 0,
             });
         };
         for i in 0..50u8 {
@@ -210,6 +211,7 @@ fn rocksdb_keeps_data_across_reopen_and_reports_a_held_lock() {
         &[ChangelogRecord {
             key: b"k".to_vec(),
             value: None,
+            timestamp: 0,
         }],
     )
     .unwrap();

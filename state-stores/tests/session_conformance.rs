@@ -306,6 +306,7 @@ fn restoring_the_changelog_rebuilds_the_same_contents(f: &Factory) {
         changelog.push(ChangelogRecord {
             key: session_changelog_key(key, start, end),
             value,
+            timestamp: 0,
         });
     }
     assert_eq!(
@@ -327,10 +328,12 @@ fn restoring_the_changelog_rebuilds_the_same_contents(f: &Factory) {
         ChangelogRecord {
             key: session_changelog_key(b"k", 0, i64::MAX - 1),
             value: Some(b"v".to_vec()),
+            timestamp: 0,
         },
         ChangelogRecord {
             key: b"fifteen bytes!!".to_vec(),
             value: None,
+            timestamp: 0,
         },
     ];
     let error = restored.restore_batch(&bad).unwrap_err();

@@ -184,7 +184,7 @@ proptest! {
                 let value = w.value.map(|v| vec![v]);
                 let expected = model.put(key, start, end, value.as_deref());
                 prop_assert_eq!(store.put(key, start, end, value.as_deref()).unwrap(), expected, "{} put", engine);
-                changelog.push(ChangelogRecord { key: session_changelog_key(key, start, end), value });
+                changelog.push(ChangelogRecord { key: session_changelog_key(key, start, end), value, timestamp: 0 });
             }
             prop_assert_eq!(store.observed_stream_time(), model.observed.unwrap_or(i64::MIN));
             prop_assert_eq!(store.all().unwrap(), model.find(|_| true, i64::MIN, i64::MAX), "{} all", engine);

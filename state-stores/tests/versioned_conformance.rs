@@ -274,6 +274,7 @@ impl ChangelogSink for Recorder {
         self.0.push(ChangelogRecord {
             key: key.to_vec(),
             value: value.map(<[u8]>::to_vec),
+            timestamp: 0,
         });
     }
 }
@@ -321,6 +322,7 @@ fn a_store_restored_from_the_changelog_answers_the_same() {
         let bad = [ChangelogRecord {
             key: b"k".to_vec(),
             value: Some(vec![1, 2]),
+            timestamp: 0,
         }];
         assert!(make(10).store.restore_batch(&bad).is_err(), "{engine}");
     }

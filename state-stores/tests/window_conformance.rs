@@ -280,6 +280,7 @@ fn restoring_the_changelog_rebuilds_the_same_contents(f: &Factory) {
         changelog.push(ChangelogRecord {
             key: window_changelog_key(key, start),
             value,
+            timestamp: 0,
         });
     }
     assert_eq!(
@@ -301,10 +302,12 @@ fn restoring_the_changelog_rebuilds_the_same_contents(f: &Factory) {
         ChangelogRecord {
             key: window_changelog_key(b"k", i64::MAX - 1),
             value: Some(b"v".to_vec()),
+            timestamp: 0,
         },
         ChangelogRecord {
             key: b"short".to_vec(),
             value: None,
+            timestamp: 0,
         },
     ];
     let error = restored.restore_batch(&bad).unwrap_err();

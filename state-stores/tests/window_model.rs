@@ -163,7 +163,7 @@ proptest! {
                 let value = w.value.map(|v| vec![v]);
                 let expected = model.put(key, start, value.as_deref());
                 prop_assert_eq!(store.put(key, start, value.as_deref()).unwrap(), expected, "{} put", engine);
-                changelog.push(ChangelogRecord { key: window_changelog_key(key, start), value });
+                changelog.push(ChangelogRecord { key: window_changelog_key(key, start), value, timestamp: 0 });
             }
             prop_assert_eq!(store.observed_stream_time(), model.observed.unwrap_or(i64::MIN));
             prop_assert_eq!(store.all().unwrap(), model.select(|_, _| true), "{} all", engine);

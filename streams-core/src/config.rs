@@ -116,6 +116,8 @@ pub struct StreamsConfig {
     rocksdb: RocksDbConfig,
     cache_max_bytes: usize,
     max_out_of_orderness: std::time::Duration,
+    /// `None`: the default (see `windowed_aggregation_emit_interval_value`).
+    pub(crate) windowed_aggregation_emit_interval: Option<std::time::Duration>,
     kafka: KafkaSettings,
 }
 
@@ -208,6 +210,7 @@ impl StreamsConfig {
             rocksdb: RocksDbConfig::default(),
             cache_max_bytes: Self::DEFAULT_CACHE_MAX_BYTES,
             max_out_of_orderness: std::time::Duration::ZERO,
+            windowed_aggregation_emit_interval: None,
             kafka: KafkaSettings::default(),
         }
     }
@@ -370,6 +373,30 @@ impl StreamsConfig {
     /// How far the watermark trails stream time, in ms.
     pub fn max_out_of_orderness_ms(&self) -> i64 {
         i64::try_from(self.max_out_of_orderness.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// The default of [`windowed_aggregation_emit_interval`](Self::windowed_aggregation_emit_interval):
+    /// 1 s, as in Kafka Streams.
+    pub const DEFAULT_WINDOWED_AGGREGATION_EMIT_INTERVAL: std::time::Duration =
+        std::time::Duration::from_secs(1);
+
+    /// Sets how often, at most, an emit-on-window-close aggregation looks for windows that
+    /// have closed (by wall-clock time; Kafka Streams'
+    /// `emit.interval.ms.kstreams.windowed.aggregation`, default 1 s): a closed window's
+    /// result may wait for up to this long, or for the next record after it. The
+    /// `TopologyTestDriver` uses 0 (look on every record) unless this is set, as Kafka
+    /// Streams' driver does.
+    pub fn windowed_aggregation_emit_interval(mut self, interval: std::time::Duration) -> Self {
+        self.windowed_aggregation_emit_interval = Some(interval);
+        self
+    }
+
+    /// The emit-on-window-close throttle, in ms.
+    pub fn windowed_aggregation_emit_interval_ms(&self) -> i64 {
+        let interval = self
+            .windowed_aggregation_emit_interval
+            .unwrap_or(Self::DEFAULT_WINDOWED_AGGREGATION_EMIT_INTERVAL);
+        i64::try_from(interval.as_millis()).unwrap_or(i64::MAX)
     }
 
     /// The default record-cache budget of a stream thread: 10 MiB, as in Kafka Streams.

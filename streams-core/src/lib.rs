@@ -34,7 +34,7 @@ pub use state::{
     CacheBudget, FlushedChange, KeyValueStore, KeyValueStoreBuilder, PutOutcome, SessionStore,
     StoreBuilder, StoreEngine, Stores, TimestampedKeyValueStore, TimestampedSerde,
     ValueAndTimestamp, VersionedKeyValueStore, VersionedPut, VersionedStoreBuilder, WindowStore,
-    WindowedStoreBuilder,
+    WindowedStoreBuilder, NO_TIMESTAMP,
 };
 pub use state_stores::{ChangelogRecord, Checkpoint, RocksDbConfig, StoreError};
 pub use task::{ChangelogPartition, OutputRecord, Task, TaskId, TaskMetrics};

@@ -300,7 +300,7 @@ impl Graph {
             )
             .map(|_| ())
         });
-        self.key_value_store(&store, options, key_serde, value_serde, &node);
+        self.table_store(&store, options, key_serde, value_serde, &node);
         KTable::new(self.clone(), node, Some(store))
     }
 
@@ -313,11 +313,39 @@ impl Graph {
         value_serde: SerdeRef<V>,
         processor: &str,
     ) {
-        let mut builder = Stores::key_value_store_builder(
+        let builder = Stores::key_value_store_builder(
             Stores::key_value_store(store, options.engine),
             key_serde,
             value_serde,
         );
+        self.add_key_value_store(builder, options, processor);
+    }
+
+    /// Adds the store of a table's rows (a table source's, an aggregation's): a key-value
+    /// store that keeps each row's time, as Kafka Streams' timestamped stores do.
+    pub(crate) fn table_store<K: 'static, V: Clone + 'static>(
+        &self,
+        store: &str,
+        options: StoreOptions,
+        key_serde: SerdeRef<K>,
+        value_serde: SerdeRef<V>,
+        processor: &str,
+    ) {
+        let builder = Stores::key_value_store_builder(
+            Stores::key_value_store(store, options.engine),
+            key_serde,
+            value_serde,
+        )
+        .with_timestamps();
+        self.add_key_value_store(builder, options, processor);
+    }
+
+    fn add_key_value_store<K: 'static, V: Clone + 'static>(
+        &self,
+        mut builder: streams_core::KeyValueStoreBuilder<K, V>,
+        options: StoreOptions,
+        processor: &str,
+    ) {
         if !options.logging {
             builder = builder.with_logging_disabled();
         }
@@ -431,7 +459,9 @@ impl StreamsBuilder {
     }
 
     /// A table of the latest value per key of `topic` (a tombstone deletes), materialized in
-    /// a store; it emits only real changes.
+    /// a store that keeps each row's time. With caching (the default) it forwards each key's
+    /// last update per flush, as Kafka Streams does; without, every update but an exact
+    /// repeat of a row's value and time.
     pub fn table<K: Clone + 'static, V: Clone + 'static>(&self, topic: &str) -> KTable<K, V> {
         self.table_with(topic, Consumed::new(), Materialized::new())
     }

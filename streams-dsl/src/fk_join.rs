@@ -310,7 +310,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         );
         let options = materialized.options();
         let value_serde = g.serde(materialized.value_serde, "a foreign-key join's store");
-        g.key_value_store(&output_store, options, key_serde, value_serde, &output);
+        g.table_store(&output_store, options, key_serde, value_serde, &output);
         KTable::new(g.clone(), output, Some(output_store))
     }
 }

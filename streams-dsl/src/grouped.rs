@@ -61,7 +61,7 @@ where
         caching: true,
         ..options
     };
-    graph.key_value_store(&store, options, key_serde, value_serde, &node);
+    graph.table_store(&store, options, key_serde, value_serde, &node);
     KTable::new(graph.clone(), node, Some(store))
 }
 

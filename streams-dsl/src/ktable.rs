@@ -96,7 +96,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
             logging: true,
             caching: false,
         };
-        g.key_value_store(&store, options, key_serde, value_serde, &node);
+        g.table_store(&store, options, key_serde, value_serde, &node);
         KTable {
             window_timing: self.window_timing,
             ..KTable::new(g.clone(), node, Some(store))

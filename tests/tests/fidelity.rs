@@ -316,3 +316,170 @@ fn on_close_sessions_come_by_end_then_key_then_start() {
         vec![(s("a"), 5, 5, Some(1), 5), (s("b"), 0, 5, Some(2), 5)]
     );
 }
+
+/// Pipes `(key, value, time)` into topic `in` and reads `(key, value or None, time)` from
+/// topic `out`.
+fn pipe_table<V: DefaultSerde>(
+    driver: &TopologyTestDriver,
+    records: &[(&str, &str, i64)],
+) -> Vec<(String, Option<V>, i64)> {
+    let input = driver.input_topic::<String, String>("in").unwrap();
+    for (key, value, t) in records {
+        input.pipe_key_value_at(s(key), s(value), *t).unwrap();
+    }
+    driver
+        .output_topic::<String, V>("out")
+        .unwrap()
+        .read_records_to_list()
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.key.unwrap(), r.value, r.timestamp.unwrap()))
+        .collect()
+}
+
+#[test]
+fn a_stream_aggregate_is_as_recent_as_its_latest_record_and_its_store_keeps_that_time() {
+    let builder = StreamsBuilder::new();
+    let grouped = builder.stream::<String, String>("in").group_by_key();
+    grouped
+        .count_with(Materialized::named("counts").with_caching_disabled())
+        .to_stream()
+        .to("out");
+    let driver = drive(builder);
+    assert_eq!(
+        pipe_table::<i64>(&driver, &[("a", "x", 10), ("a", "y", 5), ("b", "z", 3)]),
+        vec![
+            (s("a"), Some(1), 10),
+            // The out-of-order record does not take the aggregate back in time.
+            (s("a"), Some(2), 10),
+            (s("b"), Some(1), 3),
+        ]
+    );
+    let store = driver.key_value_store::<String, i64>("counts").unwrap();
+    assert_eq!(
+        store.get_with_timestamp(&s("a")).unwrap(),
+        Some(ValueAndTimestamp::new(2, 10))
+    );
+    // Restored from its changelog (value alone, time as the record's), the store still knows.
+    driver.commit().unwrap();
+    driver.restart().unwrap();
+    assert_eq!(
+        pipe_table::<i64>(&driver, &[("a", "w", 7)]),
+        vec![(s("a"), Some(3), 10)]
+    );
+}
+
+#[test]
+fn a_table_aggregate_is_as_recent_as_its_latest_update() {
+    let builder = StreamsBuilder::new();
+    builder
+        .table_with::<String, String>(
+            "in",
+            Consumed::new(),
+            Materialized::new().with_caching_disabled(),
+        )
+        .group_by(|row, group| (group, row.clone()))
+        .count_with(Materialized::new().with_caching_disabled())
+        .to_stream()
+        .to("out");
+    let driver = drive(builder);
+    assert_eq!(
+        pipe_table::<i64>(&driver, &[("x", "g", 10), ("y", "g", 4), ("x", "h", 6)]),
+        vec![
+            (s("g"), Some(1), 10),
+            (s("g"), Some(2), 10),
+            // x moves from g to h at 6: g's aggregate keeps its time 10.
+            (s("g"), Some(1), 10),
+            (s("h"), Some(1), 6),
+        ]
+    );
+}
+
+#[test]
+fn with_caching_an_update_to_the_same_value_is_still_forwarded_on_flush() {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("in")
+        .group_by_key()
+        .reduce(|a, b| a.max(b))
+        .to_stream()
+        .to("out");
+    let driver = drive(builder);
+    driver.flush_caches_after_each_record(false);
+    let input = driver.input_topic::<String, String>("in").unwrap();
+    input.pipe_key_value_at(s("a"), s("5"), 1).unwrap();
+    driver.commit().unwrap();
+    // The maximum stays "5" at the same time: Kafka Streams' cache still forwards it.
+    input.pipe_key_value_at(s("a"), s("3"), 1).unwrap();
+    driver.commit().unwrap();
+    let out = driver.output_topic::<String, String>("out").unwrap();
+    assert_eq!(
+        out.read_records_to_list()
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.key.unwrap(), r.value.unwrap(), r.timestamp.unwrap()))
+            .collect::<Vec<_>>(),
+        vec![(s("a"), s("5"), 1), (s("a"), s("5"), 1)]
+    );
+}
+
+#[test]
+fn a_table_source_forwards_the_same_value_at_a_newer_time() {
+    for caching in [true, false] {
+        let builder = StreamsBuilder::new();
+        let materialized = if caching {
+            Materialized::new()
+        } else {
+            Materialized::new().with_caching_disabled()
+        };
+        builder
+            .table_with::<String, String>("in", Consumed::new(), materialized)
+            .to_stream()
+            .to("out");
+        let driver = drive(builder);
+        let rows = pipe_table::<String>(&driver, &[("k", "v", 1), ("k", "v", 5), ("k", "v", 5)]);
+        let expected = if caching {
+            // Each flush forwards the key's update, repeated or not (Kafka Streams' cache).
+            vec![
+                (s("k"), Some(s("v")), 1),
+                (s("k"), Some(s("v")), 5),
+                (s("k"), Some(s("v")), 5),
+            ]
+        } else {
+            // Without a cache, only an exact repeat (same value and time) is not a change.
+            vec![(s("k"), Some(s("v")), 1), (s("k"), Some(s("v")), 5)]
+        };
+        assert_eq!(rows, expected, "caching {caching}");
+    }
+}
+
+#[test]
+fn on_close_windows_are_looked_for_at_most_once_per_emit_interval_of_wall_clock_time() {
+    assert_eq!(
+        StreamsConfig::new("app").windowed_aggregation_emit_interval_ms(),
+        1000,
+        "Kafka Streams' default"
+    );
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("in")
+        .group_by_key()
+        .windowed_by(TimeWindows::of_size_with_no_grace(ms(10)))
+        .emit_strategy(EmitStrategy::OnWindowClose)
+        .count()
+        .to_stream()
+        .to("out");
+    let config = StreamsConfig::new("app").windowed_aggregation_emit_interval(ms(1000));
+    let driver = TopologyTestDriver::new(builder.build().unwrap(), config).unwrap();
+    // The first record looks (nothing closed yet); the next look is due at wall clock 1000.
+    assert_eq!(pipe::<i64>(&driver, &[("a", "x", 0)]), vec![]);
+    // [0, 10) closes at 15, but no look is due.
+    assert_eq!(pipe::<i64>(&driver, &[("a", "x", 15)]), vec![]);
+    driver.advance_wall_clock_time(ms(999)).unwrap();
+    assert_eq!(pipe::<i64>(&driver, &[("a", "x", 16)]), vec![]);
+    driver.advance_wall_clock_time(ms(1)).unwrap();
+    assert_eq!(
+        pipe::<i64>(&driver, &[("a", "x", 17)]),
+        vec![(s("a"), 0, 10, Some(1), 0)]
+    );
+}

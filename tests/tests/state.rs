@@ -59,6 +59,7 @@ fn run(topology: &Topology, dir: &Path, words: &[&str]) -> (Task, Vec<ChangelogR
             changelog.push(ChangelogRecord {
                 key: r.key.expect("a key").to_vec(),
                 value: r.value.map(<[u8]>::to_vec),
+                timestamp: r.timestamp,
             });
         }
     });
@@ -78,14 +79,19 @@ fn every_write_reaches_the_changelog_topic() -> Result<(), StreamsError> {
         counting(StoreEngine::RocksDb),
         StreamsConfig::new("test-app"),
     )?;
-    driver
-        .input_topic::<String, String>("words")?
-        .pipe_key_values([(s("a"), s("x")), (s("b"), s("x")), (s("a"), s("x"))])?;
+    let words = driver.input_topic::<String, String>("words")?;
+    for (word, time) in [("a", 5), ("b", 3), ("a", 2)] {
+        words.pipe_key_value_at(s(word), s("x"), time)?;
+    }
+    // As in Kafka Streams: the value alone, with the count's time as the record's time.
     let changelog = driver.output_topic::<String, i64>("test-app-counts-changelog")?;
-    assert_eq!(
-        changelog.read_key_values_to_list()?,
-        vec![(s("a"), 1), (s("b"), 1), (s("a"), 2)]
-    );
+    let records: Vec<_> = changelog
+        .read_records_to_list()?
+        .into_iter()
+        .map(|r| (r.key, r.value, r.timestamp))
+        .collect();
+    let at = |k: &str, n, t| (Some(s(k)), Some(n), Some(t));
+    assert_eq!(records, vec![at("a", 1, 5), at("b", 1, 3), at("a", 2, 5)]);
     Ok(())
 }
 

@@ -95,6 +95,12 @@ impl<K, V> ProcessorContext<'_, K, V> {
         self.task.wall_clock
     }
 
+    /// How often, at most, an emit-on-window-close aggregation looks for closed windows, in
+    /// wall-clock ms (see [`StreamsConfig::windowed_aggregation_emit_interval`](crate::StreamsConfig::windowed_aggregation_emit_interval)).
+    pub fn windowed_aggregation_emit_interval_ms(&self) -> i64 {
+        self.task.emit_interval
+    }
+
     /// The task this processor instance belongs to.
     pub fn task_id(&self) -> TaskId {
         self.task.task_id

@@ -183,6 +183,7 @@ impl Restorer {
                     p.batch.push(ChangelogRecord {
                         key: message.key().unwrap_or_default().to_vec(),
                         value: message.payload().map(<[u8]>::to_vec),
+                        timestamp: message.timestamp().to_millis().unwrap_or(-1),
                     });
                     p.next = message.offset() + 1;
                     caught_up |= p.next >= p.end;

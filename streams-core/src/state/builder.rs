@@ -138,9 +138,17 @@ pub struct KeyValueStoreBuilder<K, V> {
     value_serde: SerdeRef<V>,
     logging: bool,
     caching: bool,
+    timestamped: bool,
 }
 
 impl<K, V> KeyValueStoreBuilder<K, V> {
+    /// Keeps each value's time beside it (see [`KeyValueStore::with_timestamps`]), as the
+    /// DSL's tables and aggregations do.
+    pub fn with_timestamps(mut self) -> Self {
+        self.timestamped = true;
+        self
+    }
+
     /// Turns changelog logging off (it is on by default).
     pub fn with_logging_disabled(mut self) -> Self {
         self.logging = false;
@@ -169,7 +177,11 @@ impl<K: 'static, V: Clone + 'static> StoreBuilder for KeyValueStoreBuilder<K, V>
         let name = &self.supplier.name;
         let mut engine = self.supplier.engine.open_key_value(name, &ctx)?;
         if self.logging {
-            engine = Box::new(LoggedKeyValueStore::new(engine, ctx.changelog.clone()));
+            let sink = ctx.changelog.clone();
+            engine = Box::new(match self.timestamped {
+                true => LoggedKeyValueStore::timestamped(engine, sink),
+                false => LoggedKeyValueStore::new(engine, sink),
+            });
         }
         let mut store = KeyValueStore::new(
             engine,
@@ -177,6 +189,9 @@ impl<K: 'static, V: Clone + 'static> StoreBuilder for KeyValueStoreBuilder<K, V>
             self.key_serde.clone(),
             self.value_serde.clone(),
         );
+        if self.timestamped {
+            store = store.with_timestamps();
+        }
         if self.caching {
             store = store.with_cache(ctx.cache.clone());
         }
@@ -231,6 +246,7 @@ impl Stores {
             value_serde,
             logging: true,
             caching: false,
+            timestamped: false,
         }
     }
 }

@@ -5,7 +5,7 @@ use state_stores::{ChangelogRecord, KeyValueBytesStore, StoreError};
 
 use super::cache::{Entry, RecordCache};
 use super::registry::ManagedStore;
-use super::CacheBudget;
+use super::{CacheBudget, ValueAndTimestamp};
 use crate::{Encoded, Headers, SerdeError, SerdeRef, Serializer, StateError};
 
 struct Engine {
@@ -60,12 +60,20 @@ struct Cached<V> {
 ///
 /// A handle is cheap to clone; all clones use the same store. Writing a value whose serde
 /// encodes it as null (for example `None` with an optional serde) deletes the key.
+///
+/// A store [`with_timestamps`](Self::with_timestamps) keeps each value's time beside it, as
+/// Kafka Streams' timestamped stores do; reads of values alone are the same either way.
 pub struct KeyValueStore<K, V> {
     engine: Rc<Engine>,
     cached: Option<Rc<RefCell<Cached<V>>>>,
     key_serde: SerdeRef<K>,
     value_serde: SerdeRef<V>,
+    timestamped: bool,
 }
+
+/// The time [`KeyValueStore::get_with_timestamp`] reports for a value stored without one
+/// (Kafka Streams' "unknown" time).
+pub const NO_TIMESTAMP: i64 = -1;
 
 impl<K, V> Clone for KeyValueStore<K, V> {
     fn clone(&self) -> Self {
@@ -74,6 +82,7 @@ impl<K, V> Clone for KeyValueStore<K, V> {
             cached: self.cached.clone(),
             key_serde: self.key_serde.clone(),
             value_serde: self.value_serde.clone(),
+            timestamped: self.timestamped,
         }
     }
 }
@@ -108,7 +117,17 @@ impl<K, V> KeyValueStore<K, V> {
             cached: None,
             key_serde,
             value_serde,
+            timestamped: false,
         }
+    }
+
+    /// The same store, keeping each value's time (the `timestamp` of
+    /// [`put_at`](Self::put_at)) beside it: the engine holds the time as 8 bytes big-endian
+    /// before the value's encoding, as Kafka Streams' timestamped stores do (a logged store's
+    /// changelog carries the value alone, with the time as the record's timestamp).
+    pub fn with_timestamps(mut self) -> Self {
+        self.timestamped = true;
+        self
     }
 
     /// The same store with a record cache drawing on `budget`.
@@ -173,12 +192,55 @@ impl<K, V> KeyValueStore<K, V> {
         }
     }
 
+    /// Encodes `value` (`None` encodes as null) as the engine stores it, updated at
+    /// `timestamp`, into `buf`.
+    fn encode_stored(
+        &self,
+        value: Option<&V>,
+        timestamp: i64,
+        buf: &mut Vec<u8>,
+    ) -> Result<Encoded, SerdeError> {
+        buf.clear();
+        let Some(value) = value else {
+            return Ok(Encoded::Null);
+        };
+        if self.timestamped {
+            buf.extend_from_slice(&timestamp.to_be_bytes());
+        }
+        let topic = &self.engine.serde_topic;
+        self.value_serde
+            .serialize(topic, &mut Headers::new(), value, buf)
+    }
+
+    /// Decodes what the engine stores: the value and its time.
+    fn decode_stored(&self, bytes: &[u8]) -> Result<ValueAndTimestamp<V>, SerdeError> {
+        let (timestamp, value) = if self.timestamped {
+            let time: [u8; 8] = bytes.get(..8).and_then(|t| t.try_into().ok()).ok_or(
+                SerdeError::InvalidLength {
+                    expected: 8,
+                    actual: bytes.len(),
+                },
+            )?;
+            (i64::from_be_bytes(time), &bytes[8..])
+        } else {
+            (NO_TIMESTAMP, bytes)
+        };
+        let value =
+            self.value_serde
+                .deserialize(&self.engine.serde_topic, &Headers::new(), Some(value))?;
+        Ok(ValueAndTimestamp { value, timestamp })
+    }
+
     fn decode_value(&self, bytes: Option<Vec<u8>>) -> Result<Option<V>, StateError> {
+        Ok(self.decode_with_timestamp(bytes)?.map(|v| v.value))
+    }
+
+    fn decode_with_timestamp(
+        &self,
+        bytes: Option<Vec<u8>>,
+    ) -> Result<Option<ValueAndTimestamp<V>>, StateError> {
         bytes
-            .map(|b| {
-                self.value_serde
-                    .deserialize(&self.engine.serde_topic, &Headers::new(), Some(&b))
-            })
+            .map(|b| self.decode_stored(&b))
             .transpose()
             .map_err(Into::into)
     }
@@ -191,20 +253,17 @@ impl<K, V> KeyValueStore<K, V> {
             .map(|(k, v)| {
                 Ok((
                     self.key_serde.deserialize(topic, &headers, Some(&k))?,
-                    self.value_serde.deserialize(topic, &headers, Some(&v))?,
+                    self.decode_stored(&v)?.value,
                 ))
             })
             .collect()
     }
 
-    /// Writes `value` (`None`, or a value that encodes as null, deletes) for the serialized
-    /// `key` to the engine.
-    fn write(&self, key: &[u8], value: Option<&V>) -> Result<(), StateError> {
+    /// Writes `value` (`None`, or a value that encodes as null, deletes), updated at
+    /// `timestamp`, for the serialized `key` to the engine.
+    fn write(&self, key: &[u8], value: Option<&V>, timestamp: i64) -> Result<(), StateError> {
         let mut vbuf = self.engine.value_buf.borrow_mut();
-        let encoded = match value {
-            Some(v) => self.encode_into(&*self.value_serde, v, &mut vbuf)?,
-            None => Encoded::Null,
-        };
+        let encoded = self.encode_stored(value, timestamp, &mut vbuf)?;
         let mut bytes = self.engine.bytes.borrow_mut();
         match encoded {
             Encoded::Bytes => bytes.put(key, &vbuf)?,
@@ -215,23 +274,23 @@ impl<K, V> KeyValueStore<K, V> {
         Ok(())
     }
 
-    /// Writes `value` (`None` deletes) for the serialized `key` to the engine; returns the
-    /// engine's previous bytes, or `None` in the outer option if they were already equal
-    /// (nothing written).
+    /// Writes `value` (`None` deletes), updated at `timestamp`, for the serialized `key` to
+    /// the engine; returns the engine's previous bytes. Returns `None` (nothing written) where
+    /// there is nothing to delete or, if `only_if_changed`, where the stored bytes are
+    /// already the same.
     fn write_through(
         &self,
         key: &[u8],
         value: Option<&V>,
+        timestamp: i64,
+        only_if_changed: bool,
     ) -> Result<Option<Option<Vec<u8>>>, StateError> {
         let mut vbuf = self.engine.value_buf.borrow_mut();
         let mut bytes = self.engine.bytes.borrow_mut();
-        let encoded = match value {
-            Some(v) => self.encode_into(&*self.value_serde, v, &mut vbuf)?,
-            None => Encoded::Null,
-        };
+        let encoded = self.encode_stored(value, timestamp, &mut vbuf)?;
         let old = bytes.get(key)?;
         let unchanged = match (&old, encoded) {
-            (Some(old), Encoded::Bytes) => old[..] == vbuf[..],
+            (Some(old), Encoded::Bytes) => only_if_changed && old[..] == vbuf[..],
             (None, Encoded::Null) => true,
             _ => false,
         };
@@ -267,9 +326,11 @@ impl<K, V: Clone> KeyValueStore<K, V> {
         timestamp: i64,
     ) -> Result<(), StateError> {
         if !cached.reporting {
-            return self.write(&key, value.as_ref());
+            return self.write(&key, value.as_ref(), timestamp);
         }
-        if let Some(old) = self.write_through(&key, value.as_ref())? {
+        // As Kafka Streams' caching stores: every flushed update is reported, even one that
+        // leaves the stored value as it was; only a delete of a missing key is not.
+        if let Some(old) = self.write_through(&key, value.as_ref(), timestamp, false)? {
             let old = self.decode_value(old)?;
             cached.flushed.push(FlushedChange {
                 key,
@@ -306,12 +367,24 @@ impl<K, V: Clone> KeyValueStore<K, V> {
 
     /// The value for `key`.
     pub fn get(&self, key: &K) -> Result<Option<V>, StateError> {
+        Ok(self.get_with_timestamp(key)?.map(|v| v.value))
+    }
+
+    /// The value for `key` and the time of its last update: [`NO_TIMESTAMP`] where the store
+    /// keeps no times and the value is not in the cache.
+    pub fn get_with_timestamp(&self, key: &K) -> Result<Option<ValueAndTimestamp<V>>, StateError> {
         let Some(cached) = &self.cached else {
             let bytes = self.with_key(key, |k| Ok(self.engine.bytes.borrow().get(k)?))?;
-            return self.decode_value(bytes);
+            return self.decode_with_timestamp(bytes);
         };
         let mut cached = cached.borrow_mut();
-        let hit = self.with_key(key, |k| Ok(cached.cache.get(k).map(|e| e.value.clone())))?;
+        let hit = self.with_key(key, |k| {
+            Ok(cached.cache.get(k).map(|e| {
+                e.value
+                    .clone()
+                    .map(|value| ValueAndTimestamp::new(value, e.timestamp))
+            }))
+        })?;
         if let Some(value) = hit {
             return Ok(value);
         }
@@ -319,7 +392,7 @@ impl<K, V: Clone> KeyValueStore<K, V> {
         // follows caches the key, and one entry per key keeps evictions cheap.
         drop(cached);
         let bytes = self.with_key(key, |k| Ok(self.engine.bytes.borrow().get(k)?))?;
-        self.decode_value(bytes)
+        self.decode_with_timestamp(bytes)
     }
 
     /// Stores `value` for `key`; a value that encodes as null deletes the key.
@@ -335,21 +408,27 @@ impl<K, V: Clone> KeyValueStore<K, V> {
                 let value = value.filter(|v| !self.value_serde.is_null(v)).cloned();
                 self.cache_put(cached, key, value, timestamp)
             }
-            None => self.with_key(key, |k| self.write(k, value)),
+            None => self.with_key(key, |k| self.write(k, value, timestamp)),
         }
     }
 
-    /// Stores `value` (`None`, or a value that encodes as null, deletes) unless the stored
-    /// encoding is already the same; returns what it did. Tables use this to emit only real
-    /// changes. (With a cache, the comparison happens when the cache flushes.)
-    pub fn put_if_changed(&self, key: &K, value: Option<&V>) -> Result<PutOutcome<V>, StateError> {
+    /// Stores `value` (`None`, or a value that encodes as null, deletes), updated at
+    /// `timestamp`, unless the stored encoding (with the time, in a store
+    /// [`with_timestamps`](Self::with_timestamps)) is already the same; returns what it did.
+    /// (With a cache, every update is reported when the cache flushes.)
+    pub fn put_if_changed(
+        &self,
+        key: &K,
+        value: Option<&V>,
+        timestamp: i64,
+    ) -> Result<PutOutcome<V>, StateError> {
         if let Some(cached) = &self.cached {
             let old = self.get(key)?;
             let value = value.filter(|v| !self.value_serde.is_null(v)).cloned();
-            self.cache_put(cached, key, value, 0)?;
+            self.cache_put(cached, key, value, timestamp)?;
             return Ok(PutOutcome::Changed { old });
         }
-        match self.with_key(key, |k| self.write_through(k, value))? {
+        match self.with_key(key, |k| self.write_through(k, value, timestamp, true))? {
             None => Ok(PutOutcome::Unchanged),
             Some(old) => Ok(PutOutcome::Changed {
                 old: self.decode_value(old)?,
@@ -473,10 +552,7 @@ impl<K, V: Clone> KeyValueStore<K, V> {
                 .key_serde
                 .deserialize(topic, &headers, Some(&k))
                 .map_err(StateError::from)?;
-            let value = self
-                .value_serde
-                .deserialize(topic, &headers, Some(&v))
-                .map_err(StateError::from)?;
+            let value = self.decode_stored(&v).map_err(StateError::from)?.value;
             if !f(key, value)? {
                 break;
             }
@@ -578,18 +654,21 @@ mod tests {
         let s = store();
         let k = "a".to_string();
         assert_eq!(
-            s.put_if_changed(&k, Some(&Some(1))).unwrap(),
+            s.put_if_changed(&k, Some(&Some(1)), 0).unwrap(),
             PutOutcome::Changed { old: None }
         );
         assert_eq!(
-            s.put_if_changed(&k, Some(&Some(1))).unwrap(),
+            s.put_if_changed(&k, Some(&Some(1)), 0).unwrap(),
             PutOutcome::Unchanged
         );
         assert_eq!(
-            s.put_if_changed(&k, Some(&None)).unwrap(),
+            s.put_if_changed(&k, Some(&None), 0).unwrap(),
             PutOutcome::Changed { old: Some(Some(1)) }
         );
-        assert_eq!(s.put_if_changed(&k, None).unwrap(), PutOutcome::Unchanged);
+        assert_eq!(
+            s.put_if_changed(&k, None, 0).unwrap(),
+            PutOutcome::Unchanged
+        );
     }
 
     fn flushed(s: &KeyValueStore<String, Option<i64>>) -> Vec<FlushedChange<String, Option<i64>>> {
@@ -621,10 +700,41 @@ mod tests {
                 timestamp: 12
             }]
         );
-        // Unchanged after a flush: nothing to report.
+        // The same value again is still reported (as Kafka Streams' caching stores do), a
+        // delete of a missing key is not.
         s.put_at(&k, Some(&Some(3)), 13).unwrap();
         s.flush_cache().unwrap();
+        assert_eq!(flushed(&s)[0].old, Some(Some(3)));
+        s.put_at(&"b".to_string(), None, 14).unwrap();
+        s.flush_cache().unwrap();
         assert!(flushed(&s).is_empty());
+    }
+
+    #[test]
+    fn a_timestamped_store_keeps_each_value_time_in_the_engine() {
+        for s in [
+            store().with_timestamps(),
+            store()
+                .with_timestamps()
+                .with_cache(CacheBudget::new(1 << 20)),
+        ] {
+            let k = "a".to_string();
+            s.put_at(&k, Some(&Some(7)), 42).unwrap();
+            s.flush_cache().unwrap();
+            assert_eq!(
+                s.get_with_timestamp(&k).unwrap(),
+                Some(ValueAndTimestamp::new(Some(7), 42))
+            );
+            let bytes = s.engine.bytes.borrow().get(b"a").unwrap().unwrap();
+            assert_eq!(bytes[..8], 42i64.to_be_bytes());
+            assert_eq!(s.all().unwrap(), vec![(k.clone(), Some(7))]);
+            // The same value at a newer time is a change.
+            assert_eq!(
+                s.put_if_changed(&k, Some(&Some(7)), 43).unwrap(),
+                PutOutcome::Changed { old: Some(Some(7)) }
+            );
+        }
+        assert_eq!(store().get_with_timestamp(&"x".to_string()).unwrap(), None);
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub use builder::{
     StoreContext, StoreEngine, Stores,
 };
 pub use cache::CacheBudget;
-pub use key_value::{FlushedChange, KeyValueStore, PutOutcome};
+pub use key_value::{FlushedChange, KeyValueStore, PutOutcome, NO_TIMESTAMP};
 pub use registry::ManagedStore;
 pub(crate) use registry::StoreRegistry;
 pub use session_store::{SessionStore, SessionValue};

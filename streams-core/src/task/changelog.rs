@@ -40,8 +40,8 @@ impl ChangelogCollector {
     }
 }
 
-impl ChangelogSink for ChangelogCollector {
-    fn send(&mut self, store: &str, key: &[u8], value: Option<&[u8]>) {
+impl ChangelogCollector {
+    fn push(&mut self, store: &str, key: &[u8], value: Option<&[u8]>, timestamp: Timestamp) {
         let topic = match self.topics.get(store) {
             Some(&id) => id,
             None => {
@@ -53,6 +53,16 @@ impl ChangelogSink for ChangelogCollector {
             }
         };
         self.records
-            .push_bytes(topic, self.timestamp, Headers::new(), Some(key), value);
+            .push_bytes(topic, timestamp, Headers::new(), Some(key), value);
+    }
+}
+
+impl ChangelogSink for ChangelogCollector {
+    fn send(&mut self, store: &str, key: &[u8], value: Option<&[u8]>) {
+        self.push(store, key, value, self.timestamp);
+    }
+
+    fn send_at(&mut self, store: &str, key: &[u8], value: Option<&[u8]>, timestamp: i64) {
+        self.push(store, key, value, timestamp);
     }
 }

@@ -70,6 +70,8 @@ pub(crate) struct TaskContext {
     pub(crate) stream_time: Timestamp,
     /// How far behind stream time the watermark trails (ms).
     pub(crate) max_out_of_orderness: i64,
+    /// How often, at most, emit-on-close aggregations look for closed windows (ms).
+    pub(crate) emit_interval: i64,
     pub(crate) wall_clock: Timestamp,
     pub(crate) punctuations: PunctuationSchedules,
     pub(crate) output: OutputBuffer,
@@ -146,6 +148,7 @@ pub(crate) struct TaskParts {
     pub(crate) directory: PathBuf,
     pub(crate) changelog: Rc<RefCell<ChangelogCollector>>,
     pub(crate) max_out_of_orderness: i64,
+    pub(crate) emit_interval: i64,
 }
 
 /// One sub-topology instantiated for one partition number.
@@ -201,6 +204,7 @@ impl Task {
                 task_id: parts.task_id,
                 stream_time: -1,
                 max_out_of_orderness: parts.max_out_of_orderness,
+                emit_interval: parts.emit_interval,
                 wall_clock: 0,
                 punctuations: PunctuationSchedules::default(),
                 output: OutputBuffer::default(),

@@ -225,6 +225,7 @@ impl DriverState {
                     history.push(ChangelogRecord {
                         key: record.key.clone().unwrap_or_default(),
                         value: record.value.clone(),
+                        timestamp: record.timestamp,
                     });
                 }
                 self.outputs
@@ -327,6 +328,12 @@ impl TopologyTestDriver {
         config: StreamsConfig,
         initial_wall_clock: Timestamp,
     ) -> Result<Self, StreamsError> {
+        let mut config = config;
+        // As Kafka Streams' driver: closed windows are looked for on every record unless the
+        // test sets a throttle (the driver's wall clock moves only when told).
+        config
+            .windowed_aggregation_emit_interval
+            .get_or_insert(Duration::ZERO);
         let state_dir = fresh_state_dir()?;
         let application_id = config.application_id().to_owned();
         let (mut sink_topics, per_record_sinks) = topology.sink_topics(&application_id);

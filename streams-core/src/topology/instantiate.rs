@@ -147,6 +147,7 @@ impl Topology {
             directory,
             changelog,
             max_out_of_orderness: config.max_out_of_orderness_ms(),
+            emit_interval: config.windowed_aggregation_emit_interval_ms(),
         })
     }
 }

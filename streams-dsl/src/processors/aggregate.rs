@@ -5,7 +5,8 @@ use streams_core::{Processor, ProcessorContext, ProcessorError, Record};
 use super::StoreSlot;
 use crate::Change;
 
-/// Folds each input into its key's aggregate and forwards the change. `F` gets the key, the
+/// Folds each input into its key's aggregate and forwards the change, at the later of the
+/// input's time and the previous aggregate's (the store keeps each aggregate's time). `F` gets the key, the
 /// input (a stream value, or a table [`Change`] to retract and add) and the current aggregate
 /// (`None` for a new key), and returns the new aggregate (`None` deletes it). Count, reduce
 /// and aggregate, of streams and of tables, are each one such function.
@@ -71,9 +72,13 @@ where
             ctx.record_dropped(1);
             return Ok(());
         }
-        let old = store.get(&r.key)?;
+        let (old, timestamp) = match store.get_with_timestamp(&r.key)? {
+            // As Kafka Streams 3.x+: an aggregate is as recent as the latest record in it.
+            Some(old) => (Some(old.value), old.timestamp.max(r.timestamp)),
+            None => (None, r.timestamp),
+        };
         let new = (self.fold)(&r.key, r.value, old.clone());
-        store.put_at(&r.key, new.as_ref(), r.timestamp)?;
+        store.put_at(&r.key, new.as_ref(), timestamp)?;
         if store.is_cached() && !self.every_update {
             // The cache forwards the key's latest aggregate when it flushes or evicts it.
             return self.store.forward_flushed(ctx);
@@ -82,7 +87,7 @@ where
         ctx.forward(Record {
             key: r.key,
             value: change,
-            timestamp: r.timestamp,
+            timestamp,
             headers: r.headers,
         })
     }

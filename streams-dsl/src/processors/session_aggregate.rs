@@ -207,7 +207,9 @@ where
         }
         let watermark = self.progress.advance(ctx.watermark());
         if self.emit == EmitStrategy::OnWindowClose {
-            self.emit_closed(ctx, watermark)?;
+            if let Some(watermark) = self.progress.emit_due(ctx.current_system_time()) {
+                self.emit_closed(ctx, watermark)?;
+            }
         }
         let (t, gap) = (r.timestamp, self.windows.gap());
         let overlapping =

@@ -408,7 +408,9 @@ where
             if self.emit == EmitStrategy::OnWindowClose {
                 // After this record's writes, as Kafka Streams: a window that they pushed
                 // out of the store's retention is gone, and not emitted.
-                self.emit_closed(ctx, watermark)?;
+                if let Some(watermark) = self.progress.emit_due(ctx.current_system_time()) {
+                    self.emit_closed(ctx, watermark)?;
+                }
             }
         }
         let (dropped, windows) = (arrival.dropped, arrival.windows);

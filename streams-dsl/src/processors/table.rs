@@ -5,8 +5,10 @@ use streams_core::{Processor, ProcessorContext, ProcessorError, PutOutcome, Reco
 use super::StoreSlot;
 use crate::Change;
 
-/// Materializes a stream of row updates into a store and forwards the rows that really
-/// changed, with their old values. `None` deletes a row.
+/// Materializes a stream of row updates into a store and forwards them with their old
+/// values. `None` deletes a row. Without a cache, an update that repeats a row's value and
+/// time is not forwarded (nothing changed); with one, each key's last update is forwarded
+/// when the cache flushes, as Kafka Streams' caching stores do.
 pub(crate) struct TableSource<K, V> {
     store: StoreSlot<K, V>,
 }
@@ -35,11 +37,12 @@ where
     ) -> Result<(), ProcessorError> {
         let store = self.store.get()?;
         if store.is_cached() {
-            // The cache compares encodings and forwards real changes when it flushes.
+            // The cache forwards each key's last update when it flushes, as Kafka Streams'.
             store.put_at(&r.key, r.value.as_ref(), r.timestamp)?;
             return self.store.forward_flushed(ctx);
         }
-        match store.put_if_changed(&r.key, r.value.as_ref())? {
+        // The store keeps each row's time: the same value at another time is an update too.
+        match store.put_if_changed(&r.key, r.value.as_ref(), r.timestamp)? {
             PutOutcome::Unchanged => Ok(()),
             PutOutcome::Changed { old } => ctx.forward(r.map_value(|_, new| Change::new(new, old))),
         }

@@ -168,7 +168,9 @@ where
         let watermark = self.progress.advance(ctx.watermark());
         if self.emit == EmitStrategy::OnWindowClose {
             // Before this record's writes: they may expire windows that close just now.
-            self.emit_closed(ctx, watermark)?;
+            if let Some(watermark) = self.progress.emit_due(ctx.current_system_time()) {
+                self.emit_closed(ctx, watermark)?;
+            }
         }
         let grace = self.windows.grace();
         let (mut dropped, mut windows) = (0, 0);
