@@ -99,6 +99,10 @@ impl Cluster {
         let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
             .set("bootstrap.servers", &self.bootstrap_servers)
             .set("partitioner", "murmur2_random")
+            // Keyless records go to a random partition each, not to one partition per batch
+            // (librdkafka's sticky default), which would fill one partition of the embedded
+            // cluster, whose partitions keep at most 100,000 records.
+            .set("sticky.partitioning.linger.ms", "0")
             .create()?;
         for (key, value) in records {
             let mut record = BaseRecord::<[u8], [u8]>::to(topic).payload(value);

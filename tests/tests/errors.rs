@@ -418,3 +418,34 @@ fn a_source_without_a_serde_names_consumed_in_the_hint() {
         "{error}"
     );
 }
+
+/// Keyless values with a time: the records most plain producers write.
+#[test]
+fn keyless_values_can_be_piped_with_a_time() -> Result<(), StreamsError> {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<Option<String>, i64>("in")
+        .map(|_, v| (s("all"), v))
+        .to("out");
+    let driver = TopologyTestDriver::new(builder.build()?, StreamsConfig::new("app"))?;
+    let input = driver.input_topic::<Option<String>, i64>("in")?;
+    input.pipe_value_at(7, 1_000)?;
+    input.pipe_value_at(8, 2_000)?;
+    let out: Vec<(String, i64, Option<i64>)> = driver
+        .output_topic::<String, i64>("out")?
+        .read_records_to_list()?
+        .into_iter()
+        .map(|r| {
+            (
+                r.key.unwrap_or_default(),
+                r.value.unwrap_or_default(),
+                r.timestamp,
+            )
+        })
+        .collect();
+    assert_eq!(
+        out,
+        vec![(s("all"), 7, Some(1_000)), (s("all"), 8, Some(2_000))]
+    );
+    Ok(())
+}

@@ -5,6 +5,7 @@
 //! each with its own consumer, producer and tasks); tokio serves only the async surface
 //! ([`KafkaStreams::state_changes`]).
 
+mod client_log;
 mod clients;
 mod collector;
 mod control;

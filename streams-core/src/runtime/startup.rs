@@ -11,7 +11,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
-use super::{clients, RuntimeError};
+use super::{client_log, clients, RuntimeError};
 use crate::StreamsConfig;
 
 /// Keeps the last connection problem librdkafka reported.
@@ -36,13 +36,10 @@ impl StartupContext {
 
 impl ClientContext for StartupContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
-        // The levels are syslog's: 0 (emergency) to 4 (warning) are problems.
-        if (level as i32) <= (RDKafkaLogLevel::Warning as i32) {
-            tracing::warn!(target: "librdkafka", "{fac}: {log_message}");
+        if client_log::is_problem(level) {
             self.remember(log_message.to_owned());
-        } else {
-            tracing::debug!(target: "librdkafka", "{fac}: {log_message}");
         }
+        client_log::forward(level, fac, log_message);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {

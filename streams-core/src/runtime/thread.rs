@@ -8,9 +8,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
+use super::client_log;
 use super::collector::{RecordCollector, SendInterceptor};
 use super::global::GlobalReplica;
 use super::restore::Restorer;
@@ -133,7 +135,24 @@ struct RebalanceListener {
     index: usize,
 }
 
-impl ClientContext for RebalanceListener {}
+impl ClientContext for RebalanceListener {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        // An offset reset after an error means the broker no longer has the records the
+        // group's position pointed at: they were never processed. Say so loudly.
+        if fac == "OFFSET" && client_log::is_problem(level) && log_message.contains("offset reset")
+        {
+            tracing::error!(
+                thread = self.index,
+                reason = log_message,
+                "input records were lost: the broker no longer had the offsets to read from \
+                 (retention, a recreated topic, or the embedded cluster's limit of 100,000 \
+                 records per partition), and the consumer resumed where its reset policy says"
+            );
+            return;
+        }
+        client_log::forward(level, fac, log_message);
+    }
+}
 
 impl ConsumerContext for RebalanceListener {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {

@@ -120,6 +120,17 @@ impl<K, V> TestInputTopic<K, V> {
         })
     }
 
+    /// Pipes a value with a null key at time `timestamp` (a keyless record, as most topics
+    /// written by plain producers carry).
+    pub fn pipe_value_at(&self, value: V, timestamp: Timestamp) -> Result<(), StreamsError> {
+        self.pipe_record(TestRecord {
+            key: None,
+            value: Some(value),
+            timestamp: Some(timestamp),
+            headers: Headers::new(),
+        })
+    }
+
     /// Pipes a key and a value.
     pub fn pipe_key_value(&self, key: K, value: V) -> Result<(), StreamsError> {
         self.pipe_record(TestRecord::new(key, value))
@@ -163,7 +174,10 @@ impl<K, V> TestInputTopic<K, V> {
         records.into_iter().try_for_each(|r| self.pipe_record(r))
     }
 
-    /// Pipes raw bytes (for example bytes that no serde accepts), with a null key.
+    /// Pipes a record as raw bytes, bypassing this topic's serdes: `key` and `value` reach
+    /// the topology's source as they would arrive from Kafka (`None` is a null), at time
+    /// `timestamp`. For input that no serde produces: bytes a deserializer refuses (to test
+    /// the deserialization handler), or a null for a type that has none.
     pub fn pipe_raw(
         &self,
         key: Option<Vec<u8>>,
