@@ -1,14 +1,12 @@
 //! The builder of a DSL topology and the graph state its streams and tables share.
 
-use std::any::{Any, TypeId};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use streams_core::{
-    Deserializer, Encoded, Headers, Processor, RecordTimestamp, SerdeError, SerdeRef, Serdes,
-    Serializer, StoreBuilder, Stores, TopicName, Topology, TopologyError,
+    Deserializer, Encoded, Headers, Processor, RecordTimestamp, SerdeError, SerdeRef,
+    SerdeRegistry, Serdes, Serializer, StoreBuilder, Stores, TopicName, Topology, TopologyError,
 };
 
 use crate::config::StoreOptions;
@@ -17,43 +15,19 @@ use crate::processors::table::TableSource;
 use crate::processors::StoreSlot;
 use crate::{Consumed, GlobalKTable, KStream, KTable, Materialized, SourceTopics};
 
-/// Serdes by type: what the DSL uses where an operation is given none.
-struct SerdeRegistry {
-    serdes: HashMap<TypeId, Box<dyn Any>>,
-}
-
-impl SerdeRegistry {
-    fn with_builtins() -> Self {
-        let mut registry = Self {
-            serdes: HashMap::new(),
-        };
-        registry.register(Serdes::string());
-        registry.register(Serdes::bytes());
-        registry.register(Serdes::i32());
-        registry.register(Serdes::i64());
-        registry.register(Serdes::u32());
-        registry.register(Serdes::u64());
-        registry.register(Serdes::f64());
-        registry.register(Serdes::unit());
-        registry.register(Serdes::json::<serde_json::Value>());
-        registry
-    }
-
-    /// Registers `serde` for `T`, and the optional serde over it for `Option<T>`.
-    fn register<T: 'static>(&mut self, serde: SerdeRef<T>) {
-        self.serdes.insert(
-            TypeId::of::<Option<T>>(),
-            Box::new(Serdes::optional(serde.clone())),
-        );
-        self.serdes.insert(TypeId::of::<T>(), Box::new(serde));
-    }
-
-    fn get<T: 'static>(&self) -> Option<SerdeRef<T>> {
-        self.serdes
-            .get(&TypeId::of::<T>())
-            .and_then(|s| s.downcast_ref::<SerdeRef<T>>())
-            .cloned()
-    }
+/// The built-in serdes every builder starts with.
+fn builtin_serdes() -> SerdeRegistry {
+    let mut registry = SerdeRegistry::new();
+    registry.register(Serdes::string());
+    registry.register(Serdes::bytes());
+    registry.register(Serdes::i32());
+    registry.register(Serdes::i64());
+    registry.register(Serdes::u32());
+    registry.register(Serdes::u64());
+    registry.register(Serdes::f64());
+    registry.register(Serdes::unit());
+    registry.register(Serdes::json::<serde_json::Value>());
+    registry
 }
 
 /// Stands in for a serde that could not be found; the build fails before it could run.
@@ -406,7 +380,7 @@ impl StreamsBuilder {
                 topology: Topology::new(),
                 counter: 0,
                 error: None,
-                serdes: SerdeRegistry::with_builtins(),
+                serdes: builtin_serdes(),
             }))),
         }
     }
@@ -561,15 +535,22 @@ impl StreamsBuilder {
             .map_err(|shared| {
                 // Streams and tables still alive share the state; take it over from them.
                 let mut state = shared.borrow_mut();
-                (std::mem::take(&mut state.topology), state.error.take())
+                (
+                    std::mem::take(&mut state.topology),
+                    state.error.take(),
+                    state.serdes.clone(),
+                )
             });
-        let (topology, error) = match state {
-            Ok(state) => (state.topology, state.error),
+        let (mut topology, error, serdes) = match state {
+            Ok(state) => (state.topology, state.error, state.serdes),
             Err(taken) => taken,
         };
         match error {
             Some(e) => Err(e),
-            None => Ok(topology),
+            None => {
+                topology.set_serdes(serdes);
+                Ok(topology)
+            }
         }
     }
 }

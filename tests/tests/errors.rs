@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use integration_tests::{drive, s};
-use streams_core::{RecordPart, SerdeError, StreamsConfig, TopologyTestDriver};
+use streams_core::{
+    Deserializer, Encoded, RecordPart, SerdeError, Serializer, StreamsConfig, TopologyTestDriver,
+};
 use streams_dsl::prelude::*;
 
 fn passthrough(config: StreamsConfig) -> TopologyTestDriver {
@@ -447,5 +449,54 @@ fn keyless_values_can_be_piped_with_a_time() -> Result<(), StreamsError> {
         out,
         vec![(s("all"), 7, Some(1_000)), (s("all"), 8, Some(2_000))]
     );
+    Ok(())
+}
+
+/// The driver's typed topics use the serdes registered on the builder: here `i64` as a
+/// decimal string instead of its default 8-byte encoding.
+#[test]
+fn the_driver_uses_the_serdes_registered_on_the_builder() -> Result<(), StreamsError> {
+    struct Decimal;
+    impl Serializer<i64> for Decimal {
+        fn serialize(
+            &self,
+            _: &str,
+            _: &mut Headers,
+            value: &i64,
+            out: &mut Vec<u8>,
+        ) -> Result<Encoded, SerdeError> {
+            out.extend_from_slice(value.to_string().as_bytes());
+            Ok(Encoded::Bytes)
+        }
+    }
+    impl Deserializer<i64> for Decimal {
+        fn deserialize(
+            &self,
+            _: &str,
+            _: &Headers,
+            data: Option<&[u8]>,
+        ) -> Result<i64, SerdeError> {
+            let text = std::str::from_utf8(data.ok_or(SerdeError::UnexpectedNull)?)
+                .map_err(|e| SerdeError::Custom(e.to_string()))?;
+            text.parse()
+                .map_err(|e: std::num::ParseIntError| SerdeError::Custom(e.to_string()))
+        }
+    }
+    let builder = StreamsBuilder::new().with_serde::<i64>(std::sync::Arc::new(Decimal));
+    builder
+        .stream::<String, i64>("in")
+        .map_values(|n| n * 2)
+        .to("out");
+    let driver = TopologyTestDriver::new(builder.build()?, StreamsConfig::new("app"))?;
+    driver
+        .input_topic::<String, i64>("in")?
+        .pipe_key_value(s("a"), 21)?;
+    let typed = driver.output_topic::<String, i64>("out")?.read_value()?;
+    assert_eq!(typed, 42);
+    driver
+        .input_topic::<String, i64>("in")?
+        .pipe_key_value(s("a"), 50)?;
+    let raw = driver.output_topic::<String, String>("out")?.read_value()?;
+    assert_eq!(raw, "100", "the topology wrote the registered encoding");
     Ok(())
 }

@@ -20,6 +20,7 @@
 
 mod builtin;
 mod list;
+mod registry;
 
 use std::sync::Arc;
 
@@ -29,6 +30,7 @@ pub use builtin::{
     BigEndianSerde, BytesSerde, FixedWidth, JsonSerde, OptionalSerde, StringSerde, UnitSerde,
 };
 pub use list::ListSerde;
+pub use registry::SerdeRegistry;
 
 use crate::Headers;
 

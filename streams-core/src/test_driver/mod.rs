@@ -400,7 +400,16 @@ impl TopologyTestDriver {
         &self,
         topic: &str,
     ) -> Result<TestInputTopic<K, V>, StreamsError> {
-        self.input_topic_with(topic, K::default_serde(), V::default_serde())
+        self.input_topic_with(topic, self.serde::<K>(), self.serde::<V>())
+    }
+
+    /// The serde of `T` that the topology was built with, else the type's default.
+    fn serde<T: DefaultSerde>(&self) -> SerdeRef<T> {
+        self.state
+            .borrow()
+            .topology
+            .registered_serde::<T>()
+            .unwrap_or_else(T::default_serde)
     }
 
     /// An input topic with the given serdes. Fails if the topology does not read `topic`.
@@ -431,7 +440,7 @@ impl TopologyTestDriver {
         &self,
         topic: &str,
     ) -> Result<TestOutputTopic<K, V>, StreamsError> {
-        self.output_topic_with(topic, K::default_serde(), V::default_serde())
+        self.output_topic_with(topic, self.serde::<K>(), self.serde::<V>())
     }
 
     /// An output topic with the given serdes. Fails if no sink of the topology writes

@@ -125,6 +125,8 @@ pub struct Topology {
     stores: Vec<StoreSpec>,
     /// Topics that processors write to directly (for example late records), not via sinks.
     side_outputs: Vec<String>,
+    /// The serdes by type that the topology was built with.
+    serdes: crate::SerdeRegistry,
 }
 
 impl std::fmt::Debug for Topology {
@@ -509,6 +511,19 @@ impl Topology {
         topics.sort();
         topics.dedup();
         topics
+    }
+
+    /// Sets the serdes by type that the topology was built with (the DSL's
+    /// `StreamsBuilder::with_serde` and its built-ins), for those who read and write its
+    /// topics later: the test driver's typed topics use them before a type's default serde.
+    pub fn set_serdes(&mut self, serdes: crate::SerdeRegistry) -> &mut Self {
+        self.serdes = serdes;
+        self
+    }
+
+    /// The serde the topology was built with for `T`, if one was registered.
+    pub fn registered_serde<T: 'static>(&self) -> Option<crate::SerdeRef<T>> {
+        self.serdes.get::<T>()
     }
 
     /// Declares that a processor writes to `topic` directly with
