@@ -82,11 +82,6 @@ impl EmitProgress {
         Ok(())
     }
 
-    /// The watermark reached: the task's latest, or the one reached before a restart.
-    pub(crate) fn watermark(&self) -> i64 {
-        self.watermark
-    }
-
     /// Advances to the task's watermark if it is later, and returns the watermark: the
     /// task's, or the one reached before a restart.
     pub(crate) fn advance(&mut self, task_watermark: i64) -> i64 {

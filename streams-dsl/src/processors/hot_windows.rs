@@ -1,6 +1,7 @@
 //! The hot-window state of a time-window aggregation: its open windows as typed values in
 //! memory, found by key through a hash table and by time through an index of window starts,
-//! written behind to the window store in one batch per commit.
+//! written behind to the window store in batches: one per closing start, one per commit for
+//! the rest.
 //!
 //! The record cache that it replaces keeps windows as byte keys in ordered trees and writes
 //! them one at a time; here a record costs one hash lookup for its key (serialized into a
@@ -19,17 +20,22 @@ use streams_core::{CacheBudget, StateError, WindowStore};
 /// Where a key's windows are in the hot state.
 pub(crate) type KeyId = usize;
 
-/// What a window's hot copy costs against the cache budget: the window, its entry in the
-/// index of starts, and the allocators' slack. Heap data that the value owns is not counted
-/// (as with the record cache).
-fn window_cost<V>() -> usize {
-    std::mem::size_of::<HotWindow<V>>() + std::mem::size_of::<KeyId>() + 16
+/// What a window costs against the cache budget besides its slot in its key's deque (which
+/// is charged as the deque grows): its entry in the index of starts, with slack. Heap data
+/// that the value owns is not counted (as with the record cache).
+fn window_cost() -> usize {
+    std::mem::size_of::<KeyId>() + 8
 }
 
-/// What a key costs: its bytes twice (the hash table's copy and the key's), its entry and
-/// the hash table's share.
+/// What a key costs besides its deque of windows: its bytes twice (the hash table's copy and
+/// the key's, each a heap block), its entry and the hash table's share.
 fn key_cost<K, V>(bytes: &[u8]) -> usize {
-    2 * bytes.len() + std::mem::size_of::<Option<KeyWindows<K, V>>>() + 48
+    2 * (bytes.len() + 16) + std::mem::size_of::<Option<KeyWindows<K, V>>>() + 48
+}
+
+/// What `windows` slots of a key's deque cost.
+fn slots_cost<V>(windows: usize) -> usize {
+    windows * std::mem::size_of::<HotWindow<V>>()
 }
 
 /// One window of a key.
@@ -38,8 +44,9 @@ struct HotWindow<V> {
     /// `None` for a window that a write has not filled yet (its fold runs on the value
     /// taken out, not on a copy).
     value: Option<V>,
-    /// What the store holds, kept only when flushes report changes: their old value.
-    stored: Option<V>,
+    /// What the store holds, kept only when flushes report changes: their old value. Boxed,
+    /// so that windows that need none stay small (a key's windows are one deque).
+    stored: Option<Box<V>>,
     /// The number of the window's last write since it was last written behind; 0 when the
     /// store holds what the window holds.
     written: u64,
@@ -188,7 +195,7 @@ impl<K: Clone, V: Clone> HotWindows<K, V> {
         if let Some(entry) = self.keys[id].take() {
             self.index.remove(&entry.bytes);
             self.free.push(id);
-            self.refund(key_cost::<K, V>(&entry.bytes));
+            self.refund(key_cost::<K, V>(&entry.bytes) + slots_cost::<V>(entry.windows.capacity()));
         }
     }
 
@@ -221,7 +228,7 @@ impl<K: Clone, V: Clone> HotWindows<K, V> {
             Err(i) => {
                 let stored = store.fetch_stored(&self.entry(id).bytes, start)?;
                 let (value, stored) = if reporting {
-                    (stored.clone(), stored)
+                    (stored.clone(), stored.map(Box::new))
                 } else {
                     (stored, None)
                 };
@@ -231,9 +238,17 @@ impl<K: Clone, V: Clone> HotWindows<K, V> {
                     stored,
                     written: 0,
                 };
-                self.entry(id).windows.insert(i, window);
+                let windows = &mut self.entry(id).windows;
+                let capacity = windows.capacity();
+                if windows.len() == capacity {
+                    // A key holds about as many windows as are open at once: room for one
+                    // more, not twice as many, keeps the state small within its budget.
+                    windows.reserve_exact(1);
+                }
+                windows.insert(i, window);
+                let grown = windows.capacity() - capacity;
                 self.by_start.entry(start).or_default().push(id);
-                self.charge(window_cost::<V>());
+                self.charge(window_cost() + slots_cost::<V>(grown));
                 i
             }
         };
@@ -253,17 +268,24 @@ impl<K: Clone, V: Clone> HotWindows<K, V> {
         self.write_behind(store, i64::MIN, i64::MAX, report)
     }
 
-    /// Drops every window starting at `through` or before: windows that are closed and
-    /// written behind (call after [`flush`](Self::flush)). On close, windows whose final
-    /// result is not out yet stay.
-    pub(crate) fn retire(&mut self, through: i64) {
+    /// Writes behind and drops every window starting at `through` or before: windows that
+    /// are closed (on close: with their final result out), so they need no room here. One
+    /// batch per start; changes go to `report` as with [`flush`](Self::flush).
+    pub(crate) fn retire<E: From<StateError>>(
+        &mut self,
+        store: &WindowStore<K, V>,
+        through: i64,
+        mut report: impl FnMut(&K, i64, V, Option<V>) -> Result<(), E>,
+    ) -> Result<(), E> {
         let through = self.emitted_through.map_or(through, |e| e.min(through));
         while let Some((&start, _)) = self.by_start.first_key_value() {
             if start > through {
                 break;
             }
+            self.write_behind(store, start, start, &mut report)?;
             self.drop_start(start);
         }
+        Ok(())
     }
 
     /// While the cache budget is exceeded, writes the windows of the oldest start behind and
@@ -301,7 +323,7 @@ impl<K: Clone, V: Clone> HotWindows<K, V> {
                 let (bytes, key) = (entry.bytes.clone(), entry.key.clone());
                 self.spilled.insert((start, bytes), key);
             }
-            self.refund(window_cost::<V>());
+            self.refund(window_cost());
             self.release_if_empty(id);
         }
     }
@@ -370,9 +392,7 @@ impl<K: Clone, V: Clone> HotWindows<K, V> {
         // sorted batch into its memtable far faster than a shuffled one.
         let keys = &self.keys;
         let bytes_of = |id: KeyId| keys[id].as_ref().map_or(&[][..], |e| e.bytes.as_slice());
-        dirty.sort_unstable_by(|a, b| {
-            (a.start, bytes_of(a.id)).cmp(&(b.start, bytes_of(b.id)))
-        });
+        dirty.sort_unstable_by(|a, b| (a.start, bytes_of(a.id)).cmp(&(b.start, bytes_of(b.id))));
         let retained = {
             let writes: Vec<WindowWrite<'_>> = dirty
                 .iter()
@@ -405,8 +425,8 @@ impl<K: Clone, V: Clone> HotWindows<K, V> {
                 let Some(new) = window.value.clone() else {
                     continue;
                 };
-                let old = window.stored.replace(new.clone());
-                report(&entry.key, d.start, new, old)?;
+                let old = window.stored.replace(Box::new(new.clone()));
+                report(&entry.key, d.start, new, old.map(|old| *old))?;
             }
         }
         self.dirty = dirty;

@@ -16,10 +16,10 @@ use crate::{Change, EmitStrategy, TimeWindows, Window, Windowed};
 /// grace; a record too late for a window is dropped for it and counted.
 ///
 /// Open windows live in the task's [`HotWindows`], typed, within the store's cache budget,
-/// and are written behind to the window store (and its changelog) in one batch per commit.
-/// With `every_update`, each update is forwarded as it happens; otherwise (on-update
-/// emission with caching) what goes downstream is the last value per window per commit, or
-/// when the window is spilled to stay within the budget.
+/// and are written behind to the window store (and its changelog) in batches: at each
+/// commit, and as windows close or are spilled to stay within the budget. With
+/// `every_update`, each update is forwarded as it happens; otherwise (on-update emission
+/// with caching) what goes downstream is a window's last value when it is written behind.
 pub(crate) struct WindowAggregate<K, V, VA, F> {
     every_update: bool,
     /// The watermark reached (on close: kept across restarts).
@@ -186,13 +186,10 @@ where
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
     ) -> Result<(), ProcessorError> {
         let size = self.windows.size();
-        let closed = self.last_closed_start(self.progress.watermark());
         let (store, hot) = self.state()?;
         hot.flush(store, |key, start, new, old| {
             forward_change(ctx, key, window_at(start, size), new, old)
         })?;
-        // Closed windows are final and now in the store: they need no room here.
-        hot.retire(closed);
         self.progress.flush()
     }
 
@@ -213,6 +210,7 @@ where
         }
         let forwards_updates = self.emit == EmitStrategy::OnWindowUpdate && self.every_update;
         let (grace, size) = (self.windows.grace(), self.windows.size());
+        let closed = self.last_closed_start(watermark);
         let (Some(store), Some(hot)) = (&self.store, &mut self.hot) else {
             return Err(ProcessorError::UnknownStore(self.store_name.clone()));
         };
@@ -250,6 +248,10 @@ where
             ctx.forward(out)?;
         }
         hot.release_if_empty(id);
+        // Closed windows are final: written behind now, they leave room for open ones.
+        hot.retire(store, closed, |key, start, new, old| {
+            forward_change(ctx, key, window_at(start, size), new, old)
+        })?;
         hot.spill(store, |key, start, new, old| {
             forward_change(ctx, key, window_at(start, size), new, old)
         })?;
