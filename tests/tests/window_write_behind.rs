@@ -62,7 +62,7 @@ struct Produced {
 impl Produced {
     fn drain(&mut self, task: &mut Task) {
         task.drain_output_with(|r| {
-            if &*r.topic == "counts-out" {
+            if r.topic == "counts-out" {
                 let key = String::from_utf8(r.key.expect("a key").to_vec()).expect("utf-8");
                 let value: [u8; 8] = r.value.expect("a count").try_into().expect("8 bytes");
                 self.rows.push((key, i64::from_be_bytes(value)));

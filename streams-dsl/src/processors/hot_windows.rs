@@ -358,7 +358,7 @@ impl<K: Clone, V: Clone> HotWindows<K, V> {
                 if !present {
                     self.arena.truncate(at);
                 }
-                let bytes = present.then(|| at..self.arena.len());
+                let bytes = present.then_some(at..self.arena.len());
                 if self.reporting {
                     // As the record cache: a window that ends up as the store holds it is
                     // neither written nor reported.
