@@ -75,7 +75,9 @@ pub use versioned::{
     split_versioned_changelog_value, versioned_changelog_value, VersionedBytesStore, VersionedPut,
     VersionedRecord,
 };
-pub use window::{split_window_changelog_key, window_changelog_key, WindowBytesStore, WindowEntry};
+pub use window::{
+    split_window_changelog_key, window_changelog_key, WindowBytesStore, WindowEntry, WindowWrite,
+};
 
 /// RocksDB's options type, for [`RocksDbConfig::with_options_hook`].
 pub use rocksdb::Options as RocksDbOptions;

@@ -2,10 +2,10 @@
 //! the changelog key, so that restoration puts each record back in its window.
 
 use crate::session::session_changelog_key;
-use crate::window::window_changelog_key;
+use crate::window::{window_changelog_key, window_changelog_key_into};
 use crate::{
     ChangelogRecord, Restorable, SessionBytesStore, SessionEntry, SharedSink, StateStore,
-    StoreError, WindowBytesStore, WindowEntry,
+    StoreError, WindowBytesStore, WindowEntry, WindowWrite,
 };
 
 /// A window store whose retained writes are logged as `key ++ window start` records.
@@ -82,6 +82,20 @@ impl WindowBytesStore for LoggedWindowStore {
             self.sink
                 .borrow_mut()
                 .send(self.inner.name(), &changelog_key, value);
+        }
+        Ok(retained)
+    }
+
+    /// The batch goes to the engine first, then each retained write to the changelog, in
+    /// the batch's order.
+    fn put_batch(&mut self, writes: &[WindowWrite<'_>]) -> Result<Vec<bool>, StoreError> {
+        let retained = self.inner.put_batch(writes)?;
+        let mut sink = self.sink.borrow_mut();
+        // One key buffer for the whole batch.
+        let mut changelog_key = Vec::new();
+        for (write, _) in writes.iter().zip(&retained).filter(|(_, kept)| **kept) {
+            window_changelog_key_into(write.key, write.start, &mut changelog_key);
+            sink.send(self.inner.name(), &changelog_key, write.value);
         }
         Ok(retained)
     }

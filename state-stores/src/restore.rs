@@ -1,18 +1,10 @@
 //! Decoding the changelog records of window and session stores into the writes they stand
 //! for, all at once, so that a bad record fails a batch before any of it is applied.
 
-use crate::{split_session_changelog_key, split_window_changelog_key, ChangelogRecord, StoreError};
-
-/// One write of a window store, as its changelog records it.
-#[derive(Debug)]
-pub(crate) struct WindowWrite<'a> {
-    /// The key bytes.
-    pub(crate) key: &'a [u8],
-    /// The window start.
-    pub(crate) start: i64,
-    /// The value, or `None` for a delete.
-    pub(crate) value: Option<&'a [u8]>,
-}
+use crate::{
+    split_session_changelog_key, split_window_changelog_key, ChangelogRecord, StoreError,
+    WindowWrite,
+};
 
 /// One write of a session store, as its changelog records it.
 #[derive(Debug)]

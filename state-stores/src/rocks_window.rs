@@ -9,7 +9,7 @@ use crate::segment_key::{self, key_in_range};
 use crate::segmented_db::{Scanned, SegmentedDb};
 use crate::{
     ChangelogRecord, Restorable, RocksDbConfig, StateStore, StoreError, WindowBytesStore,
-    WindowEntry,
+    WindowEntry, WindowWrite,
 };
 
 /// A window store in its own RocksDB database, segmented by window start.
@@ -100,6 +100,18 @@ impl WindowBytesStore for RocksDbWindowStore {
         if retained {
             self.db.write(batch)?;
         }
+        Ok(retained)
+    }
+
+    /// One RocksDB write batch for all of `writes`: a commit's write-behind costs one write,
+    /// not one per window.
+    fn put_batch(&mut self, writes: &[WindowWrite<'_>]) -> Result<Vec<bool>, StoreError> {
+        let mut batch = WriteBatch::default();
+        let retained = writes
+            .iter()
+            .map(|w| self.db.stage(&mut batch, w.key, &[w.start], w.value))
+            .collect::<Result<Vec<bool>, StoreError>>()?;
+        self.db.write(batch)?;
         Ok(retained)
     }
 

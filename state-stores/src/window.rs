@@ -14,6 +14,17 @@ pub struct WindowEntry {
     pub value: Vec<u8>,
 }
 
+/// One write of a window store: a window's new value, or `None` to delete it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WindowWrite<'a> {
+    /// The key bytes.
+    pub key: &'a [u8],
+    /// The window start.
+    pub start: i64,
+    /// The value, or `None` for a delete.
+    pub value: Option<&'a [u8]>,
+}
+
 /// A window store over bytes.
 ///
 /// The store tracks its observed stream time (the largest window start put so far). A window
@@ -30,6 +41,16 @@ pub trait WindowBytesStore: StateStore + Restorable {
         window_start: i64,
         value: Option<&[u8]>,
     ) -> Result<bool, StoreError>;
+
+    /// Applies `writes` in order, as [`put`](Self::put) would one by one, in a single engine
+    /// write where the engine has batches; returns, per write, whether its window is
+    /// retained.
+    fn put_batch(&mut self, writes: &[WindowWrite<'_>]) -> Result<Vec<bool>, StoreError> {
+        writes
+            .iter()
+            .map(|w| self.put(w.key, w.start, w.value))
+            .collect()
+    }
 
     /// The value of `key` in the window starting at `window_start`.
     fn fetch(&self, key: &[u8], window_start: i64) -> Result<Option<Vec<u8>>, StoreError>;
@@ -90,9 +111,15 @@ pub trait WindowBytesStore: StateStore + Restorable {
 /// The changelog key of a window: the key bytes, then the window start as 8 bytes big-endian.
 pub fn window_changelog_key(key: &[u8], window_start: i64) -> Vec<u8> {
     let mut out = Vec::with_capacity(key.len() + 8);
+    window_changelog_key_into(key, window_start, &mut out);
+    out
+}
+
+/// Writes the changelog key of a window into `out` (cleared first), to reuse one buffer.
+pub(crate) fn window_changelog_key_into(key: &[u8], window_start: i64, out: &mut Vec<u8>) {
+    out.clear();
     out.extend_from_slice(key);
     out.extend_from_slice(&window_start.to_be_bytes());
-    out
 }
 
 /// Splits a window changelog key into key bytes and window start; `None` if it is too short.

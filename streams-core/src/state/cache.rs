@@ -37,15 +37,19 @@ impl CacheBudget {
         self.0.used.get()
     }
 
-    pub(crate) fn add(&self, bytes: usize) {
+    /// Counts `bytes` more as held (by a cache, or by a processor that keeps state in memory
+    /// in a cache's place).
+    pub fn add(&self, bytes: usize) {
         self.0.used.set(self.0.used.get() + bytes);
     }
 
-    pub(crate) fn remove(&self, bytes: usize) {
+    /// Counts `bytes` as no longer held.
+    pub fn remove(&self, bytes: usize) {
         self.0.used.set(self.0.used.get().saturating_sub(bytes));
     }
 
-    pub(crate) fn over(&self) -> bool {
+    /// Whether more is held than the budget allows: time to evict.
+    pub fn over(&self) -> bool {
         self.used() > self.0.limit
     }
 }

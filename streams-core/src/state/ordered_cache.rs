@@ -168,6 +168,24 @@ impl<P: Place, V> OrderedCache<P, V> {
         entries.into_iter().flatten().map(|(p, s)| (p, &s.entry))
     }
 
+    /// Drops the entry at `place`, if any.
+    pub(crate) fn remove(&mut self, place: &P) {
+        if let Some(slot) = self.entries.remove(place) {
+            self.by_use.remove(&slot.used);
+            self.budget.remove(entry_cost::<V>(place.key_bytes()));
+        }
+    }
+
+    /// Whether the cache holds no entry.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The budget the cache draws on.
+    pub(crate) fn budget(&self) -> &CacheBudget {
+        &self.budget
+    }
+
     /// Takes the least recently used entry while the shared budget is exceeded.
     pub(crate) fn evict_one_if_over(&mut self) -> Option<Leaving<P, V>> {
         if !self.budget.over() {

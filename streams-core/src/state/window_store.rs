@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::ops::Bound;
 use std::rc::Rc;
 
-use state_stores::{WindowBytesStore, WindowEntry};
+use state_stores::{WindowBytesStore, WindowEntry, WindowWrite};
 
 use super::cache::Entry;
 use super::ordered_cache::{merge, CacheLayer, Leaving, Place as _};
@@ -107,6 +107,56 @@ impl<K, V: Clone> WindowStore<K, V> {
     /// `key` as the store encodes it: keys of one window are ordered by these bytes.
     pub fn key_bytes(&self, key: &K) -> Result<Vec<u8>, StateError> {
         self.codec.key(key)
+    }
+
+    /// Serializes `key` into `out` (cleared first) as the store encodes it, reusing `out`'s
+    /// buffer: for a processor that keeps windows by key bytes without allocating per record.
+    pub fn key_bytes_into(&self, key: &K, out: &mut Vec<u8>) -> Result<(), StateError> {
+        self.codec.key_into(key, out)
+    }
+
+    /// Appends the serialization of `value` to `out`; `false` if it serializes as null
+    /// (which the store holds as a delete).
+    pub fn value_bytes_onto(&self, value: &V, out: &mut Vec<u8>) -> Result<bool, StateError> {
+        self.codec.value_onto(value, out)
+    }
+
+    /// The budget of the store's record cache, if it has one: what a processor that keeps the
+    /// store's windows in memory itself draws on instead.
+    pub fn cache_budget(&self) -> Option<CacheBudget> {
+        let cached = self.cached.as_ref()?;
+        let budget = cached.borrow().cache.budget().clone();
+        Some(budget)
+    }
+
+    /// The window of the serialized key `key` starting at `window_start` as the engine holds
+    /// it, bypassing the record cache: for a processor that keeps the store's windows in
+    /// memory itself and writes them with [`write_behind`](Self::write_behind). A window
+    /// past the engine's latest stored start is answered without reading the engine.
+    pub fn fetch_stored(&self, key: &[u8], window_start: i64) -> Result<Option<V>, StateError> {
+        let engine = self.engine.borrow();
+        if window_start > engine.latest_stored_start() {
+            return Ok(None);
+        }
+        let bytes = engine.fetch(key, window_start)?;
+        bytes.map(|b| self.codec.decode_value(&b)).transpose()
+    }
+
+    /// Writes `writes` to the engine (and its changelog) in one batch, bypassing the record
+    /// cache, whose copies of those windows it drops; returns, per write, whether its window
+    /// is retained. The write-behind of a processor that keeps the store's windows in memory.
+    pub fn write_behind(&self, writes: &[WindowWrite<'_>]) -> Result<Vec<bool>, StateError> {
+        if let Some(cached) = &self.cached {
+            let mut cached = cached.borrow_mut();
+            // Only reads from outside the processor (queries) fill the cache here: their
+            // copies of what is written now would be stale.
+            if !cached.cache.is_empty() {
+                for w in writes {
+                    cached.cache.remove(&(w.key.to_vec(), w.start));
+                }
+            }
+        }
+        Ok(self.engine.borrow_mut().put_batch(writes)?)
     }
 
     /// Stores `value` (`None` deletes) for `key` in the window starting at `window_start`;

@@ -21,13 +21,28 @@ pub(crate) struct Codec<K, V> {
 impl<K, V> Codec<K, V> {
     pub(crate) fn key(&self, key: &K) -> Result<Vec<u8>, StateError> {
         let mut out = Vec::new();
+        self.key_into(key, &mut out)?;
+        Ok(out)
+    }
+
+    /// Serializes `key` into `out` (cleared first), reusing its buffer.
+    pub(crate) fn key_into(&self, key: &K, out: &mut Vec<u8>) -> Result<(), StateError> {
+        out.clear();
         match self
             .key
-            .serialize(&self.topic, &mut Headers::new(), key, &mut out)?
+            .serialize(&self.topic, &mut Headers::new(), key, out)?
         {
-            Encoded::Bytes => Ok(out),
+            Encoded::Bytes => Ok(()),
             Encoded::Null => Err(SerdeError::Custom("a store key cannot be null".into()).into()),
         }
+    }
+
+    /// Appends the serialization of `value` to `out`; `false` if it serializes as null.
+    pub(crate) fn value_onto(&self, value: &V, out: &mut Vec<u8>) -> Result<bool, StateError> {
+        Ok(self
+            .value
+            .serialize(&self.topic, &mut Headers::new(), value, out)?
+            == Encoded::Bytes)
     }
 
     pub(crate) fn value(&self, value: Option<&V>) -> Result<Option<Vec<u8>>, StateError> {

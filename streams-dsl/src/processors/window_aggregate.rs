@@ -1,21 +1,25 @@
 use std::sync::Arc;
 
 use streams_core::{
-    Processor, ProcessorContext, ProcessorError, Record, ValueAndTimestamp, WindowStore,
+    CacheBudget, Processor, ProcessorContext, ProcessorError, Record, ValueAndTimestamp,
+    WindowStore,
 };
 
 use super::emit_progress::EmitProgress;
-use super::window_emit::{self, Unemitted};
+use super::hot_windows::HotWindows;
+use super::window_emit;
 use super::LateRecords;
 use crate::{Change, EmitStrategy, TimeWindows, Window, Windowed};
 
-/// Folds each record into every time window of its key that holds it, in a window store, and
-/// emits per the emit strategy. A window accepts records while the watermark is before its end
-/// plus grace; a record too late for a window is dropped for it and counted.
+/// Folds each record into every time window of its key that holds it, and emits per the
+/// emit strategy. A window accepts records while the watermark is before its end plus
+/// grace; a record too late for a window is dropped for it and counted.
 ///
-/// The store has a record cache. With `every_update`, each update is forwarded as it happens
-/// and the cache only collapses the writes; otherwise (on-update emission with caching) the
-/// cache also collapses what goes downstream to the last value per window per flush.
+/// Open windows live in the task's [`HotWindows`], typed, within the store's cache budget,
+/// and are written behind to the window store (and its changelog) in batches: at each
+/// commit, and as windows close or are spilled to stay within the budget. With
+/// `every_update`, each update is forwarded as it happens; otherwise (on-update emission
+/// with caching) what goes downstream is a window's last value when it is written behind.
 pub(crate) struct WindowAggregate<K, V, VA, F> {
     every_update: bool,
     /// The watermark reached (on close: kept across restarts).
@@ -26,8 +30,7 @@ pub(crate) struct WindowAggregate<K, V, VA, F> {
     windows: TimeWindows,
     emit: EmitStrategy,
     fold: Arc<F>,
-    /// On close: the windows whose final result is not out yet.
-    unemitted: Option<Unemitted<K>>,
+    hot: Option<HotWindows<K, ValueAndTimestamp<VA>>>,
 }
 
 impl<K, V, VA, F> WindowAggregate<K, V, VA, F> {
@@ -49,7 +52,7 @@ impl<K, V, VA, F> WindowAggregate<K, V, VA, F> {
             windows,
             emit,
             fold,
-            unemitted: None,
+            hot: None,
         }
     }
 
@@ -57,6 +60,23 @@ impl<K, V, VA, F> WindowAggregate<K, V, VA, F> {
         self.store
             .as_ref()
             .ok_or_else(|| ProcessorError::UnknownStore(self.store_name.clone()))
+    }
+
+    /// The store and the hot windows, once `init` has opened them.
+    #[allow(clippy::type_complexity)]
+    fn state(
+        &mut self,
+    ) -> Result<
+        (
+            &WindowStore<K, ValueAndTimestamp<VA>>,
+            &mut HotWindows<K, ValueAndTimestamp<VA>>,
+        ),
+        ProcessorError,
+    > {
+        match (&self.store, &mut self.hot) {
+            (Some(store), Some(hot)) => Ok((store, hot)),
+            _ => Err(ProcessorError::UnknownStore(self.store_name.clone())),
+        }
     }
 }
 
@@ -68,22 +88,6 @@ where
     /// Whether the cache's flushes are what goes downstream.
     fn forwards_flushes(&self) -> bool {
         self.emit == EmitStrategy::OnWindowUpdate && !self.every_update
-    }
-
-    /// Forwards the windows that the cache wrote through since the last call.
-    fn forward_flushed(
-        &self,
-        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
-    ) -> Result<(), ProcessorError> {
-        let size = self.windows.size();
-        window_emit::forward_flushed(
-            self.store()?,
-            |start| Window {
-                start,
-                end: start + size,
-            },
-            ctx,
-        )
     }
 
     /// The start of the last window that `watermark` closes: a window closes once
@@ -108,15 +112,43 @@ where
         watermark: i64,
     ) -> Result<(), ProcessorError> {
         let (size, last_closed_start) = (self.windows.size(), self.last_closed_start(watermark));
-        let (Some(unemitted), Some(store)) = (&mut self.unemitted, &self.store) else {
-            return Ok(());
-        };
-        let window = |start| Window {
-            start,
-            end: start + size,
-        };
-        unemitted.emit_until(store, last_closed_start, window, ctx)
+        let (store, hot) = self.state()?;
+        hot.emit_closed(store, last_closed_start, |key, start, aggregate| {
+            let windowed = Windowed {
+                key,
+                window: Window {
+                    start,
+                    end: start + size,
+                },
+            };
+            ctx.forward(Record::new(
+                windowed,
+                Change::new(Some(aggregate.value), None),
+                aggregate.timestamp,
+            ))
+        })
     }
+}
+
+/// Forwards a window change that a write-behind reports (on-update emission with caching).
+fn forward_change<K, VA>(
+    ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
+    key: &K,
+    window: Window,
+    new: ValueAndTimestamp<VA>,
+    old: Option<ValueAndTimestamp<VA>>,
+) -> Result<(), ProcessorError>
+where
+    K: Clone + 'static,
+    VA: Clone + 'static,
+{
+    let timestamp = new.timestamp;
+    let change = Change::new(Some(new.value), old.map(|v| v.value));
+    let windowed = Windowed {
+        key: key.clone(),
+        window,
+    };
+    ctx.forward(Record::new(windowed, change, timestamp))
 }
 
 impl<K, V, VA, F> Processor<K, V, Windowed<K>, Change<VA>> for WindowAggregate<K, V, VA, F>
@@ -131,18 +163,21 @@ where
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
     ) -> Result<(), ProcessorError> {
         let store: WindowStore<K, ValueAndTimestamp<VA>> = ctx.state_store(&self.store_name)?;
-        store.report_flushes(self.forwards_flushes());
-        self.store = Some(store);
+        // The hot windows take the store's place in the cache budget (the store's own cache
+        // then holds only what queries read); a store without a cache gets no room, so
+        // every window is written at once.
+        let budget = store.cache_budget().unwrap_or_else(|| CacheBudget::new(0));
+        let mut hot = HotWindows::new(budget, self.forwards_flushes());
         let restored = self.progress.open(ctx)?;
         if self.emit == EmitStrategy::OnWindowClose {
             // The windows that the watermark reached before a restart closed are out.
             let from = restored.map_or(i64::MIN, |w| {
                 self.next_start_after(self.last_closed_start(w))
             });
-            let mut unemitted = Unemitted::new();
-            unemitted.restore(self.store()?, from)?;
-            self.unemitted = Some(unemitted);
+            hot.track_emission(&store, from)?;
         }
+        self.store = Some(store);
+        self.hot = Some(hot);
         Ok(())
     }
 
@@ -150,9 +185,12 @@ where
         &mut self,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
     ) -> Result<(), ProcessorError> {
-        self.store()?.flush_cache()?;
-        self.progress.flush()?;
-        self.forward_flushed(ctx)
+        let size = self.windows.size();
+        let (store, hot) = self.state()?;
+        hot.flush(store, |key, start, new, old| {
+            forward_change(ctx, key, window_at(start, size), new, old)
+        })?;
+        self.progress.flush()
     }
 
     fn process(
@@ -172,49 +210,53 @@ where
                 self.emit_closed(ctx, watermark)?;
             }
         }
-        let grace = self.windows.grace();
+        let forwards_updates = self.emit == EmitStrategy::OnWindowUpdate && self.every_update;
+        let (grace, size) = (self.windows.grace(), self.windows.size());
+        let closed = self.last_closed_start(watermark);
+        let (Some(store), Some(hot)) = (&self.store, &mut self.hot) else {
+            return Err(ProcessorError::UnknownStore(self.store_name.clone()));
+        };
+        let id = hot.key_id(store, &r.key)?;
         let (mut dropped, mut windows) = (0, 0);
         for window in self.windows.windows_for(r.timestamp) {
             windows += 1;
-            if watermark >= window.end.saturating_add(grace) {
+            if watermark >= window.end.saturating_add(grace) || !hot.accepts(window.start, store) {
                 dropped += 1;
                 continue;
             }
-            let store = self.store()?;
-            let old = store.fetch(&r.key, window.start)?;
-            let (old_value, old_time) = match old {
+            let slot = hot.value_for_write(id, window.start, store)?;
+            let (old_value, old_time) = match slot.take() {
                 Some(v) => (Some(v.value), v.timestamp),
                 None => (None, i64::MIN),
             };
-            let new = (self.fold)(&r.key, r.value.clone(), old_value.clone());
+            let old_out = if forwards_updates {
+                old_value.clone()
+            } else {
+                None
+            };
+            let new = (self.fold)(&r.key, r.value.clone(), old_value);
             let timestamp = old_time.max(r.timestamp);
-            if !store.put(
-                &r.key,
-                window.start,
-                Some(&ValueAndTimestamp::new(new.clone(), timestamp)),
-            )? {
-                dropped += 1;
+            if !forwards_updates {
+                *slot = Some(ValueAndTimestamp::new(new, timestamp));
                 continue;
             }
-            if let (Some(unemitted), Some(store), None) =
-                (&mut self.unemitted, &self.store, &old_value)
-            {
-                unemitted.add(store, &r.key, window.start)?;
-            }
-            if self.emit == EmitStrategy::OnWindowUpdate && self.every_update {
-                let windowed = Windowed {
-                    key: r.key.clone(),
-                    window,
-                };
-                let mut out = Record::new(windowed, Change::new(Some(new), old_value), timestamp);
-                out.headers = r.headers.clone();
-                ctx.forward(out)?;
-            }
+            *slot = Some(ValueAndTimestamp::new(new.clone(), timestamp));
+            let windowed = Windowed {
+                key: r.key.clone(),
+                window,
+            };
+            let mut out = Record::new(windowed, Change::new(Some(new), old_out), timestamp);
+            out.headers = r.headers.clone();
+            ctx.forward(out)?;
         }
-        if self.forwards_flushes() {
-            // What the cache evicted to stay within its budget.
-            self.forward_flushed(ctx)?;
-        }
+        hot.release_if_empty(id);
+        // Closed windows are final: written behind now, they leave room for open ones.
+        hot.retire(store, closed, |key, start, new, old| {
+            forward_change(ctx, key, window_at(start, size), new, old)
+        })?;
+        hot.spill(store, |key, start, new, old| {
+            forward_change(ctx, key, window_at(start, size), new, old)
+        })?;
         window_emit::report_late(
             &r,
             (dropped, windows),
@@ -222,5 +264,13 @@ where
             self.late.as_deref(),
             ctx,
         )
+    }
+}
+
+/// The time window of size `size` starting at `start`.
+fn window_at(start: i64, size: i64) -> Window {
+    Window {
+        start,
+        end: start + size,
     }
 }
