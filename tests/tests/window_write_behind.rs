@@ -73,6 +73,7 @@ impl Produced {
                     .push(ChangelogRecord {
                         key: r.key.expect("a key").to_vec(),
                         value: r.value.map(<[u8]>::to_vec),
+                        timestamp: r.timestamp,
                     });
             }
         });
