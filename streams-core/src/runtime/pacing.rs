@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 
 use crate::{Task, TaskId, Timestamp};
 
-/// When each held sub-topology's hold began.
+/// When each input partition that holds its sub-topology back began to: patience runs per
+/// partition, so one that keeps being drained and refilled never uses up another's.
 #[derive(Debug, Default)]
 pub(crate) struct Pacing {
-    held_since: HashMap<u32, Instant>,
+    held_since: HashMap<(TaskId, usize), Instant>,
 }
 
 impl Pacing {
@@ -30,21 +31,24 @@ impl Pacing {
         lagging: &dyn Fn(&str, i32) -> bool,
         patience: Duration,
     ) -> HashMap<u32, Timestamp> {
+        let now = Instant::now();
+        let mut holding = Vec::new();
         let mut limits: HashMap<u32, Timestamp> = HashMap::new();
         for (id, task) in tasks {
-            for (topic, time) in task.empty_inputs() {
-                if lagging(topic, id.partition) {
+            for (input, topic, time) in task.empty_inputs() {
+                if !lagging(topic, id.partition) {
+                    continue;
+                }
+                let since = *self.held_since.entry((*id, input)).or_insert(now);
+                holding.push((*id, input));
+                // A partition that stays behind past its patience holds nobody back.
+                if now.duration_since(since) < patience {
                     let limit = limits.entry(id.subtopology).or_insert(time);
                     *limit = (*limit).min(time);
                 }
             }
         }
-        // A hold lasts until nothing of its sub-topology lags, but binds only for `patience`.
-        self.held_since.retain(|s, _| limits.contains_key(s));
-        let now = Instant::now();
-        limits.retain(|s, _| {
-            now.duration_since(*self.held_since.entry(*s).or_insert(now)) < patience
-        });
+        self.held_since.retain(|key, _| holding.contains(key));
         limits
     }
 

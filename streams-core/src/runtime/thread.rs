@@ -372,32 +372,38 @@ impl ThreadState {
 }
 
 /// Whether an empty input partition has more records on the broker than the consumer has
-/// delivered: its position (which moves past transaction markers and aborted records too)
-/// below librdkafka's high watermark from the last fetch response (no request). Before any
-/// response the first fetch is in flight: more may come. A partition that has delivered
-/// nothing since it was assigned, after a response, has nothing waiting.
+/// delivered, by librdkafka's watermarks from the last fetch response (no request): its
+/// position (which moves past transaction markers and aborted records too) below the high
+/// watermark. Before any response the first fetch is in flight: more may come. Before the
+/// first record the position is unknown: a partition that holds records may have some
+/// for us (pacing's patience bounds the wait if they were all consumed before).
 fn has_more<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     positions: Option<&TopicPartitionList>,
     topic: &str,
     partition: i32,
 ) -> bool {
-    let Some(high) = cached_high_watermark(consumer, topic, partition) else {
+    let Some((low, high)) = cached_watermarks(consumer, topic, partition) else {
         return true;
     };
-    positions
+    let position = positions
         .and_then(|p| p.find_partition(topic, partition))
         .and_then(|e| e.offset().to_raw())
-        .is_some_and(|position| position >= 0 && position < high)
+        .filter(|&position| position >= 0);
+    match position {
+        Some(position) => position < high,
+        None => low < high,
+    }
 }
 
-/// librdkafka's cached high watermark of a partition (`rd_kafka_get_watermark_offsets`,
-/// which rust-rdkafka does not wrap), or `None` before a fetch response brought one.
-fn cached_high_watermark<C: ConsumerContext>(
+/// librdkafka's cached low and high watermarks of a partition
+/// (`rd_kafka_get_watermark_offsets`, which rust-rdkafka does not wrap), or `None` before a
+/// fetch response brought them.
+fn cached_watermarks<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     topic: &str,
     partition: i32,
-) -> Option<i64> {
+) -> Option<(i64, i64)> {
     let topic = std::ffi::CString::new(topic).ok()?;
     let (mut low, mut high) = (-1i64, -1i64);
     // SAFETY: the client pointer is valid while `consumer` lives, `topic` is a
@@ -413,7 +419,7 @@ fn cached_high_watermark<C: ConsumerContext>(
         )
     };
     (error == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
-        .then_some(high)
+        .then_some((low.max(0), high))
 }
 
 /// Whether `error` says the group has moved on (a rebalance started, or this member's

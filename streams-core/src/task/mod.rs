@@ -264,12 +264,12 @@ impl Task {
         self.topic_index(topic).map_or(0, |i| self.queues.len_of(i))
     }
 
-    /// The input topics with no record buffered, with their partition time (-1 before any
-    /// record).
-    pub fn empty_inputs(&self) -> impl Iterator<Item = (&str, Timestamp)> + '_ {
+    /// The input topics with no record buffered: their index among the task's inputs, the
+    /// topic, and its partition time (-1 before any record).
+    pub fn empty_inputs(&self) -> impl Iterator<Item = (usize, &str, Timestamp)> + '_ {
         self.queues
             .empty_queues()
-            .map(|(i, time)| (&*self.ctx.topics[i], time))
+            .map(|(i, time)| (i, &*self.ctx.topics[i], time))
     }
 
     /// The number of records buffered and not yet processed.
