@@ -315,6 +315,46 @@ pub mod kafka {
         }
     }
 
+    /// A consumer assigned every partition of `topic` from the beginning (`read_committed`
+    /// if `committed`; reporting each partition's end if `eof`), and those partitions.
+    fn reader_from_beginning(
+        bootstrap: &str,
+        topic: &str,
+        committed: bool,
+        eof: bool,
+    ) -> (BaseConsumer, Vec<i32>) {
+        let isolation = if committed {
+            "read_committed"
+        } else {
+            "read_uncommitted"
+        };
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("group.id", "test-reader")
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", eof.to_string())
+            .set("isolation.level", isolation)
+            .create()
+            .expect("a consumer");
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .expect("metadata");
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .flat_map(|t| t.partitions())
+            .map(|p| p.id())
+            .collect();
+        let mut assignment = TopicPartitionList::new();
+        for &p in &partitions {
+            assignment
+                .add_partition_offset(topic, p, Offset::Beginning)
+                .expect("a partition");
+        }
+        consumer.assign(&assignment).expect("assigned");
+        (consumer, partitions)
+    }
+
     /// Every record of `topic` (all partitions, from the beginning) as (key, value), read
     /// until `done` holds for the records so far or `timeout` passes; `read_committed` if
     /// `committed`.
@@ -325,30 +365,7 @@ pub mod kafka {
         timeout: Duration,
         done: impl Fn(&[(Vec<u8>, Vec<u8>)]) -> bool,
     ) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
-            .set("group.id", "test-reader")
-            .set("enable.auto.commit", "false")
-            .set(
-                "isolation.level",
-                if committed {
-                    "read_committed"
-                } else {
-                    "read_uncommitted"
-                },
-            )
-            .create()
-            .expect("a consumer");
-        let metadata = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(10))
-            .expect("metadata");
-        let mut assignment = TopicPartitionList::new();
-        for p in metadata.topics().iter().flat_map(|t| t.partitions()) {
-            assignment
-                .add_partition_offset(topic, p.id(), Offset::Beginning)
-                .expect("a partition");
-        }
-        consumer.assign(&assignment).expect("assigned");
+        let (consumer, _) = reader_from_beginning(bootstrap, topic, committed, false);
         let deadline = Instant::now() + timeout;
         let mut records = Vec::new();
         while Instant::now() < deadline && !done(&records) {
@@ -373,33 +390,8 @@ pub mod kafka {
         timeout: Duration,
     ) -> Vec<(i32, Vec<u8>, Vec<u8>)> {
         use rdkafka::error::KafkaError;
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
-            .set("group.id", "test-reader")
-            .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "true")
-            .set(
-                "isolation.level",
-                if committed {
-                    "read_committed"
-                } else {
-                    "read_uncommitted"
-                },
-            )
-            .create()
-            .expect("a consumer");
-        let metadata = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(10))
-            .expect("metadata");
-        let mut assignment = TopicPartitionList::new();
-        let mut open = std::collections::HashSet::new();
-        for p in metadata.topics().iter().flat_map(|t| t.partitions()) {
-            assignment
-                .add_partition_offset(topic, p.id(), Offset::Beginning)
-                .expect("a partition");
-            open.insert(p.id());
-        }
-        consumer.assign(&assignment).expect("assigned");
+        let (consumer, partitions) = reader_from_beginning(bootstrap, topic, committed, true);
+        let mut open: std::collections::HashSet<i32> = partitions.into_iter().collect();
         let deadline = Instant::now() + timeout;
         let mut records = Vec::new();
         while !open.is_empty() {
@@ -489,24 +481,29 @@ pub mod broker {
     }
 
     fn start_apache_kafka() -> String {
+        let pid = std::process::id().to_string();
+        let fields = kafka_script(&["start", "--owner", &pid]);
+        let port = fields.first().expect("scripts/kafka.sh prints PORT PID");
+        format!("127.0.0.1:{port}")
+    }
+
+    /// Runs `scripts/kafka.sh` with `args` and returns the words it printed (for `start`:
+    /// `PORT PID`, and more with `--sasl-ssl`); panics with its error output if it failed.
+    pub fn kafka_script(args: &[&str]) -> Vec<String> {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/kafka.sh");
         let output = Command::new("bash")
             .arg(script)
-            .args(["start", "--owner"])
-            .arg(std::process::id().to_string())
+            .args(args)
             .output()
             .expect("scripts/kafka.sh runs");
         assert!(
             output.status.success(),
-            "Apache Kafka did not start: {}",
+            "scripts/kafka.sh {args:?} failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let port: u16 = stdout
+        String::from_utf8_lossy(&output.stdout)
             .split_whitespace()
-            .next()
-            .and_then(|p| p.parse().ok())
-            .expect("scripts/kafka.sh prints PORT PID");
-        format!("127.0.0.1:{port}")
+            .map(str::to_owned)
+            .collect()
     }
 }

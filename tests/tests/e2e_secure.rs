@@ -193,9 +193,6 @@ fn latest_counts(
 /// An Apache Kafka broker with a SASL_SSL listener, started by
 /// `scripts/kafka.sh start --sasl-ssl` and stopped (its directory deleted) on drop.
 mod secure_kafka {
-    use std::path::PathBuf;
-    use std::process::Command;
-
     use rdkafka::ClientConfig;
 
     /// A running broker and what a client needs to reach it.
@@ -208,28 +205,13 @@ mod secure_kafka {
         pub password: String,
     }
 
-    fn script() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/kafka.sh")
-    }
-
     impl SecureKafka {
         /// Installs Apache Kafka if needed and starts a broker whose client listener is
         /// SASL_SSL with SCRAM-SHA-512, with a new CA and test user.
         pub fn start() -> Self {
-            let output = Command::new("bash")
-                .arg(script())
-                .args(["start", "--sasl-ssl"])
-                .output()
-                .expect("scripts/kafka.sh runs");
-            assert!(
-                output.status.success(),
-                "Apache Kafka did not start: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            let stdout = String::from_utf8_lossy(&output.stdout);
-            let fields: Vec<&str> = stdout.split_whitespace().collect();
-            let [port, pid, ca, user, password] = fields[..] else {
-                panic!("expected PORT PID CA_PEM USER PASSWORD, got {stdout:?}");
+            let fields = integration_tests::broker::kafka_script(&["start", "--sasl-ssl"]);
+            let [port, pid, ca, user, password] = &fields[..] else {
+                panic!("expected PORT PID CA_PEM USER PASSWORD, got {fields:?}");
             };
             Self {
                 port: port.parse().expect("a port"),
@@ -270,10 +252,7 @@ mod secure_kafka {
 
     impl Drop for SecureKafka {
         fn drop(&mut self) {
-            let _ = Command::new("bash")
-                .arg(script())
-                .args(["stop", &self.pid.to_string()])
-                .status();
+            integration_tests::broker::kafka_script(&["stop", &self.pid.to_string()]);
         }
     }
 }

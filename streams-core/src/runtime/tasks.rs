@@ -173,13 +173,10 @@ impl ActiveTasks {
             tracing::warn!(task = %id, %reason, "local state does not fit its changelog: wiping it");
             task.close();
             drop(task);
-            let dir = self.config.task_dir(id);
-            match std::fs::remove_dir_all(&dir) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    let reason = format!("{reason}; wiping {} failed: {e}", dir.display());
-                    return Err(RuntimeError::CorruptedState { task: id, reason });
-                }
-                _ => {}
+            if let Err(e) = self.wipe(id) {
+                let dir = self.config.task_dir(id);
+                let reason = format!("{reason}; wiping {} failed: {e}", dir.display());
+                return Err(RuntimeError::CorruptedState { task: id, reason });
             }
             task = self.open(id)?;
         }
@@ -190,13 +187,21 @@ impl ActiveTasks {
         }
     }
 
+    /// Deletes the local state of task `id` (its directory), if it has any.
+    fn wipe(&self, id: TaskId) -> std::io::Result<()> {
+        match std::fs::remove_dir_all(self.config.task_dir(id)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
     fn open(&mut self, id: TaskId) -> Result<Task, RuntimeError> {
         let dir = self.config.task_dir(id);
         let checkpoint = dir.join(CHECKPOINT_FILE);
         if self.exactly_once && !checkpoint.exists() {
             // No clean close wrote a checkpoint: the local state may hold writes of an
             // aborted transaction, so it is rebuilt from the (committed) changelog.
-            let _ = std::fs::remove_dir_all(&dir);
+            let _ = self.wipe(id);
         }
         let started = Instant::now();
         let mut task = loop {
@@ -475,7 +480,7 @@ impl ActiveTasks {
         for (id, mut task) in all {
             task.close();
             if self.exactly_once {
-                let _ = std::fs::remove_dir_all(self.config.task_dir(id));
+                let _ = self.wipe(id);
             }
         }
         self.waiting_since.clear();
