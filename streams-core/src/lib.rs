@@ -40,5 +40,7 @@ pub use state::{
 pub use state_stores::{ChangelogRecord, Checkpoint, RocksDbConfig, StoreError};
 pub use task::{ChangelogPartition, OutputRecord, Task, TaskId, TaskMetrics};
 pub use test_driver::{TestInputTopic, TestOutputTopic, TestRecord, TopologyTestDriver};
-pub use time::{RecordTimestamp, TimestampExtractor};
+pub use time::{
+    RecordTimestamp, TimestampExtractor, TypedTimestampExtractor, UsePartitionTimeOnInvalid,
+};
 pub use topology::{ChangelogTopic, TopicName, Topology, TopologyDescription};

@@ -122,7 +122,7 @@ impl std::fmt::Display for TopicPartition {
 }
 
 /// A record as read from a topic partition: bytes, before deserialization.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RawRecord {
     /// The record's offset in its partition.
     pub offset: i64,

@@ -9,7 +9,8 @@ use streams_core::{
     SerdeRegistry, Serdes, Serializer, StoreBuilder, Stores, TopicName, Topology, TopologyError,
 };
 
-use crate::config::StoreOptions;
+use crate::config::{EventTime, StoreOptions};
+use crate::old_values::OldValues;
 use crate::processors::join::GlobalTableUpdater;
 use crate::processors::table::TableSource;
 use crate::processors::StoreSlot;
@@ -258,6 +259,7 @@ impl Graph {
             return self.versioned_table_from_rows(parent, prefix, materialized, retention);
         }
         let node = self.name(prefix);
+        let old_values = OldValues::source(materialized.name.is_some());
         let store = materialized
             .name
             .clone()
@@ -265,17 +267,17 @@ impl Graph {
         let options = materialized.options();
         let key_serde = self.serde(materialized.key_serde, "a table's store");
         let value_serde = self.serde(materialized.value_serde, "a table's store");
-        let store_name = store.clone();
+        let (store_name, send_old) = (store.clone(), old_values.flag().clone());
         self.with_topology(|t| {
             t.add_processor(
                 &node,
-                move || TableSource::<K, V>::new(store_name.clone()),
+                move || TableSource::<K, V>::new(store_name.clone(), send_old.is_on()),
                 &[parent],
             )
             .map(|_| ())
         });
         self.table_store(&store, options, key_serde, value_serde, &node);
-        KTable::new(self.clone(), node, Some(store))
+        KTable::new(self.clone(), node, Some(store), old_values)
     }
 
     /// Adds the key-value store `store`, as `options` say, connected to `processor`.
@@ -421,13 +423,25 @@ impl StreamsBuilder {
         let name = consumed.name.unwrap_or_else(|| g.name("KSTREAM-SOURCE-"));
         let key_serde = g.serde(consumed.key_serde, "reading a source topic");
         let value_serde = g.serde(consumed.value_serde, "reading a source topic");
-        let extractor = consumed
-            .extractor
-            .unwrap_or_else(|| Arc::new(RecordTimestamp));
         let topics = topics.into_iter().map(TopicName::External).collect();
         g.with_topology(|t| {
-            t.add_source_node(&name, topics, key_serde, value_serde, extractor)
-                .map(|_| ())
+            match consumed.extractor {
+                Some(EventTime::Typed(extractor)) => t.add_source_node_with_typed_extractor(
+                    &name,
+                    topics,
+                    key_serde,
+                    value_serde,
+                    extractor,
+                ),
+                Some(EventTime::Bytes(extractor)) => {
+                    t.add_source_node(&name, topics, key_serde, value_serde, extractor)
+                }
+                None => {
+                    let extractor = Arc::new(RecordTimestamp);
+                    t.add_source_node(&name, topics, key_serde, value_serde, extractor)
+                }
+            }
+            .map(|_| ())
         });
         name
     }
@@ -462,7 +476,7 @@ impl StreamsBuilder {
         let rows = Consumed {
             key_serde: Some(key_serde),
             value_serde: Some(Serdes::optional(value_serde)),
-            extractor: consumed.extractor,
+            extractor: consumed.extractor.map(EventTime::for_rows),
             name: consumed.name,
         };
         let source = self.add_source::<K, Option<V>>(vec![topic.to_owned()], rows);

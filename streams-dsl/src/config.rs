@@ -4,14 +4,38 @@
 
 use std::sync::Arc;
 
-use streams_core::{SerdeRef, StoreEngine, TimestampExtractor};
+use streams_core::{SerdeRef, StoreEngine, TimestampExtractor, TypedTimestampExtractor};
 
 /// How a source topic is read: serdes, timestamp extractor and source name.
 pub struct Consumed<K, V> {
     pub(crate) key_serde: Option<SerdeRef<K>>,
     pub(crate) value_serde: Option<SerdeRef<V>>,
-    pub(crate) extractor: Option<Arc<dyn TimestampExtractor>>,
+    pub(crate) extractor: Option<EventTime<K, V>>,
     pub(crate) name: Option<String>,
+}
+
+/// Where a source's records take their event time from.
+pub(crate) enum EventTime<K, V> {
+    /// An extractor of the records' bytes.
+    Bytes(Arc<dyn TimestampExtractor>),
+    /// An extractor of the deserialized records.
+    Typed(Arc<dyn TypedTimestampExtractor<K, V>>),
+}
+
+impl<K: 'static, V: 'static> EventTime<K, V> {
+    /// The same for a table's rows, where `None` is a tombstone: a tombstone keeps its Kafka
+    /// timestamp.
+    pub(crate) fn for_rows(self) -> EventTime<K, Option<V>> {
+        match self {
+            Self::Bytes(extractor) => EventTime::Bytes(extractor),
+            Self::Typed(extractor) => EventTime::Typed(Arc::new(
+                move |key: &K, row: &Option<V>, record_time, partition_time| match row {
+                    Some(value) => extractor.extract(key, value, record_time, partition_time),
+                    None => record_time,
+                },
+            )),
+        }
+    }
 }
 
 impl<K, V> Default for Consumed<K, V> {
@@ -40,12 +64,42 @@ impl<K, V> Consumed<K, V> {
         }
     }
 
-    /// Takes each record's event time from `extractor` instead of its Kafka timestamp.
+    /// Takes each record's event time from `extractor`, which reads the record's bytes,
+    /// instead of its Kafka timestamp. What a negative time does: see
+    /// [`streams_core::time`](streams_core::TimestampExtractor).
     pub fn with_timestamp_extractor(
         mut self,
         extractor: impl TimestampExtractor + 'static,
     ) -> Self {
-        self.extractor = Some(Arc::new(extractor));
+        self.extractor = Some(EventTime::Bytes(Arc::new(extractor)));
+        self
+    }
+
+    /// Takes each record's event time from `extractor`, which reads the record as this
+    /// source's serdes deserialize it (as Kafka Streams' extractors do): a time inside a
+    /// JSON value, say, is parsed once. The record is deserialized when it arrives and kept
+    /// until it is processed. For a table, a tombstone keeps its Kafka timestamp.
+    ///
+    /// ```
+    /// use serde::{Deserialize, Serialize};
+    /// use streams_dsl::prelude::*;
+    ///
+    /// #[derive(Clone, Serialize, Deserialize)]
+    /// struct Order { placed_at: i64, amount: u32 }
+    ///
+    /// let builder = StreamsBuilder::new();
+    /// let consumed = Consumed::with(Serdes::string(), Serdes::json::<Order>())
+    ///     .with_typed_timestamp_extractor(|_: &String, order: &Order, _: i64, _: i64| {
+    ///         order.placed_at
+    ///     });
+    /// let orders = builder.stream_with::<String, Order>("orders", consumed);
+    /// # let _ = orders;
+    /// ```
+    pub fn with_typed_timestamp_extractor(
+        mut self,
+        extractor: impl TypedTimestampExtractor<K, V> + 'static,
+    ) -> Self {
+        self.extractor = Some(EventTime::Typed(Arc::new(extractor)));
         self
     }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use streams_core::{SerdeRef, Serdes, StoreEngine};
 
 use crate::config::StoreOptions;
+use crate::old_values::OldValues;
 use crate::processors::fk_join::{
     ForeignTableJoin, ResponseJoin, SubscriptionJoin, SubscriptionReceive, SubscriptionSend,
     ValueHasher,
@@ -161,6 +162,11 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         let g = &self.graph;
         let left = self.materialized();
         let right = other.materialized();
+        // As Kafka Streams: this side's old values say where a changed foreign key's
+        // subscription must be withdrawn; the other side's avoid needless lookups.
+        left.old_values.enable(true);
+        right.old_values.enable(true);
+        let old_values = OldValues::source(materialized.name.is_some());
         // `materialized` gives both a store (an empty name would fail the build).
         let left_store = left.store.clone().unwrap_or_default();
         let right_store = right.store.clone().unwrap_or_default();
@@ -302,15 +308,15 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
             &[&response_source],
         );
         g.connect_stores(&resolver, &[&left_store]);
-        let store = output_store.clone();
+        let (store, send_old) = (output_store.clone(), old_values.flag().clone());
         g.processor_named::<K, Option<VR>, K, Change<VR>, _>(
             &output,
-            move || TableSource::<K, VR>::new(store.clone()),
+            move || TableSource::<K, VR>::new(store.clone(), send_old.is_on()),
             &[&resolver],
         );
         let options = materialized.options();
         let value_serde = g.serde(materialized.value_serde, "a foreign-key join's store");
         g.table_store(&output_store, options, key_serde, value_serde, &output);
-        KTable::new(g.clone(), output, Some(output_store))
+        KTable::new(g.clone(), output, Some(output_store), old_values)
     }
 }

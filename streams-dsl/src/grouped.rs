@@ -7,6 +7,7 @@ use streams_core::{Processor, SerdeRef};
 use crate::builder::Graph;
 use crate::change::ChangeSerde;
 use crate::config::StoreOptions;
+use crate::old_values::OldValues;
 use crate::processors::aggregate::Aggregate;
 use crate::{Change, Grouped, KTable, Materialized};
 
@@ -27,7 +28,7 @@ fn aggregation<K, VIn, VA, P>(
     repartition: Option<Repartition<K, VIn>>,
     key_serde: Option<SerdeRef<K>>,
     materialized: Materialized<K, VA>,
-    processor: impl Fn(String) -> P + Send + Sync + 'static,
+    processor: impl Fn(String, bool) -> P + Send + Sync + 'static,
 ) -> KTable<K, VA>
 where
     K: Clone + 'static,
@@ -53,8 +54,13 @@ where
         }
         None => parent.to_owned(),
     };
-    let store_name = store.clone();
-    let node = graph.processor(prefix, move || processor(store_name.clone()), &[&parent]);
+    let old_values = OldValues::stored();
+    let (store_name, send_old) = (store.clone(), old_values.flag().clone());
+    let node = graph.processor(
+        prefix,
+        move || processor(store_name.clone(), send_old.is_on()),
+        &[&parent],
+    );
     // The store always has a cache: with caching off in `Materialized`, the processor still
     // forwards every update, and the cache only collapses the writes.
     let options = StoreOptions {
@@ -62,7 +68,7 @@ where
         ..options
     };
     graph.table_store(&store, options, key_serde, value_serde, &node);
-    KTable::new(graph.clone(), node, Some(store))
+    KTable::new(graph.clone(), node, Some(store), old_values)
 }
 
 /// A stream grouped by key, ready to aggregate. Each aggregation is a [`KTable`] of the
@@ -118,7 +124,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KGroupedStream<K, V> {
             repartition,
             self.grouped.key_serde,
             materialized,
-            move |store| Aggregate::new(store, Arc::clone(&fold), every_update),
+            move |store, send_old| Aggregate::new(store, Arc::clone(&fold), every_update, send_old),
         )
     }
 
@@ -247,7 +253,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KGroupedTable<K, V> {
             repartition,
             self.grouped.key_serde,
             materialized,
-            move |store| Aggregate::new(store, Arc::clone(&fold), every_update),
+            move |store, send_old| Aggregate::new(store, Arc::clone(&fold), every_update, send_old),
         )
     }
 

@@ -7,6 +7,7 @@ use streams_core::{Processor, StoreEngine, TopologyError};
 
 use crate::builder::Graph;
 use crate::config::StoreOptions;
+use crate::old_values::OldValues;
 use crate::processors::suppress::{Suppress, WaitingSerde};
 use crate::processors::table::{
     TableFilter, TableMapValues, TableMaterializer, TableSelect, TableToStream,
@@ -16,8 +17,9 @@ use crate::windows::WindowTiming;
 use crate::{Change, Grouped, KGroupedTable, KStream, Suppressed};
 
 /// A table with keys of type `K` and values of type `V`: each record is an update of its key's
-/// row. Internally its operators pass [`Change`]s (new and old value), so that aggregations
-/// downstream can retract old values.
+/// row. Internally its operators pass [`Change`]s: the new value, and the old one where an
+/// operator downstream needs it (an aggregation retracts it; Kafka Streams'
+/// `enableSendingOldValues`).
 pub struct KTable<K, V> {
     pub(crate) graph: Graph,
     pub(crate) node: String,
@@ -27,6 +29,8 @@ pub struct KTable<K, V> {
     window_timing: Option<WindowTiming>,
     /// Whether the store is a versioned one (rows looked up as of a time).
     pub(crate) versioned: bool,
+    /// Whether (and how) the node forwards old values.
+    pub(crate) old_values: OldValues,
     types: PhantomData<fn() -> (K, V)>,
 }
 
@@ -38,19 +42,26 @@ impl<K, V> Clone for KTable<K, V> {
             store: self.store.clone(),
             window_timing: self.window_timing,
             versioned: self.versioned,
+            old_values: self.old_values.clone(),
             types: PhantomData,
         }
     }
 }
 
 impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
-    pub(crate) fn new(graph: Graph, node: String, store: Option<String>) -> Self {
+    pub(crate) fn new(
+        graph: Graph,
+        node: String,
+        store: Option<String>,
+        old_values: OldValues,
+    ) -> Self {
         Self {
             graph,
             node,
             store,
             window_timing: None,
             versioned: false,
+            old_values,
             types: PhantomData,
         }
     }
@@ -74,6 +85,8 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
     /// This table with a store of its rows: itself where it has one, else the same updates
     /// after a node that writes them into a new logged store (joins look rows up there).
     pub(crate) fn materialized(&self) -> KTable<K, V> {
+        // Kafka Streams materializes a source table that a join looks up.
+        self.old_values.mark_materialized();
         if self.store.is_some() {
             return self.clone();
         }
@@ -99,7 +112,8 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         g.table_store(&store, options, key_serde, value_serde, &node);
         KTable {
             window_timing: self.window_timing,
-            ..KTable::new(g.clone(), node, Some(store))
+            // The materializer forwards its parent's changes as they are.
+            ..KTable::new(g.clone(), node, Some(store), self.old_values.clone())
         }
     }
 
@@ -120,18 +134,24 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         Self { node: name, ..self }
     }
 
+    /// A node that derives its changes from this table's; `processor` makes it given
+    /// whether it must forward old values.
     fn then<V2: Clone + 'static, P>(
         &self,
         prefix: &str,
-        processor: impl Fn() -> P + Send + Sync + 'static,
+        processor: impl Fn(bool) -> P + Send + Sync + 'static,
     ) -> KTable<K, V2>
     where
         P: Processor<K, Change<V>, K, Change<V2>>,
     {
-        let node = self.graph.processor(prefix, processor, &[&self.node]);
+        let old_values = OldValues::derived(&self.old_values);
+        let flag = old_values.flag().clone();
+        let node = self
+            .graph
+            .processor(prefix, move || processor(flag.is_on()), &[&self.node]);
         KTable {
             window_timing: self.window_timing,
-            ..KTable::new(self.graph.clone(), node, None)
+            ..KTable::new(self.graph.clone(), node, None, old_values)
         }
     }
 
@@ -139,7 +159,14 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
     /// downstream.
     pub fn filter(&self, predicate: impl Fn(&K, &V) -> bool + Send + Sync + 'static) -> Self {
         let f = Arc::new(predicate);
-        self.then("KTABLE-FILTER-", move || TableFilter(Arc::clone(&f)))
+        let table = self.then("KTABLE-FILTER-", move |send_old| TableFilter {
+            predicate: Arc::clone(&f),
+            send_old,
+        });
+        // As Kafka Streams: where this table has its old values at hand (a store of its own),
+        // the filter takes them, so that it need not forward a delete for every row it drops.
+        table.old_values.enable(false);
+        table
     }
 
     /// The rows for which `predicate` does not hold.
@@ -161,7 +188,10 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         mapper: impl Fn(&K, V) -> V2 + Send + Sync + 'static,
     ) -> KTable<K, V2> {
         let f = Arc::new(mapper);
-        self.then("KTABLE-MAPVALUES-", move || TableMapValues(Arc::clone(&f)))
+        self.then("KTABLE-MAPVALUES-", move |send_old| TableMapValues {
+            mapper: Arc::clone(&f),
+            send_old,
+        })
     }
 
     /// Holds back updates as `suppressed` says: until each window closes (final results
@@ -169,6 +199,8 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
     /// restarts. See [`Suppressed`].
     pub fn suppress(&self, suppressed: Suppressed<K>) -> KTable<K, V> {
         let g = &self.graph;
+        // The buffer keeps each key's old value beside the new one it holds back.
+        self.old_values.enable(true);
         let close_after_end = match (&suppressed.until, self.window_timing) {
             (Until::WindowCloses(_), None) => {
                 g.check::<()>(Err(TopologyError::InvalidOperation(format!(
@@ -227,7 +259,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         g.key_value_store(&store, options, key_serde, buffer_serde, &node);
         KTable {
             window_timing: self.window_timing,
-            ..KTable::new(g.clone(), node, None)
+            ..KTable::new(g.clone(), node, None, self.old_values.clone())
         }
     }
 
@@ -264,6 +296,8 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         K2: Clone + PartialEq + 'static,
         V2: Clone + 'static,
     {
+        // The aggregation retracts each row's old value from its old group.
+        self.old_values.enable(true);
         let f = Arc::new(selector);
         let node = self.graph.processor(
             "KTABLE-SELECT-",

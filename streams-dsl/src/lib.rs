@@ -39,6 +39,7 @@ mod join_windows;
 mod joined;
 mod kstream;
 mod ktable;
+mod old_values;
 mod panes;
 mod processors;
 mod session_stream;

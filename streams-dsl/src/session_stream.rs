@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use streams_core::{TimestampedSerde, WindowedStoreBuilder};
 
+use crate::old_values::OldValues;
 use crate::processors::session_aggregate::SessionAggregate;
 use crate::windowed_stream::{
     emit_progress_store, input_retention, late_records, windowed_stream_settings, WindowedInput,
@@ -93,6 +94,8 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
         let every_update = !materialized.caching;
         let (windows, emit, store_name) = (self.windows, self.emit, store.clone());
         let (fold, merge) = (Arc::new(fold), Arc::new(merge));
+        let old_values = OldValues::stored();
+        let send_old = old_values.flag().clone();
         let node = g.processor(
             "KSTREAM-SESSION-AGGREGATE-",
             move || {
@@ -105,6 +108,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
                     late.clone(),
                     every_update,
                 )
+                .sending_old_values(send_old.is_on())
             },
             &[&parent],
         );
@@ -112,7 +116,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
         emit_progress_store(&g, emit, &store, &materialized, &node);
         // A session is complete once no in-order record can reach it: one within the gap
         // after its end could still extend it (as Kafka Streams' suppression assumes).
-        KTable::new(g, node, Some(store)).with_window_timing(WindowTiming {
+        KTable::new(g, node, Some(store), old_values).with_window_timing(WindowTiming {
             on_time_after_end: windows.gap().saturating_add(1),
             grace: windows.grace(),
         })

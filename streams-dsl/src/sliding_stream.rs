@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use streams_core::TimestampedSerde;
 
+use crate::old_values::OldValues;
 use crate::processors::sliding_aggregate::SlidingAggregate;
 use crate::windowed_stream::{
     emit_progress_store, fold_aggregations, input_retention, late_records, window_store,
@@ -100,6 +101,8 @@ impl<K: Clone + 'static, V: Clone + 'static> SlidingWindowedKStream<K, V> {
         let every_update = !materialized.caching;
         let (windows, emit, store_name, fold) =
             (self.windows, self.emit, store.clone(), Arc::new(fold));
+        let old_values = OldValues::stored();
+        let send_old = old_values.flag().clone();
         let node = g.processor(
             "KSTREAM-SLIDINGWINDOWAGGREGATE-",
             move || {
@@ -111,12 +114,13 @@ impl<K: Clone + 'static, V: Clone + 'static> SlidingWindowedKStream<K, V> {
                     late.clone(),
                     every_update,
                 )
+                .sending_old_values(send_old.is_on())
             },
             &[&parent],
         );
         g.store(aggregates, &[&node]);
         emit_progress_store(&g, emit, &store, &materialized, &node);
-        KTable::new(g, node, Some(store)).with_window_timing(WindowTiming {
+        KTable::new(g, node, Some(store), old_values).with_window_timing(WindowTiming {
             on_time_after_end: 1,
             grace: windows.grace(),
         })

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use streams_core::{Serdes, StoreEngine};
 
 use crate::config::StoreOptions;
+use crate::old_values::OldValues;
 use crate::processors::table_join::{TableJoin, TableJoinMerger};
 use crate::{Change, KTable, Materialized};
 
@@ -79,7 +80,9 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         VO: Clone + 'static,
         VR: Clone + 'static,
     {
-        self.table_join(other, materialized, move |v, vo| Some(joiner(v?, vo?)))
+        self.table_join(other, materialized, Kind::Inner, move |v, vo| {
+            Some(joiner(v?, vo?))
+        })
     }
 
     /// Joins this table with `other` on the key, keeping every row of this table: the result
@@ -94,7 +97,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         VO: Clone + 'static,
         VR: Clone + 'static,
     {
-        self.table_join(other, None, move |v, vo| Some(joiner(v?, vo)))
+        self.table_join(other, None, Kind::Left, move |v, vo| Some(joiner(v?, vo)))
     }
 
     /// As [`left_join`](Self::left_join), with the result kept in a store as `materialized`
@@ -109,7 +112,9 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         VO: Clone + 'static,
         VR: Clone + 'static,
     {
-        self.table_join(other, Some(materialized), move |v, vo| Some(joiner(v?, vo)))
+        self.table_join(other, Some(materialized), Kind::Left, move |v, vo| {
+            Some(joiner(v?, vo))
+        })
     }
 
     /// Joins this table with `other` on the key, keeping every row of both: the result has a
@@ -152,9 +157,11 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         VO: Clone + 'static,
         VR: Clone + 'static,
     {
-        self.table_join(other, materialized, move |v, vo| match (v, vo) {
-            (None, None) => None,
-            (v, vo) => Some(joiner(v, vo)),
+        self.table_join(other, materialized, Kind::Outer, move |v, vo| {
+            match (v, vo) {
+                (None, None) => None,
+                (v, vo) => Some(joiner(v, vo)),
+            }
         })
     }
 
@@ -167,6 +174,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         &self,
         other: &KTable<K, VO>,
         materialized: Option<Materialized<K, VR>>,
+        kind: Kind,
         joiner: J,
     ) -> KTable<K, VR>
     where
@@ -177,6 +185,15 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         let g = &self.graph;
         let this = self.materialized();
         let other = other.materialized();
+        // As Kafka Streams: an outer side's old values are always sent to the join; the
+        // join's own old results only where its downstream asks for them.
+        if kind != Kind::Inner {
+            this.old_values.enable(true);
+        }
+        if kind == Kind::Outer {
+            other.old_values.enable(true);
+        }
+        let old_values = OldValues::join(&this.old_values, &other.old_values);
         let result_store = materialized.as_ref().map(|m| {
             m.name
                 .clone()
@@ -193,14 +210,25 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
 
         let joiner = Arc::new(joiner);
         let (times, other_at, j) = (this_times.clone(), other_times.clone(), joiner.clone());
-        let store = other_store.clone();
+        let (store, send_old) = (other_store.clone(), old_values.flag().clone());
         g.processor_named::<K, Change<V>, K, Change<VR>, _>(
             &join_this,
-            move || TableJoin::new(store.clone(), times.clone(), other_at.clone(), j.clone()),
+            move || {
+                let (store, times, other_at) = (store.clone(), times.clone(), other_at.clone());
+                let keeps_unmatched = kind != Kind::Inner;
+                TableJoin::new(
+                    store,
+                    times,
+                    other_at,
+                    j.clone(),
+                    keeps_unmatched,
+                    send_old.is_on(),
+                )
+            },
             &[&this.node],
         );
         let (times, this_at) = (other_times.clone(), this_times.clone());
-        let store = this_store.clone();
+        let (store, send_old) = (this_store.clone(), old_values.flag().clone());
         g.processor_named::<K, Change<VO>, K, Change<VR>, _>(
             &join_other,
             move || {
@@ -210,6 +238,8 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
                     times.clone(),
                     this_at.clone(),
                     Arc::new(move |vo: Option<&VO>, v: Option<&V>| joiner(v, vo)),
+                    kind == Kind::Outer,
+                    send_old.is_on(),
                 )
             },
             &[&other.node],
@@ -225,10 +255,10 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
             g.connect_stores(reader, &[times]);
         }
 
-        let store_name = result_store.clone();
+        let (store_name, send_old) = (result_store.clone(), old_values.flag().clone());
         g.processor_named::<K, Change<VR>, K, Change<VR>, _>(
             &merge,
-            move || TableJoinMerger::new(store_name.clone()),
+            move || TableJoinMerger::new(store_name.clone(), send_old.is_on()),
             &[&join_this, &join_other],
         );
         if let (Some(store), Some(materialized)) = (&result_store, materialized) {
@@ -237,6 +267,14 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
             let value_serde = g.serde(materialized.value_serde, "a table join's store");
             g.key_value_store(store, options, key_serde, value_serde, &merge);
         }
-        KTable::new(g.clone(), merge, result_store)
+        KTable::new(g.clone(), merge, result_store, old_values)
     }
+}
+
+/// Which sides of a table-table join keep rows without a partner.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Inner,
+    Left,
+    Outer,
 }

@@ -4,6 +4,7 @@
 use streams_core::Stores;
 
 use crate::builder::Graph;
+use crate::old_values::OldValues;
 use crate::processors::versioned_table::VersionedTableSource;
 use crate::{KTable, Materialized};
 
@@ -24,11 +25,13 @@ impl Graph {
             .unwrap_or_else(|| format!("{node}-STATE-STORE"));
         let key_serde = self.serde(materialized.key_serde, "a versioned table's store");
         let value_serde = self.serde(materialized.value_serde, "a versioned table's store");
-        let store_name = store.clone();
+        // A versioned store is always one the user named: old values are at hand.
+        let old_values = OldValues::stored();
+        let (store_name, send_old) = (store.clone(), old_values.flag().clone());
         self.with_topology(|t| {
             t.add_processor(
                 &node,
-                move || VersionedTableSource::<K, V>::new(store_name.clone()),
+                move || VersionedTableSource::<K, V>::new(store_name.clone(), send_old.is_on()),
                 &[parent],
             )
             .map(|_| ())
@@ -44,7 +47,7 @@ impl Graph {
             builder = builder.with_logging_disabled();
         }
         self.store(builder, &[&node]);
-        let mut table = KTable::new(self.clone(), node, Some(store));
+        let mut table = KTable::new(self.clone(), node, Some(store), old_values);
         table.versioned = true;
         table
     }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use streams_core::{SerdeRef, TimestampedSerde, WindowedStoreBuilder};
 
 use crate::builder::Graph;
+use crate::old_values::OldValues;
 use crate::processors::emit_progress::EmitProgress;
 use crate::processors::window_aggregate::WindowAggregate;
 use crate::processors::LateRecords;
@@ -177,6 +178,8 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
         let every_update = !materialized.caching;
         let (windows, emit, store_name, fold) =
             (self.windows, self.emit, store.clone(), Arc::new(fold));
+        let old_values = OldValues::stored();
+        let send_old = old_values.flag().clone();
         let node = g.processor(
             "KSTREAM-AGGREGATE-",
             move || {
@@ -188,12 +191,13 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
                     late.clone(),
                     every_update,
                 )
+                .sending_old_values(send_old.is_on())
             },
             &[&parent],
         );
         g.store(builder, &[&node]);
         emit_progress_store(&g, emit, &store, &materialized, &node);
-        KTable::new(g, node, Some(store)).with_window_timing(WindowTiming {
+        KTable::new(g, node, Some(store), old_values).with_window_timing(WindowTiming {
             on_time_after_end: 0,
             grace: windows.grace(),
         })

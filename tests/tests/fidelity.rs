@@ -483,3 +483,196 @@ fn on_close_windows_are_looked_for_at_most_once_per_emit_interval_of_wall_clock_
         vec![(s("a"), 0, 10, Some(1), 0)]
     );
 }
+
+// Old values (Kafka Streams' `enableSendingOldValues`): a table change carries its old value
+// only where an operator downstream needs it.
+
+/// `(key, value or None for a delete, record time)` of a table's updates as a stream.
+type TableRows = Vec<(String, Option<i64>, i64)>;
+
+fn table_rows(driver: &TopologyTestDriver, topic: &str) -> TableRows {
+    driver
+        .output_topic::<String, Option<i64>>(topic)
+        .unwrap()
+        .read_records_to_list()
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.key.unwrap(), r.value.flatten(), r.timestamp.unwrap()))
+        .collect()
+}
+
+fn pipe_rows(driver: &TopologyTestDriver, records: &[(&str, Option<i64>, i64)]) {
+    let input = driver.input_topic::<String, Option<i64>>("in").unwrap();
+    for (key, value, t) in records {
+        input.pipe_key_value_at(s(key), *value, *t).unwrap();
+    }
+}
+
+fn row(key: &str, value: Option<i64>, t: i64) -> (String, Option<i64>, i64) {
+    (s(key), value, t)
+}
+
+#[test]
+fn a_filter_of_a_source_table_without_a_named_store_forwards_a_delete_for_each_dropped_row() {
+    // Kafka Streams' KTableFilterTest.shouldPassThroughWithoutMaterialization: the source
+    // table has no store, hence no old values, so the filter cannot tell whether a row it
+    // drops was in its table and forwards a delete for it.
+    let builder = StreamsBuilder::new();
+    let table = builder.table::<String, i64>("in");
+    let even = |_: &String, v: &i64| v % 2 == 0;
+    table.filter(even).to_stream().to("filtered");
+    table.filter_not(even).to_stream().to("filtered-not");
+    let driver = drive(builder);
+    pipe_rows(
+        &driver,
+        &[
+            ("A", Some(1), 10),
+            ("B", Some(2), 5),
+            ("C", Some(3), 8),
+            ("D", Some(4), 14),
+            ("A", None, 18),
+            ("B", None, 15),
+        ],
+    );
+    assert_eq!(
+        table_rows(&driver, "filtered"),
+        [
+            row("A", None, 10),
+            row("B", Some(2), 5),
+            row("C", None, 8),
+            row("D", Some(4), 14),
+            row("A", None, 18),
+            row("B", None, 15),
+        ]
+    );
+    assert_eq!(
+        table_rows(&driver, "filtered-not"),
+        [
+            row("A", Some(1), 10),
+            row("B", None, 5),
+            row("C", Some(3), 8),
+            row("D", None, 14),
+            row("A", None, 18),
+            row("B", None, 15),
+        ]
+    );
+}
+
+#[test]
+fn a_filter_of_a_source_table_with_a_named_store_forwards_only_rows_that_change() {
+    // Kafka Streams' KTableFilterTest.shouldSendOldValuesWhenEnabledOnUpStreamMaterialization:
+    // the named store has the old values, so a row that never passed is not forwarded and one
+    // that stops passing is deleted.
+    let builder = StreamsBuilder::new();
+    builder
+        .table_with::<String, i64>("in", Consumed::new(), Materialized::named("store2"))
+        .filter(|_, v| v % 2 == 0)
+        .to_stream()
+        .to("out");
+    let driver = drive(builder);
+    pipe_rows(
+        &driver,
+        &[("A", Some(1), 5), ("B", Some(1), 10), ("C", Some(1), 15)],
+    );
+    assert_eq!(table_rows(&driver, "out"), []);
+    pipe_rows(&driver, &[("A", Some(2), 15), ("B", Some(2), 8)]);
+    assert_eq!(
+        table_rows(&driver, "out"),
+        [row("A", Some(2), 15), row("B", Some(2), 8)]
+    );
+    pipe_rows(&driver, &[("A", Some(3), 20)]);
+    assert_eq!(table_rows(&driver, "out"), [row("A", None, 20)]);
+}
+
+/// A value mapper that counts its calls.
+fn counting_mapper(
+    calls: &std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> impl Fn(i64) -> i64 + Send + Sync + 'static {
+    let calls = calls.clone();
+    move |v| {
+        calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        v * 10
+    }
+}
+
+#[test]
+fn a_value_mapper_is_called_for_old_values_only_where_downstream_needs_them() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let (alone, regrouped) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let builder = StreamsBuilder::new();
+    let table = builder.table::<String, i64>("in");
+    // Its updates only go to a stream: the old values are never needed.
+    table
+        .map_values(counting_mapper(&alone))
+        .to_stream()
+        .to("mapped");
+    // A regrouping aggregation retracts each old value: it needs them, mapped.
+    table
+        .map_values(counting_mapper(&regrouped))
+        .group_by(|_, v| (s("all"), v))
+        .reduce(|a, b| a + b, |a, b| a - b)
+        .to_stream()
+        .to("total");
+    let driver = drive(builder);
+    pipe_rows(
+        &driver,
+        &[("a", Some(1), 1), ("a", Some(2), 2), ("a", Some(3), 3)],
+    );
+    assert_eq!(
+        table_rows(&driver, "mapped"),
+        [
+            row("a", Some(10), 1),
+            row("a", Some(20), 2),
+            row("a", Some(30), 3)
+        ]
+    );
+    assert_eq!(alone.load(Ordering::Relaxed), 3, "new values only");
+    assert_eq!(
+        table_rows(&driver, "total")
+            .into_iter()
+            .map(|(_, v, _)| v)
+            .collect::<Vec<_>>(),
+        [Some(10), Some(20), Some(30)]
+    );
+    assert_eq!(
+        regrouped.load(Ordering::Relaxed),
+        5,
+        "three new and two old values"
+    );
+}
+
+#[test]
+fn a_removed_session_carries_its_aggregate_only_where_downstream_needs_it() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    // Kafka Streams' session aggregation forwards a merged-away session as
+    // `Change(null, sendOldValues ? old : null)`: a value mapper downstream that nothing
+    // else needs old values from is never called for the removed session's aggregate.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let builder = StreamsBuilder::new();
+    let mapper = counting_mapper(&calls);
+    builder
+        .stream::<String, String>("in")
+        .group_by_key()
+        .windowed_by_sessions(SessionWindows::of_inactivity_gap_with_no_grace(ms(10)))
+        .count_with(Materialized::new().with_caching_disabled())
+        .map_values(mapper)
+        .to_stream()
+        .to("out");
+    let driver = drive(builder);
+    let rows = pipe::<Option<i64>>(&driver, &[("a", "x", 0), ("a", "y", 5)]);
+    assert_eq!(
+        rows,
+        [
+            (s("a"), 0, 0, Some(Some(10)), 0),
+            (s("a"), 0, 0, None, 0),
+            (s("a"), 0, 5, Some(Some(20)), 5),
+        ]
+    );
+    assert_eq!(
+        calls.load(Ordering::Relaxed),
+        2,
+        "the two sessions' new counts only"
+    );
+}

@@ -23,7 +23,7 @@ use log_limit::LogLimit;
 pub use metrics::TaskMetrics;
 pub(crate) use node::{
     forward_all, Child, DownstreamRef, NodeInfo, NodeRef, ProcessorNode, SinkNode, SinkTopic,
-    SourceFailure, SourceNode, SourceRef, TopicChooser,
+    SourceFailure, SourceNode, SourceRef, SourceTime, TopicChooser,
 };
 use output::OutputBuffer;
 pub use output::OutputRecord;
@@ -335,9 +335,11 @@ impl Task {
                 direction: "input",
             })?;
         let source = Rc::clone(&self.sources[index]);
-        let source = source.borrow();
+        let mut source = source.borrow_mut();
+        let topic = Arc::clone(&self.ctx.topics[index]);
         for record in records {
-            let timestamp = source.extract_timestamp(&record, self.queues.partition_time(index));
+            let partition_time = self.queues.partition_time(index);
+            let timestamp = source.extract_timestamp(&topic, &record, partition_time);
             self.queues.push(index, QueuedRecord { timestamp, record });
         }
         Ok(())

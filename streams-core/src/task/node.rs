@@ -3,6 +3,7 @@
 //! serialization and no allocation between the operators of a sub-topology.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use super::TaskContext;
 use crate::processor::{Processor, ProcessorContext, Punctuation};
 use crate::{
     ProcessorError, RawRecord, Record, RecordPart, SerdeError, SerdeRef, Timestamp,
-    TimestampExtractor,
+    TimestampExtractor, TypedTimestampExtractor,
 };
 
 /// What a node knows of itself: its place in the topology and the stores it may use.
@@ -94,7 +95,13 @@ pub(crate) enum SourceFailure {
 
 /// The byte-level input of a sub-topology: a source node.
 pub(crate) trait SourceInput {
-    fn extract_timestamp(&self, record: &RawRecord, partition_time: Timestamp) -> Timestamp;
+    /// The time of `record`, which has just arrived from `topic`.
+    fn extract_timestamp(
+        &mut self,
+        topic: &str,
+        record: &RawRecord,
+        partition_time: Timestamp,
+    ) -> Timestamp;
     fn process_raw(
         &mut self,
         record: RawRecord,
@@ -105,17 +112,72 @@ pub(crate) trait SourceInput {
 
 pub(crate) type SourceRef = Rc<RefCell<dyn SourceInput>>;
 
+/// Where a source takes its records' times from.
+pub(crate) enum SourceTime<K, V> {
+    /// The record's bytes.
+    Bytes(Arc<dyn TimestampExtractor>),
+    /// The deserialized record: it is deserialized on arrival, and kept until processed.
+    Typed(Arc<dyn TypedTimestampExtractor<K, V>>),
+}
+
+impl<K, V> Clone for SourceTime<K, V> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Bytes(e) => Self::Bytes(Arc::clone(e)),
+            Self::Typed(e) => Self::Typed(Arc::clone(e)),
+        }
+    }
+}
+
+/// What deserializing a record gave.
+enum Decoded<K, V> {
+    /// Its key and value.
+    Typed(K, V),
+    /// A null in a part whose type cannot hold one.
+    NullWithoutType(RecordPart),
+    /// The part that failed, and why.
+    Failed(RecordPart, SerdeError),
+}
+
+/// Records deserialized on arrival (for a typed extractor), by topic, in offset order, until
+/// they are processed.
+struct Arrived<K, V> {
+    topic: String,
+    records: VecDeque<(i64, Decoded<K, V>)>,
+}
+
 /// Deserializes records of its topics and forwards them as typed records.
 pub(crate) struct SourceNode<K, V> {
     pub(crate) key_serde: SerdeRef<K>,
     pub(crate) value_serde: SerdeRef<V>,
-    pub(crate) extractor: Arc<dyn TimestampExtractor>,
+    pub(crate) time: SourceTime<K, V>,
     pub(crate) children: Vec<Child<K, V>>,
+    arrived: Vec<Arrived<K, V>>,
 }
 
 impl<K: Clone + 'static, V: Clone + 'static> SourceInput for SourceNode<K, V> {
-    fn extract_timestamp(&self, record: &RawRecord, partition_time: Timestamp) -> Timestamp {
-        self.extractor.extract(record, partition_time)
+    fn extract_timestamp(
+        &mut self,
+        topic: &str,
+        record: &RawRecord,
+        partition_time: Timestamp,
+    ) -> Timestamp {
+        let extractor = match &self.time {
+            SourceTime::Bytes(extractor) => return extractor.extract(record, partition_time),
+            SourceTime::Typed(extractor) => Arc::clone(extractor),
+        };
+        let decoded = self.decode(topic, record);
+        let timestamp = match &decoded {
+            Decoded::Typed(key, value) => {
+                extractor.extract(key, value, record.timestamp, partition_time)
+            }
+            // It is dropped or goes to the handler when its turn comes: its own time places it.
+            Decoded::NullWithoutType(_) | Decoded::Failed(..) => record.timestamp,
+        };
+        self.arrived_from(topic)
+            .records
+            .push_back((record.offset, decoded));
+        timestamp
     }
 
     fn process_raw(
@@ -125,47 +187,35 @@ impl<K: Clone + 'static, V: Clone + 'static> SourceInput for SourceNode<K, V> {
         task: &mut TaskContext,
     ) -> Result<(), SourceFailure> {
         let topic = task.current_topic();
-        if let Some(part) = self.null_without_type(&record, topic) {
-            // As Kafka Streams, a record without a key (or value) does not stop the
-            // application: a type that has no null cannot carry it, so it goes no further,
-            // counted as dropped. An `Option` key or value type receives it as `None`.
-            task.metrics.dropped += 1;
-            if let Some(dropped) = task.drop_log.note(1) {
-                tracing::warn!(
-                    topic = task.current_topic(), ?part, offset = ?record.offset, dropped, total = task.metrics.dropped,
-                    "dropping records with a null their type cannot hold (this one and others \
-                     since the last such line)"
-                );
+        let decoded = match self.take_arrived(topic, record.offset) {
+            Some(decoded) => decoded,
+            None => self.decode(topic, &record),
+        };
+        let (key, value) = match decoded {
+            Decoded::Typed(key, value) => (key, value),
+            Decoded::NullWithoutType(part) => {
+                // As Kafka Streams, a record without a key (or value) does not stop the
+                // application: a type that has no null cannot carry it, so it goes no
+                // further, counted as dropped. An `Option` key or value type receives it as
+                // `None`.
+                task.metrics.dropped += 1;
+                if let Some(dropped) = task.drop_log.note(1) {
+                    tracing::warn!(
+                        topic = task.current_topic(), ?part, offset = ?record.offset, dropped, total = task.metrics.dropped,
+                        "dropping records with a null their type cannot hold (this one and \
+                         others since the last such line)"
+                    );
+                }
+                return Ok(());
             }
-            return Ok(());
-        }
-        let key = match self
-            .key_serde
-            .deserialize(topic, &record.headers, record.key.as_deref())
-        {
-            Ok(key) => key,
-            Err(error) => {
+            Decoded::Failed(part, error) => {
                 return Err(SourceFailure::Deserialization {
-                    part: RecordPart::Key,
+                    part,
                     error,
                     record,
                 })
             }
         };
-        let value =
-            match self
-                .value_serde
-                .deserialize(topic, &record.headers, record.value.as_deref())
-            {
-                Ok(value) => value,
-                Err(error) => {
-                    return Err(SourceFailure::Deserialization {
-                        part: RecordPart::Value,
-                        error,
-                        record,
-                    })
-                }
-            };
         let typed = Record {
             key,
             value,
@@ -177,6 +227,75 @@ impl<K: Clone + 'static, V: Clone + 'static> SourceInput for SourceNode<K, V> {
 }
 
 impl<K, V> SourceNode<K, V> {
+    pub(crate) fn new(
+        key_serde: SerdeRef<K>,
+        value_serde: SerdeRef<V>,
+        time: SourceTime<K, V>,
+        children: Vec<Child<K, V>>,
+    ) -> Self {
+        Self {
+            key_serde,
+            value_serde,
+            time,
+            children,
+            arrived: Vec::new(),
+        }
+    }
+
+    /// Deserializes `record`, read from `topic`.
+    fn decode(&self, topic: &str, record: &RawRecord) -> Decoded<K, V> {
+        if let Some(part) = self.null_without_type(record, topic) {
+            return Decoded::NullWithoutType(part);
+        }
+        let headers = &record.headers;
+        let key = match self
+            .key_serde
+            .deserialize(topic, headers, record.key.as_deref())
+        {
+            Ok(key) => key,
+            Err(error) => return Decoded::Failed(RecordPart::Key, error),
+        };
+        match self
+            .value_serde
+            .deserialize(topic, headers, record.value.as_deref())
+        {
+            Ok(value) => Decoded::Typed(key, value),
+            Err(error) => Decoded::Failed(RecordPart::Value, error),
+        }
+    }
+
+    fn arrived_from(&mut self, topic: &str) -> &mut Arrived<K, V> {
+        let index = match self.arrived.iter().position(|a| a.topic == topic) {
+            Some(index) => index,
+            None => {
+                self.arrived.push(Arrived {
+                    topic: topic.to_owned(),
+                    records: VecDeque::new(),
+                });
+                self.arrived.len() - 1
+            }
+        };
+        &mut self.arrived[index]
+    }
+
+    /// The record at `offset` of `topic` as it was deserialized on arrival, if it was. Records
+    /// before it that never reached the source (an invalid time sends a record to the
+    /// handler directly) are let go. Offsets name records for good, so after a rewind an
+    /// entry still ahead is the same record, deserialized the same way.
+    fn take_arrived(&mut self, topic: &str, offset: i64) -> Option<Decoded<K, V>> {
+        let arrived = self.arrived.iter_mut().find(|a| a.topic == topic)?;
+        while let Some((front, _)) = arrived.records.front() {
+            if *front > offset {
+                return None;
+            }
+            let (front, decoded) = arrived.records.pop_front()?;
+            if front == offset {
+                return Some(decoded);
+            }
+        }
+        None
+    }
+
     /// The part of `record` that is null where its serde reads no null.
     fn null_without_type(&self, record: &RawRecord, topic: &str) -> Option<RecordPart> {
         let refused =

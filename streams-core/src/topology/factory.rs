@@ -10,9 +10,9 @@ use std::sync::Arc;
 use crate::processor::Processor;
 use crate::task::{
     Child, DownstreamRef, NodeInfo, NodeRef, ProcessorNode, SinkNode, SinkTopic, SourceNode,
-    SourceRef, TopicChooser,
+    SourceRef, SourceTime, TopicChooser,
 };
-use crate::{SerdeRef, TimestampExtractor, TopologyError};
+use crate::{SerdeRef, TopologyError};
 
 /// What a factory gets: the node's identity and its children's typed inputs (as `Any`).
 pub(crate) struct BuildContext<'a> {
@@ -58,17 +58,17 @@ pub(crate) trait NodeFactory: Send + Sync {
 pub(crate) struct SourceFactory<K, V> {
     pub(crate) key_serde: SerdeRef<K>,
     pub(crate) value_serde: SerdeRef<V>,
-    pub(crate) extractor: Arc<dyn TimestampExtractor>,
+    pub(crate) time: SourceTime<K, V>,
 }
 
 impl<K: Clone + 'static, V: Clone + 'static> NodeFactory for SourceFactory<K, V> {
     fn build(&self, ctx: BuildContext<'_>) -> Result<BuiltNode, TopologyError> {
-        let node = Rc::new(RefCell::new(SourceNode {
-            key_serde: self.key_serde.clone(),
-            value_serde: self.value_serde.clone(),
-            extractor: Arc::clone(&self.extractor),
-            children: ctx.typed_children::<K, V>()?,
-        }));
+        let node = Rc::new(RefCell::new(SourceNode::new(
+            self.key_serde.clone(),
+            self.value_serde.clone(),
+            self.time.clone(),
+            ctx.typed_children::<K, V>()?,
+        )));
         let source: SourceRef = node.clone();
         Ok(BuiltNode {
             input: None,

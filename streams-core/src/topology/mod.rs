@@ -16,8 +16,9 @@ use factory::{NodeFactory, ProcessorFactory, SinkFactory, SinkTopicSpec, SourceF
 
 use crate::processor::Processor;
 use crate::state::StoreBuilder;
+use crate::task::SourceTime;
 use crate::time::RecordTimestamp;
-use crate::{Record, SerdeRef, TimestampExtractor, TopologyError};
+use crate::{Record, SerdeRef, TimestampExtractor, TopologyError, TypedTimestampExtractor};
 
 /// A topic as a topology names it: external, or internal to the application (named
 /// `<application.id>-<name>` once the application id is known).
@@ -222,7 +223,8 @@ impl Topology {
         )
     }
 
-    /// Adds a source of `topics` (external or internal) with a timestamp extractor.
+    /// Adds a source of `topics` (external or internal) with a timestamp extractor that reads
+    /// the records' bytes.
     pub fn add_source_node<K: Clone + 'static, V: Clone + 'static>(
         &mut self,
         name: &str,
@@ -230,6 +232,32 @@ impl Topology {
         key_serde: SerdeRef<K>,
         value_serde: SerdeRef<V>,
         extractor: Arc<dyn TimestampExtractor>,
+    ) -> Result<&mut Self, TopologyError> {
+        let time = SourceTime::Bytes(extractor);
+        self.add_source_with_time(name, topics, key_serde, value_serde, time)
+    }
+
+    /// Adds a source of `topics` (external or internal) with a timestamp extractor that reads
+    /// the deserialized records (each is deserialized once, on arrival).
+    pub fn add_source_node_with_typed_extractor<K: Clone + 'static, V: Clone + 'static>(
+        &mut self,
+        name: &str,
+        topics: Vec<TopicName>,
+        key_serde: SerdeRef<K>,
+        value_serde: SerdeRef<V>,
+        extractor: Arc<dyn TypedTimestampExtractor<K, V>>,
+    ) -> Result<&mut Self, TopologyError> {
+        let time = SourceTime::Typed(extractor);
+        self.add_source_with_time(name, topics, key_serde, value_serde, time)
+    }
+
+    fn add_source_with_time<K: Clone + 'static, V: Clone + 'static>(
+        &mut self,
+        name: &str,
+        topics: Vec<TopicName>,
+        key_serde: SerdeRef<K>,
+        value_serde: SerdeRef<V>,
+        time: SourceTime<K, V>,
     ) -> Result<&mut Self, TopologyError> {
         self.check_new_name(name)?;
         for topic in &topics {
@@ -254,7 +282,7 @@ impl Topology {
             factory: Arc::new(SourceFactory {
                 key_serde,
                 value_serde,
-                extractor,
+                time,
             }),
         }))
     }

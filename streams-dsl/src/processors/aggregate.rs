@@ -14,19 +14,27 @@ use crate::Change;
 /// With `every_update`, each change is forwarded at once, while the store's cache still
 /// collapses the writes to the engine and the changelog to one per key per commit (the
 /// changelog is compacted, so the intermediate values it would have carried are never read).
-/// Otherwise the cache also collapses what goes downstream.
+/// Otherwise the cache also collapses what goes downstream. Changes carry the previous
+/// aggregate only where `send_old`.
 pub(crate) struct Aggregate<K, VA, F> {
     store: StoreSlot<K, VA>,
     fold: Arc<F>,
     every_update: bool,
+    send_old: bool,
 }
 
 impl<K: 'static, VA: 'static, F> Aggregate<K, VA, F> {
-    pub(crate) fn new(store_name: String, fold: Arc<F>, every_update: bool) -> Self {
+    pub(crate) fn new(
+        store_name: String,
+        fold: Arc<F>,
+        every_update: bool,
+        send_old: bool,
+    ) -> Self {
         Self {
             store: StoreSlot::new(store_name),
             fold,
             every_update,
+            send_old,
         }
     }
 }
@@ -58,7 +66,7 @@ where
             // Already forwarded, one by one, as they happened.
             return Ok(self.store.get()?.flush_cache()?);
         }
-        self.store.flush(ctx)
+        self.store.flush(ctx, self.send_old)
     }
 
     fn process(
@@ -72,16 +80,19 @@ where
             ctx.record_dropped(1);
             return Ok(());
         }
-        let (old, timestamp) = match store.get_with_timestamp(&r.key)? {
+        let (mut old, timestamp) = match store.get_with_timestamp(&r.key)? {
             // As Kafka Streams 3.x+: an aggregate is as recent as the latest record in it.
             Some(old) => (Some(old.value), old.timestamp.max(r.timestamp)),
             None => (None, r.timestamp),
         };
-        let new = (self.fold)(&r.key, r.value, old.clone());
+        let new = match self.send_old {
+            true => (self.fold)(&r.key, r.value, old.clone()),
+            false => (self.fold)(&r.key, r.value, old.take()),
+        };
         store.put_at(&r.key, new.as_ref(), timestamp)?;
         if store.is_cached() && !self.every_update {
             // The cache forwards the key's latest aggregate when it flushes or evicts it.
-            return self.store.forward_flushed(ctx);
+            return self.store.forward_flushed(ctx, self.send_old);
         }
         let change = Change::new(new, old);
         ctx.forward(Record {

@@ -62,13 +62,16 @@ impl<S: Clone + 'static> Slot<S> {
 }
 
 impl<K: Clone + 'static, V: Clone + 'static> Slot<KeyValueStore<K, V>> {
-    /// Forwards, as table changes, what the store's cache wrote through since the last call.
+    /// Forwards, as table changes, what the store's cache wrote through since the last call,
+    /// with the old values where `send_old`.
     pub(crate) fn forward_flushed(
         &self,
         ctx: &mut ProcessorContext<'_, K, Change<V>>,
+        send_old: bool,
     ) -> Result<(), ProcessorError> {
         self.get()?.drain_flushed(|c| {
-            ctx.forward(Record::new(c.key, Change::new(c.new, c.old), c.timestamp))
+            let old = c.old.filter(|_| send_old);
+            ctx.forward(Record::new(c.key, Change::new(c.new, old), c.timestamp))
         })
     }
 
@@ -76,9 +79,10 @@ impl<K: Clone + 'static, V: Clone + 'static> Slot<KeyValueStore<K, V>> {
     pub(crate) fn flush(
         &self,
         ctx: &mut ProcessorContext<'_, K, Change<V>>,
+        send_old: bool,
     ) -> Result<(), ProcessorError> {
         self.get()?.flush_cache()?;
-        self.forward_flushed(ctx)
+        self.forward_flushed(ctx, send_old)
     }
 }
 

@@ -34,6 +34,9 @@ pub(crate) struct SessionAggregate<K, V, VA, F, M> {
     /// How many not yet emitted sessions end at each time: a close check scans the store
     /// only when the earliest of them can close (rebuilt from the store at init).
     open_ends: BTreeMap<i64, usize>,
+    /// Whether a removed session's retraction carries its aggregate (an operator downstream
+    /// needs old values).
+    send_old: bool,
 }
 
 impl<K, V, VA, F, M> SessionAggregate<K, V, VA, F, M> {
@@ -58,7 +61,13 @@ impl<K, V, VA, F, M> SessionAggregate<K, V, VA, F, M> {
             fold,
             merge,
             open_ends: BTreeMap::new(),
+            send_old: false,
         }
+    }
+
+    /// Makes retractions carry the removed session's aggregate where `send_old`.
+    pub(crate) fn sending_old_values(self, send_old: bool) -> Self {
+        Self { send_old, ..self }
     }
 
     fn opened(&mut self, end: i64) {
@@ -109,7 +118,8 @@ impl<K: Clone + 'static, V, VA: Clone + 'static, F, M> SessionAggregate<K, V, VA
         self.store()?
             .drain_flushed(|c: FlushedChange<(K, i64, i64), ValueAndTimestamp<VA>>| {
                 let (key, start, end) = c.key;
-                let change = Change::new(c.new.map(|v| v.value), c.old.map(|v| v.value));
+                let old = c.old.filter(|_| self.send_old).map(|v| v.value);
+                let change = Change::new(c.new.map(|v| v.value), old);
                 // As Kafka Streams' session flush listener: a session's change, removal
                 // or not, carries the session's end.
                 ctx.forward(Record::new(windowed(key, start, end), change, end))
@@ -245,7 +255,8 @@ where
                 // windowed key is retracted before the merged session is written back.
                 self.store()?.put(&r.key, s, e, None)?;
                 if self.forwards_updates() {
-                    let retraction = Change::new(None, Some(old.value.clone()));
+                    let removed = self.send_old.then(|| old.value.clone());
+                    let retraction = Change::new(None, removed);
                     ctx.forward(Record::new(windowed(r.key.clone(), s, e), retraction, e))?;
                 }
             }

@@ -77,6 +77,8 @@ pub(crate) struct SlidingAggregate<K, V, VA, F> {
     fold: Arc<F>,
     /// On close: the windows whose final result is not out yet.
     unemitted: Option<Unemitted<K>>,
+    /// Whether changes carry the window's previous aggregate (an operator downstream needs it).
+    send_old: bool,
 }
 
 impl<K, V, VA, F> SlidingAggregate<K, V, VA, F> {
@@ -99,7 +101,13 @@ impl<K, V, VA, F> SlidingAggregate<K, V, VA, F> {
             emit,
             fold,
             unemitted: None,
+            send_old: false,
         }
+    }
+
+    /// Makes the changes it forwards carry the previous aggregate where `send_old`.
+    pub(crate) fn sending_old_values(self, send_old: bool) -> Self {
+        Self { send_old, ..self }
     }
 
     fn store(&self) -> Result<&WindowStore<K, ValueAndTimestamp<VA>>, ProcessorError> {
@@ -135,7 +143,8 @@ where
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
     ) -> Result<(), ProcessorError> {
         let windows = self.windows;
-        window_emit::forward_flushed(self.store()?, |start| windows.window(start), ctx)
+        let window = |start| windows.window(start);
+        window_emit::forward_flushed(self.store()?, window, self.send_old, ctx)
     }
 
     /// Emits, in window order, the final result of every window closed by `watermark`.
@@ -202,7 +211,7 @@ where
             };
             let mut out = Record::new(
                 windowed,
-                Change::new(Some(value.value), old),
+                Change::new(Some(value.value), old.filter(|_| self.send_old)),
                 value.timestamp,
             );
             out.headers = r.headers.clone();

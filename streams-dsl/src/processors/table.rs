@@ -5,18 +5,20 @@ use streams_core::{Processor, ProcessorContext, ProcessorError, PutOutcome, Reco
 use super::StoreSlot;
 use crate::Change;
 
-/// Materializes a stream of row updates into a store and forwards them with their old
-/// values. `None` deletes a row. Without a cache, an update that repeats a row's value and
-/// time is not forwarded (nothing changed); with one, each key's last update is forwarded
-/// when the cache flushes, as Kafka Streams' caching stores do.
+/// Materializes a stream of row updates into a store and forwards them, with their old
+/// values where `send_old`. `None` deletes a row. Without a cache, an update that repeats a
+/// row's value and time is not forwarded (nothing changed); with one, each key's last update
+/// is forwarded when the cache flushes, as Kafka Streams' caching stores do.
 pub(crate) struct TableSource<K, V> {
     store: StoreSlot<K, V>,
+    send_old: bool,
 }
 
 impl<K: 'static, V: 'static> TableSource<K, V> {
-    pub(crate) fn new(store_name: String) -> Self {
+    pub(crate) fn new(store_name: String, send_old: bool) -> Self {
         Self {
             store: StoreSlot::new(store_name),
+            send_old,
         }
     }
 }
@@ -39,12 +41,15 @@ where
         if store.is_cached() {
             // The cache forwards each key's last update when it flushes, as Kafka Streams'.
             store.put_at(&r.key, r.value.as_ref(), r.timestamp)?;
-            return self.store.forward_flushed(ctx);
+            return self.store.forward_flushed(ctx, self.send_old);
         }
         // The store keeps each row's time: the same value at another time is an update too.
         match store.put_if_changed(&r.key, r.value.as_ref(), r.timestamp)? {
             PutOutcome::Unchanged => Ok(()),
-            PutOutcome::Changed { old } => ctx.forward(r.map_value(|_, new| Change::new(new, old))),
+            PutOutcome::Changed { old } => {
+                let old = old.filter(|_| self.send_old);
+                ctx.forward(r.map_value(|_, new| Change::new(new, old)))
+            }
         }
     }
 
@@ -52,7 +57,7 @@ where
         &mut self,
         ctx: &mut ProcessorContext<'_, K, Change<V>>,
     ) -> Result<(), ProcessorError> {
-        self.store.flush(ctx)
+        self.store.flush(ctx, self.send_old)
     }
 }
 
@@ -75,8 +80,14 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V, K, Option<V>> for S
     }
 }
 
-/// Filters both sides of each change; forwards nothing when both end up empty.
-pub(crate) struct TableFilter<F>(pub(crate) Arc<F>);
+/// Filters each change's new value, and its old value where `send_old`. With old values, a
+/// change whose both sides end up empty is not forwarded (the row was not in the filtered
+/// table and still is not); without them, a dropped row is forwarded as a delete, since it
+/// may have been in the table before (Kafka Streams' `KTableFilter`).
+pub(crate) struct TableFilter<F> {
+    pub(crate) predicate: Arc<F>,
+    pub(crate) send_old: bool,
+}
 
 impl<K, V, F> Processor<K, Change<V>> for TableFilter<F>
 where
@@ -89,17 +100,26 @@ where
         r: Record<K, Change<V>>,
         ctx: &mut ProcessorContext<'_, K, Change<V>>,
     ) -> Result<(), ProcessorError> {
-        let keep = |v: Option<V>| v.filter(|v| (self.0)(&r.key, v));
-        let change = Change::new(keep(r.value.new.clone()), keep(r.value.old.clone()));
-        if change.is_empty() {
+        let keep = |v: Option<V>| v.filter(|v| (self.predicate)(&r.key, v));
+        let old = if self.send_old {
+            keep(r.value.old.clone())
+        } else {
+            None
+        };
+        let change = Change::new(keep(r.value.new.clone()), old);
+        if self.send_old && change.is_empty() {
             return Ok(());
         }
         ctx.forward(r.with_value(change))
     }
 }
 
-/// Maps both sides of each change.
-pub(crate) struct TableMapValues<F>(pub(crate) Arc<F>);
+/// Maps each change's new value, and its old value where `send_old` (else the mapper is not
+/// called for it, and the change goes on without one).
+pub(crate) struct TableMapValues<F> {
+    pub(crate) mapper: Arc<F>,
+    pub(crate) send_old: bool,
+}
 
 impl<K, V, V2, F> Processor<K, Change<V>, K, Change<V2>> for TableMapValues<F>
 where
@@ -113,7 +133,16 @@ where
         r: Record<K, Change<V>>,
         ctx: &mut ProcessorContext<'_, K, Change<V2>>,
     ) -> Result<(), ProcessorError> {
-        ctx.forward(r.map_value(|key, change| change.map(|v| (self.0)(key, v))))
+        let send_old = self.send_old;
+        ctx.forward(r.map_value(|key, change| {
+            Change {
+                new: change.new.map(|v| (self.mapper)(key, v)),
+                old: change
+                    .old
+                    .filter(|_| send_old)
+                    .map(|v| (self.mapper)(key, v)),
+            }
+        }))
     }
 }
 

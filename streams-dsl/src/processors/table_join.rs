@@ -52,15 +52,22 @@ impl<K: Clone + 'static> RowTimes<K> {
 }
 
 /// One side of a table-table join: each update of this side (values `A`) looks up the other
-/// side's row (values `B`) and forwards the change of the join result, its old value computed
-/// from the update's old value, so that aggregations downstream retract it. `J` is the join
-/// with the absent sides made explicit: `None` where the join has no result (an inner join
-/// without a match, say); nothing is forwarded when neither the new nor the old result exists.
+/// side's row (values `B`) and forwards the change of the join result, with, where
+/// `send_old`, its old value computed from the update's old value, so that aggregations
+/// downstream retract it. `J` is the join with the absent sides made explicit: `None` where
+/// the join has no result (an inner join without a match, say).
+///
+/// As Kafka Streams' join processors: where the other side has a row, the change is always
+/// forwarded (a delete without an old value must still reach downstream). Where it has none,
+/// nothing is forwarded if this side's rows need a partner (`keeps_unmatched` is false: an
+/// inner join, the right side of a left join), nor if the update carries no value at all.
 pub(crate) struct TableJoin<K, B, J> {
     other: StoreSlot<K, B>,
     own_times: RowTimes<K>,
     other_times: RowTimes<K>,
     joiner: Arc<J>,
+    keeps_unmatched: bool,
+    send_old: bool,
 }
 
 impl<K: Clone + 'static, B: 'static, J> TableJoin<K, B, J> {
@@ -69,12 +76,16 @@ impl<K: Clone + 'static, B: 'static, J> TableJoin<K, B, J> {
         own_times: String,
         other_times: String,
         joiner: Arc<J>,
+        keeps_unmatched: bool,
+        send_old: bool,
     ) -> Self {
         Self {
             other: StoreSlot::new(other_store),
             own_times: RowTimes::new(own_times),
             other_times: RowTimes::new(other_times),
             joiner,
+            keeps_unmatched,
+            send_old,
         }
     }
 }
@@ -104,11 +115,14 @@ where
         self.own_times
             .update(&r.key, r.value.new.is_some(), r.timestamp)?;
         let other = self.other.get()?.get(&r.key)?;
-        let new = (self.joiner)(r.value.new.as_ref(), other.as_ref());
-        let old = (self.joiner)(r.value.old.as_ref(), other.as_ref());
-        if new.is_none() && old.is_none() {
+        if other.is_none() && (!self.keeps_unmatched || r.value.is_empty()) {
             return Ok(());
         }
+        let new = (self.joiner)(r.value.new.as_ref(), other.as_ref());
+        let old = match self.send_old {
+            true => (self.joiner)(r.value.old.as_ref(), other.as_ref()),
+            false => None,
+        };
         let timestamp = match other {
             Some(_) => self.other_times.result_time(&r.key, r.timestamp)?,
             None => r.timestamp,
@@ -124,15 +138,17 @@ where
 
 /// Where both sides of a table-table join meet: forwards their result changes, and, when the
 /// join is materialized, writes them into the result's store first (with a cache, the store
-/// forwards each key's latest change when it flushes).
+/// forwards each key's latest change when it flushes, with its old value where `send_old`).
 pub(crate) struct TableJoinMerger<K, V> {
     store: Option<StoreSlot<K, V>>,
+    send_old: bool,
 }
 
 impl<K: 'static, V: 'static> TableJoinMerger<K, V> {
-    pub(crate) fn new(store_name: Option<String>) -> Self {
+    pub(crate) fn new(store_name: Option<String>, send_old: bool) -> Self {
         Self {
             store: store_name.map(StoreSlot::new),
+            send_old,
         }
     }
 }
@@ -156,7 +172,7 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, Change<V>> for TableJo
         let store = slot.get()?;
         store.put_at(&r.key, r.value.new.as_ref(), r.timestamp)?;
         if store.is_cached() {
-            return slot.forward_flushed(ctx);
+            return slot.forward_flushed(ctx, self.send_old);
         }
         ctx.forward(r)
     }
@@ -166,7 +182,7 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, Change<V>> for TableJo
         ctx: &mut ProcessorContext<'_, K, Change<V>>,
     ) -> Result<(), ProcessorError> {
         match &self.store {
-            Some(store) => store.flush(ctx),
+            Some(store) => store.flush(ctx, self.send_old),
             None => Ok(()),
         }
     }

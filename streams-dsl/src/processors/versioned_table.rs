@@ -12,15 +12,17 @@ pub(crate) type VersionedSlot<K, V> = Slot<VersionedKeyValueStore<K, V>>;
 /// its record's time, as Kafka Streams' `KTableSource` does with a versioned store: an update
 /// older than the key's latest version only goes into its history, and one older than the
 /// history retention is dropped; neither is forwarded, so downstream only ever sees the
-/// latest row (with the latest row it replaces as the old value).
+/// latest row (with, where `send_old`, the latest row it replaces as the old value).
 pub(crate) struct VersionedTableSource<K, V> {
     store: VersionedSlot<K, V>,
+    send_old: bool,
 }
 
 impl<K: 'static, V: 'static> VersionedTableSource<K, V> {
-    pub(crate) fn new(store_name: String) -> Self {
+    pub(crate) fn new(store_name: String, send_old: bool) -> Self {
         Self {
             store: VersionedSlot::new(store_name),
+            send_old,
         }
     }
 }
@@ -44,7 +46,10 @@ where
         match store.put(&r.key, r.value.as_ref(), r.timestamp)? {
             VersionedPut::Expired | VersionedPut::Historical => Ok(()),
             VersionedPut::Latest if r.value.is_none() && old.is_none() => Ok(()),
-            VersionedPut::Latest => ctx.forward(r.map_value(|_, new| Change::new(new, old))),
+            VersionedPut::Latest => {
+                let old = old.filter(|_| self.send_old);
+                ctx.forward(r.map_value(|_, new| Change::new(new, old)))
+            }
         }
     }
 }

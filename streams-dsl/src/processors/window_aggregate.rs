@@ -31,6 +31,8 @@ pub(crate) struct WindowAggregate<K, V, VA, F> {
     emit: EmitStrategy,
     fold: Arc<F>,
     hot: Option<HotWindows<K, ValueAndTimestamp<VA>>>,
+    /// Whether changes carry the window's previous aggregate (an operator downstream needs it).
+    send_old: bool,
 }
 
 impl<K, V, VA, F> WindowAggregate<K, V, VA, F> {
@@ -53,7 +55,13 @@ impl<K, V, VA, F> WindowAggregate<K, V, VA, F> {
             emit,
             fold,
             hot: None,
+            send_old: false,
         }
+    }
+
+    /// Makes the changes it forwards carry the previous aggregate where `send_old`.
+    pub(crate) fn sending_old_values(self, send_old: bool) -> Self {
+        Self { send_old, ..self }
     }
 
     fn store(&self) -> Result<&WindowStore<K, ValueAndTimestamp<VA>>, ProcessorError> {
@@ -137,13 +145,15 @@ fn forward_change<K, VA>(
     window: Window,
     new: ValueAndTimestamp<VA>,
     old: Option<ValueAndTimestamp<VA>>,
+    send_old: bool,
 ) -> Result<(), ProcessorError>
 where
     K: Clone + 'static,
     VA: Clone + 'static,
 {
     let timestamp = new.timestamp;
-    let change = Change::new(Some(new.value), old.map(|v| v.value));
+    let old = old.filter(|_| send_old).map(|v| v.value);
+    let change = Change::new(Some(new.value), old);
     let windowed = Windowed {
         key: key.clone(),
         window,
@@ -185,10 +195,10 @@ where
         &mut self,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
     ) -> Result<(), ProcessorError> {
-        let size = self.windows.size();
+        let (size, send_old) = (self.windows.size(), self.send_old);
         let (store, hot) = self.state()?;
         hot.flush(store, |key, start, new, old| {
-            forward_change(ctx, key, window_at(start, size), new, old)
+            forward_change(ctx, key, window_at(start, size), new, old, send_old)
         })?;
         self.progress.flush()
     }
@@ -229,7 +239,7 @@ where
                 Some(v) => (Some(v.value), v.timestamp),
                 None => (None, i64::MIN),
             };
-            let old_out = if forwards_updates {
+            let old_out = if forwards_updates && self.send_old {
                 old_value.clone()
             } else {
                 None
@@ -251,11 +261,12 @@ where
         }
         hot.release_if_empty(id);
         // Closed windows are final: written behind now, they leave room for open ones.
+        let send_old = self.send_old;
         hot.retire(store, closed, |key, start, new, old| {
-            forward_change(ctx, key, window_at(start, size), new, old)
+            forward_change(ctx, key, window_at(start, size), new, old, send_old)
         })?;
         hot.spill(store, |key, start, new, old| {
-            forward_change(ctx, key, window_at(start, size), new, old)
+            forward_change(ctx, key, window_at(start, size), new, old, send_old)
         })?;
         window_emit::report_late(
             &r,

@@ -12,16 +12,19 @@ use super::LateRecords;
 use crate::{Change, Window, Windowed};
 
 /// Forwards, as table changes, the windows that `store`'s cache wrote through since the last
-/// call; `window` gives a window from its start.
+/// call, with their previous aggregates where `send_old`; `window` gives a window from its
+/// start.
 pub(crate) fn forward_flushed<K: Clone + 'static, VA: Clone + 'static>(
     store: &WindowStore<K, ValueAndTimestamp<VA>>,
     window: impl Fn(i64) -> Window,
+    send_old: bool,
     ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
 ) -> Result<(), ProcessorError> {
     store.drain_flushed(|c: FlushedChange<(K, i64), ValueAndTimestamp<VA>>| {
         let (key, start) = c.key;
         let timestamp = c.new.as_ref().map_or(c.timestamp, |v| v.timestamp);
-        let change = Change::new(c.new.map(|v| v.value), c.old.map(|v| v.value));
+        let old = c.old.filter(|_| send_old).map(|v| v.value);
+        let change = Change::new(c.new.map(|v| v.value), old);
         ctx.forward(Record::new(
             Windowed {
                 key,
