@@ -1,19 +1,25 @@
-//! End to end through a broker: WORKLOADS.md's W1 (stateless filter + map) and W2 (keyed
-//! running count, one update per record) run by `KafkaStreams` against the embedded cluster
-//! (librdkafka's mock, in process) and against tansu (a separate process that
-//! `scripts/tansu.sh` installs and starts), at-least-once and exactly-once.
+//! End to end through a broker: WORKLOADS.md's W1 (stateless filter + map), W2 (keyed
+//! running count, one update per record) and W3 (1 s tumbling window count, behind a
+//! repartition topic) run by `KafkaStreams` against the embedded cluster (librdkafka's mock,
+//! in process) and against Apache Kafka (a separate process that `scripts/kafka.sh` installs
+//! and starts), at-least-once and exactly-once.
 //!
-//! Each variant runs in its own process: it writes N records to a one-partition input topic,
-//! starts the application, and measures throughput from the moment the instance is running
-//! until a reader has seen every expected output row (group join excluded). Then it writes M
-//! more records at a steady rate, stamped with the wall clock, and measures the latency from
-//! that stamp to the reader receiving the output (p50, p99). The reader checks the output:
-//! rows and sum for W1, rows, keys and the final table's sum for W2.
+//! Each variant runs in its own process: it writes N records to the input topic (one
+//! partition; two for W3), starts the application, and measures throughput from the moment
+//! the instance is running until a reader has seen every expected output row (group join
+//! excluded): a backlog run. Then (W1, W2) it writes M more records at a steady rate, stamped
+//! with the wall clock, and measures the latency from that stamp to the reader receiving the
+//! output (p50, p99). The reader checks the output: rows and sum for W1, rows, keys and the
+//! final table's sum for W2; for W3 every record is either a window update or on the
+//! late-records topic, and the share of late ones is reported (W3 regroups by key, so both
+//! upstream tasks write to the repartition topic the windowed tasks read: a backlog makes
+//! records late there when one upstream task runs ahead of the other; 1 s of grace).
 //!
 //! Run: `cargo bench -p streams-dsl --bench end_to_end [-- --n 80000 --m 10000 --rate 5000]`
-//! (`--broker embedded` or `--broker tansu` for one broker only). The defaults keep every
-//! partition under 100,000 records: the mock cluster keeps no more than that (or 5 MB) per
-//! partition and drops the oldest, which a consumer behind it would see as lost input.
+//! (`--broker embedded` or `--broker kafka` for one broker only, `--workload W3` for one
+//! workload). The defaults keep every partition under 100,000 records: the mock cluster keeps
+//! no more than that (or 5 MB) per partition and drops the oldest, which a consumer behind it
+//! would see as lost input.
 
 mod common;
 
@@ -47,10 +53,11 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// What the reader has seen of the output topic.
+/// What the reader has seen of the output topic (and of W3's late-records topic).
 #[derive(Default)]
 struct Seen {
     rows: u64,
+    late: u64,
     sum: i128,
     table: HashMap<Vec<u8>, i64>,
     latencies: Vec<i64>,
@@ -81,6 +88,17 @@ fn topology(workload: &str, input: &str, output: &str) -> Topology {
             .filter(|_, v| v % 3 != 0)
             .map_values(|v| v * 2)
             .to(output),
+        "W3" => stream
+            .group_by(|k, _| k.clone())
+            .windowed_by(TimeWindows::of_size_and_grace(
+                Duration::from_secs(1),
+                Duration::from_secs(1),
+            ))
+            .with_late_records_topic(late_topic(output))
+            .count_with(Materialized::new().with_caching_disabled())
+            .to_stream()
+            .map(|k, n| (k.key, n))
+            .to(output),
         _ => stream
             .group_by_key()
             .count_with(Materialized::named("counts").with_caching_disabled())
@@ -90,7 +108,12 @@ fn topology(workload: &str, input: &str, output: &str) -> Topology {
     builder.build().expect("the topology builds")
 }
 
-/// The output rows that records `from..to` produce.
+/// Where W3 sends the records too late for their window.
+fn late_topic(output: &str) -> String {
+    format!("{output}-late")
+}
+
+/// The output rows that records `from..to` produce (W3: window updates and late records).
 fn rows_for(workload: &str, from: u64, to: u64) -> u64 {
     match workload {
         "W1" => (from..to).filter(|i| i % 3 != 0).count() as u64,
@@ -113,11 +136,16 @@ fn run_one(bootstrap: Option<String>, workload: &str, guarantee: &str, n: u64, m
     });
     let app = format!("e2e-{workload}-{guarantee}-{}", std::process::id());
     let (input, output) = (format!("{app}-in"), format!("{app}-out"));
-    let topics: Vec<InternalTopic> = [&input, &output]
+    let late = late_topic(&output);
+    let topics: Vec<InternalTopic> = [&input, &output, &late]
         .iter()
         .map(|t| InternalTopic {
             name: (*t).clone(),
-            partitions: 1,
+            partitions: if workload == "W3" && **t == input {
+                2
+            } else {
+                1
+            },
             configs: Vec::new(),
         })
         .collect();
@@ -151,11 +179,12 @@ fn run_one(bootstrap: Option<String>, workload: &str, guarantee: &str, n: u64, m
     let probes_from = Arc::new(std::sync::atomic::AtomicI64::new(i64::MAX));
     let reading = Arc::new(AtomicBool::new(true));
     let reader = {
-        let (seen, reading, servers, output, probes_from) = (
+        let (seen, reading, servers, output, late, probes_from) = (
             seen.clone(),
             reading.clone(),
             servers.clone(),
             output.clone(),
+            late.clone(),
             probes_from.clone(),
         );
         let isolation = if guarantee == "eos" {
@@ -173,8 +202,10 @@ fn run_one(bootstrap: Option<String>, workload: &str, guarantee: &str, n: u64, m
                 .create()
                 .expect("a reader");
             let mut tpl = TopicPartitionList::new();
-            tpl.add_partition_offset(&output, 0, Offset::Beginning)
-                .expect("partition");
+            for topic in [&output, &late] {
+                tpl.add_partition_offset(topic, 0, Offset::Beginning)
+                    .expect("partition");
+            }
             consumer.assign(&tpl).expect("assigned");
             while reading.load(Ordering::Relaxed) {
                 let Some(Ok(message)) = consumer.poll(Duration::from_millis(50)) else {
@@ -187,6 +218,11 @@ fn run_one(bootstrap: Option<String>, workload: &str, guarantee: &str, n: u64, m
                     .map_or(0, i64::from_be_bytes);
                 let ts = message.timestamp().to_millis().unwrap_or(0);
                 let mut seen = seen.lock().expect("stats");
+                if message.topic() == late {
+                    seen.late += 1;
+                    seen.rows += 1;
+                    continue;
+                }
                 seen.rows += 1;
                 seen.sum += i128::from(value);
                 if let Some(key) = message.key() {
@@ -234,6 +270,8 @@ fn run_one(bootstrap: Option<String>, workload: &str, guarantee: &str, n: u64, m
     };
     wait_rows(expected, Duration::from_secs(600));
     let run_s = started.elapsed().as_secs_f64();
+    // W3 measures the backlog only: its windows would take the probes' wall-clock times.
+    let m = if workload == "W3" { 0 } else { m };
 
     // Latency: M more records at a steady rate, stamped with the wall clock.
     let tick = Duration::from_millis(10);
@@ -282,6 +320,15 @@ fn run_one(bootstrap: Option<String>, workload: &str, guarantee: &str, n: u64, m
             assert_eq!(seen.sum, sum + probe_sum, "W1 sum");
             format!("\"rows\":{rows},\"sum\":{sum}")
         }
+        "W3" => {
+            assert_eq!(seen.rows, n, "W3 window updates and late records");
+            format!(
+                "\"rows\":{},\"late\":{},\"late_share_pct\":{:.3}",
+                n - seen.late,
+                seen.late,
+                100.0 * seen.late as f64 / n as f64
+            )
+        }
         _ => {
             assert_eq!(seen.rows, n + m, "W2 updates");
             let total: i64 = seen.table.values().sum();
@@ -292,7 +339,7 @@ fn run_one(bootstrap: Option<String>, workload: &str, guarantee: &str, n: u64, m
     let broker = if embedded.is_some() {
         "embedded"
     } else {
-        "tansu"
+        "kafka"
     };
     println!(
         "RESULT {{\"workload\":\"e2e-{workload}\",\"broker\":\"{broker}\",\"guarantee\":\"{guarantee}\",\
@@ -322,12 +369,17 @@ fn main() {
     if only.is_empty() || only == "embedded" {
         brokers.push(("embedded".to_owned(), None));
     }
-    if only.is_empty() || only == "tansu" {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/tansu.sh");
+    if only.is_empty() || only == "kafka" {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/kafka.sh");
+        let installed = Command::new("bash")
+            .args([script, "install"])
+            .status()
+            .expect("kafka.sh install");
+        assert!(installed.success(), "Apache Kafka installs");
         let out = Command::new("bash")
             .args([script, "start"])
             .output()
-            .expect("tansu.sh");
+            .expect("kafka.sh");
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         let mut fields = text.split_whitespace();
         let (port, pid) = (
@@ -337,8 +389,12 @@ fn main() {
         brokers.push((format!("127.0.0.1:{port}"), Some(pid)));
     }
     let me = std::env::current_exe().expect("the bench binary");
+    let workloads: String = arg("--workload", String::new());
     for (broker, _) in &brokers {
-        for workload in ["W1", "W2"] {
+        for workload in ["W1", "W2", "W3"] {
+            if !workloads.is_empty() && workloads != workload {
+                continue;
+            }
             for guarantee in ["alos", "eos"] {
                 let status = Command::new(&me)
                     .args(["--one", broker, workload, guarantee])
@@ -358,7 +414,8 @@ fn main() {
     }
     for (_, pid) in brokers {
         if let Some(pid) = pid {
-            let _ = Command::new("kill").arg(pid).status();
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/kafka.sh");
+            let _ = Command::new("bash").args([script, "stop", &pid]).status();
         }
     }
 }

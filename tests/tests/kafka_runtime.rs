@@ -678,3 +678,43 @@ fn an_unreachable_cluster_fails_start_naming_the_address_and_the_cause() {
         assert_eq!(streams.state(), State::Created);
     }
 }
+
+#[test]
+fn a_record_at_the_epoch_keeps_its_time_through_a_repartition_topic() {
+    // librdkafka stamps a record produced at timestamp 0 with the wall clock. Through a
+    // repartition topic that pushed the windowed task's stream time to the present, and every
+    // later record was dropped as late.
+    init_tracing();
+    let kafka = Arc::new(EmbeddedKafka::start(1).unwrap());
+    kafka.create_topic("epoch-in", 1).unwrap();
+    kafka.create_topic("epoch-out", 1).unwrap();
+    let builder = StreamsBuilder::new();
+    let time_in_value = |_: &String, v: &String, _: i64, _: i64| v.parse().unwrap_or(-1);
+    builder
+        .stream_with::<String, String>(
+            "epoch-in",
+            Consumed::new().with_typed_timestamp_extractor(time_in_value),
+        )
+        .group_by(|_, v| v.clone())
+        .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_millis(
+            10,
+        )))
+        .count()
+        .to_stream()
+        .map(|k, n| (format!("{}@{}", k.key, k.window.start), n))
+        .to("epoch-out");
+    let topology = builder.build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let streams = start(topology, config("epoch", &kafka, dir.path()), &kafka);
+    produce(
+        kafka.bootstrap_servers(),
+        "epoch-in",
+        &[(Some(&b"a"[..]), &b"0"[..]), (Some(&b"b"[..]), &b"5"[..])],
+    );
+    let records = read_until(kafka.bootstrap_servers(), "epoch-out", false, WAIT, |r| {
+        latest_counts(r).len() == 2
+    });
+    let expected = HashMap::from([("0@0".to_owned(), 1), ("5@0".to_owned(), 1)]);
+    assert_eq!(latest_counts(&records), expected);
+    assert!(streams.close(WAIT));
+}

@@ -12,6 +12,7 @@ use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientConfig, ClientContext, TopicPartitionList};
 
+use super::messages::EPOCH_TIMESTAMP_HEADER;
 use super::RuntimeError;
 use crate::OutputRecord;
 
@@ -151,9 +152,10 @@ impl RecordCollector {
         if let Some(value) = record.value {
             base = base.payload(value);
         }
-        if !record.headers.is_empty() {
-            let headers = record.headers.iter().fold(
-                OwnedHeaders::new_with_capacity(record.headers.len()),
+        let at_epoch = record.timestamp == 0;
+        if !record.headers.is_empty() || at_epoch {
+            let mut headers = record.headers.iter().fold(
+                OwnedHeaders::new_with_capacity(record.headers.len() + 1),
                 |headers, h| {
                     headers.insert(Header {
                         key: &h.key,
@@ -161,6 +163,13 @@ impl RecordCollector {
                     })
                 },
             );
+            if at_epoch {
+                // librdkafka stamps a record at 0 with the wall clock: say it is at 0.
+                headers = headers.insert(Header {
+                    key: EPOCH_TIMESTAMP_HEADER,
+                    value: None::<&[u8]>,
+                });
+            }
             base = base.headers(headers);
         }
         loop {

@@ -13,7 +13,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::RuntimeError;
+use super::{messages, RuntimeError};
 use crate::{ChangelogRecord, Task};
 
 /// How many changelog records are applied to a store at once (one engine write batch).
@@ -183,7 +183,7 @@ impl Restorer {
                     p.batch.push(ChangelogRecord {
                         key: message.key().unwrap_or_default().to_vec(),
                         value: message.payload().map(<[u8]>::to_vec),
-                        timestamp: message.timestamp().to_millis().unwrap_or(-1),
+                        timestamp: messages::timestamp(&message),
                     });
                     p.next = message.offset() + 1;
                     caught_up |= p.next >= p.end;

@@ -322,8 +322,8 @@ impl ActiveTasks {
         let idle = self.config.max_task_idle_value();
         let now = wall_clock();
         let patience = idle.max(PACING_PATIENCE);
-        let limits = self.pacing.limits(&self.tasks, lagging, patience);
-        let limit = |id: &TaskId| {
+        let mut limits = self.pacing.limits(&self.tasks, lagging, patience);
+        let limit = |limits: &HashMap<u32, Timestamp>, id: &TaskId| {
             limits
                 .get(&id.subtopology)
                 .copied()
@@ -342,7 +342,7 @@ impl ActiveTasks {
                 }
             }
             self.waiting_since.remove(id);
-            if next > limit(id) {
+            if next > limit(&limits, id) {
                 continue;
             }
             task.set_wall_clock(now);
@@ -351,13 +351,17 @@ impl ActiveTasks {
         let budget = max_per_task * ready.len();
         let mut processed = 0;
         while processed < budget {
-            let Some(Reverse((_, id))) = ready.pop() else {
+            let Some(Reverse((next, id))) = ready.pop() else {
                 break;
             };
+            // A sibling that ran dry since this task was queued may hold it back now.
+            if next > limit(&limits, &id) {
+                continue;
+            }
             let until = ready
                 .peek()
                 .map_or(Timestamp::MAX, |Reverse((t, _))| *t)
-                .min(limit(&id));
+                .min(limit(&limits, &id));
             let Some(task) = self.tasks.get_mut(&id) else {
                 continue;
             };
@@ -375,8 +379,22 @@ impl ActiveTasks {
             processed += turn;
             send_output(task, collector)?;
             match task.next_timestamp() {
-                Some(next) if next <= limit(&id) => ready.push(Reverse((next, id))),
-                _ => {}
+                Some(next) => {
+                    if next <= limit(&limits, &id) {
+                        ready.push(Reverse((next, id)));
+                    }
+                }
+                // It ran dry: where its partitions have more on the broker, its siblings
+                // wait for them at its partitions' time, as if it had been dry when the
+                // call began (else one sibling's turn runs seconds of event time ahead).
+                None => {
+                    for (_, topic, time) in task.empty_inputs() {
+                        if lagging(topic, id.partition) {
+                            let held = limits.entry(id.subtopology).or_insert(time);
+                            *held = (*held).min(time);
+                        }
+                    }
+                }
             }
         }
         self.metrics.add_processed(processed as u64);
