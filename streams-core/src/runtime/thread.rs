@@ -362,6 +362,14 @@ impl ThreadState {
                 .resume(&drained)
                 .map_err(RuntimeError::kafka("resume drained partitions"))?;
         }
+        // Pausing also drops what librdkafka fetched beyond the buffer: the next polls bring
+        // the other partitions' records.
+        let full = self.tasks.newly_full();
+        if full.count() > 0 {
+            if let Err(error) = consumer.pause(&full) {
+                tracing::warn!(%error, "could not pause a full partition");
+            }
+        }
         self.tasks.punctuate(&mut self.collector)?;
         if last_commit.elapsed() >= commit_interval {
             self.commit(consumer)?;
@@ -543,24 +551,9 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
                 None => break,
                 Some(Ok(message)) => {
                     polled += 1;
-                    match state.borrow_mut().tasks.add(&message) {
-                        Ok(false) => {}
-                        // Pausing also drops what librdkafka fetched beyond it: the next
-                        // polls bring the other partitions' records.
-                        Ok(true) => {
-                            let mut full = TopicPartitionList::new();
-                            full.add_partition(
-                                rdkafka::Message::topic(&message),
-                                rdkafka::Message::partition(&message),
-                            );
-                            if let Err(error) = consumer.pause(&full) {
-                                tracing::warn!(%error, "could not pause a full partition");
-                            }
-                        }
-                        Err(error) => {
-                            failure = Some(error);
-                            break;
-                        }
+                    if let Err(error) = state.borrow_mut().tasks.add(&message) {
+                        failure = Some(error);
+                        break;
                     }
                 }
                 Some(Err(error)) => {

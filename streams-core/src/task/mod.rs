@@ -264,6 +264,11 @@ impl Task {
         self.topic_index(topic).map_or(0, |i| self.queues.len_of(i))
     }
 
+    /// Each input topic with the number of its records buffered.
+    pub fn buffered_inputs(&self) -> impl Iterator<Item = (&str, usize)> + '_ {
+        (0..self.ctx.topics.len()).map(|i| (&*self.ctx.topics[i], self.queues.len_of(i)))
+    }
+
     /// The input topics with no record buffered: their index among the task's inputs, the
     /// topic, and its partition time (-1 before any record).
     pub fn empty_inputs(&self) -> impl Iterator<Item = (usize, &str, Timestamp)> + '_ {
