@@ -27,7 +27,8 @@ use std::sync::Arc;
 use thiserror::Error;
 
 pub use builtin::{
-    BigEndianSerde, BytesSerde, FixedWidth, JsonSerde, OptionalSerde, StringSerde, UnitSerde,
+    BigEndianSerde, BooleanSerde, ByteBufferSerde, BytesSerde, FixedWidth, JsonSerde,
+    OptionalSerde, StringSerde, UnitSerde, UuidSerde,
 };
 pub use list::ListSerde;
 pub use registry::SerdeRegistry;
@@ -121,7 +122,8 @@ pub type SerdeRef<T> = Arc<dyn Serde<T>>;
 
 /// Types with a serde chosen by their type: the serde used where none is given.
 ///
-/// Implemented for `String`, `Vec<u8>`, `i32`, `i64`, `u32`, `u64`, `f64`, `()` and `Option<T>`.
+/// Implemented for `String`, `Vec<u8>`, `bytes::Bytes`, `i16`, `i32`, `i64`, `u32`, `u64`, `f32`,
+/// `f64`, `bool`, `uuid::Uuid`, `()` and `Option<T>`.
 /// Implement it for a type of your own to use the DSL's methods that take no serdes.
 pub trait DefaultSerde: Sized + 'static {
     /// The serde for this type.
@@ -143,6 +145,16 @@ impl Serdes {
         Arc::new(BytesSerde)
     }
 
+    /// Shared byte buffers, unchanged (Kafka's `ByteBufferSerde`).
+    pub fn byte_buffer() -> SerdeRef<bytes::Bytes> {
+        Arc::new(ByteBufferSerde)
+    }
+
+    /// `i16`, 2 bytes big-endian (Kafka's `ShortSerde`).
+    pub fn i16() -> SerdeRef<i16> {
+        Arc::new(BigEndianSerde::<i16>::new())
+    }
+
     /// `i32`, 4 bytes big-endian (Kafka's `IntegerSerde`).
     pub fn i32() -> SerdeRef<i32> {
         Arc::new(BigEndianSerde::<i32>::new())
@@ -161,6 +173,21 @@ impl Serdes {
     /// `u64`, 8 bytes big-endian.
     pub fn u64() -> SerdeRef<u64> {
         Arc::new(BigEndianSerde::<u64>::new())
+    }
+
+    /// `f32`, 4 bytes big-endian IEEE 754 (Kafka's `FloatSerde`).
+    pub fn f32() -> SerdeRef<f32> {
+        Arc::new(BigEndianSerde::<f32>::new())
+    }
+
+    /// `bool`, one byte `0x01` or `0x00` (Kafka's `BooleanSerde`).
+    pub fn boolean() -> SerdeRef<bool> {
+        Arc::new(BooleanSerde)
+    }
+
+    /// UUIDs as their 36-character text in UTF-8 (Kafka's `UUIDSerde`).
+    pub fn uuid() -> SerdeRef<uuid::Uuid> {
+        Arc::new(UuidSerde)
     }
 
     /// `f64`, 8 bytes big-endian IEEE 754 (Kafka's `DoubleSerde`).
@@ -205,11 +232,16 @@ macro_rules! default_serde {
 default_serde!(
     String => string,
     Vec<u8> => bytes,
+    bytes::Bytes => byte_buffer,
+    i16 => i16,
     i32 => i32,
     i64 => i64,
     u32 => u32,
     u64 => u64,
+    f32 => f32,
     f64 => f64,
+    bool => boolean,
+    uuid::Uuid => uuid,
     () => unit,
 );
 
