@@ -67,9 +67,66 @@ pub enum SerdeError {
     /// JSON that does not parse into the expected type, or a value JSON cannot encode.
     #[error("invalid JSON: {0}")]
     Json(String),
+    /// Avro data that does not decode with its writer's schema, does not resolve to the
+    /// reader's schema, or a value that does not fit the schema it is written with.
+    #[error("invalid Avro: {0}")]
+    Avro(String),
+    /// Bytes that are not in the Schema Registry wire format (magic byte 0, a 4-byte schema id,
+    /// the body).
+    #[error("not in the Schema Registry wire format: {0}")]
+    WireFormat(String),
+    /// The Schema Registry could not give what the serde needed.
+    #[error(transparent)]
+    SchemaRegistry(#[from] SchemaRegistryError),
     /// A user serde's own failure.
     #[error("{0}")]
     Custom(String),
+}
+
+/// Why a Schema Registry could not give a schema or an id: the typed errors that registry
+/// serdes report through [`SerdeError::SchemaRegistry`], so that they reach the
+/// deserialization or production handlers.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum SchemaRegistryError {
+    /// No answer from the registry (connection refused, timed out, TLS failed).
+    #[error("schema registry unreachable: {0}")]
+    Unreachable(String),
+    /// The registry knows no schema with this id.
+    #[error("schema id {0} is unknown to the schema registry")]
+    UnknownSchemaId(u32),
+    /// The registry knows no such subject, or not this schema under it.
+    #[error("subject {subject:?} not found in the schema registry: {message}")]
+    NotFound {
+        /// The subject.
+        subject: String,
+        /// The registry's message.
+        message: String,
+    },
+    /// The schema is incompatible with the subject's earlier versions under its
+    /// compatibility rule.
+    #[error("schema incompatible with subject {subject:?}: {message}")]
+    Incompatible {
+        /// The subject.
+        subject: String,
+        /// The registry's message.
+        message: String,
+    },
+    /// The registry found the schema invalid.
+    #[error("schema refused as invalid by the schema registry: {0}")]
+    InvalidSchema(String),
+    /// Any other refusal, with the HTTP status and the registry's error code.
+    #[error("schema registry error (HTTP {status}, code {code}): {message}")]
+    Rejected {
+        /// The HTTP status.
+        status: u16,
+        /// The registry's `error_code`.
+        code: i64,
+        /// The registry's message.
+        message: String,
+    },
+    /// An answer the client could not read.
+    #[error("unreadable schema registry answer: {0}")]
+    BadResponse(String),
 }
 
 /// Turns values of type `T` into bytes.
