@@ -75,12 +75,19 @@ pub enum SerdeError {
     /// the body).
     #[error("not in the Schema Registry wire format: {0}")]
     WireFormat(String),
-    /// The Schema Registry could not give what the serde needed.
+    /// The Schema Registry could not give what the serde needed (boxed: it is rare, and
+    /// keeps every serde result small).
     #[error(transparent)]
-    SchemaRegistry(#[from] SchemaRegistryError),
+    SchemaRegistry(Box<SchemaRegistryError>),
     /// A user serde's own failure.
     #[error("{0}")]
     Custom(String),
+}
+
+impl From<SchemaRegistryError> for SerdeError {
+    fn from(error: SchemaRegistryError) -> Self {
+        Self::SchemaRegistry(Box::new(error))
+    }
 }
 
 /// Why a Schema Registry could not give a schema or an id: the typed errors that registry
