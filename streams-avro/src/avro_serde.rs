@@ -84,6 +84,10 @@ impl<T: AvroSchema> AvroSerde<T> {
 }
 
 impl<T: serde::Serialize> Serializer<T> for AvroSerde<T> {
+    fn encoding(&self) -> Option<String> {
+        Some(self.codec.encoding())
+    }
+
     fn serialize(
         &self,
         topic: &str,
@@ -99,6 +103,10 @@ impl<T: serde::Serialize> Serializer<T> for AvroSerde<T> {
 }
 
 impl<T: serde::de::DeserializeOwned> Deserializer<T> for AvroSerde<T> {
+    fn reads(&self, recorded: &str) -> Result<(), String> {
+        self.codec.reads(recorded)
+    }
+
     fn deserialize(&self, _: &str, _: &Headers, data: Option<&[u8]>) -> Result<T, SerdeError> {
         let value = unframe(&self.codec, data)?;
         apache_avro::from_value(&value).map_err(avro_error)
@@ -136,6 +144,10 @@ impl GenericAvroSerde {
 }
 
 impl Serializer<Value> for GenericAvroSerde {
+    fn encoding(&self) -> Option<String> {
+        Some(self.codec.encoding())
+    }
+
     fn serialize(
         &self,
         topic: &str,
@@ -148,6 +160,10 @@ impl Serializer<Value> for GenericAvroSerde {
 }
 
 impl Deserializer<Value> for GenericAvroSerde {
+    fn reads(&self, recorded: &str) -> Result<(), String> {
+        self.codec.reads(recorded)
+    }
+
     fn deserialize(&self, _: &str, _: &Headers, data: Option<&[u8]>) -> Result<Value, SerdeError> {
         unframe(&self.codec, data)
     }

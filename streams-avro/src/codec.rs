@@ -114,6 +114,20 @@ impl Codec {
         }
     }
 
+    /// The serde's schema as a store records it: its full JSON.
+    pub(crate) fn encoding(&self) -> String {
+        crate::client::schema_text(&self.schema)
+    }
+
+    /// Whether data written with the schema `recorded` (JSON) resolves to the serde's.
+    pub(crate) fn reads(&self, recorded: &str) -> Result<(), String> {
+        let writer = Schema::parse_str(recorded)
+            .map_err(|e| format!("the recorded schema does not parse: {e}"))?;
+        apache_avro::schema_compatibility::SchemaCompatibility::can_read(&writer, &self.schema)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
     /// The subject of the serde's schema in `topic`.
     pub(crate) fn subject(&self, topic: &str) -> String {
         self.config

@@ -2,6 +2,8 @@
 //! its schema is read, after a restart with v2 (a field added with a default), through schema
 //! resolution, both from the local state directory and restored from the changelog on a new
 //! machine. Stores and changelogs hold framed values, so each value names its writer's schema.
+//! An incompatible change is refused when the task starts, with an error that names the store,
+//! both schemas and the way out.
 
 use std::sync::Arc;
 
@@ -14,6 +16,9 @@ use streams_dsl::prelude::*;
 
 const TOTAL_V1: &str = r#"{"type":"record","name":"Total","namespace":"shop","fields":[
     {"name":"orders","type":"long"},{"name":"spent","type":"double"}]}"#;
+/// Incompatible with v1: `spent` became a string.
+const TOTAL_BROKEN: &str = r#"{"type":"record","name":"Total","namespace":"shop","fields":[
+    {"name":"orders","type":"long"},{"name":"spent","type":"string"}]}"#;
 const TOTAL_V2: &str = r#"{"type":"record","name":"Total","namespace":"shop","fields":[
     {"name":"orders","type":"long"},{"name":"spent","type":"double"},
     {"name":"items","type":"long","default":0}]}"#;
@@ -201,4 +206,36 @@ fn a_compatible_schema_change_restores_from_the_changelog_written_before_it() {
             }
         )]
     );
+}
+
+/// The aggregate with an incompatible schema.
+#[derive(Serialize, Deserialize, Debug, PartialEq, Clone, Default)]
+struct TotalBroken {
+    orders: i64,
+    spent: String,
+}
+
+#[test]
+fn an_incompatible_schema_change_is_refused_at_start_naming_store_schemas_and_way_out() {
+    let registry = RegistryServer::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    first_run(&registry, dir.path());
+    let broken = topology(serde::<TotalBroken>(&registry, TOTAL_BROKEN), |_, t| t);
+    let config = StreamsConfig::new("shop").state_dir(dir.path());
+    let error = match broken.create_task(0, 0, &config) {
+        Ok(_) => panic!("an incompatible store schema must not start"),
+        Err(error) => error.to_string(),
+    };
+    for needle in [
+        "`totals`",
+        r#""spent","type":"double""#,
+        r#""spent","type":"string""#,
+        "kafka-streams-application-reset",
+        "delete its state directory",
+    ] {
+        assert!(error.contains(needle), "{needle} missing from: {error}");
+    }
+    // Nothing was recorded or changed: v2, compatible, still starts on the same state.
+    let totals = second_run(&registry, task(&v2(&registry), dir.path()));
+    assert_eq!(totals[0].1.orders, 3);
 }

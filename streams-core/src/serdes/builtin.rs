@@ -313,6 +313,10 @@ impl<T> std::fmt::Debug for OptionalSerde<T> {
 }
 
 impl<T> Serializer<Option<T>> for OptionalSerde<T> {
+    fn encoding(&self) -> Option<String> {
+        self.inner.encoding()
+    }
+
     fn is_null(&self, value: &Option<T>) -> bool {
         value.as_ref().is_none_or(|v| self.inner.is_null(v))
     }
@@ -332,6 +336,10 @@ impl<T> Serializer<Option<T>> for OptionalSerde<T> {
 }
 
 impl<T> Deserializer<Option<T>> for OptionalSerde<T> {
+    fn reads(&self, recorded: &str) -> Result<(), String> {
+        self.inner.reads(recorded)
+    }
+
     fn deserialize(
         &self,
         topic: &str,

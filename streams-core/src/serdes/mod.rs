@@ -155,6 +155,13 @@ pub trait Serializer<T: ?Sized>: Send + Sync {
         false
     }
 
+    /// A description of the encoding this serde writes (an Avro serde gives its schema),
+    /// which a store records beside its data so that a later start detects a changed serde;
+    /// `None` (the default) records nothing.
+    fn encoding(&self) -> Option<String> {
+        None
+    }
+
     /// The encoding of `value` in a new buffer, `None` for a null; headers are not kept.
     fn to_bytes(&self, topic: &str, value: &T) -> Result<Option<Vec<u8>>, SerdeError> {
         let mut out = Vec::new();
@@ -174,6 +181,14 @@ pub trait Deserializer<T>: Send + Sync {
         headers: &Headers,
         data: Option<&[u8]>,
     ) -> Result<T, SerdeError>;
+
+    /// Whether this serde reads data written in `recorded`, an encoding that a serde's
+    /// [`Serializer::encoding`] described (for Avro: whether the recorded writer's schema
+    /// resolves to this serde's); the reason if not. The default reads anything.
+    fn reads(&self, recorded: &str) -> Result<(), String> {
+        let _ = recorded;
+        Ok(())
+    }
 }
 
 /// A serializer and deserializer pair for `T`.
