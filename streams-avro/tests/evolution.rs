@@ -100,12 +100,15 @@ fn task(topology: &Topology, dir: &std::path::Path) -> Task {
     topology.create_task(0, 0, &config).unwrap()
 }
 
+/// An output record's key and value bytes.
+type KeyValueBytes = (Vec<u8>, Vec<u8>);
+
 /// Processes `orders` (from `offset` on) and returns the output and changelog records.
 fn process(
     task: &mut Task,
     offset: i64,
     orders: &[(&str, f64)],
-) -> (Vec<(Vec<u8>, Vec<u8>)>, Vec<ChangelogRecord>) {
+) -> (Vec<KeyValueBytes>, Vec<ChangelogRecord>) {
     let records = orders
         .iter()
         .enumerate()
