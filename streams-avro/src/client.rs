@@ -188,6 +188,17 @@ fn pem_error(what: &'static str) -> impl Fn(ureq::Error) -> RegistryConfigError 
     }
 }
 
+/// The certificates in `pem` (other items skipped).
+fn certificates(pem: &[u8]) -> Result<Vec<Certificate<'static>>, ureq::Error> {
+    ureq::tls::parse_pem(pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(cert)) => Some(Ok(cert)),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        })
+        .collect()
+}
+
 /// `s` with every byte outside RFC 3986's unreserved set percent-encoded, for a path segment.
 fn encode_segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -218,25 +229,11 @@ impl SchemaRegistryClient {
     pub fn new(config: SchemaRegistryConfig) -> Result<Self, RegistryConfigError> {
         let mut tls = TlsConfig::builder();
         if let Some(pem) = &config.ca_pem {
-            let certs = ureq::tls::parse_pem(pem)
-                .filter_map(|item| match item {
-                    Ok(ureq::tls::PemItem::Certificate(cert)) => Some(Ok(cert)),
-                    Ok(_) => None,
-                    Err(e) => Some(Err(e)),
-                })
-                .collect::<Result<Vec<Certificate<'static>>, _>>()
-                .map_err(pem_error("CA certificates"))?;
+            let certs = certificates(pem).map_err(pem_error("CA certificates"))?;
             tls = tls.root_certs(RootCerts::new_with_certs(&certs));
         }
         if let Some((chain, key)) = &config.client_pem {
-            let chain = ureq::tls::parse_pem(chain)
-                .filter_map(|item| match item {
-                    Ok(ureq::tls::PemItem::Certificate(cert)) => Some(Ok(cert)),
-                    Ok(_) => None,
-                    Err(e) => Some(Err(e)),
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(pem_error("client certificate chain"))?;
+            let chain = certificates(chain).map_err(pem_error("client certificate chain"))?;
             let key = PrivateKey::from_pem(key).map_err(pem_error("client key"))?;
             tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
         }

@@ -98,25 +98,40 @@ fn topology(registry: &RegistryServer) -> Topology {
     builder.build().unwrap()
 }
 
+/// The orders topic of `driver`, written with `schema`.
+fn orders<T>(
+    driver: &TopologyTestDriver,
+    registry: &RegistryServer,
+    schema: &str,
+) -> TestInputTopic<String, T>
+where
+    T: Serialize + serde::de::DeserializeOwned + 'static,
+{
+    driver
+        .input_topic_with("orders", Serdes::string(), avro::<T>(registry, schema))
+        .unwrap()
+}
+
+/// What `driver` wrote to the totals topic since the last read.
+fn totals(driver: &TopologyTestDriver, registry: &RegistryServer) -> Vec<(String, CustomerTotal)> {
+    driver
+        .output_topic_with(
+            "totals",
+            Serdes::string(),
+            avro::<CustomerTotal>(registry, CUSTOMER_TOTAL),
+        )
+        .unwrap()
+        .read_key_values_to_list()
+        .unwrap()
+}
+
 #[test]
 fn producers_on_v1_and_a_compatible_v2_feed_one_aggregation() {
     let registry = RegistryServer::start().unwrap();
     let driver =
         TopologyTestDriver::new(topology(&registry), StreamsConfig::new("avro-totals")).unwrap();
-    let old = driver
-        .input_topic_with(
-            "orders",
-            Serdes::string(),
-            avro::<OrderV1>(&registry, ORDER_V1),
-        )
-        .unwrap();
-    let new = driver
-        .input_topic_with(
-            "orders",
-            Serdes::string(),
-            avro::<OrderV2>(&registry, ORDER_V2),
-        )
-        .unwrap();
+    let old = orders::<OrderV1>(&driver, &registry, ORDER_V1);
+    let new = orders::<OrderV2>(&driver, &registry, ORDER_V2);
     let v1 = |amount| OrderV1 {
         customer: "ann".into(),
         amount,
@@ -132,22 +147,14 @@ fn producers_on_v1_and_a_compatible_v2_feed_one_aggregation() {
     new.pipe_key_value("ann".into(), v2(2.5, 2)).unwrap();
     old.pipe_key_value("ann".into(), v1(1.0)).unwrap();
 
-    let totals = driver
-        .output_topic_with(
-            "totals",
-            Serdes::string(),
-            avro::<CustomerTotal>(&registry, CUSTOMER_TOTAL),
-        )
-        .unwrap()
-        .read_key_values_to_list()
-        .unwrap();
+    let written = totals(&driver, &registry);
     let total = |orders, items, spent| CustomerTotal {
         orders,
         items,
         spent,
     };
     assert_eq!(
-        totals,
+        written,
         vec![
             ("ann".into(), total(1, 1, 10.0)),
             ("ann".into(), total(2, 5, 15.0)),
@@ -173,15 +180,7 @@ fn producers_on_v1_and_a_compatible_v2_feed_one_aggregation() {
         },
     )
     .unwrap();
-    let after = driver
-        .output_topic_with(
-            "totals",
-            Serdes::string(),
-            avro::<CustomerTotal>(&registry, CUSTOMER_TOTAL),
-        )
-        .unwrap()
-        .read_key_values_to_list()
-        .unwrap();
+    let after = totals(&driver, &registry);
     assert_eq!(after, vec![("bob".into(), total(2, 4, 2.0))]);
 }
 
@@ -190,13 +189,7 @@ fn an_incompatible_producer_is_refused_with_a_typed_error() {
     let registry = RegistryServer::start().unwrap();
     let driver =
         TopologyTestDriver::new(topology(&registry), StreamsConfig::new("avro-totals")).unwrap();
-    driver
-        .input_topic_with(
-            "orders",
-            Serdes::string(),
-            avro::<OrderV1>(&registry, ORDER_V1),
-        )
-        .unwrap()
+    orders::<OrderV1>(&driver, &registry, ORDER_V1)
         .pipe_key_value(
             "ann".into(),
             OrderV1 {
@@ -233,13 +226,7 @@ fn an_unknown_schema_id_goes_to_the_deserialization_handler() {
     // By default the application fails, naming the record and the registry's answer.
     let driver =
         TopologyTestDriver::new(topology(&registry), StreamsConfig::new("avro-totals")).unwrap();
-    let raw = driver
-        .input_topic_with(
-            "orders",
-            Serdes::string(),
-            avro::<OrderV2>(&registry, ORDER_V2),
-        )
-        .unwrap();
+    let raw = orders::<OrderV2>(&driver, &registry, ORDER_V2);
     let unknown = vec![0, 0, 0, 0x30, 0x39, 0x02];
     match raw.pipe_raw(Some(b"ann".to_vec()), Some(unknown.clone()), 1) {
         Err(StreamsError::Deserialization { source, .. }) => assert_eq!(
@@ -255,13 +242,7 @@ fn an_unknown_schema_id_goes_to_the_deserialization_handler() {
         StreamsConfig::new("avro-totals").deserialization_handler(LogAndContinue),
     )
     .unwrap();
-    let input = driver
-        .input_topic_with(
-            "orders",
-            Serdes::string(),
-            avro::<OrderV2>(&registry, ORDER_V2),
-        )
-        .unwrap();
+    let input = orders::<OrderV2>(&driver, &registry, ORDER_V2);
     input
         .pipe_raw(Some(b"ann".to_vec()), Some(unknown), 1)
         .unwrap();
@@ -276,21 +257,15 @@ fn an_unknown_schema_id_goes_to_the_deserialization_handler() {
         )
         .unwrap();
     assert_eq!(driver.metrics().skipped, 1);
-    let totals = driver
-        .output_topic_with(
-            "totals",
-            Serdes::string(),
-            avro::<CustomerTotal>(&registry, CUSTOMER_TOTAL),
-        )
-        .unwrap()
-        .read_values_to_list()
-        .unwrap();
     assert_eq!(
-        totals,
-        vec![CustomerTotal {
-            orders: 1,
-            items: 1,
-            spent: 2.0
-        }]
+        totals(&driver, &registry),
+        vec![(
+            "ann".to_string(),
+            CustomerTotal {
+                orders: 1,
+                items: 1,
+                spent: 2.0
+            }
+        )]
     );
 }
