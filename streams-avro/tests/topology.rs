@@ -269,3 +269,32 @@ fn an_unknown_schema_id_goes_to_the_deserialization_handler() {
         )]
     );
 }
+
+#[test]
+fn a_sink_whose_schema_the_registry_refuses_fails_with_a_typed_error() {
+    let registry = RegistryServer::start().unwrap();
+    // The output subject already holds a schema that the totals' schema is incompatible with.
+    let other = r#"{"type":"record","name":"CustomerTotal","namespace":"shop","fields":[
+        {"name":"orders","type":"string"}]}"#;
+    client(&registry)
+        .register("totals-value", &Schema::parse_str(other).unwrap())
+        .unwrap();
+    let driver =
+        TopologyTestDriver::new(topology(&registry), StreamsConfig::new("avro-totals")).unwrap();
+    let error = orders::<OrderV2>(&driver, &registry, ORDER_V2)
+        .pipe_key_value(
+            "ann".into(),
+            OrderV2 {
+                customer: "ann".into(),
+                amount: 2.0,
+                quantity: 1,
+            },
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("cannot serialize the value for topic `totals`")
+            && error.contains("schema incompatible with subject \"totals-value\""),
+        "{error}"
+    );
+}
