@@ -28,8 +28,8 @@ pub use headers::{Header, Headers};
 pub use processor::{Processor, ProcessorContext, Punctuation, PunctuationType, ScheduleId};
 pub use record::{ProducedRecord, RawRecord, Record, RecordMetadata, Timestamp, TopicPartition};
 pub use serdes::{
-    DefaultSerde, Deserializer, Encoded, Serde, SerdeError, SerdeRef, SerdeRegistry, Serdes,
-    Serializer,
+    DefaultSerde, Deserializer, Encoded, SchemaRegistryError, Serde, SerdeError, SerdeRef,
+    SerdeRegistry, Serdes, Serializer,
 };
 pub use state::{
     CacheBudget, FlushedChange, KeyValueStore, KeyValueStoreBuilder, PutOutcome, SessionStore,

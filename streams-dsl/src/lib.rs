@@ -76,7 +76,10 @@ pub use stream_join::StreamJoined;
 pub use suppress::{BufferConfig, BufferFull, Suppressed};
 pub use triggered_stream::Triggered;
 pub use windowed_stream::TimeWindowedKStream;
-pub use windows::{EmitStrategy, SessionWindows, SlidingWindows, TimeWindows, Window, Windowed};
+pub use windows::{
+    EmitStrategy, SessionWindowedSerde, SessionWindows, SlidingWindows, TimeWindowedSerde,
+    TimeWindows, Window, Windowed, WindowedSerdes,
+};
 
 /// Everything an application needs, in one `use`.
 pub mod prelude {

@@ -259,30 +259,169 @@ impl<K> Deserializer<Windowed<K>> for WindowedSerde<K> {
         headers: &Headers,
         data: Option<&[u8]>,
     ) -> Result<Windowed<K>, SerdeError> {
-        let data = data.ok_or(SerdeError::UnexpectedNull)?;
-        let split = data
-            .len()
-            .checked_sub(16)
-            .ok_or(SerdeError::InvalidLength {
-                expected: 16,
-                actual: data.len(),
-            })?;
-        let (key, times) = data.split_at(split);
-        let time = |b: &[u8]| {
-            b.try_into()
-                .map(i64::from_be_bytes)
-                .map_err(|_| SerdeError::InvalidLength {
-                    expected: 8,
-                    actual: b.len(),
-                })
-        };
+        let (key, [start, end]) = split_times::<2>(data)?;
+        Ok(Windowed {
+            key: self.inner.deserialize(topic, headers, Some(key))?,
+            window: Window { start, end },
+        })
+    }
+}
+
+/// Splits `data` into the key's bytes and the `n` trailing big-endian `i64`s.
+fn split_times<const N: usize>(data: Option<&[u8]>) -> Result<(&[u8], [i64; N]), SerdeError> {
+    let data = data.ok_or(SerdeError::UnexpectedNull)?;
+    let split = data
+        .len()
+        .checked_sub(8 * N)
+        .ok_or(SerdeError::InvalidLength {
+            expected: 8 * N,
+            actual: data.len(),
+        })?;
+    let (key, tail) = data.split_at(split);
+    let mut times = [0i64; N];
+    for (time, bytes) in times.iter_mut().zip(tail.chunks_exact(8)) {
+        let mut array = [0u8; 8];
+        array.copy_from_slice(bytes);
+        *time = i64::from_be_bytes(array);
+    }
+    Ok((key, times))
+}
+
+/// Kafka Streams' `TimeWindowedSerde` layout: the key's encoding, then the window's start as 8
+/// bytes big-endian. The end is not written; reading gives `start + window size` (saturating),
+/// as Java's `TimeWindowedDeserializer` does. Use it for the output topics of time and sliding
+/// window aggregations that Java consumers read (Java sliding windows read with the window
+/// size set to the time difference).
+///
+/// ```
+/// use std::time::Duration;
+/// use streams_core::{Deserializer, Headers, Serdes, Serializer};
+/// use streams_dsl::{TimeWindowedSerde, Window, Windowed};
+///
+/// let serde = TimeWindowedSerde::new(Serdes::string(), Duration::from_millis(100));
+/// let key = Windowed { key: "a".to_string(), window: Window { start: 5, end: 105 } };
+/// let bytes = serde.to_bytes("t", &key).unwrap().unwrap();
+/// assert_eq!(bytes, [b'a', 0, 0, 0, 0, 0, 0, 0, 5]);
+/// assert_eq!(serde.deserialize("t", &Headers::new(), Some(&bytes)).unwrap(), key);
+/// ```
+pub struct TimeWindowedSerde<K> {
+    inner: SerdeRef<K>,
+    window_size: i64,
+}
+
+impl<K> TimeWindowedSerde<K> {
+    /// Windowed keys over `inner`, for windows of `window_size`.
+    pub fn new(inner: SerdeRef<K>, window_size: Duration) -> Self {
+        Self {
+            inner,
+            window_size: millis(window_size),
+        }
+    }
+}
+
+impl<K> Serializer<Windowed<K>> for TimeWindowedSerde<K> {
+    fn serialize(
+        &self,
+        topic: &str,
+        headers: &mut Headers,
+        value: &Windowed<K>,
+        out: &mut Vec<u8>,
+    ) -> Result<Encoded, SerdeError> {
+        self.inner.serialize(topic, headers, &value.key, out)?;
+        out.extend_from_slice(&value.window.start.to_be_bytes());
+        Ok(Encoded::Bytes)
+    }
+}
+
+impl<K> Deserializer<Windowed<K>> for TimeWindowedSerde<K> {
+    fn deserialize(
+        &self,
+        topic: &str,
+        headers: &Headers,
+        data: Option<&[u8]>,
+    ) -> Result<Windowed<K>, SerdeError> {
+        let (key, [start]) = split_times::<1>(data)?;
         Ok(Windowed {
             key: self.inner.deserialize(topic, headers, Some(key))?,
             window: Window {
-                start: time(&times[..8])?,
-                end: time(&times[8..])?,
+                start,
+                end: start.saturating_add(self.window_size),
             },
         })
+    }
+}
+
+/// Kafka Streams' `SessionWindowedSerde` layout: the key's encoding, then the session's end,
+/// then its start, each 8 bytes big-endian. Use it for the output topics of session window
+/// aggregations that Java consumers read.
+///
+/// ```
+/// use streams_core::{Deserializer, Headers, Serdes, Serializer};
+/// use streams_dsl::{SessionWindowedSerde, Window, Windowed};
+///
+/// let serde = SessionWindowedSerde::new(Serdes::string());
+/// let key = Windowed { key: "a".to_string(), window: Window { start: 1, end: 2 } };
+/// let bytes = serde.to_bytes("t", &key).unwrap().unwrap();
+/// assert_eq!(bytes, [b'a', 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1]);
+/// assert_eq!(serde.deserialize("t", &Headers::new(), Some(&bytes)).unwrap(), key);
+/// ```
+pub struct SessionWindowedSerde<K> {
+    inner: SerdeRef<K>,
+}
+
+impl<K> SessionWindowedSerde<K> {
+    /// Session-windowed keys over `inner`.
+    pub fn new(inner: SerdeRef<K>) -> Self {
+        Self { inner }
+    }
+}
+
+impl<K> Serializer<Windowed<K>> for SessionWindowedSerde<K> {
+    fn serialize(
+        &self,
+        topic: &str,
+        headers: &mut Headers,
+        value: &Windowed<K>,
+        out: &mut Vec<u8>,
+    ) -> Result<Encoded, SerdeError> {
+        self.inner.serialize(topic, headers, &value.key, out)?;
+        out.extend_from_slice(&value.window.end.to_be_bytes());
+        out.extend_from_slice(&value.window.start.to_be_bytes());
+        Ok(Encoded::Bytes)
+    }
+}
+
+impl<K> Deserializer<Windowed<K>> for SessionWindowedSerde<K> {
+    fn deserialize(
+        &self,
+        topic: &str,
+        headers: &Headers,
+        data: Option<&[u8]>,
+    ) -> Result<Windowed<K>, SerdeError> {
+        let (key, [end, start]) = split_times::<2>(data)?;
+        Ok(Windowed {
+            key: self.inner.deserialize(topic, headers, Some(key))?,
+            window: Window { start, end },
+        })
+    }
+}
+
+/// Constructors for the windowed key serdes in Kafka Streams' layouts (Java's `WindowedSerdes`).
+#[derive(Debug)]
+pub struct WindowedSerdes;
+
+impl WindowedSerdes {
+    /// Time-windowed keys over `inner` for windows of `window_size` ([`TimeWindowedSerde`]).
+    pub fn time_windowed<K: 'static>(
+        inner: SerdeRef<K>,
+        window_size: Duration,
+    ) -> SerdeRef<Windowed<K>> {
+        Arc::new(TimeWindowedSerde::new(inner, window_size))
+    }
+
+    /// Session-windowed keys over `inner` ([`SessionWindowedSerde`]).
+    pub fn session_windowed<K: 'static>(inner: SerdeRef<K>) -> SerdeRef<Windowed<K>> {
+        Arc::new(SessionWindowedSerde::new(inner))
     }
 }
 
@@ -320,6 +459,62 @@ mod tests {
         assert_eq!(starts(w, 10), vec![3, 6, 9]);
         assert_eq!(starts(w, 12), vec![3, 6, 9, 12]);
         assert_eq!(starts(w, 13), vec![6, 9, 12]);
+    }
+
+    /// The layouts of Kafka Streams' `WindowKeySchema.toBinary` (key, start) and
+    /// `SessionKeySchema.toBinary` (key, end, start), byte by byte.
+    #[test]
+    fn windowed_keys_use_kafka_streams_layouts() {
+        let key = Windowed {
+            key: 7i32,
+            window: Window {
+                start: 0x0102,
+                end: 0x0203,
+            },
+        };
+        let time = TimeWindowedSerde::new(Serdes::i32(), Duration::from_millis(0x0101));
+        let bytes = time.to_bytes("t", &key).unwrap().unwrap();
+        assert_eq!(bytes, [0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 1, 2]);
+        assert_eq!(
+            time.deserialize("t", &Headers::new(), Some(&bytes))
+                .unwrap(),
+            key
+        );
+
+        let session = WindowedSerdes::session_windowed(Serdes::i32());
+        let bytes = session.to_bytes("t", &key).unwrap().unwrap();
+        assert_eq!(
+            bytes,
+            [0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 2, 3, 0, 0, 0, 0, 0, 0, 1, 2]
+        );
+        assert_eq!(
+            session
+                .deserialize("t", &Headers::new(), Some(&bytes))
+                .unwrap(),
+            key
+        );
+    }
+
+    #[test]
+    fn windowed_keys_too_short_or_saturating() {
+        let time = WindowedSerdes::time_windowed(Serdes::string(), Duration::from_millis(10));
+        assert_eq!(
+            time.deserialize("t", &Headers::new(), Some(&[1, 2])),
+            Err(SerdeError::InvalidLength {
+                expected: 8,
+                actual: 2
+            })
+        );
+        let late = time
+            .deserialize("t", &Headers::new(), Some(&i64::MAX.to_be_bytes()))
+            .unwrap();
+        assert_eq!(late.window.end, i64::MAX);
+        assert_eq!(
+            WindowedSerdes::session_windowed(Serdes::string())
+                .deserialize("t", &Headers::new(), None)
+                .err(),
+            Some(SerdeError::UnexpectedNull)
+        );
     }
 
     #[test]

@@ -87,7 +87,7 @@ macro_rules! fixed_width {
     };
 }
 
-fixed_width!(i32, i64, u32, u64, f64);
+fixed_width!(i16, i32, i64, u32, u64, f32, f64);
 
 /// A number in its fixed-width big-endian encoding.
 #[derive(Debug)]
@@ -129,6 +129,103 @@ impl<T: FixedWidth> Deserializer<T> for BigEndianSerde<T> {
             });
         }
         Ok(T::read_be(bytes))
+    }
+}
+
+/// Booleans in one byte, `0x01` or `0x00`, as Kafka's `BooleanSerde`; any other byte is an
+/// error.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BooleanSerde;
+
+impl Serializer<bool> for BooleanSerde {
+    fn serialize(
+        &self,
+        _: &str,
+        _: &mut Headers,
+        value: &bool,
+        out: &mut Vec<u8>,
+    ) -> Result<Encoded, SerdeError> {
+        out.push(u8::from(*value));
+        Ok(Encoded::Bytes)
+    }
+}
+
+impl Deserializer<bool> for BooleanSerde {
+    fn deserialize(&self, _: &str, _: &Headers, data: Option<&[u8]>) -> Result<bool, SerdeError> {
+        match require(data)? {
+            [0x01] => Ok(true),
+            [0x00] => Ok(false),
+            [other] => Err(SerdeError::Custom(format!(
+                "a boolean is the byte 0x00 or 0x01, got 0x{other:02x}"
+            ))),
+            bytes => Err(SerdeError::InvalidLength {
+                expected: 1,
+                actual: bytes.len(),
+            }),
+        }
+    }
+}
+
+/// UUIDs as Kafka's `UUIDSerde` writes them: the 36-character text form (lower-case hex with
+/// hyphens) in UTF-8. Reading accepts any case.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UuidSerde;
+
+impl Serializer<uuid::Uuid> for UuidSerde {
+    fn serialize(
+        &self,
+        _: &str,
+        _: &mut Headers,
+        value: &uuid::Uuid,
+        out: &mut Vec<u8>,
+    ) -> Result<Encoded, SerdeError> {
+        let mut text = uuid::Uuid::encode_buffer();
+        out.extend_from_slice(value.hyphenated().encode_lower(&mut text).as_bytes());
+        Ok(Encoded::Bytes)
+    }
+}
+
+impl Deserializer<uuid::Uuid> for UuidSerde {
+    fn deserialize(
+        &self,
+        _: &str,
+        _: &Headers,
+        data: Option<&[u8]>,
+    ) -> Result<uuid::Uuid, SerdeError> {
+        let bytes = require(data)?;
+        let text =
+            std::str::from_utf8(bytes).map_err(|e| SerdeError::InvalidUtf8(e.to_string()))?;
+        uuid::Uuid::try_parse(text)
+            .map_err(|e| SerdeError::Custom(format!("invalid UUID {text:?}: {e}")))
+    }
+}
+
+/// Shared byte buffers ([`bytes::Bytes`]), unchanged: Kafka's `ByteBufferSerde` layout (the
+/// buffer's bytes), without copying on reads of a shared buffer's clones.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ByteBufferSerde;
+
+impl Serializer<bytes::Bytes> for ByteBufferSerde {
+    fn serialize(
+        &self,
+        _: &str,
+        _: &mut Headers,
+        value: &bytes::Bytes,
+        out: &mut Vec<u8>,
+    ) -> Result<Encoded, SerdeError> {
+        out.extend_from_slice(value);
+        Ok(Encoded::Bytes)
+    }
+}
+
+impl Deserializer<bytes::Bytes> for ByteBufferSerde {
+    fn deserialize(
+        &self,
+        _: &str,
+        _: &Headers,
+        data: Option<&[u8]>,
+    ) -> Result<bytes::Bytes, SerdeError> {
+        require(data).map(bytes::Bytes::copy_from_slice)
     }
 }
 
@@ -216,6 +313,10 @@ impl<T> std::fmt::Debug for OptionalSerde<T> {
 }
 
 impl<T> Serializer<Option<T>> for OptionalSerde<T> {
+    fn encoding(&self) -> Option<String> {
+        self.inner.encoding()
+    }
+
     fn is_null(&self, value: &Option<T>) -> bool {
         value.as_ref().is_none_or(|v| self.inner.is_null(v))
     }
@@ -235,6 +336,10 @@ impl<T> Serializer<Option<T>> for OptionalSerde<T> {
 }
 
 impl<T> Deserializer<Option<T>> for OptionalSerde<T> {
+    fn reads(&self, recorded: &str) -> Result<(), String> {
+        self.inner.reads(recorded)
+    }
+
     fn deserialize(
         &self,
         topic: &str,
@@ -282,6 +387,63 @@ mod tests {
         assert_eq!(round_trip(()), None);
         assert_eq!(round_trip(Some(3i32)), Some(vec![0, 0, 0, 3]));
         assert_eq!(round_trip(None::<i32>), None);
+    }
+
+    /// Byte sequences from Kafka's serializers (`ShortSerializer`, `FloatSerializer`:
+    /// `Float.floatToRawIntBits` big-endian, `BooleanSerializer`, `UUIDSerializer`: the UTF-8
+    /// of `UUID.toString()`, `ByteBufferSerializer`).
+    #[test]
+    fn java_types_use_kafkas_byte_layouts() {
+        assert_eq!(round_trip(-2i16), Some(vec![0xff, 0xfe]));
+        assert_eq!(round_trip(258i16), Some(vec![0x01, 0x02]));
+        assert_eq!(round_trip(1.0f32), Some(vec![0x3f, 0x80, 0x00, 0x00]));
+        assert_eq!(round_trip(-2.5f32), Some(vec![0xc0, 0x20, 0x00, 0x00]));
+        assert_eq!(round_trip(1.5f64), Some(vec![0x3f, 0xf8, 0, 0, 0, 0, 0, 0]));
+        assert_eq!(round_trip(true), Some(vec![0x01]));
+        assert_eq!(round_trip(false), Some(vec![0x00]));
+        let id = uuid::Uuid::from_u128(0x123e4567_e89b_12d3_a456_426614174000);
+        assert_eq!(
+            round_trip(id),
+            Some(b"123e4567-e89b-12d3-a456-426614174000".to_vec())
+        );
+        assert_eq!(
+            round_trip(bytes::Bytes::from_static(&[0, 1, 255])),
+            Some(vec![0, 1, 255])
+        );
+    }
+
+    #[test]
+    fn bad_java_encodings_are_typed_errors() {
+        let h = Headers::new();
+        assert!(matches!(
+            Serdes::boolean().deserialize("t", &h, Some(&[2])),
+            Err(SerdeError::Custom(_))
+        ));
+        assert_eq!(
+            Serdes::boolean().deserialize("t", &h, Some(&[1, 0])),
+            Err(SerdeError::InvalidLength {
+                expected: 1,
+                actual: 2
+            })
+        );
+        assert_eq!(
+            Serdes::i16().deserialize("t", &h, Some(&[1])),
+            Err(SerdeError::InvalidLength {
+                expected: 2,
+                actual: 1
+            })
+        );
+        assert!(matches!(
+            Serdes::uuid().deserialize("t", &h, Some(b"not-a-uuid")),
+            Err(SerdeError::Custom(_))
+        ));
+        // Java's UUID.fromString accepts upper case too.
+        assert_eq!(
+            Serdes::uuid()
+                .deserialize("t", &h, Some(b"123E4567-E89B-12D3-A456-426614174000"))
+                .unwrap(),
+            uuid::Uuid::from_u128(0x123e4567_e89b_12d3_a456_426614174000)
+        );
     }
 
     #[test]

@@ -27,7 +27,8 @@ use std::sync::Arc;
 use thiserror::Error;
 
 pub use builtin::{
-    BigEndianSerde, BytesSerde, FixedWidth, JsonSerde, OptionalSerde, StringSerde, UnitSerde,
+    BigEndianSerde, BooleanSerde, ByteBufferSerde, BytesSerde, FixedWidth, JsonSerde,
+    OptionalSerde, StringSerde, UnitSerde, UuidSerde,
 };
 pub use list::ListSerde;
 pub use registry::SerdeRegistry;
@@ -66,9 +67,73 @@ pub enum SerdeError {
     /// JSON that does not parse into the expected type, or a value JSON cannot encode.
     #[error("invalid JSON: {0}")]
     Json(String),
+    /// Avro data that does not decode with its writer's schema, does not resolve to the
+    /// reader's schema, or a value that does not fit the schema it is written with.
+    #[error("invalid Avro: {0}")]
+    Avro(String),
+    /// Bytes that are not in the Schema Registry wire format (magic byte 0, a 4-byte schema id,
+    /// the body).
+    #[error("not in the Schema Registry wire format: {0}")]
+    WireFormat(String),
+    /// The Schema Registry could not give what the serde needed (boxed: it is rare, and
+    /// keeps every serde result small).
+    #[error(transparent)]
+    SchemaRegistry(Box<SchemaRegistryError>),
     /// A user serde's own failure.
     #[error("{0}")]
     Custom(String),
+}
+
+impl From<SchemaRegistryError> for SerdeError {
+    fn from(error: SchemaRegistryError) -> Self {
+        Self::SchemaRegistry(Box::new(error))
+    }
+}
+
+/// Why a Schema Registry could not give a schema or an id: the typed errors that registry
+/// serdes report through [`SerdeError::SchemaRegistry`], so that they reach the
+/// deserialization or production handlers.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum SchemaRegistryError {
+    /// No answer from the registry (connection refused, timed out, TLS failed).
+    #[error("schema registry unreachable: {0}")]
+    Unreachable(String),
+    /// The registry knows no schema with this id.
+    #[error("schema id {0} is unknown to the schema registry")]
+    UnknownSchemaId(u32),
+    /// The registry knows no such subject, or not this schema under it.
+    #[error("subject {subject:?} not found in the schema registry: {message}")]
+    NotFound {
+        /// The subject.
+        subject: String,
+        /// The registry's message.
+        message: String,
+    },
+    /// The schema is incompatible with the subject's earlier versions under its
+    /// compatibility rule.
+    #[error("schema incompatible with subject {subject:?}: {message}")]
+    Incompatible {
+        /// The subject.
+        subject: String,
+        /// The registry's message.
+        message: String,
+    },
+    /// The registry found the schema invalid.
+    #[error("schema refused as invalid by the schema registry: {0}")]
+    InvalidSchema(String),
+    /// Any other refusal, with the HTTP status and the registry's error code.
+    #[error("schema registry error (HTTP {status}, code {code}): {message}")]
+    Rejected {
+        /// The HTTP status.
+        status: u16,
+        /// The registry's `error_code`.
+        code: i64,
+        /// The registry's message.
+        message: String,
+    },
+    /// An answer the client could not read.
+    #[error("unreadable schema registry answer: {0}")]
+    BadResponse(String),
 }
 
 /// Turns values of type `T` into bytes.
@@ -90,6 +155,13 @@ pub trait Serializer<T: ?Sized>: Send + Sync {
         false
     }
 
+    /// A description of the encoding this serde writes (an Avro serde gives its schema),
+    /// which a store records beside its data so that a later start detects a changed serde;
+    /// `None` (the default) records nothing.
+    fn encoding(&self) -> Option<String> {
+        None
+    }
+
     /// The encoding of `value` in a new buffer, `None` for a null; headers are not kept.
     fn to_bytes(&self, topic: &str, value: &T) -> Result<Option<Vec<u8>>, SerdeError> {
         let mut out = Vec::new();
@@ -109,6 +181,14 @@ pub trait Deserializer<T>: Send + Sync {
         headers: &Headers,
         data: Option<&[u8]>,
     ) -> Result<T, SerdeError>;
+
+    /// Whether this serde reads data written in `recorded`, an encoding that a serde's
+    /// [`Serializer::encoding`] described (for Avro: whether the recorded writer's schema
+    /// resolves to this serde's); the reason if not. The default reads anything.
+    fn reads(&self, recorded: &str) -> Result<(), String> {
+        let _ = recorded;
+        Ok(())
+    }
 }
 
 /// A serializer and deserializer pair for `T`.
@@ -121,7 +201,8 @@ pub type SerdeRef<T> = Arc<dyn Serde<T>>;
 
 /// Types with a serde chosen by their type: the serde used where none is given.
 ///
-/// Implemented for `String`, `Vec<u8>`, `i32`, `i64`, `u32`, `u64`, `f64`, `()` and `Option<T>`.
+/// Implemented for `String`, `Vec<u8>`, `bytes::Bytes`, `i16`, `i32`, `i64`, `u32`, `u64`, `f32`,
+/// `f64`, `bool`, `uuid::Uuid`, `()` and `Option<T>`.
 /// Implement it for a type of your own to use the DSL's methods that take no serdes.
 pub trait DefaultSerde: Sized + 'static {
     /// The serde for this type.
@@ -143,6 +224,16 @@ impl Serdes {
         Arc::new(BytesSerde)
     }
 
+    /// Shared byte buffers, unchanged (Kafka's `ByteBufferSerde`).
+    pub fn byte_buffer() -> SerdeRef<bytes::Bytes> {
+        Arc::new(ByteBufferSerde)
+    }
+
+    /// `i16`, 2 bytes big-endian (Kafka's `ShortSerde`).
+    pub fn i16() -> SerdeRef<i16> {
+        Arc::new(BigEndianSerde::<i16>::new())
+    }
+
     /// `i32`, 4 bytes big-endian (Kafka's `IntegerSerde`).
     pub fn i32() -> SerdeRef<i32> {
         Arc::new(BigEndianSerde::<i32>::new())
@@ -161,6 +252,21 @@ impl Serdes {
     /// `u64`, 8 bytes big-endian.
     pub fn u64() -> SerdeRef<u64> {
         Arc::new(BigEndianSerde::<u64>::new())
+    }
+
+    /// `f32`, 4 bytes big-endian IEEE 754 (Kafka's `FloatSerde`).
+    pub fn f32() -> SerdeRef<f32> {
+        Arc::new(BigEndianSerde::<f32>::new())
+    }
+
+    /// `bool`, one byte `0x01` or `0x00` (Kafka's `BooleanSerde`).
+    pub fn boolean() -> SerdeRef<bool> {
+        Arc::new(BooleanSerde)
+    }
+
+    /// UUIDs as their 36-character text in UTF-8 (Kafka's `UUIDSerde`).
+    pub fn uuid() -> SerdeRef<uuid::Uuid> {
+        Arc::new(UuidSerde)
     }
 
     /// `f64`, 8 bytes big-endian IEEE 754 (Kafka's `DoubleSerde`).
@@ -205,11 +311,16 @@ macro_rules! default_serde {
 default_serde!(
     String => string,
     Vec<u8> => bytes,
+    bytes::Bytes => byte_buffer,
+    i16 => i16,
     i32 => i32,
     i64 => i64,
     u32 => u32,
     u64 => u64,
+    f32 => f32,
     f64 => f64,
+    bool => boolean,
+    uuid::Uuid => uuid,
     () => unit,
 );
 

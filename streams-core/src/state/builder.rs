@@ -8,7 +8,7 @@ use state_stores::{
 
 use super::registry::ManagedStore;
 use super::{CacheBudget, KeyValueStore};
-use crate::{SerdeRef, TaskId};
+use crate::{Serde, SerdeRef, TaskId};
 
 /// What a store builder knows of the task it builds a store instance for.
 #[derive(Clone, Copy)]
@@ -175,6 +175,7 @@ impl<K: 'static, V: Clone + 'static> StoreBuilder for KeyValueStoreBuilder<K, V>
 
     fn build(&self, ctx: StoreContext<'_>) -> Result<BuiltStore, StoreError> {
         let name = &self.supplier.name;
+        check_value_encoding(name, ctx.directory, self.value_serde.as_ref())?;
         let mut engine = self.supplier.engine.open_key_value(name, &ctx)?;
         if self.logging {
             let sink = ctx.changelog.clone();
@@ -197,6 +198,48 @@ impl<K: 'static, V: Clone + 'static> StoreBuilder for KeyValueStoreBuilder<K, V>
         }
         Ok(BuiltStore::of(store))
     }
+}
+
+/// Checks that `serde` reads the values that the task's local copy of store `store` holds,
+/// by the encoding recorded beside it at the last start (`<task directory>/<store>.encoding`),
+/// then records `serde`'s. A serde that describes no encoding is not checked. A changed
+/// encoding that `serde` cannot read fails the start here, before any record is processed.
+fn check_value_encoding<V>(
+    store: &str,
+    directory: &Path,
+    serde: &dyn Serde<V>,
+) -> Result<(), StoreError> {
+    let Some(encoding) = serde.encoding() else {
+        return Ok(());
+    };
+    let path = directory.join(format!("{store}.encoding"));
+    let io = |e: std::io::Error| StoreError::Io {
+        path: path.clone(),
+        reason: e.to_string(),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(recorded) if recorded != encoding => {
+            serde
+                .reads(&recorded)
+                .map_err(|reason| StoreError::Engine {
+                    store: store.to_owned(),
+                    reason: format!(
+                        "its value serde changed incompatibly: the values were written as {recorded} \
+                         and are now read as {encoding}, which cannot read them ({reason}). \
+                         Either go back to a compatible encoding (for Avro: add fields with \
+                         defaults, remove fields that have one), or rebuild the store from the \
+                         source topics: stop the application, reset it (Kafka's \
+                         kafka-streams-application-reset tool rewinds the input topics and \
+                         deletes the changelogs) and delete its state directory"
+                    ),
+                })?;
+        }
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    std::fs::create_dir_all(directory).map_err(io)?;
+    std::fs::write(&path, encoding).map_err(io)
 }
 
 /// Constructors for store suppliers and builders, in Kafka Streams' vocabulary.
