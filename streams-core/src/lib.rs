@@ -25,7 +25,10 @@ pub use config::{
 };
 pub use error::{ProcessorError, RecordPart, StateError, StreamsError, TopologyError};
 pub use headers::{Header, Headers};
-pub use processor::{Processor, ProcessorContext, Punctuation, PunctuationType, ScheduleId};
+pub use processor::{
+    FixedKey, FixedKeyProcessor, FixedKeyProcessorContext, FixedKeyRecord, Processor,
+    ProcessorContext, Punctuation, PunctuationType, ScheduleId,
+};
 pub use record::{ProducedRecord, RawRecord, Record, RecordMetadata, Timestamp, TopicPartition};
 pub use serdes::{
     DefaultSerde, Deserializer, Encoded, Serde, SerdeError, SerdeRef, SerdeRegistry, Serdes,

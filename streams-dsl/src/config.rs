@@ -2,9 +2,12 @@
 //! are taken from the builder's serde registry (see
 //! [`StreamsBuilder::with_serde`](crate::StreamsBuilder::with_serde)).
 
-use std::sync::Arc;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 
 use streams_core::{SerdeRef, StoreEngine, TimestampExtractor};
+
+use crate::KStream;
 
 /// How a source topic is read: serdes, timestamp extractor and source name.
 pub struct Consumed<K, V> {
@@ -331,18 +334,148 @@ impl Named {
     }
 }
 
-/// A name for one branch of a split.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct Branched(pub(crate) Option<String>);
+/// One branch of a split: its name and, optionally, what to do with its stream (Kafka
+/// Streams' `Branched.as`, `Branched.withFunction`, `Branched.withConsumer`).
+pub struct Branched<K, V> {
+    pub(crate) name: Option<String>,
+    pub(crate) chain: Option<BranchChain<K, V>>,
+}
 
-impl Branched {
+/// What a branch does with its stream: `Some` is the stream the split returns for it.
+pub(crate) type BranchChain<K, V> = Box<dyn FnOnce(KStream<K, V>) -> Option<KStream<K, V>>>;
+
+impl<K, V> Default for Branched<K, V> {
+    fn default() -> Self {
+        Self {
+            name: None,
+            chain: None,
+        }
+    }
+}
+
+impl<K: 'static, V: 'static> Branched<K, V> {
     /// The branch is called `<split prefix><name>`.
     pub fn named(name: impl Into<String>) -> Self {
-        Self(Some(name.into()))
+        Self {
+            name: Some(name.into()),
+            chain: None,
+        }
     }
 
     /// The branch gets a number as its name.
     pub fn unnamed() -> Self {
-        Self(None)
+        Self::default()
+    }
+
+    /// The branch's stream goes through `chain`, and the split returns what `chain` returns
+    /// for it (Kafka Streams' `Branched.withFunction`).
+    pub fn with_function(chain: impl FnOnce(KStream<K, V>) -> KStream<K, V> + 'static) -> Self {
+        Self {
+            name: None,
+            chain: Some(Box::new(move |stream| Some(chain(stream)))),
+        }
+    }
+
+    /// The branch's stream is handed to `consume`, and the split returns nothing for it
+    /// (Kafka Streams' `Branched.withConsumer`).
+    pub fn with_consumer(consume: impl FnOnce(KStream<K, V>) + 'static) -> Self {
+        Self {
+            name: None,
+            chain: Some(Box::new(move |stream| {
+                consume(stream);
+                None
+            })),
+        }
+    }
+
+    /// Names the branch `<split prefix><name>` (for `with_function` and `with_consumer`).
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+}
+
+/// Where [`KStream::print`](crate::KStream::print) writes: stdout, or a writer.
+enum PrintTarget {
+    Stdout,
+    Writer(Mutex<Box<dyn Write + Send>>),
+}
+
+/// The lines of a key and a value.
+type LineMapper<K, V> = Arc<dyn Fn(&K, &V) -> String + Send + Sync>;
+
+/// How [`KStream::print`](crate::KStream::print) writes records: where to, with which label,
+/// and how a record becomes text (Kafka Streams' `Printed`).
+pub struct Printed<K, V> {
+    target: PrintTarget,
+    pub(crate) label: Option<String>,
+    mapper: LineMapper<K, V>,
+}
+
+impl<K: std::fmt::Debug, V: std::fmt::Debug> Printed<K, V> {
+    /// Prints to stdout, each record as `[label]: key, value` (`Debug` formatting).
+    pub fn to_sys_out() -> Self {
+        Self {
+            target: PrintTarget::Stdout,
+            label: None,
+            mapper: Arc::new(|k, v| format!("{k:?}, {v:?}")),
+        }
+    }
+
+    /// Prints to `writer` (a file, a buffer), one line per record, shared by every task.
+    pub fn to_writer(writer: impl Write + Send + 'static) -> Self {
+        Self {
+            target: PrintTarget::Writer(Mutex::new(Box::new(writer))),
+            ..Self::to_sys_out()
+        }
+    }
+}
+
+impl<K, V> Printed<K, V> {
+    /// Labels each line with `label` instead of the printing node's name.
+    pub fn with_label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// Formats each record's key and value with `mapper` instead of `Debug`.
+    pub fn with_key_value_mapper(
+        mut self,
+        mapper: impl Fn(&K, &V) -> String + Send + Sync + 'static,
+    ) -> Self {
+        self.mapper = Arc::new(mapper);
+        self
+    }
+
+    pub(crate) fn into_printer(self, label: String) -> Printer<K, V> {
+        Printer {
+            target: self.target,
+            label,
+            mapper: self.mapper,
+        }
+    }
+}
+
+/// A [`Printed`] with its label settled: writes the lines.
+pub(crate) struct Printer<K, V> {
+    target: PrintTarget,
+    label: String,
+    mapper: LineMapper<K, V>,
+}
+
+impl<K, V> Printer<K, V> {
+    /// Writes the line of one record.
+    pub(crate) fn print(&self, key: &K, value: &V) -> std::io::Result<()> {
+        let line = format!("[{}]: {}\n", self.label, (self.mapper)(key, value));
+        match &self.target {
+            PrintTarget::Stdout => std::io::stdout().lock().write_all(line.as_bytes()),
+            PrintTarget::Writer(writer) => {
+                let mut writer = writer
+                    .lock()
+                    .map_err(|_| std::io::Error::other("a printer panicked while writing"))?;
+                writer.write_all(line.as_bytes())?;
+                writer.flush()
+            }
+        }
     }
 }

@@ -383,6 +383,14 @@ impl ActiveTasks {
         Ok(processed as u64)
     }
 
+    /// Whether a processor of some task asked for a commit since the last call (clearing
+    /// every task's request).
+    pub(crate) fn take_commit_requests(&mut self) -> bool {
+        self.tasks
+            .values_mut()
+            .fold(false, |any, task| task.take_commit_request() || any)
+    }
+
     /// Fires the wall-clock punctuations that are due, sending what they produce.
     pub(crate) fn punctuate(
         &mut self,

@@ -363,7 +363,8 @@ impl ThreadState {
                 .map_err(RuntimeError::kafka("resume drained partitions"))?;
         }
         self.tasks.punctuate(&mut self.collector)?;
-        if last_commit.elapsed() >= commit_interval {
+        let requested = self.tasks.take_commit_requests();
+        if requested || last_commit.elapsed() >= commit_interval {
             self.commit(consumer)?;
             *last_commit = Instant::now();
         }

@@ -142,7 +142,11 @@ pub(crate) fn plan(
         return Err(RuntimeError::MissingSourceTopics(missing_sources));
     }
 
-    let mut counts: HashMap<String, i32> = HashMap::new();
+    // Partition counts fixed by the topology (`Repartitioned::with_partitions`) are given.
+    let mut counts: HashMap<String, i32> = topology
+        .fixed_internal_topic_partitions(application_id)
+        .into_iter()
+        .collect();
     let mut tasks: BTreeMap<u32, i32> = BTreeMap::new();
     // Each round settles at least one sub-topology or topic, or none ever will.
     for _ in 0..=ids.len() + internal.len() {
@@ -160,7 +164,7 @@ pub(crate) fn plan(
                     });
                 }
                 for t in topics.iter().filter(|t| is_internal(t)) {
-                    counts.insert(t.clone(), n);
+                    counts.entry(t.clone()).or_insert(n);
                 }
             }
             let known: Option<Vec<i32>> = topics

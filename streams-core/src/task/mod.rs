@@ -81,6 +81,10 @@ pub(crate) struct TaskContext {
     pub(crate) drop_log: LogLimit,
     topics: Vec<Arc<str>>,
     current: Option<CurrentRecord>,
+    /// The task's state directory, `<state_dir>/<application.id>/<task id>`.
+    pub(crate) directory: Arc<std::path::Path>,
+    /// Whether a processor asked for a commit since the last one.
+    pub(crate) commit_requested: bool,
 }
 
 impl TaskContext {
@@ -213,6 +217,8 @@ impl Task {
                 drop_log: LogLimit::default(),
                 topics,
                 current: None,
+                directory: Arc::from(parts.directory.as_path()),
+                commit_requested: false,
             },
             sources,
             nodes: parts.nodes,
@@ -226,6 +232,13 @@ impl Task {
             skip_log: LogLimit::default(),
             consumed,
         })
+    }
+
+    /// Whether a processor asked for a commit (with
+    /// [`ProcessorContext::commit`](crate::ProcessorContext::commit)) since the last call;
+    /// clears the request. Drivers commit soon after a request, before the commit interval.
+    pub fn take_commit_request(&mut self) -> bool {
+        std::mem::take(&mut self.ctx.commit_requested)
     }
 
     /// The task's id.

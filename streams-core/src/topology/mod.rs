@@ -127,6 +127,8 @@ pub struct Topology {
     side_outputs: Vec<String>,
     /// The serdes by type that the topology was built with.
     serdes: crate::SerdeRegistry,
+    /// Internal topics (unresolved names) whose partition count is fixed, not derived.
+    fixed_partitions: Vec<(String, i32)>,
 }
 
 impl std::fmt::Debug for Topology {
@@ -511,6 +513,33 @@ impl Topology {
         topics.sort();
         topics.dedup();
         topics
+    }
+
+    /// Fixes the partition count of the internal topic `topic` (its name without the
+    /// application id, such as `<name>-repartition`; Kafka Streams'
+    /// `Repartitioned.withNumberOfPartitions`) instead of deriving it from the topics that
+    /// feed it. The sub-topology that reads it then runs that many tasks.
+    pub fn set_internal_topic_partitions(
+        &mut self,
+        topic: &str,
+        partitions: i32,
+    ) -> Result<&mut Self, TopologyError> {
+        if partitions < 1 {
+            return Err(TopologyError::InvalidOperation(format!(
+                "internal topic `{topic}` needs at least one partition, not {partitions}"
+            )));
+        }
+        self.fixed_partitions.retain(|(t, _)| t != topic);
+        self.fixed_partitions.push((topic.to_owned(), partitions));
+        Ok(self)
+    }
+
+    /// The internal topics whose partition count is fixed, resolved for `application_id`.
+    pub fn fixed_internal_topic_partitions(&self, application_id: &str) -> Vec<(String, i32)> {
+        self.fixed_partitions
+            .iter()
+            .map(|(t, n)| (TopicName::Internal(t.clone()).resolve(application_id), *n))
+            .collect()
     }
 
     /// Sets the serdes by type that the topology was built with (the DSL's
