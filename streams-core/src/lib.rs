@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 mod headers;
 pub mod processor;
+mod properties;
 mod record;
 pub mod runtime;
 pub mod serdes;
@@ -29,6 +30,7 @@ pub use processor::{
     FixedKey, FixedKeyProcessor, FixedKeyProcessorContext, FixedKeyRecord, Processor,
     ProcessorContext, Punctuation, PunctuationType, ScheduleId,
 };
+pub use properties::ConfigError;
 pub use record::{ProducedRecord, RawRecord, Record, RecordMetadata, Timestamp, TopicPartition};
 pub use serdes::{
     DefaultSerde, Deserializer, Encoded, Serde, SerdeError, SerdeRef, SerdeRegistry, Serdes,

@@ -49,6 +49,7 @@ pub struct SessionWindowedKStream<K, V> {
 
 impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
     pub(crate) fn new(grouped: KGroupedStream<K, V>, windows: SessionWindows) -> Self {
+        grouped.graph.check(windows.validate());
         Self {
             grouped,
             windows,

@@ -141,6 +141,7 @@ pub struct TimeWindowedKStream<K, V> {
 
 impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
     pub(crate) fn new(grouped: KGroupedStream<K, V>, windows: TimeWindows) -> Self {
+        grouped.graph.check(windows.validate());
         Self {
             grouped,
             windows,

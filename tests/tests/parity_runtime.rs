@@ -60,9 +60,16 @@ fn the_runtime_creates_a_repartition_topic_with_the_partitions_asked_for() {
     )
     .with_topic_creator(kafka.clone());
     streams.start().unwrap();
-    let items = ["apple", "pear", "fig", "plum", "kiwi", "lime", "date", "yuzu"];
+    let items = [
+        "apple", "pear", "fig", "plum", "kiwi", "lime", "date", "yuzu",
+    ];
     let orders: Vec<(String, String)> = (0..80)
-        .map(|i| (format!("customer-{}", i % 5), items[i % items.len()].to_owned()))
+        .map(|i| {
+            (
+                format!("customer-{}", i % 5),
+                items[i % items.len()].to_owned(),
+            )
+        })
         .collect();
     let records: Vec<(Option<&[u8]>, &[u8])> = orders
         .iter()

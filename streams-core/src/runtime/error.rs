@@ -85,6 +85,9 @@ pub enum RuntimeError {
         /// The instance's state.
         state: crate::runtime::State,
     },
+    /// The configuration cannot be used (it names the key).
+    #[error(transparent)]
+    Config(#[from] crate::ConfigError),
     /// A stream thread could not be started.
     #[error("could not start a stream thread: {0}")]
     Thread(#[from] std::io::Error),

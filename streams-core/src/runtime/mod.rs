@@ -251,6 +251,7 @@ impl KafkaStreams {
                 state,
             });
         }
+        self.config.validate()?;
         let application_id = self.config.application_id();
         let metadata = startup::metadata_client(&self.config)?;
         let timeout = self.config.startup_timeout_value();

@@ -469,7 +469,7 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
         .create_with_context(listener)
         .map_err(RuntimeError::kafka("create the consumer"))?;
     let restorer = Restorer::new(
-        clients::assigned_consumer(&config, &format!("{name}-restore"))
+        clients::restore_consumer(&config, &format!("{name}-restore"))
             .create()
             .map_err(RuntimeError::kafka("create the restore consumer"))?,
     );
@@ -482,7 +482,7 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
     let global = GlobalReplica::bootstrap(
         &setup.topology,
         &global_config,
-        clients::assigned_consumer(&config, &format!("{name}-global"))
+        clients::global_consumer(&config, &format!("{name}-global"))
             .create()
             .map_err(RuntimeError::kafka("create the global consumer"))?,
     )?;
