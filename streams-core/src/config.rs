@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+#[cfg(feature = "rocksdb")]
 use state_stores::RocksDbConfig;
 
 use crate::{RawRecord, StreamsError};
@@ -113,6 +114,7 @@ pub struct StreamsConfig {
     application_id: String,
     deserialization_handler: Arc<dyn DeserializationHandler>,
     state_dir: PathBuf,
+    #[cfg(feature = "rocksdb")]
     rocksdb: RocksDbConfig,
     cache_max_bytes: usize,
     max_out_of_orderness: std::time::Duration,
@@ -213,6 +215,7 @@ impl StreamsConfig {
             application_id: application_id.into(),
             deserialization_handler: Arc::new(LogAndFail),
             state_dir: default_state_dir(),
+            #[cfg(feature = "rocksdb")]
             rocksdb: RocksDbConfig::default(),
             cache_max_bytes: Self::DEFAULT_CACHE_MAX_BYTES,
             max_out_of_orderness: std::time::Duration::ZERO,
@@ -468,6 +471,7 @@ impl StreamsConfig {
 
     /// Sets the memory budget and tuning of the RocksDB stores (see [`RocksDbConfig`] for the
     /// defaults). Every store of the application shares it.
+    #[cfg(feature = "rocksdb")]
     pub fn rocksdb(mut self, config: RocksDbConfig) -> Self {
         self.rocksdb = config;
         self
@@ -479,6 +483,7 @@ impl StreamsConfig {
     }
 
     /// The RocksDB configuration.
+    #[cfg(feature = "rocksdb")]
     pub fn rocksdb_config(&self) -> &RocksDbConfig {
         &self.rocksdb
     }

@@ -12,6 +12,7 @@ mod headers;
 pub mod processor;
 mod properties;
 mod record;
+#[cfg(feature = "kafka")]
 pub mod runtime;
 pub mod serdes;
 pub mod state;
@@ -42,7 +43,9 @@ pub use state::{
     ValueAndTimestamp, VersionedKeyValueStore, VersionedPut, VersionedStoreBuilder, WindowStore,
     WindowedStoreBuilder, NO_TIMESTAMP,
 };
-pub use state_stores::{ChangelogRecord, Checkpoint, RocksDbConfig, StoreError};
+#[cfg(feature = "rocksdb")]
+pub use state_stores::RocksDbConfig;
+pub use state_stores::{ChangelogRecord, Checkpoint, StoreError};
 pub use task::{ChangelogPartition, OutputRecord, Task, TaskId, TaskMetrics};
 pub use test_driver::{TestInputTopic, TestOutputTopic, TestRecord, TopologyTestDriver};
 pub use time::{RecordTimestamp, TimestampExtractor};

@@ -386,9 +386,12 @@ impl ActiveTasks {
     /// Whether a processor of some task asked for a commit since the last call (clearing
     /// every task's request).
     pub(crate) fn take_commit_requests(&mut self) -> bool {
-        self.tasks
-            .values_mut()
-            .fold(false, |any, task| task.take_commit_request() || any)
+        // Every task's request is taken, not only the first one's.
+        let mut requested = false;
+        for task in self.tasks.values_mut() {
+            requested |= task.take_commit_request();
+        }
+        requested
     }
 
     /// Fires the wall-clock punctuations that are due, sending what they produce.

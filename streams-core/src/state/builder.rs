@@ -2,9 +2,10 @@ use std::any::Any;
 use std::path::Path;
 
 use state_stores::{
-    InMemoryKeyValueStore, KeyValueBytesStore, LoggedKeyValueStore, RocksDbConfig,
-    RocksDbKeyValueStore, SharedSink, StoreError,
+    InMemoryKeyValueStore, KeyValueBytesStore, LoggedKeyValueStore, SharedSink, StoreError,
 };
+#[cfg(feature = "rocksdb")]
+use state_stores::{RocksDbConfig, RocksDbKeyValueStore};
 
 use super::registry::ManagedStore;
 use super::{CacheBudget, KeyValueStore};
@@ -20,6 +21,7 @@ pub struct StoreContext<'a> {
     /// The task's directory; persistent stores live in `<directory>/rocksdb/<store>`.
     pub directory: &'a Path,
     /// The RocksDB budget and tuning shared by every store.
+    #[cfg(feature = "rocksdb")]
     pub rocksdb: &'a RocksDbConfig,
     /// Where logged stores send their changelog records.
     pub changelog: &'a SharedSink,
@@ -87,7 +89,8 @@ pub trait StoreBuilder: Send + Sync + 'static {
 /// Where a store keeps its data.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum StoreEngine {
-    /// RocksDB, on disk in the task's directory: the default.
+    /// RocksDB, on disk in the task's directory: the default. Without the `rocksdb` feature
+    /// such a store is kept in memory, as [`InMemory`](Self::InMemory).
     #[default]
     RocksDb,
     /// Memory only: restored from the changelog after every restart.
@@ -96,18 +99,21 @@ pub enum StoreEngine {
 
 impl StoreEngine {
     /// A fresh engine for the store `name` of a task.
+    #[cfg_attr(not(feature = "rocksdb"), allow(unused_variables))]
     pub(crate) fn open_key_value(
         self,
         name: &str,
         ctx: &StoreContext<'_>,
     ) -> Result<Box<dyn KeyValueBytesStore>, StoreError> {
         Ok(match self {
+            #[cfg(feature = "rocksdb")]
             StoreEngine::RocksDb => Box::new(RocksDbKeyValueStore::open(
                 name,
                 &ctx.directory.join("rocksdb").join(name),
                 ctx.rocksdb,
             )?),
-            StoreEngine::InMemory => Box::new(InMemoryKeyValueStore::new(name)),
+            // In memory; without the `rocksdb` feature, every store.
+            _ => Box::new(InMemoryKeyValueStore::new(name)),
         })
     }
 }

@@ -3,10 +3,11 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+#[cfg(feature = "rocksdb")]
+use state_stores::RocksDbVersionedStore;
 pub use state_stores::VersionedPut;
 use state_stores::{
-    ChangelogRecord, InMemoryVersionedStore, LoggedVersionedStore, RocksDbVersionedStore,
-    StoreError, VersionedBytesStore,
+    ChangelogRecord, InMemoryVersionedStore, LoggedVersionedStore, StoreError, VersionedBytesStore,
 };
 
 use super::builder::{BuiltStore, StoreBuilder, StoreContext, StoreEngine};
@@ -196,15 +197,15 @@ impl<K: 'static, V: 'static> StoreBuilder for VersionedStoreBuilder<K, V> {
     fn build(&self, ctx: StoreContext<'_>) -> Result<BuiltStore, StoreError> {
         let name = &self.name;
         let mut engine: Box<dyn VersionedBytesStore> = match self.engine {
+            #[cfg(feature = "rocksdb")]
             StoreEngine::RocksDb => Box::new(RocksDbVersionedStore::open(
                 name,
                 &ctx.directory.join("rocksdb").join(name),
                 self.history_retention,
                 ctx.rocksdb,
             )?),
-            StoreEngine::InMemory => {
-                Box::new(InMemoryVersionedStore::new(name, self.history_retention))
-            }
+            // In memory; without the `rocksdb` feature, every store.
+            _ => Box::new(InMemoryVersionedStore::new(name, self.history_retention)),
         };
         if self.logging {
             engine = Box::new(LoggedVersionedStore::new(engine, ctx.changelog.clone()));

@@ -4,8 +4,10 @@ use std::rc::Rc;
 
 use state_stores::{
     InMemorySessionStore, InMemoryWindowStore, LoggedSessionStore, LoggedWindowStore,
-    RocksDbSessionStore, RocksDbWindowStore, SessionBytesStore, StoreError, WindowBytesStore,
+    SessionBytesStore, StoreError, WindowBytesStore,
 };
+#[cfg(feature = "rocksdb")]
+use state_stores::{RocksDbSessionStore, RocksDbWindowStore};
 
 use super::builder::{BuiltStore, StoreBuilder, StoreContext, StoreEngine};
 use super::{SessionStore, WindowStore};
@@ -230,6 +232,7 @@ impl<K: 'static, V: Clone + 'static> StoreBuilder for WindowedStoreBuilder<K, V>
             self.name.as_str(),
             self.retention.saturating_add(ctx.max_out_of_orderness),
         );
+        #[cfg(feature = "rocksdb")]
         let path = ctx.directory.join("rocksdb").join(name);
         let codec = Rc::new(Codec {
             topic: ctx.changelog_topic(name),
@@ -240,13 +243,15 @@ impl<K: 'static, V: Clone + 'static> StoreBuilder for WindowedStoreBuilder<K, V>
         Ok(match self.shape {
             Shape::Window => {
                 let mut engine: Box<dyn WindowBytesStore> = match self.engine {
+                    #[cfg(feature = "rocksdb")]
                     StoreEngine::RocksDb => Box::new(RocksDbWindowStore::open(
                         &*name,
                         &path,
                         retention,
                         ctx.rocksdb,
                     )?),
-                    StoreEngine::InMemory => Box::new(InMemoryWindowStore::new(&*name, retention)),
+                    // In memory; without the `rocksdb` feature, every store.
+                    _ => Box::new(InMemoryWindowStore::new(&*name, retention)),
                 };
                 if self.logging {
                     engine = Box::new(LoggedWindowStore::new(engine, ctx.changelog.clone()));
@@ -259,13 +264,15 @@ impl<K: 'static, V: Clone + 'static> StoreBuilder for WindowedStoreBuilder<K, V>
             }
             Shape::Session => {
                 let mut engine: Box<dyn SessionBytesStore> = match self.engine {
+                    #[cfg(feature = "rocksdb")]
                     StoreEngine::RocksDb => Box::new(RocksDbSessionStore::open(
                         &*name,
                         &path,
                         retention,
                         ctx.rocksdb,
                     )?),
-                    StoreEngine::InMemory => Box::new(InMemorySessionStore::new(&*name, retention)),
+                    // In memory; without the `rocksdb` feature, every store.
+                    _ => Box::new(InMemorySessionStore::new(&*name, retention)),
                 };
                 if self.logging {
                     engine = Box::new(LoggedSessionStore::new(engine, ctx.changelog.clone()));
