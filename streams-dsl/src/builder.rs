@@ -320,9 +320,10 @@ impl Graph {
         options: StoreOptions,
         processor: &str,
     ) {
-        if !options.logging {
-            builder = builder.with_logging_disabled();
-        }
+        builder = match options.logging {
+            true => builder.with_logging_enabled(options.changelog_configs),
+            false => builder.with_logging_disabled(),
+        };
         if options.caching {
             builder = builder.with_caching_enabled();
         }

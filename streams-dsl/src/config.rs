@@ -195,6 +195,8 @@ pub struct Materialized<K, V> {
     pub(crate) key_serde: Option<SerdeRef<K>>,
     pub(crate) value_serde: Option<SerdeRef<V>>,
     pub(crate) logging: bool,
+    /// Topic configs of the changelog, over the defaults.
+    pub(crate) changelog_configs: Vec<(String, String)>,
     pub(crate) caching: bool,
     pub(crate) engine: StoreEngine,
     pub(crate) retention: Option<std::time::Duration>,
@@ -209,6 +211,7 @@ impl<K, V> Default for Materialized<K, V> {
             key_serde: None,
             value_serde: None,
             logging: true,
+            changelog_configs: Vec::new(),
             caching: true,
             engine: StoreEngine::RocksDb,
             retention: None,
@@ -286,6 +289,21 @@ impl<K, V> Materialized<K, V> {
         self
     }
 
+    /// Keeps the store's changelog (the default) with these topic configs over the
+    /// runtime's own (Kafka Streams' `withLoggingEnabled(Map)`), for example
+    /// `("min.insync.replicas", "2")` or `("segment.bytes", ...)`.
+    pub fn with_logging_enabled<K2: Into<String>, V2: Into<String>>(
+        mut self,
+        configs: impl IntoIterator<Item = (K2, V2)>,
+    ) -> Self {
+        self.logging = true;
+        self.changelog_configs = configs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        self
+    }
+
     /// A table kept in a versioned store (Kafka Streams'
     /// `Stores.persistentVersionedKeyValueStore`): each row keeps its older values, each
     /// valid from its record's time, for `history_retention` after stream time passes them,
@@ -306,11 +324,13 @@ impl<K, V> Materialized<K, V> {
 }
 
 /// What `Materialized` says about a store besides its name and serdes.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct StoreOptions {
     pub(crate) engine: StoreEngine,
     pub(crate) logging: bool,
     pub(crate) caching: bool,
+    /// Topic configs of the changelog, over the defaults.
+    pub(crate) changelog_configs: Vec<(String, String)>,
 }
 
 impl<K, V> Materialized<K, V> {
@@ -319,6 +339,7 @@ impl<K, V> Materialized<K, V> {
             engine: self.engine,
             logging: self.logging,
             caching: self.caching,
+            changelog_configs: self.changelog_configs.clone(),
         }
     }
 }

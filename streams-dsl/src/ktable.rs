@@ -304,6 +304,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
             engine: StoreEngine::InMemory,
             logging: true,
             caching: false,
+            changelog_configs: Vec::new(),
         };
         g.key_value_store(&store, options, key_serde, buffer_serde, &node);
         KTable {

@@ -324,7 +324,7 @@ pub(crate) fn window_store<K, VA, X: 'static>(
         WindowedStoreBuilder::window(name, materialized.engine, retention, key_serde, value_serde)
             .with_caching_enabled();
     if materialized.logging {
-        builder
+        builder.with_logging_enabled(materialized.changelog_configs.clone())
     } else {
         builder.with_logging_disabled()
     }

@@ -1,5 +1,5 @@
 //! Kafka Streams API parity in the Kafka runtime, against librdkafka's mock cluster:
-//! `Repartitioned::with_partitions` and the processor's commit requests.
+//! `Repartitioned::with_partitions` and per-store changelog topic configs.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use integration_tests::init_tracing;
 use integration_tests::kafka::{latest_counts, produce, read_until};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
+use streams_core::runtime::{InternalTopic, TopicCreator};
 use streams_dsl::prelude::*;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -91,5 +92,72 @@ fn the_runtime_creates_a_repartition_topic_with_the_partitions_asked_for() {
         partitions_of(kafka.bootstrap_servers(), "seven-item-counts-changelog"),
         Some(7)
     );
+    assert!(streams.close(WAIT));
+}
+
+/// Creates topics on the embedded cluster and remembers what it was asked for.
+struct RecordingCreator {
+    kafka: Arc<EmbeddedKafka>,
+    asked: std::sync::Mutex<Vec<InternalTopic>>,
+}
+
+impl TopicCreator for RecordingCreator {
+    fn create_topics(&self, topics: &[InternalTopic]) -> Result<(), RuntimeError> {
+        if let Ok(mut asked) = self.asked.lock() {
+            asked.extend_from_slice(topics);
+        }
+        self.kafka.create_topics(topics)
+    }
+}
+
+#[test]
+fn a_store_s_changelog_gets_the_topic_configs_materialized_gives() {
+    init_tracing();
+    let kafka = Arc::new(EmbeddedKafka::start(1).unwrap());
+    kafka.create_topic("clicks", 2).unwrap();
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("clicks")
+        .group_by_key()
+        .count_with(
+            Materialized::named("clicks-per-user").with_logging_enabled([
+                ("cleanup.policy", "compact,delete"),
+                ("retention.ms", "3600000"),
+                ("segment.bytes", "1048576"),
+            ]),
+        )
+        .to_stream()
+        .to("click-counts");
+    let creator = Arc::new(RecordingCreator {
+        kafka: kafka.clone(),
+        asked: Default::default(),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let streams = KafkaStreams::new(
+        builder.build().unwrap(),
+        config("logged", &kafka, dir.path()),
+    )
+    .with_topic_creator(creator.clone());
+    streams.start().unwrap();
+    let asked = creator.asked.lock().unwrap().clone();
+    let changelog = asked
+        .iter()
+        .find(|t| t.name == "logged-clicks-per-user-changelog")
+        .expect("the changelog was created");
+    let configs: HashMap<&str, &str> = changelog
+        .configs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    // The user's cleanup policy replaces the runtime's `compact`; the rest are added.
+    assert_eq!(
+        configs,
+        HashMap::from([
+            ("cleanup.policy", "compact,delete"),
+            ("retention.ms", "3600000"),
+            ("segment.bytes", "1048576"),
+        ])
+    );
+    assert_eq!(changelog.partitions, 2);
     assert!(streams.close(WAIT));
 }

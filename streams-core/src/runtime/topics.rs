@@ -248,6 +248,11 @@ pub(crate) fn plan(
             if let Some(lag) = changelog.min_compaction_lag_ms {
                 configs.push(("min.compaction.lag.ms".into(), lag.to_string()));
             }
+            // The user's configs (`with_logging_enabled`) win over the runtime's.
+            for (key, value) in changelog.configs {
+                configs.retain(|(k, _)| *k != key);
+                configs.push((key, value));
+            }
             needed.push(InternalTopic {
                 name: changelog.name,
                 partitions,

@@ -82,6 +82,12 @@ pub trait StoreBuilder: Send + Sync + 'static {
         None
     }
 
+    /// Topic configs of the changelog that the user gave, over the runtime's own
+    /// (`with_logging_enabled`).
+    fn changelog_configs(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
     /// A new store instance for a task.
     fn build(&self, ctx: StoreContext<'_>) -> Result<BuiltStore, StoreError>;
 }
@@ -143,6 +149,7 @@ pub struct KeyValueStoreBuilder<K, V> {
     key_serde: SerdeRef<K>,
     value_serde: SerdeRef<V>,
     logging: bool,
+    changelog_configs: Vec<(String, String)>,
     caching: bool,
     timestamped: bool,
 }
@@ -158,6 +165,20 @@ impl<K, V> KeyValueStoreBuilder<K, V> {
     /// Turns changelog logging off (it is on by default).
     pub fn with_logging_disabled(mut self) -> Self {
         self.logging = false;
+        self
+    }
+
+    /// Keeps changelog logging on with these topic configs over the runtime's own (Kafka
+    /// Streams' `withLoggingEnabled(Map)`).
+    pub fn with_logging_enabled<K2: Into<String>, V2: Into<String>>(
+        mut self,
+        configs: impl IntoIterator<Item = (K2, V2)>,
+    ) -> Self {
+        self.logging = true;
+        self.changelog_configs = configs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
         self
     }
 
@@ -177,6 +198,10 @@ impl<K: 'static, V: Clone + 'static> StoreBuilder for KeyValueStoreBuilder<K, V>
 
     fn logging_enabled(&self) -> bool {
         self.logging
+    }
+
+    fn changelog_configs(&self) -> Vec<(String, String)> {
+        self.changelog_configs.clone()
     }
 
     fn build(&self, ctx: StoreContext<'_>) -> Result<BuiltStore, StoreError> {
@@ -251,6 +276,7 @@ impl Stores {
             key_serde,
             value_serde,
             logging: true,
+            changelog_configs: Vec::new(),
             caching: false,
             timestamped: false,
         }

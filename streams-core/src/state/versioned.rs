@@ -169,12 +169,27 @@ pub struct VersionedStoreBuilder<K, V> {
     key_serde: SerdeRef<K>,
     value_serde: SerdeRef<V>,
     logging: bool,
+    changelog_configs: Vec<(String, String)>,
 }
 
 impl<K, V> VersionedStoreBuilder<K, V> {
     /// Turns changelog logging off (it is on by default).
     pub fn with_logging_disabled(mut self) -> Self {
         self.logging = false;
+        self
+    }
+
+    /// Keeps changelog logging on with these topic configs over the runtime's own (Kafka
+    /// Streams' `withLoggingEnabled(Map)`).
+    pub fn with_logging_enabled<K2: Into<String>, V2: Into<String>>(
+        mut self,
+        configs: impl IntoIterator<Item = (K2, V2)>,
+    ) -> Self {
+        self.logging = true;
+        self.changelog_configs = configs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
         self
     }
 }
@@ -186,6 +201,10 @@ impl<K: 'static, V: 'static> StoreBuilder for VersionedStoreBuilder<K, V> {
 
     fn logging_enabled(&self) -> bool {
         self.logging
+    }
+
+    fn changelog_configs(&self) -> Vec<(String, String)> {
+        self.changelog_configs.clone()
     }
 
     /// Compaction keeps only a key's latest record; the versions within the history must
@@ -251,6 +270,7 @@ impl Stores {
             key_serde,
             value_serde,
             logging: true,
+            changelog_configs: Vec::new(),
         }
     }
 }

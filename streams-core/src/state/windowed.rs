@@ -140,6 +140,7 @@ pub struct WindowedStoreBuilder<K, V> {
     key_serde: SerdeRef<K>,
     value_serde: SerdeRef<V>,
     logging: bool,
+    changelog_configs: Vec<(String, String)>,
     caching: bool,
 }
 
@@ -196,6 +197,7 @@ impl<K, V> WindowedStoreBuilder<K, V> {
             key_serde,
             value_serde,
             logging: true,
+            changelog_configs: Vec::new(),
             caching: false,
         }
     }
@@ -203,6 +205,20 @@ impl<K, V> WindowedStoreBuilder<K, V> {
     /// Turns changelog logging off (it is on by default).
     pub fn with_logging_disabled(mut self) -> Self {
         self.logging = false;
+        self
+    }
+
+    /// Keeps changelog logging on with these topic configs over the runtime's own (Kafka
+    /// Streams' `withLoggingEnabled(Map)`).
+    pub fn with_logging_enabled<K2: Into<String>, V2: Into<String>>(
+        mut self,
+        configs: impl IntoIterator<Item = (K2, V2)>,
+    ) -> Self {
+        self.logging = true;
+        self.changelog_configs = configs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
         self
     }
 
@@ -225,6 +241,10 @@ impl<K: 'static, V: Clone + 'static> StoreBuilder for WindowedStoreBuilder<K, V>
 
     fn logging_enabled(&self) -> bool {
         self.logging
+    }
+
+    fn changelog_configs(&self) -> Vec<(String, String)> {
+        self.changelog_configs.clone()
     }
 
     fn build(&self, ctx: StoreContext<'_>) -> Result<BuiltStore, StoreError> {

@@ -91,6 +91,8 @@ pub struct ChangelogTopic {
     pub retention_ms: Option<i64>,
     /// How long compaction must leave a record alone (ms), if the store needs older records.
     pub min_compaction_lag_ms: Option<i64>,
+    /// Topic configs the user gave the store's changelog, over the runtime's own.
+    pub configs: Vec<(String, String)>,
 }
 
 /// The processing graph of an application, built through the Processor API below or by the
@@ -623,6 +625,7 @@ impl Topology {
                 name: crate::state::changelog_topic(application_id, s.builder.name()),
                 retention_ms: s.builder.retention_ms(),
                 min_compaction_lag_ms: s.builder.min_compaction_lag_ms(),
+                configs: s.builder.changelog_configs(),
             })
             .collect()
     }
