@@ -49,4 +49,4 @@ pub use state_stores::{ChangelogRecord, Checkpoint, StoreError};
 pub use task::{ChangelogPartition, OutputRecord, Task, TaskId, TaskMetrics};
 pub use test_driver::{TestInputTopic, TestOutputTopic, TestRecord, TopologyTestDriver};
 pub use time::{RecordTimestamp, TimestampExtractor};
-pub use topology::{ChangelogTopic, TopicName, Topology, TopologyDescription};
+pub use topology::{ChangelogTopic, OffsetReset, TopicName, Topology, TopologyDescription};

@@ -425,7 +425,15 @@ impl StreamsBuilder {
         let extractor = consumed
             .extractor
             .unwrap_or_else(|| Arc::new(RecordTimestamp));
-        let topics = topics.into_iter().map(TopicName::External).collect();
+        let topics: Vec<TopicName> = topics.into_iter().map(TopicName::External).collect();
+        if let Some(reset) = consumed.offset_reset {
+            g.with_topology(|t| {
+                for topic in &topics {
+                    t.set_offset_reset(topic.clone(), reset);
+                }
+                Ok(())
+            });
+        }
         g.with_topology(|t| {
             t.add_source_node(&name, topics, key_serde, value_serde, extractor)
                 .map(|_| ())
@@ -465,6 +473,7 @@ impl StreamsBuilder {
             value_serde: Some(Serdes::optional(value_serde)),
             extractor: consumed.extractor,
             name: consumed.name,
+            offset_reset: consumed.offset_reset,
         };
         let source = self.add_source::<K, Option<V>>(vec![topic.to_owned()], rows);
         g.table_from_rows(&source, "KTABLE-SOURCE-", materialized)

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use streams_core::{SerdeRef, StoreEngine, TimestampExtractor};
+use streams_core::{OffsetReset, SerdeRef, StoreEngine, TimestampExtractor};
 
 use crate::KStream;
 
@@ -15,6 +15,7 @@ pub struct Consumed<K, V> {
     pub(crate) value_serde: Option<SerdeRef<V>>,
     pub(crate) extractor: Option<Arc<dyn TimestampExtractor>>,
     pub(crate) name: Option<String>,
+    pub(crate) offset_reset: Option<OffsetReset>,
 }
 
 impl<K, V> Default for Consumed<K, V> {
@@ -24,6 +25,7 @@ impl<K, V> Default for Consumed<K, V> {
             value_serde: None,
             extractor: None,
             name: None,
+            offset_reset: None,
         }
     }
 }
@@ -55,6 +57,13 @@ impl<K, V> Consumed<K, V> {
     /// Names the source node.
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+
+    /// Where the source starts reading a partition that the application has no committed
+    /// offset for (Kafka Streams' `withOffsetResetPolicy`; default: the earliest record).
+    pub fn with_offset_reset_policy(mut self, reset: OffsetReset) -> Self {
+        self.offset_reset = Some(reset);
         self
     }
 }

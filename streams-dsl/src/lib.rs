@@ -106,7 +106,9 @@ pub mod prelude {
         TestOutputTopic, TestRecord, Timestamp, TimestampExtractor, Topology, TopologyError,
         TopologyTestDriver, ValueAndTimestamp, VersionedKeyValueStore,
     };
-    pub use streams_core::{FixedKeyProcessor, FixedKeyProcessorContext, FixedKeyRecord};
+    pub use streams_core::{
+        FixedKeyProcessor, FixedKeyProcessorContext, FixedKeyRecord, OffsetReset,
+    };
 }
 
 /// The README's example, compiled and run as a doc test so that it cannot go stale (with the

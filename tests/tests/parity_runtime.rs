@@ -1,5 +1,6 @@
 //! Kafka Streams API parity in the Kafka runtime, against librdkafka's mock cluster:
-//! `Repartitioned::with_partitions` and per-store changelog topic configs.
+//! `Repartitioned::with_partitions`, per-store changelog topic configs and per-source offset
+//! reset policies.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -159,5 +160,64 @@ fn a_store_s_changelog_gets_the_topic_configs_materialized_gives() {
         ])
     );
     assert_eq!(changelog.partitions, 2);
+    assert!(streams.close(WAIT));
+}
+
+#[test]
+fn each_source_starts_where_its_offset_reset_policy_says() {
+    init_tracing();
+    let kafka = Arc::new(EmbeddedKafka::start(1).unwrap());
+    for topic in ["history", "live", "history-out", "live-out"] {
+        kafka.create_topic(topic, 2).unwrap();
+    }
+    let old: Vec<(Option<&[u8]>, &[u8])> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|v| (Some(v.as_bytes()), v.as_bytes()))
+        .collect();
+    produce(kafka.bootstrap_servers(), "history", &old);
+    produce(kafka.bootstrap_servers(), "live", &old);
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("history")
+        .to("history-out");
+    builder
+        .stream_with::<String, String>(
+            "live",
+            Consumed::new().with_offset_reset_policy(OffsetReset::Latest),
+        )
+        .to("live-out");
+    let dir = tempfile::tempdir().unwrap();
+    let streams = KafkaStreams::new(
+        builder.build().unwrap(),
+        config("resets", &kafka, dir.path()),
+    )
+    .with_topic_creator(kafka.clone());
+    streams.start().unwrap();
+    assert!(streams.wait_for(State::Running, WAIT));
+    // The default (earliest) source reads what was there before the application started;
+    // once it has, the latest one is fetching too (both were assigned together).
+    let history = read_until(kafka.bootstrap_servers(), "history-out", false, WAIT, |r| {
+        r.len() >= 4
+    });
+    assert_eq!(history.len(), 4);
+    let new: Vec<(Option<&[u8]>, &[u8])> = ["x", "y"]
+        .iter()
+        .map(|v| (Some(v.as_bytes()), v.as_bytes()))
+        .collect();
+    produce(kafka.bootstrap_servers(), "live", &new);
+    produce(kafka.bootstrap_servers(), "history", &new);
+    // Everything of `history` is through, so what `live` has is all it will get.
+    read_until(kafka.bootstrap_servers(), "history-out", false, WAIT, |r| {
+        r.len() >= 6
+    });
+    let live = read_until(kafka.bootstrap_servers(), "live-out", false, WAIT, |r| {
+        r.len() >= 2
+    });
+    let mut values: Vec<String> = live
+        .iter()
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        .collect();
+    values.sort();
+    assert_eq!(values, ["x", "y"]);
     assert!(streams.close(WAIT));
 }

@@ -13,6 +13,7 @@ mod embedded;
 mod error;
 mod global;
 mod messages;
+mod offset_reset;
 mod pacing;
 mod query;
 mod restore;

@@ -383,6 +383,14 @@ impl ActiveTasks {
         Ok(processed as u64)
     }
 
+    /// The source topics with an offset reset policy of their own, by resolved name.
+    pub(crate) fn offset_resets(&self) -> HashMap<String, crate::OffsetReset> {
+        self.topology
+            .offset_resets(self.config.application_id())
+            .into_iter()
+            .collect()
+    }
+
     /// Whether a processor of some task asked for a commit since the last call (clearing
     /// every task's request).
     pub(crate) fn take_commit_requests(&mut self) -> bool {

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::client_log;
@@ -18,7 +20,7 @@ use super::global::GlobalReplica;
 use super::restore::Restorer;
 use super::shared::{ErrorResponse, Phase, Shared};
 use super::tasks::ActiveTasks;
-use super::{clients, control, RuntimeError};
+use super::{clients, control, offset_reset, RuntimeError};
 use crate::config::ProcessingGuarantee;
 use crate::{StreamsConfig, Topology};
 
@@ -155,6 +157,40 @@ impl ClientContext for RebalanceListener {
 }
 
 impl ConsumerContext for RebalanceListener {
+    /// rdkafka's eager rebalance (our consumers use the range assignor), with the start
+    /// offsets of an assignment's partitions set by their sources' offset reset policies
+    /// first.
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        assignment: &mut TopicPartitionList,
+    ) {
+        if err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
+            with_current(|state| {
+                let resets = state.tasks.offset_resets();
+                if let Err(error) = offset_reset::apply(consumer, &resets, assignment) {
+                    let error = RuntimeError::kafka("apply the offset reset policies")(error);
+                    state.failure.get_or_insert(error);
+                }
+            });
+        }
+        let rebalance = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => Rebalance::Assign(assignment),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => Rebalance::Revoke(assignment),
+            _ => Rebalance::Error(KafkaError::Rebalance(err.into())),
+        };
+        self.pre_rebalance(consumer, &rebalance);
+        let done = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => consumer.assign(assignment),
+            _ => consumer.unassign(),
+        };
+        if let Err(error) = done {
+            tracing::error!(%error, "the rebalance's assignment failed");
+        }
+        self.post_rebalance(consumer, &rebalance);
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(_) = rebalance {
             self.shared.set_phase(self.index, Phase::Rebalancing);

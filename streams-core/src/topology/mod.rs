@@ -44,6 +44,19 @@ impl TopicName {
     }
 }
 
+/// Where a source starts reading a partition that the application has no committed offset
+/// for (Kafka Streams' `AutoOffsetReset`); the runtime's default is `Earliest`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OffsetReset {
+    /// The partition's first record.
+    #[default]
+    Earliest,
+    /// After its last record: only records written from now on.
+    Latest,
+    /// The first record at or after this long before now (the end if there is none).
+    ByDuration(std::time::Duration),
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct TypeSig {
     id: TypeId,
@@ -131,6 +144,8 @@ pub struct Topology {
     serdes: crate::SerdeRegistry,
     /// Internal topics (unresolved names) whose partition count is fixed, not derived.
     fixed_partitions: Vec<(String, i32)>,
+    /// Source topics with an offset reset policy of their own.
+    offset_resets: Vec<(TopicName, OffsetReset)>,
 }
 
 impl std::fmt::Debug for Topology {
@@ -534,6 +549,23 @@ impl Topology {
         self.fixed_partitions.retain(|(t, _)| t != topic);
         self.fixed_partitions.push((topic.to_owned(), partitions));
         Ok(self)
+    }
+
+    /// Sets where the sources of `topic` start reading a partition that the application has
+    /// no committed offset for (Kafka Streams' `Consumed.withOffsetResetPolicy`).
+    pub fn set_offset_reset(&mut self, topic: TopicName, reset: OffsetReset) -> &mut Self {
+        self.offset_resets.retain(|(t, _)| *t != topic);
+        self.offset_resets.push((topic, reset));
+        self
+    }
+
+    /// The source topics with an offset reset policy of their own, resolved for
+    /// `application_id`.
+    pub fn offset_resets(&self, application_id: &str) -> Vec<(String, OffsetReset)> {
+        self.offset_resets
+            .iter()
+            .map(|(t, r)| (t.resolve(application_id), *r))
+            .collect()
     }
 
     /// The internal topics whose partition count is fixed, resolved for `application_id`.
