@@ -221,3 +221,42 @@ fn each_source_starts_where_its_offset_reset_policy_says() {
     assert_eq!(values, ["x", "y"]);
     assert!(streams.close(WAIT));
 }
+
+#[test]
+fn the_instance_id_is_a_uuid_kept_in_the_state_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let streams = |dir: &std::path::Path| {
+        let builder = StreamsBuilder::new();
+        builder.stream::<String, String>("in").to("out");
+        KafkaStreams::new(
+            builder.build().unwrap(),
+            StreamsConfig::new("ids").state_dir(dir),
+        )
+    };
+    let id = streams(dir.path()).instance_id().unwrap();
+    // Hyphenated, version 4 (random), variant RFC 4122.
+    let groups: Vec<&str> = id.split('-').collect();
+    assert_eq!(
+        groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+        [8, 4, 4, 4, 12],
+        "{id}"
+    );
+    assert!(
+        id.chars().all(|c| c == '-' || c.is_ascii_hexdigit()),
+        "{id}"
+    );
+    assert!(groups[2].starts_with('4'), "{id}");
+    assert!("89ab".contains(&groups[3][..1]), "{id}");
+    // The same across restarts with the same state directory; another one elsewhere.
+    assert_eq!(streams(dir.path()).instance_id().unwrap(), id);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("ids").join("instance.id")).unwrap(),
+        id
+    );
+    assert_ne!(streams(other.path()).instance_id().unwrap(), id);
+    // An id of the old (hex) format is replaced by a UUID.
+    std::fs::write(other.path().join("ids").join("instance.id"), "18c3f2a9b").unwrap();
+    let replaced = streams(other.path()).instance_id().unwrap();
+    assert_eq!(replaced.len(), 36, "{replaced}");
+}

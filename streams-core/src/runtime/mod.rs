@@ -308,6 +308,13 @@ impl KafkaStreams {
         Ok(())
     }
 
+    /// The instance's id (Kafka Streams' process id): a UUID kept in
+    /// `<state_dir>/<application.id>/instance.id`, made on first use, the same across
+    /// restarts with that state directory. Transactional ids and client ids derive from it.
+    pub fn instance_id(&self) -> Result<String, RuntimeError> {
+        instance_id(&self.config)
+    }
+
     /// Stops the threads (each commits and closes its tasks) and waits up to `timeout` for
     /// them. Returns whether they all stopped in time.
     pub fn close(&self, timeout: Duration) -> bool {
@@ -382,21 +389,19 @@ fn wait_for_topics(
     }
 }
 
-/// The instance's id, kept in its state directory: transactional ids derive from it, so a
-/// restarted instance fences the producers of its previous run at once.
+/// The instance's id, a random (v4) UUID kept in its state directory, as Kafka Streams'
+/// process id: transactional ids derive from it, so a restarted instance fences the
+/// producers of its previous run at once. An id of an older format is replaced.
 fn instance_id(config: &StreamsConfig) -> Result<String, RuntimeError> {
     let dir = config.state_dir_path().join(config.application_id());
     let path = dir.join("instance.id");
     if let Ok(id) = std::fs::read_to_string(&path) {
-        let id = id.trim();
-        if !id.is_empty() {
-            return Ok(id.to_owned());
+        if let Ok(id) = uuid::Uuid::parse_str(id.trim()) {
+            return Ok(id.hyphenated().to_string());
         }
+        tracing::info!(path = %path.display(), "replacing an instance id that is not a UUID");
     }
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let id = format!("{:x}", nanos ^ (u128::from(std::process::id()) << 64));
+    let id = uuid::Uuid::new_v4().hyphenated().to_string();
     std::fs::create_dir_all(&dir)?;
     std::fs::write(&path, &id)?;
     Ok(id)
