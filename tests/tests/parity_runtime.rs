@@ -1,6 +1,6 @@
 //! Kafka Streams API parity in the Kafka runtime, against librdkafka's mock cluster:
-//! `Repartitioned::with_partitions`, per-store changelog topic configs and per-source offset
-//! reset policies.
+//! `Repartitioned::with_partitions`, per-store changelog topic configs, per-source offset
+//! reset policies, the UUID instance id, and pausing and resuming processing.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -259,4 +259,54 @@ fn the_instance_id_is_a_uuid_kept_in_the_state_directory() {
     std::fs::write(other.path().join("ids").join("instance.id"), "18c3f2a9b").unwrap();
     let replaced = streams(other.path()).instance_id().unwrap();
     assert_eq!(replaced.len(), 36, "{replaced}");
+}
+
+#[test]
+fn a_paused_application_processes_nothing_until_resumed() {
+    init_tracing();
+    let kafka = Arc::new(EmbeddedKafka::start(1).unwrap());
+    kafka.create_topic("words", 2).unwrap();
+    kafka.create_topic("shouted", 2).unwrap();
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("words")
+        .map_values(|w| w.to_uppercase())
+        .to("shouted");
+    let dir = tempfile::tempdir().unwrap();
+    let streams = KafkaStreams::new(
+        builder.build().unwrap(),
+        config("paused", &kafka, dir.path()),
+    )
+    .with_topic_creator(kafka.clone());
+    streams.pause();
+    assert!(streams.is_paused());
+    streams.start().unwrap();
+    assert!(streams.wait_for(State::Running, WAIT));
+    let words: Vec<(Option<&[u8]>, &[u8])> = ["ab", "cd", "ef"]
+        .iter()
+        .map(|v| (Some(v.as_bytes()), v.as_bytes()))
+        .collect();
+    produce(kafka.bootstrap_servers(), "words", &words);
+    // Several commit intervals and polls pass: nothing is processed.
+    let early = read_until(
+        kafka.bootstrap_servers(),
+        "shouted",
+        false,
+        Duration::from_secs(3),
+        |r| !r.is_empty(),
+    );
+    assert_eq!(early.len(), 0);
+    assert_eq!(streams.metrics().processed, 0);
+    streams.resume();
+    assert!(!streams.is_paused());
+    let out = read_until(kafka.bootstrap_servers(), "shouted", false, WAIT, |r| {
+        r.len() >= 3
+    });
+    let mut values: Vec<String> = out
+        .iter()
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        .collect();
+    values.sort();
+    assert_eq!(values, ["AB", "CD", "EF"]);
+    assert!(streams.close(WAIT));
 }

@@ -308,6 +308,24 @@ impl KafkaStreams {
         Ok(())
     }
 
+    /// Pauses processing (Kafka Streams' `pause()`, KIP-834): the stream threads stop
+    /// processing and punctuating but stay in the group, keep restoring and committing, and
+    /// stop fetching a partition once its buffer is full. Also before `start()`: the
+    /// application then starts paused.
+    pub fn pause(&self) {
+        self.shared.set_paused(true);
+    }
+
+    /// Resumes processing after [`pause`](Self::pause).
+    pub fn resume(&self) {
+        self.shared.set_paused(false);
+    }
+
+    /// Whether processing is paused.
+    pub fn is_paused(&self) -> bool {
+        self.shared.paused()
+    }
+
     /// The instance's id (Kafka Streams' process id): a UUID kept in
     /// `<state_dir>/<application.id>/instance.id`, made on first use, the same across
     /// restarts with that state directory. Transactional ids and client ids derive from it.

@@ -115,6 +115,8 @@ pub(crate) struct Shared {
     listeners: Mutex<Vec<Listener>>,
     phases: Mutex<Vec<Phase>>,
     shutdown: AtomicBool,
+    /// Whether processing is paused (`KafkaStreams::pause`).
+    paused: AtomicBool,
     error_policy: Mutex<ErrorPolicy>,
     errors: Mutex<Vec<String>>,
     pub(crate) metrics: std::sync::Arc<Metrics>,
@@ -129,6 +131,7 @@ impl Shared {
             listeners: Mutex::new(Vec::new()),
             phases: Mutex::new(Vec::new()),
             shutdown: AtomicBool::new(false),
+            paused: AtomicBool::new(false),
             error_policy: Mutex::new(Box::new(|_| ErrorResponse::ShutdownClient)),
             errors: Mutex::new(Vec::new()),
             metrics: std::sync::Arc::default(),
@@ -214,6 +217,16 @@ impl Shared {
 
     pub(crate) fn request_shutdown(&self) {
         self.shutdown.store(true, Ordering::SeqCst);
+    }
+
+    /// Pauses or resumes processing.
+    pub(crate) fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::SeqCst);
+    }
+
+    /// Whether processing is paused.
+    pub(crate) fn paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
     }
 
     pub(crate) fn shutting_down(&self) -> bool {

@@ -384,6 +384,11 @@ impl ThreadState {
             self.restore(consumer)?;
         }
         self.tasks.update_global()?;
+        if self.shared.paused() {
+            // Paused: no processing and no punctuation; the thread polls on (it stays in the
+            // group, buffers fill and then pause their partitions), restores and commits.
+            return self.commit_if_due(consumer, last_commit, commit_interval);
+        }
         // Read once per round, and only if some partition is empty.
         let positions = std::cell::OnceCell::new();
         let lagging = |topic: &str, partition: i32| {
@@ -399,6 +404,16 @@ impl ThreadState {
                 .map_err(RuntimeError::kafka("resume drained partitions"))?;
         }
         self.tasks.punctuate(&mut self.collector)?;
+        self.commit_if_due(consumer, last_commit, commit_interval)
+    }
+
+    /// Commits if a processor asked for it or the commit interval has passed.
+    fn commit_if_due<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        last_commit: &mut Instant,
+        commit_interval: Duration,
+    ) -> Result<(), RuntimeError> {
         let requested = self.tasks.take_commit_requests();
         if requested || last_commit.elapsed() >= commit_interval {
             self.commit(consumer)?;
