@@ -75,6 +75,8 @@ pub struct KafkaStreams {
     topic_creator: Arc<dyn TopicCreator>,
     interceptor: Option<Arc<dyn SendInterceptor>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// What every stream thread starts with (but its index), once started.
+    thread_setup: Mutex<Option<ThreadSetup>>,
 }
 
 impl KafkaStreams {
@@ -91,6 +93,7 @@ impl KafkaStreams {
             topic_creator,
             interceptor: None,
             threads: Mutex::new(Vec::new()),
+            thread_setup: Mutex::new(None),
         }
     }
 
@@ -289,23 +292,96 @@ impl KafkaStreams {
         let subtopology_of = Arc::new(subtopology_of);
         let mut handles = self.threads.lock().unwrap_or_else(|p| p.into_inner());
         handles.push(control::follow(&self.config, Arc::clone(&self.shared))?);
+        let template = ThreadSetup {
+            index: 0,
+            instance_id,
+            topology: Arc::clone(&self.topology),
+            config: self.config.clone(),
+            shared: Arc::clone(&self.shared),
+            source_topics,
+            subtopology_of,
+            interceptor: self.interceptor.clone(),
+        };
         for index in 0..threads {
-            let setup = ThreadSetup {
-                index,
-                instance_id: instance_id.clone(),
-                topology: Arc::clone(&self.topology),
-                config: self.config.clone(),
-                shared: Arc::clone(&self.shared),
-                source_topics: source_topics.clone(),
-                subtopology_of: Arc::clone(&subtopology_of),
-                interceptor: self.interceptor.clone(),
-            };
-            let handle = std::thread::Builder::new()
-                .name(format!("{application_id}-stream-{index}"))
-                .spawn(move || thread::run(setup))?;
-            handles.push(handle);
+            handles.push(spawn_thread(&template, index)?);
         }
+        *self.thread_setup.lock().unwrap_or_else(|p| p.into_inner()) = Some(template);
         Ok(())
+    }
+
+    /// Starts one more stream thread (Kafka Streams' `addStreamThread`); the group
+    /// rebalances to give it tasks. Returns its name. Only while running or rebalancing.
+    pub fn add_stream_thread(&self) -> Result<String, RuntimeError> {
+        let state = self.state();
+        let template = self
+            .thread_setup
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let Some(template) =
+            template.filter(|_| matches!(state, State::Running | State::Rebalancing))
+        else {
+            return Err(RuntimeError::IllegalState {
+                operation: "add a stream thread to",
+                state,
+            });
+        };
+        let index = self.shared.add_thread();
+        let handle = spawn_thread(&template, index)?;
+        let name = thread_name(&template, index);
+        self.threads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(handle);
+        Ok(name)
+    }
+
+    /// Stops one stream thread (the most recently started one still alive; Kafka Streams'
+    /// `removeStreamThread`): it commits, closes its tasks and leaves the group, which gives
+    /// them to the other members. Returns its name once it has stopped, `None` if no thread
+    /// is left, or [`RuntimeError::ThreadStopTimeout`] if it did not stop within `timeout`.
+    pub fn remove_stream_thread(&self, timeout: Duration) -> Result<Option<String>, RuntimeError> {
+        let state = self.state();
+        let template = self
+            .thread_setup
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let Some(template) =
+            template.filter(|_| matches!(state, State::Running | State::Rebalancing))
+        else {
+            return Err(RuntimeError::IllegalState {
+                operation: "remove a stream thread from",
+                state,
+            });
+        };
+        let Some(index) = self.shared.retire_thread() else {
+            return Ok(None);
+        };
+        let name = thread_name(&template, index);
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut handles = self.threads.lock().unwrap_or_else(|p| p.into_inner());
+            let position = handles
+                .iter()
+                .position(|h| h.thread().name() == Some(name.as_str()));
+            match position {
+                Some(i) if handles[i].is_finished() => {
+                    let _ = handles.remove(i).join();
+                    return Ok(Some(name));
+                }
+                None => return Ok(Some(name)),
+                Some(_) if Instant::now() >= deadline => {
+                    return Err(RuntimeError::ThreadStopTimeout {
+                        thread: name,
+                        timeout,
+                    })
+                }
+                Some(_) => {}
+            }
+            drop(handles);
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Pauses processing (Kafka Streams' `pause()`, KIP-834): the stream threads stop
@@ -405,6 +481,22 @@ fn wait_for_topics(
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The name of stream thread `index`.
+fn thread_name(setup: &ThreadSetup, index: usize) -> String {
+    format!("{}-stream-{index}", setup.config.application_id())
+}
+
+/// Starts stream thread `index`.
+fn spawn_thread(template: &ThreadSetup, index: usize) -> std::io::Result<JoinHandle<()>> {
+    let setup = ThreadSetup {
+        index,
+        ..template.clone()
+    };
+    std::thread::Builder::new()
+        .name(thread_name(template, index))
+        .spawn(move || thread::run(setup))
 }
 
 /// The instance's id, a random (v4) UUID kept in its state directory, as Kafka Streams'

@@ -56,7 +56,7 @@ pub(crate) fn run(setup: ThreadSetup) {
             Ok(()) => break,
             Err(error) => {
                 tracing::error!(thread = setup.index, %error, "stream thread failed");
-                if setup.shared.shutting_down() {
+                if setup.shared.shutting_down() || setup.shared.retired(setup.index) {
                     break;
                 }
                 match setup.shared.on_thread_error(&error) {
@@ -578,7 +578,7 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
     let queries = setup.shared.queries.open(setup.index);
     let _routes = QueryRoute(&setup.shared, setup.index);
     let result = loop {
-        if setup.shared.shutting_down() {
+        if setup.shared.shutting_down() || setup.shared.retired(setup.index) {
             break Ok(());
         }
         let wait = if state.borrow().tasks.has_buffered() {
