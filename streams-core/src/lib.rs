@@ -38,10 +38,11 @@ pub use serdes::{
     Serializer,
 };
 pub use state::{
-    CacheBudget, FlushedChange, KeyValueStore, KeyValueStoreBuilder, PutOutcome, SessionStore,
-    StoreBuilder, StoreEngine, Stores, TimestampedKeyValueStore, TimestampedSerde,
-    ValueAndTimestamp, VersionedKeyValueStore, VersionedPut, VersionedStoreBuilder, WindowStore,
-    WindowedStoreBuilder, NO_TIMESTAMP,
+    CacheBudget, FlushedChange, KeyValueStore, KeyValueStoreBuilder, PutOutcome, QueryableStore,
+    ReadOnlyKeyValueStore, ReadOnlySessionStore, ReadOnlyWindowStore, SessionStore, StoreBuilder,
+    StoreEngine, Stores, TimestampedKeyValueStore, TimestampedSerde, ValueAndTimestamp,
+    VersionedKeyValueStore, VersionedPut, VersionedStoreBuilder, WindowStore, WindowedStoreBuilder,
+    NO_TIMESTAMP,
 };
 #[cfg(feature = "rocksdb")]
 pub use state_stores::RocksDbConfig;

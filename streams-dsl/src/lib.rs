@@ -101,8 +101,9 @@ pub mod prelude {
     pub use streams_core::{DeadLetterQueue, ProcessingGuarantee};
     pub use streams_core::{
         DefaultSerde, DeserializationHandler, Headers, KeyValueStore, LogAndContinue, LogAndFail,
-        Processor, ProcessorContext, ProcessorError, PunctuationType, RawRecord, Record, SerdeRef,
-        Serdes, StateError, StoreEngine, Stores, StreamsConfig, StreamsError, TestInputTopic,
+        Processor, ProcessorContext, ProcessorError, PunctuationType, RawRecord,
+        ReadOnlyKeyValueStore, ReadOnlySessionStore, ReadOnlyWindowStore, Record, SerdeRef, Serdes,
+        StateError, StoreEngine, Stores, StreamsConfig, StreamsError, TestInputTopic,
         TestOutputTopic, TestRecord, Timestamp, TimestampExtractor, Topology, TopologyError,
         TopologyTestDriver, ValueAndTimestamp, VersionedKeyValueStore,
     };

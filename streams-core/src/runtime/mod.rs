@@ -156,27 +156,29 @@ impl KafkaStreams {
 
     /// Runs `read` on this instance's store `store` in every task that has it, each on the
     /// stream thread that owns the task, and returns the answers (one per local task).
-    /// `S` is the store's typed handle: [`KeyValueStore`](crate::KeyValueStore),
-    /// [`WindowStore`](crate::WindowStore) or [`SessionStore`](crate::SessionStore).
+    /// `Q` is a read-only view of the store (a query cannot write):
+    /// [`ReadOnlyKeyValueStore`](crate::ReadOnlyKeyValueStore),
+    /// [`ReadOnlyWindowStore`](crate::ReadOnlyWindowStore) or
+    /// [`ReadOnlySessionStore`](crate::ReadOnlySessionStore).
     ///
     /// Only this instance's tasks answer: a key whose partition another instance runs is not
     /// found here. The instance must be [`State::Running`].
     ///
     /// ```no_run
     /// # use streams_core::runtime::KafkaStreams;
-    /// # use streams_core::KeyValueStore;
+    /// # use streams_core::ReadOnlyKeyValueStore;
     /// # fn counts(streams: &KafkaStreams) -> Result<(), streams_core::runtime::RuntimeError> {
-    /// let sizes = streams.query("word-counts", |s: &KeyValueStore<String, i64>| Ok(s.all()?.len()))?;
+    /// let sizes = streams.query("word-counts", |s: &ReadOnlyKeyValueStore<String, i64>| Ok(s.all()?.len()))?;
     /// println!("{} words here", sizes.iter().sum::<usize>());
     /// # Ok(()) }
     /// ```
-    pub fn query<S, R>(
+    pub fn query<Q, R>(
         &self,
         store: &str,
-        read: impl Fn(&S) -> Result<R, crate::StateError> + Send + Sync + 'static,
+        read: impl Fn(&Q) -> Result<R, crate::StateError> + Send + Sync + 'static,
     ) -> Result<Vec<R>, RuntimeError>
     where
-        S: Clone + 'static,
+        Q: crate::QueryableStore,
         R: Send + 'static,
     {
         let state = self.state();
@@ -195,7 +197,8 @@ impl KafkaStreams {
         for route in self.shared.queries.all() {
             let (read, answers, store) = (Arc::clone(&read), answers.clone(), store.to_owned());
             let query: query::Query = Box::new(move |tasks| {
-                let _ = answers.send(tasks.query::<S, R>(&store, &*read));
+                let read_only = |s: &Q::Store| read(&Q::read_only(s.clone()));
+                let _ = answers.send(tasks.query::<Q::Store, R>(&store, &read_only));
             });
             if route.send(query).is_ok() {
                 asked += 1;
@@ -226,7 +229,9 @@ impl KafkaStreams {
         K: Send + Sync + 'static,
         V: Clone + Send + 'static,
     {
-        let found = self.query(store, move |s: &crate::KeyValueStore<K, V>| s.get(&key))?;
+        let found = self.query(store, move |s: &crate::ReadOnlyKeyValueStore<K, V>| {
+            s.get(&key)
+        })?;
         Ok(found.into_iter().flatten().next())
     }
 
