@@ -9,6 +9,7 @@
 pub mod config;
 pub mod error;
 mod headers;
+mod partitioner;
 pub mod processor;
 mod properties;
 mod record;
@@ -27,6 +28,7 @@ pub use config::{
 };
 pub use error::{ProcessorError, RecordPart, StateError, StreamsError, TopologyError};
 pub use headers::{Header, Headers};
+pub use partitioner::StreamPartitioner;
 pub use processor::{
     FixedKey, FixedKeyProcessor, FixedKeyProcessorContext, FixedKeyRecord, Processor,
     ProcessorContext, Punctuation, PunctuationType, ScheduleId,

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use streams_core::{
     Deserializer, Encoded, Headers, Processor, RecordTimestamp, SerdeError, SerdeRef,
-    SerdeRegistry, Serdes, Serializer, StoreBuilder, Stores, TopicName, Topology, TopologyError,
+    SerdeRegistry, Serdes, Serializer, StoreBuilder, Stores, StreamPartitioner, TopicName,
+    Topology, TopologyError,
 };
 
 use crate::config::StoreOptions;
@@ -203,6 +204,39 @@ impl Graph {
             key_serde,
             value_serde,
         );
+        source
+    }
+
+    /// As [`repartition`](Self::repartition), each record written to the partition
+    /// `partitioner` chooses.
+    pub(crate) fn repartition_partitioned<K: Clone + 'static, V: Clone + 'static>(
+        &self,
+        parent: &str,
+        base: &str,
+        key_serde: SerdeRef<K>,
+        value_serde: SerdeRef<V>,
+        partitioner: Arc<dyn StreamPartitioner<K, V>>,
+    ) -> String {
+        let source = format!("{base}-repartition-source");
+        let topic = TopicName::Internal(format!("{base}-repartition"));
+        self.with_topology(|t| {
+            t.add_sink_node_with_partitioner(
+                &format!("{base}-repartition-sink"),
+                topic.clone(),
+                key_serde.clone(),
+                value_serde.clone(),
+                partitioner,
+                &[parent],
+            )?;
+            t.add_source_node(
+                &source,
+                vec![topic],
+                key_serde,
+                value_serde,
+                Arc::new(RecordTimestamp),
+            )
+            .map(|_| ())
+        });
         source
     }
 

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use streams_core::{OffsetReset, SerdeRef, StoreEngine, TimestampExtractor};
+use streams_core::{OffsetReset, SerdeRef, StoreEngine, StreamPartitioner, TimestampExtractor};
 
 use crate::KStream;
 
@@ -68,11 +68,12 @@ impl<K, V> Consumed<K, V> {
     }
 }
 
-/// How records are written to a topic: serdes and sink name.
+/// How records are written to a topic: serdes, sink name and partitioner.
 pub struct Produced<K, V> {
     pub(crate) key_serde: Option<SerdeRef<K>>,
     pub(crate) value_serde: Option<SerdeRef<V>>,
     pub(crate) name: Option<String>,
+    pub(crate) partitioner: Option<Arc<dyn StreamPartitioner<K, V>>>,
 }
 
 impl<K, V> Default for Produced<K, V> {
@@ -81,6 +82,7 @@ impl<K, V> Default for Produced<K, V> {
             key_serde: None,
             value_serde: None,
             name: None,
+            partitioner: None,
         }
     }
 }
@@ -96,13 +98,24 @@ impl<K, V> Produced<K, V> {
         Self {
             key_serde: Some(key_serde),
             value_serde: Some(value_serde),
-            name: None,
+            ..Self::default()
         }
     }
 
     /// Names the sink node.
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+
+    /// Writes each record to the partition `partitioner` chooses (Kafka Streams'
+    /// `withStreamPartitioner`), for `KStream::to_with`; the Kafka runtime applies it (the
+    /// test driver has no partitions).
+    pub fn with_stream_partitioner(
+        mut self,
+        partitioner: impl StreamPartitioner<K, V> + 'static,
+    ) -> Self {
+        self.partitioner = Some(Arc::new(partitioner));
         self
     }
 }
@@ -157,6 +170,7 @@ pub struct Repartitioned<K, V> {
     pub(crate) value_serde: Option<SerdeRef<V>>,
     pub(crate) name: Option<String>,
     pub(crate) partitions: Option<i32>,
+    pub(crate) partitioner: Option<Arc<dyn StreamPartitioner<K, V>>>,
 }
 
 impl<K, V> Default for Repartitioned<K, V> {
@@ -166,6 +180,7 @@ impl<K, V> Default for Repartitioned<K, V> {
             value_serde: None,
             name: None,
             partitions: None,
+            partitioner: None,
         }
     }
 }
@@ -191,9 +206,21 @@ impl<K, V> Repartitioned<K, V> {
         self
     }
 
-    /// The number of partitions of the repartition topic (used by the Kafka runtime).
+    /// The number of partitions of the repartition topic (Kafka Streams'
+    /// `withNumberOfPartitions`): the Kafka runtime creates it with that many, and the
+    /// sub-topology that reads it runs that many tasks. Below 1 fails the build.
     pub fn with_partitions(mut self, partitions: i32) -> Self {
         self.partitions = Some(partitions);
+        self
+    }
+
+    /// Writes each record to the partition of the repartition topic that `partitioner`
+    /// chooses (Kafka Streams' `withStreamPartitioner`); the Kafka runtime applies it.
+    pub fn with_stream_partitioner(
+        mut self,
+        partitioner: impl StreamPartitioner<K, V> + 'static,
+    ) -> Self {
+        self.partitioner = Some(Arc::new(partitioner));
         self
     }
 }

@@ -264,7 +264,12 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
             .unwrap_or_else(|| g.name("KSTREAM-REPARTITION-"));
         let key_serde = g.serde(repartitioned.key_serde, "repartition");
         let value_serde = g.serde(repartitioned.value_serde, "repartition");
-        let source = g.repartition(&self.node, &base, key_serde, value_serde);
+        let source = match repartitioned.partitioner {
+            Some(partitioner) => {
+                g.repartition_partitioned(&self.node, &base, key_serde, value_serde, partitioner)
+            }
+            None => g.repartition(&self.node, &base, key_serde, value_serde),
+        };
         if let Some(partitions) = repartitioned.partitions {
             g.with_topology(|t| {
                 t.set_internal_topic_partitions(&format!("{base}-repartition"), partitions)
@@ -285,9 +290,20 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
         let name = produced.name.unwrap_or_else(|| g.name("KSTREAM-SINK-"));
         let key_serde = g.serde(produced.key_serde, "writing to a topic");
         let value_serde = g.serde(produced.value_serde, "writing to a topic");
+        let topic = streams_core::TopicName::External(topic.to_owned());
         g.with_topology(|t| {
-            t.add_sink(&name, topic, key_serde, value_serde, &[&self.node])
-                .map(|_| ())
+            match produced.partitioner {
+                Some(partitioner) => t.add_sink_node_with_partitioner(
+                    &name,
+                    topic,
+                    key_serde,
+                    value_serde,
+                    partitioner,
+                    &[&self.node],
+                ),
+                None => t.add_sink_node(&name, topic, key_serde, value_serde, &[&self.node]),
+            }
+            .map(|_| ())
         });
     }
 

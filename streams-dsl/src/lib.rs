@@ -108,7 +108,7 @@ pub mod prelude {
         TopologyTestDriver, ValueAndTimestamp, VersionedKeyValueStore,
     };
     pub use streams_core::{
-        FixedKeyProcessor, FixedKeyProcessorContext, FixedKeyRecord, OffsetReset,
+        FixedKeyProcessor, FixedKeyProcessorContext, FixedKeyRecord, OffsetReset, StreamPartitioner,
     };
 }
 

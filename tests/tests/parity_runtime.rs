@@ -1,14 +1,14 @@
 //! Kafka Streams API parity in the Kafka runtime, against librdkafka's mock cluster:
-//! `Repartitioned::with_partitions`, per-store changelog topic configs, per-source offset
-//! reset policies, the UUID instance id, pausing and resuming processing, and adding and
-//! removing stream threads.
+//! `Repartitioned::with_partitions`, stream partitioners, per-store changelog topic configs,
+//! per-source offset reset policies, the UUID instance id, pausing and resuming processing,
+//! and adding and removing stream threads.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use integration_tests::init_tracing;
-use integration_tests::kafka::{latest_counts, produce, read_until};
+use integration_tests::kafka::{latest_counts, produce, read_to_end, read_until};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 use streams_core::runtime::{InternalTopic, TopicCreator};
@@ -375,5 +375,72 @@ fn stream_threads_can_be_added_and_removed_while_running() {
         Some("elastic-stream-0".to_owned())
     );
     assert_eq!(streams.remove_stream_thread(WAIT).unwrap(), None);
+    assert!(streams.close(WAIT));
+}
+
+#[test]
+fn stream_partitioners_choose_the_partitions_of_sinks_and_repartition_topics() {
+    init_tracing();
+    let kafka = Arc::new(EmbeddedKafka::start(1).unwrap());
+    kafka.create_topic("visits", 2).unwrap();
+    kafka.create_topic("routed", 4).unwrap();
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("visits")
+        // The repartition topic gets 3 partitions; a page goes to the one its length picks.
+        .repartition_with(
+            Repartitioned::new()
+                .with_name("by-page")
+                .with_partitions(3)
+                .with_stream_partitioner(|_: &str, _: &String, page: &String, n: i32| {
+                    Some(page.len() as i32 % n)
+                }),
+        )
+        // Users starting with `a` go to the last partition, the rest to the default.
+        .to_with(
+            "routed",
+            Produced::new().with_stream_partitioner(
+                |_: &str, user: &String, _: &String, n: i32| user.starts_with('a').then_some(n - 1),
+            ),
+        );
+    let dir = tempfile::tempdir().unwrap();
+    let streams = KafkaStreams::new(
+        builder.build().unwrap(),
+        config("partitioned", &kafka, dir.path()),
+    )
+    .with_topic_creator(kafka.clone());
+    streams.start().unwrap();
+    let visits = [
+        ("ann", "home"),
+        ("amy", "cart"),
+        ("bob", "checkout"),
+        ("cat", "faq"),
+        ("ada", "x"),
+        ("dan", "search"),
+    ];
+    let records: Vec<(Option<&[u8]>, &[u8])> = visits
+        .iter()
+        .map(|(u, p)| (Some(u.as_bytes()), p.as_bytes()))
+        .collect();
+    produce(kafka.bootstrap_servers(), "visits", &records);
+    read_until(kafka.bootstrap_servers(), "routed", false, WAIT, |r| {
+        r.len() >= visits.len()
+    });
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    for (partition, user, page) in read_to_end(kafka.bootstrap_servers(), "routed", false, WAIT) {
+        if text(&user).starts_with('a') {
+            assert_eq!(partition, 3, "{} {}", text(&user), text(&page));
+        }
+    }
+    let repartitioned = read_to_end(
+        kafka.bootstrap_servers(),
+        "partitioned-by-page-repartition",
+        false,
+        WAIT,
+    );
+    assert_eq!(repartitioned.len(), visits.len());
+    for (partition, _, page) in repartitioned {
+        assert_eq!(partition, page.len() as i32 % 3, "{}", text(&page));
+    }
     assert!(streams.close(WAIT));
 }

@@ -267,6 +267,10 @@ impl KafkaStreams {
         let existing = topics::partition_counts(&metadata, timeout)
             .map_err(|e| startup::unreachable(&metadata, &self.config, timeout, e))?;
         let mut plan = topics::plan(&self.topology, application_id, &existing)?;
+        let mut partition_counts = existing.clone();
+        for topic in &plan.missing {
+            partition_counts.insert(topic.name.clone(), topic.partitions);
+        }
         let control = control::control_topic(application_id);
         if !existing.contains_key(&control) {
             plan.missing.push(InternalTopic {
@@ -306,6 +310,7 @@ impl KafkaStreams {
             source_topics,
             subtopology_of,
             interceptor: self.interceptor.clone(),
+            partition_counts: Arc::new(partition_counts),
         };
         for index in 0..threads {
             handles.push(spawn_thread(&template, index)?);

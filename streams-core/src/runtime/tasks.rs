@@ -56,6 +56,8 @@ pub(crate) struct ActiveTasks {
     global: Option<GlobalReplica>,
     exactly_once: bool,
     metrics: Arc<Metrics>,
+    /// The partition counts of the cluster's topics, for the sinks' stream partitioners.
+    partition_counts: Arc<HashMap<String, i32>>,
 }
 
 impl ActiveTasks {
@@ -83,7 +85,14 @@ impl ActiveTasks {
             global,
             exactly_once,
             metrics,
+            partition_counts: Arc::default(),
         }
+    }
+
+    /// Gives the tasks the partition counts of the cluster's topics (for stream partitioners).
+    pub(crate) fn with_partition_counts(mut self, counts: Arc<HashMap<String, i32>>) -> Self {
+        self.partition_counts = counts;
+        self
     }
 
     /// The ids of the tasks this thread runs (restoring or processing).
@@ -226,6 +235,7 @@ impl ActiveTasks {
         if let Some(global) = &self.global {
             task.attach_global_stores(global.task());
         }
+        task.set_partition_counts(Arc::clone(&self.partition_counts));
         Ok(task)
     }
 

@@ -47,6 +47,8 @@ pub(crate) struct ThreadSetup {
     pub(crate) source_topics: Vec<String>,
     pub(crate) subtopology_of: Arc<HashMap<String, u32>>,
     pub(crate) interceptor: Option<Arc<dyn SendInterceptor>>,
+    /// The partition counts of the cluster's topics at start-up, for stream partitioners.
+    pub(crate) partition_counts: Arc<HashMap<String, i32>>,
 }
 
 /// Runs a stream thread until shutdown, replacing it after errors if the policy says so.
@@ -556,7 +558,8 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
             restorer,
             global,
             Arc::clone(&setup.shared.metrics),
-        ),
+        )
+        .with_partition_counts(Arc::clone(&setup.partition_counts)),
         collector,
         producer_config,
         interceptor: setup.interceptor.clone(),

@@ -85,6 +85,9 @@ pub(crate) struct TaskContext {
     pub(crate) directory: Arc<std::path::Path>,
     /// Whether a processor asked for a commit since the last one.
     pub(crate) commit_requested: bool,
+    /// The partition counts of the topics sinks write to, where the driver knows them (for
+    /// stream partitioners).
+    pub(crate) partition_counts: Option<Arc<HashMap<String, i32>>>,
 }
 
 impl TaskContext {
@@ -219,6 +222,7 @@ impl Task {
                 current: None,
                 directory: Arc::from(parts.directory.as_path()),
                 commit_requested: false,
+                partition_counts: None,
             },
             sources,
             nodes: parts.nodes,
@@ -232,6 +236,12 @@ impl Task {
             skip_log: LogLimit::default(),
             consumed,
         })
+    }
+
+    /// Gives the task the partition counts of the topics it writes to, for its sinks' stream
+    /// partitioners (without them the default partitioning applies).
+    pub fn set_partition_counts(&mut self, counts: Arc<HashMap<String, i32>>) {
+        self.ctx.partition_counts = Some(counts);
     }
 
     /// Whether a processor asked for a commit (with

@@ -342,6 +342,28 @@ impl Topology {
             SinkTopicSpec::Fixed(topic),
             key_serde,
             value_serde,
+            None,
+            parents,
+        )
+    }
+
+    /// Adds a sink that writes to `topic` (external or internal), each record to the
+    /// partition `partitioner` chooses (Kafka Streams' `StreamPartitioner`).
+    pub fn add_sink_node_with_partitioner<K: 'static, V: 'static>(
+        &mut self,
+        name: &str,
+        topic: TopicName,
+        key_serde: SerdeRef<K>,
+        value_serde: SerdeRef<V>,
+        partitioner: Arc<dyn crate::StreamPartitioner<K, V>>,
+        parents: &[&str],
+    ) -> Result<&mut Self, TopologyError> {
+        self.add_sink_spec(
+            name,
+            SinkTopicSpec::Fixed(topic),
+            key_serde,
+            value_serde,
+            Some(partitioner),
             parents,
         )
     }
@@ -361,6 +383,7 @@ impl Topology {
             SinkTopicSpec::PerRecord(Arc::new(choose)),
             key_serde,
             value_serde,
+            None,
             parents,
         )
     }
@@ -371,6 +394,7 @@ impl Topology {
         topic: SinkTopicSpec<K, V>,
         key_serde: SerdeRef<K>,
         value_serde: SerdeRef<V>,
+        partitioner: Option<Arc<dyn crate::StreamPartitioner<K, V>>>,
         parents: &[&str],
     ) -> Result<&mut Self, TopologyError> {
         self.check_new_name(name)?;
@@ -391,6 +415,7 @@ impl Topology {
                 topic,
                 key_serde,
                 value_serde,
+                partitioner,
             }),
         }))
     }
