@@ -36,12 +36,19 @@ mod logged_versioned;
 mod logged_window;
 mod restore;
 mod retention_clock;
+#[cfg(feature = "rocksdb")]
 mod rocks;
+#[cfg(feature = "rocksdb")]
 mod rocks_key_value;
+#[cfg(feature = "rocksdb")]
 mod rocks_session;
+#[cfg(feature = "rocksdb")]
 mod rocks_versioned;
+#[cfg(feature = "rocksdb")]
 mod rocks_window;
+#[cfg(feature = "rocksdb")]
 mod segment_key;
+#[cfg(feature = "rocksdb")]
 mod segmented_db;
 mod segmented_map;
 mod segments;
@@ -61,10 +68,15 @@ pub use key_value::{KeyValueBytesStore, KeyValueItem, KeyValueIter};
 pub use logged::{LoggedKeyValueStore, SharedSink};
 pub use logged_versioned::LoggedVersionedStore;
 pub use logged_window::{LoggedSessionStore, LoggedWindowStore};
+#[cfg(feature = "rocksdb")]
 pub use rocks::{OptionsHook, RocksDbConfig};
+#[cfg(feature = "rocksdb")]
 pub use rocks_key_value::RocksDbKeyValueStore;
+#[cfg(feature = "rocksdb")]
 pub use rocks_session::RocksDbSessionStore;
+#[cfg(feature = "rocksdb")]
 pub use rocks_versioned::RocksDbVersionedStore;
+#[cfg(feature = "rocksdb")]
 pub use rocks_window::RocksDbWindowStore;
 pub use segments::Segments;
 pub use session::{
@@ -80,4 +92,5 @@ pub use window::{
 };
 
 /// RocksDB's options type, for [`RocksDbConfig::with_options_hook`].
+#[cfg(feature = "rocksdb")]
 pub use rocksdb::Options as RocksDbOptions;

@@ -20,6 +20,7 @@ impl RetentionClock {
     }
 
     /// The segments that this retention implies.
+    #[cfg(feature = "rocksdb")]
     pub(crate) fn segments(&self) -> Segments {
         self.segments
     }
@@ -35,6 +36,7 @@ impl RetentionClock {
     }
 
     /// Sets the observed time, as a store does when it reopens.
+    #[cfg(feature = "rocksdb")]
     pub(crate) fn restore_observed(&mut self, observed: i64) {
         self.observed = observed;
     }

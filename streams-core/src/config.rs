@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+#[cfg(feature = "rocksdb")]
 use state_stores::RocksDbConfig;
 
 use crate::{RawRecord, StreamsError};
@@ -113,6 +114,7 @@ pub struct StreamsConfig {
     application_id: String,
     deserialization_handler: Arc<dyn DeserializationHandler>,
     state_dir: PathBuf,
+    #[cfg(feature = "rocksdb")]
     rocksdb: RocksDbConfig,
     cache_max_bytes: usize,
     max_out_of_orderness: std::time::Duration,
@@ -146,6 +148,9 @@ struct KafkaSettings {
     buffered_records_per_partition: usize,
     common: Vec<(String, String)>,
     consumer: Vec<(String, String)>,
+    main_consumer: Vec<(String, String)>,
+    restore_consumer: Vec<(String, String)>,
+    global_consumer: Vec<(String, String)>,
     producer: Vec<(String, String)>,
     admin: Vec<(String, String)>,
 }
@@ -163,6 +168,9 @@ impl Default for KafkaSettings {
             buffered_records_per_partition: 1_000,
             common: Vec::new(),
             consumer: Vec::new(),
+            main_consumer: Vec::new(),
+            restore_consumer: Vec::new(),
+            global_consumer: Vec::new(),
             producer: Vec::new(),
             admin: Vec::new(),
         }
@@ -207,6 +215,7 @@ impl StreamsConfig {
             application_id: application_id.into(),
             deserialization_handler: Arc::new(LogAndFail),
             state_dir: default_state_dir(),
+            #[cfg(feature = "rocksdb")]
             rocksdb: RocksDbConfig::default(),
             cache_max_bytes: Self::DEFAULT_CACHE_MAX_BYTES,
             max_out_of_orderness: std::time::Duration::ZERO,
@@ -228,9 +237,10 @@ impl StreamsConfig {
     }
 
     /// Sets how many stream threads an instance runs (default 1). Each has its own consumer
-    /// and the tasks of the partitions the group assigns it.
+    /// and the tasks of the partitions the group assigns it. 0 is refused when the
+    /// application starts (see [`validate`](Self::validate)).
     pub fn num_stream_threads(mut self, threads: usize) -> Self {
-        self.kafka.num_stream_threads = threads.max(1);
+        self.kafka.num_stream_threads = threads;
         self
     }
 
@@ -293,9 +303,10 @@ impl StreamsConfig {
 
     /// Sets how many records of one input partition a task buffers before the thread pauses
     /// fetching that partition (Kafka Streams' `buffered.records.per.partition`, default
-    /// 1000). Small buffers keep the partitions of a thread close in event time.
+    /// 1000). Small buffers keep the partitions of a thread close in event time. 0 is
+    /// refused when the application starts (see [`validate`](Self::validate)).
     pub fn buffered_records_per_partition(mut self, records: usize) -> Self {
-        self.kafka.buffered_records_per_partition = records.max(1);
+        self.kafka.buffered_records_per_partition = records;
         self
     }
 
@@ -340,6 +351,39 @@ impl StreamsConfig {
         self
     }
 
+    /// Passes a property to the group consumers of the stream threads only (Kafka Streams'
+    /// `main.consumer.` prefix); it overrides [`consumer_property`](Self::consumer_property).
+    pub fn main_consumer_property(
+        mut self,
+        key: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        self.kafka.main_consumer.push((key.into(), value.into()));
+        self
+    }
+
+    /// Passes a property to the consumers that restore stores from changelogs only (Kafka
+    /// Streams' `restore.consumer.` prefix).
+    pub fn restore_consumer_property(
+        mut self,
+        key: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        self.kafka.restore_consumer.push((key.into(), value.into()));
+        self
+    }
+
+    /// Passes a property to the consumers that keep global stores only (Kafka Streams'
+    /// `global.consumer.` prefix).
+    pub fn global_consumer_property(
+        mut self,
+        key: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        self.kafka.global_consumer.push((key.into(), value.into()));
+        self
+    }
+
     /// Passes a property to the rdkafka producers.
     pub fn producer_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.kafka.producer.push((key.into(), value.into()));
@@ -357,6 +401,9 @@ impl StreamsConfig {
         ClientProperties {
             common: &self.kafka.common,
             consumer: &self.kafka.consumer,
+            main_consumer: &self.kafka.main_consumer,
+            restore_consumer: &self.kafka.restore_consumer,
+            global_consumer: &self.kafka.global_consumer,
             producer: &self.kafka.producer,
             admin: &self.kafka.admin,
         }
@@ -424,6 +471,7 @@ impl StreamsConfig {
 
     /// Sets the memory budget and tuning of the RocksDB stores (see [`RocksDbConfig`] for the
     /// defaults). Every store of the application shares it.
+    #[cfg(feature = "rocksdb")]
     pub fn rocksdb(mut self, config: RocksDbConfig) -> Self {
         self.rocksdb = config;
         self
@@ -435,6 +483,7 @@ impl StreamsConfig {
     }
 
     /// The RocksDB configuration.
+    #[cfg(feature = "rocksdb")]
     pub fn rocksdb_config(&self) -> &RocksDbConfig {
         &self.rocksdb
     }
@@ -473,6 +522,12 @@ pub struct ClientProperties<'a> {
     pub common: &'a [(String, String)],
     /// For consumers.
     pub consumer: &'a [(String, String)],
+    /// For the group consumers of stream threads (after `consumer`).
+    pub main_consumer: &'a [(String, String)],
+    /// For the consumers that restore stores (after `consumer`).
+    pub restore_consumer: &'a [(String, String)],
+    /// For the consumers that keep global stores (after `consumer`).
+    pub global_consumer: &'a [(String, String)],
     /// For producers.
     pub producer: &'a [(String, String)],
     /// For the admin client.

@@ -9,8 +9,11 @@
 pub mod config;
 pub mod error;
 mod headers;
+mod partitioner;
 pub mod processor;
+mod properties;
 mod record;
+#[cfg(feature = "kafka")]
 pub mod runtime;
 pub mod serdes;
 pub mod state;
@@ -25,22 +28,30 @@ pub use config::{
 };
 pub use error::{ProcessorError, RecordPart, StateError, StreamsError, TopologyError};
 pub use headers::{Header, Headers};
-pub use processor::{Processor, ProcessorContext, Punctuation, PunctuationType, ScheduleId};
+pub use partitioner::StreamPartitioner;
+pub use processor::{
+    FixedKey, FixedKeyProcessor, FixedKeyProcessorContext, FixedKeyRecord, Processor,
+    ProcessorContext, Punctuation, PunctuationType, ScheduleId,
+};
+pub use properties::ConfigError;
 pub use record::{ProducedRecord, RawRecord, Record, RecordMetadata, Timestamp, TopicPartition};
 pub use serdes::{
     DefaultSerde, Deserializer, Encoded, SchemaRegistryError, Serde, SerdeError, SerdeRef,
     SerdeRegistry, Serdes, Serializer,
 };
 pub use state::{
-    CacheBudget, FlushedChange, KeyValueStore, KeyValueStoreBuilder, PutOutcome, SessionStore,
-    StoreBuilder, StoreEngine, Stores, TimestampedKeyValueStore, TimestampedSerde,
-    ValueAndTimestamp, VersionedKeyValueStore, VersionedPut, VersionedStoreBuilder, WindowStore,
-    WindowedStoreBuilder, NO_TIMESTAMP,
+    CacheBudget, FlushedChange, KeyValueStore, KeyValueStoreBuilder, PutOutcome, QueryableStore,
+    ReadOnlyKeyValueStore, ReadOnlySessionStore, ReadOnlyWindowStore, SessionStore, StoreBuilder,
+    StoreEngine, Stores, TimestampedKeyValueStore, TimestampedSerde, ValueAndTimestamp,
+    VersionedKeyValueStore, VersionedPut, VersionedStoreBuilder, WindowStore, WindowedStoreBuilder,
+    NO_TIMESTAMP,
 };
-pub use state_stores::{ChangelogRecord, Checkpoint, RocksDbConfig, StoreError};
+#[cfg(feature = "rocksdb")]
+pub use state_stores::RocksDbConfig;
+pub use state_stores::{ChangelogRecord, Checkpoint, StoreError};
 pub use task::{ChangelogPartition, OutputRecord, Task, TaskId, TaskMetrics};
 pub use test_driver::{TestInputTopic, TestOutputTopic, TestRecord, TopologyTestDriver};
 pub use time::{
     RecordTimestamp, TimestampExtractor, TypedTimestampExtractor, UsePartitionTimeOnInvalid,
 };
-pub use topology::{ChangelogTopic, TopicName, Topology, TopologyDescription};
+pub use topology::{ChangelogTopic, OffsetReset, TopicName, Topology, TopologyDescription};

@@ -30,7 +30,7 @@ pub struct BranchedKStream<K, V> {
     parent: String,
     prefix: Option<String>,
     repartition_required: bool,
-    branches: Vec<(Predicate<K, V>, Option<String>)>,
+    branches: Vec<(Predicate<K, V>, Branched<K, V>)>,
 }
 
 impl<K: Clone + 'static, V: Clone + 'static> BranchedKStream<K, V> {
@@ -53,15 +53,15 @@ impl<K: Clone + 'static, V: Clone + 'static> BranchedKStream<K, V> {
     pub fn branch(
         mut self,
         predicate: impl Fn(&K, &V) -> bool + Send + Sync + 'static,
-        branched: Branched,
+        branched: Branched<K, V>,
     ) -> Self {
-        self.branches.push((Arc::new(predicate), branched.0));
+        self.branches.push((Arc::new(predicate), branched));
         self
     }
 
     /// Finishes the split with a branch for the records no predicate took.
-    pub fn default_branch(self, branched: Branched) -> HashMap<String, KStream<K, V>> {
-        self.finish(Some(branched.0))
+    pub fn default_branch(self, branched: Branched<K, V>) -> HashMap<String, KStream<K, V>> {
+        self.finish(Some(branched))
     }
 
     /// Finishes the split; records no predicate took are dropped.
@@ -69,7 +69,9 @@ impl<K: Clone + 'static, V: Clone + 'static> BranchedKStream<K, V> {
         self.finish(None)
     }
 
-    fn finish(self, default: Option<Option<String>>) -> HashMap<String, KStream<K, V>> {
+    /// Adds the branch nodes; returns each branch's stream, after its function if it has one
+    /// (a branch with a consumer is not returned), by name.
+    fn finish(self, default: Option<Branched<K, V>>) -> HashMap<String, KStream<K, V>> {
         let g = &self.graph;
         let branch_node = g.name("KSTREAM-BRANCH-");
         let prefix = self.prefix.unwrap_or_else(|| format!("{branch_node}-"));
@@ -79,35 +81,37 @@ impl<K: Clone + 'static, V: Clone + 'static> BranchedKStream<K, V> {
         };
         let mut children = Vec::new();
         let mut routes = Vec::new();
-        for (i, (predicate, name)) in self.branches.into_iter().enumerate() {
-            let child = label(name, i + 1);
+        for (i, (predicate, branched)) in self.branches.into_iter().enumerate() {
+            let child = label(branched.name, i + 1);
             routes.push((predicate, child.clone()));
-            children.push(child);
+            children.push((child, branched.chain));
         }
-        let default_child = default.map(|name| label(name, 0));
-        children.extend(default_child.clone());
+        let default_child = default.map(|branched| (label(branched.name, 0), branched.chain));
+        let default_name = default_child.as_ref().map(|(name, _)| name.clone());
+        children.extend(default_child);
         let routes = Arc::new(routes);
         g.with_topology(|t| {
             t.add_processor(
                 &branch_node,
                 move || Branch {
                     branches: Arc::clone(&routes),
-                    default: default_child.clone(),
+                    default: default_name.clone(),
                 },
                 &[&self.parent],
             )?;
-            for child in &children {
+            for (child, _) in &children {
                 t.add_processor::<K, V, K, V, _>(child, || PassThrough, &[&branch_node])?;
             }
             Ok(())
         });
         children
             .into_iter()
-            .map(|child| {
-                (
-                    child.clone(),
-                    KStream::new(g.clone(), child, self.repartition_required),
-                )
+            .filter_map(|(child, chain)| {
+                let stream = KStream::new(g.clone(), child.clone(), self.repartition_required);
+                match chain {
+                    None => Some((child, stream)),
+                    Some(chain) => chain(stream).map(|stream| (child, stream)),
+                }
             })
             .collect()
     }

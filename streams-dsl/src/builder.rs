@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use streams_core::{
     Deserializer, Encoded, Headers, Processor, RecordTimestamp, SerdeError, SerdeRef,
-    SerdeRegistry, Serdes, Serializer, StoreBuilder, Stores, TopicName, Topology, TopologyError,
+    SerdeRegistry, Serdes, Serializer, StoreBuilder, Stores, StreamPartitioner, TopicName,
+    Topology, TopologyError,
 };
 
 use crate::config::{EventTime, StoreOptions};
@@ -207,6 +208,39 @@ impl Graph {
         source
     }
 
+    /// As [`repartition`](Self::repartition), each record written to the partition
+    /// `partitioner` chooses.
+    pub(crate) fn repartition_partitioned<K: Clone + 'static, V: Clone + 'static>(
+        &self,
+        parent: &str,
+        base: &str,
+        key_serde: SerdeRef<K>,
+        value_serde: SerdeRef<V>,
+        partitioner: Arc<dyn StreamPartitioner<K, V>>,
+    ) -> String {
+        let source = format!("{base}-repartition-source");
+        let topic = TopicName::Internal(format!("{base}-repartition"));
+        self.with_topology(|t| {
+            t.add_sink_node_with_partitioner(
+                &format!("{base}-repartition-sink"),
+                topic.clone(),
+                key_serde.clone(),
+                value_serde.clone(),
+                partitioner,
+                &[parent],
+            )?;
+            t.add_source_node(
+                &source,
+                vec![topic],
+                key_serde,
+                value_serde,
+                Arc::new(RecordTimestamp),
+            )
+            .map(|_| ())
+        });
+        source
+    }
+
     /// Writes what `parents` forward to the internal topic `topic` (named
     /// `<application.id>-<topic>`) through the sink `sink`, and reads it back in the source
     /// `source`, so that records reach the task of the partition their key maps to.
@@ -322,9 +356,10 @@ impl Graph {
         options: StoreOptions,
         processor: &str,
     ) {
-        if !options.logging {
-            builder = builder.with_logging_disabled();
-        }
+        builder = match options.logging {
+            true => builder.with_logging_enabled(options.changelog_configs),
+            false => builder.with_logging_disabled(),
+        };
         if options.caching {
             builder = builder.with_caching_enabled();
         }
@@ -423,7 +458,15 @@ impl StreamsBuilder {
         let name = consumed.name.unwrap_or_else(|| g.name("KSTREAM-SOURCE-"));
         let key_serde = g.serde(consumed.key_serde, "reading a source topic");
         let value_serde = g.serde(consumed.value_serde, "reading a source topic");
-        let topics = topics.into_iter().map(TopicName::External).collect();
+        let topics: Vec<TopicName> = topics.into_iter().map(TopicName::External).collect();
+        if let Some(reset) = consumed.offset_reset {
+            g.with_topology(|t| {
+                for topic in &topics {
+                    t.set_offset_reset(topic.clone(), reset);
+                }
+                Ok(())
+            });
+        }
         g.with_topology(|t| {
             match consumed.extractor {
                 Some(EventTime::Typed(extractor)) => t.add_source_node_with_typed_extractor(
@@ -478,6 +521,7 @@ impl StreamsBuilder {
             value_serde: Some(Serdes::optional(value_serde)),
             extractor: consumed.extractor.map(EventTime::for_rows),
             name: consumed.name,
+            offset_reset: consumed.offset_reset,
         };
         let source = self.add_source::<K, Option<V>>(vec![topic.to_owned()], rows);
         g.table_from_rows(&source, "KTABLE-SOURCE-", materialized)

@@ -2,9 +2,15 @@
 //! are taken from the builder's serde registry (see
 //! [`StreamsBuilder::with_serde`](crate::StreamsBuilder::with_serde)).
 
-use std::sync::Arc;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 
-use streams_core::{SerdeRef, StoreEngine, TimestampExtractor, TypedTimestampExtractor};
+use streams_core::{
+    OffsetReset, SerdeRef, StoreEngine, StreamPartitioner, TimestampExtractor,
+    TypedTimestampExtractor,
+};
+
+use crate::KStream;
 
 /// How a source topic is read: serdes, timestamp extractor and source name.
 pub struct Consumed<K, V> {
@@ -12,6 +18,7 @@ pub struct Consumed<K, V> {
     pub(crate) value_serde: Option<SerdeRef<V>>,
     pub(crate) extractor: Option<EventTime<K, V>>,
     pub(crate) name: Option<String>,
+    pub(crate) offset_reset: Option<OffsetReset>,
 }
 
 /// Where a source's records take their event time from.
@@ -45,6 +52,7 @@ impl<K, V> Default for Consumed<K, V> {
             value_serde: None,
             extractor: None,
             name: None,
+            offset_reset: None,
         }
     }
 }
@@ -108,13 +116,21 @@ impl<K, V> Consumed<K, V> {
         self.name = Some(name.into());
         self
     }
+
+    /// Where the source starts reading a partition that the application has no committed
+    /// offset for (Kafka Streams' `withOffsetResetPolicy`; default: the earliest record).
+    pub fn with_offset_reset_policy(mut self, reset: OffsetReset) -> Self {
+        self.offset_reset = Some(reset);
+        self
+    }
 }
 
-/// How records are written to a topic: serdes and sink name.
+/// How records are written to a topic: serdes, sink name and partitioner.
 pub struct Produced<K, V> {
     pub(crate) key_serde: Option<SerdeRef<K>>,
     pub(crate) value_serde: Option<SerdeRef<V>>,
     pub(crate) name: Option<String>,
+    pub(crate) partitioner: Option<Arc<dyn StreamPartitioner<K, V>>>,
 }
 
 impl<K, V> Default for Produced<K, V> {
@@ -123,6 +139,7 @@ impl<K, V> Default for Produced<K, V> {
             key_serde: None,
             value_serde: None,
             name: None,
+            partitioner: None,
         }
     }
 }
@@ -138,13 +155,24 @@ impl<K, V> Produced<K, V> {
         Self {
             key_serde: Some(key_serde),
             value_serde: Some(value_serde),
-            name: None,
+            ..Self::default()
         }
     }
 
     /// Names the sink node.
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+
+    /// Writes each record to the partition `partitioner` chooses (Kafka Streams'
+    /// `withStreamPartitioner`), for `KStream::to_with`; the Kafka runtime applies it (the
+    /// test driver has no partitions).
+    pub fn with_stream_partitioner(
+        mut self,
+        partitioner: impl StreamPartitioner<K, V> + 'static,
+    ) -> Self {
+        self.partitioner = Some(Arc::new(partitioner));
         self
     }
 }
@@ -199,6 +227,7 @@ pub struct Repartitioned<K, V> {
     pub(crate) value_serde: Option<SerdeRef<V>>,
     pub(crate) name: Option<String>,
     pub(crate) partitions: Option<i32>,
+    pub(crate) partitioner: Option<Arc<dyn StreamPartitioner<K, V>>>,
 }
 
 impl<K, V> Default for Repartitioned<K, V> {
@@ -208,6 +237,7 @@ impl<K, V> Default for Repartitioned<K, V> {
             value_serde: None,
             name: None,
             partitions: None,
+            partitioner: None,
         }
     }
 }
@@ -233,9 +263,21 @@ impl<K, V> Repartitioned<K, V> {
         self
     }
 
-    /// The number of partitions of the repartition topic (used by the Kafka runtime).
+    /// The number of partitions of the repartition topic (Kafka Streams'
+    /// `withNumberOfPartitions`): the Kafka runtime creates it with that many, and the
+    /// sub-topology that reads it runs that many tasks. Below 1 fails the build.
     pub fn with_partitions(mut self, partitions: i32) -> Self {
         self.partitions = Some(partitions);
+        self
+    }
+
+    /// Writes each record to the partition of the repartition topic that `partitioner`
+    /// chooses (Kafka Streams' `withStreamPartitioner`); the Kafka runtime applies it.
+    pub fn with_stream_partitioner(
+        mut self,
+        partitioner: impl StreamPartitioner<K, V> + 'static,
+    ) -> Self {
+        self.partitioner = Some(Arc::new(partitioner));
         self
     }
 }
@@ -246,6 +288,8 @@ pub struct Materialized<K, V> {
     pub(crate) key_serde: Option<SerdeRef<K>>,
     pub(crate) value_serde: Option<SerdeRef<V>>,
     pub(crate) logging: bool,
+    /// Topic configs of the changelog, over the defaults.
+    pub(crate) changelog_configs: Vec<(String, String)>,
     pub(crate) caching: bool,
     pub(crate) engine: StoreEngine,
     pub(crate) retention: Option<std::time::Duration>,
@@ -260,6 +304,7 @@ impl<K, V> Default for Materialized<K, V> {
             key_serde: None,
             value_serde: None,
             logging: true,
+            changelog_configs: Vec::new(),
             caching: true,
             engine: StoreEngine::RocksDb,
             retention: None,
@@ -337,6 +382,21 @@ impl<K, V> Materialized<K, V> {
         self
     }
 
+    /// Keeps the store's changelog (the default) with these topic configs over the
+    /// runtime's own (Kafka Streams' `withLoggingEnabled(Map)`), for example
+    /// `("min.insync.replicas", "2")` or `("segment.bytes", ...)`.
+    pub fn with_logging_enabled<K2: Into<String>, V2: Into<String>>(
+        mut self,
+        configs: impl IntoIterator<Item = (K2, V2)>,
+    ) -> Self {
+        self.logging = true;
+        self.changelog_configs = configs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        self
+    }
+
     /// A table kept in a versioned store (Kafka Streams'
     /// `Stores.persistentVersionedKeyValueStore`): each row keeps its older values, each
     /// valid from its record's time, for `history_retention` after stream time passes them,
@@ -357,11 +417,13 @@ impl<K, V> Materialized<K, V> {
 }
 
 /// What `Materialized` says about a store besides its name and serdes.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct StoreOptions {
     pub(crate) engine: StoreEngine,
     pub(crate) logging: bool,
     pub(crate) caching: bool,
+    /// Topic configs of the changelog, over the defaults.
+    pub(crate) changelog_configs: Vec<(String, String)>,
 }
 
 impl<K, V> Materialized<K, V> {
@@ -370,6 +432,7 @@ impl<K, V> Materialized<K, V> {
             engine: self.engine,
             logging: self.logging,
             caching: self.caching,
+            changelog_configs: self.changelog_configs.clone(),
         }
     }
 }
@@ -385,18 +448,148 @@ impl Named {
     }
 }
 
-/// A name for one branch of a split.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct Branched(pub(crate) Option<String>);
+/// One branch of a split: its name and, optionally, what to do with its stream (Kafka
+/// Streams' `Branched.as`, `Branched.withFunction`, `Branched.withConsumer`).
+pub struct Branched<K, V> {
+    pub(crate) name: Option<String>,
+    pub(crate) chain: Option<BranchChain<K, V>>,
+}
 
-impl Branched {
+/// What a branch does with its stream: `Some` is the stream the split returns for it.
+pub(crate) type BranchChain<K, V> = Box<dyn FnOnce(KStream<K, V>) -> Option<KStream<K, V>>>;
+
+impl<K, V> Default for Branched<K, V> {
+    fn default() -> Self {
+        Self {
+            name: None,
+            chain: None,
+        }
+    }
+}
+
+impl<K: 'static, V: 'static> Branched<K, V> {
     /// The branch is called `<split prefix><name>`.
     pub fn named(name: impl Into<String>) -> Self {
-        Self(Some(name.into()))
+        Self {
+            name: Some(name.into()),
+            chain: None,
+        }
     }
 
     /// The branch gets a number as its name.
     pub fn unnamed() -> Self {
-        Self(None)
+        Self::default()
+    }
+
+    /// The branch's stream goes through `chain`, and the split returns what `chain` returns
+    /// for it (Kafka Streams' `Branched.withFunction`).
+    pub fn with_function(chain: impl FnOnce(KStream<K, V>) -> KStream<K, V> + 'static) -> Self {
+        Self {
+            name: None,
+            chain: Some(Box::new(move |stream| Some(chain(stream)))),
+        }
+    }
+
+    /// The branch's stream is handed to `consume`, and the split returns nothing for it
+    /// (Kafka Streams' `Branched.withConsumer`).
+    pub fn with_consumer(consume: impl FnOnce(KStream<K, V>) + 'static) -> Self {
+        Self {
+            name: None,
+            chain: Some(Box::new(move |stream| {
+                consume(stream);
+                None
+            })),
+        }
+    }
+
+    /// Names the branch `<split prefix><name>` (for `with_function` and `with_consumer`).
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+}
+
+/// Where [`KStream::print`](crate::KStream::print) writes: stdout, or a writer.
+enum PrintTarget {
+    Stdout,
+    Writer(Mutex<Box<dyn Write + Send>>),
+}
+
+/// The lines of a key and a value.
+type LineMapper<K, V> = Arc<dyn Fn(&K, &V) -> String + Send + Sync>;
+
+/// How [`KStream::print`](crate::KStream::print) writes records: where to, with which label,
+/// and how a record becomes text (Kafka Streams' `Printed`).
+pub struct Printed<K, V> {
+    target: PrintTarget,
+    pub(crate) label: Option<String>,
+    mapper: LineMapper<K, V>,
+}
+
+impl<K: std::fmt::Debug, V: std::fmt::Debug> Printed<K, V> {
+    /// Prints to stdout, each record as `[label]: key, value` (`Debug` formatting).
+    pub fn to_sys_out() -> Self {
+        Self {
+            target: PrintTarget::Stdout,
+            label: None,
+            mapper: Arc::new(|k, v| format!("{k:?}, {v:?}")),
+        }
+    }
+
+    /// Prints to `writer` (a file, a buffer), one line per record, shared by every task.
+    pub fn to_writer(writer: impl Write + Send + 'static) -> Self {
+        Self {
+            target: PrintTarget::Writer(Mutex::new(Box::new(writer))),
+            ..Self::to_sys_out()
+        }
+    }
+}
+
+impl<K, V> Printed<K, V> {
+    /// Labels each line with `label` instead of the printing node's name.
+    pub fn with_label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// Formats each record's key and value with `mapper` instead of `Debug`.
+    pub fn with_key_value_mapper(
+        mut self,
+        mapper: impl Fn(&K, &V) -> String + Send + Sync + 'static,
+    ) -> Self {
+        self.mapper = Arc::new(mapper);
+        self
+    }
+
+    pub(crate) fn into_printer(self, label: String) -> Printer<K, V> {
+        Printer {
+            target: self.target,
+            label,
+            mapper: self.mapper,
+        }
+    }
+}
+
+/// A [`Printed`] with its label settled: writes the lines.
+pub(crate) struct Printer<K, V> {
+    target: PrintTarget,
+    label: String,
+    mapper: LineMapper<K, V>,
+}
+
+impl<K, V> Printer<K, V> {
+    /// Writes the line of one record.
+    pub(crate) fn print(&self, key: &K, value: &V) -> std::io::Result<()> {
+        let line = format!("[{}]: {}\n", self.label, (self.mapper)(key, value));
+        match &self.target {
+            PrintTarget::Stdout => std::io::stdout().lock().write_all(line.as_bytes()),
+            PrintTarget::Writer(writer) => {
+                let mut writer = writer
+                    .lock()
+                    .map_err(|_| std::io::Error::other("a printer panicked while writing"))?;
+                writer.write_all(line.as_bytes())?;
+                writer.flush()
+            }
+        }
     }
 }

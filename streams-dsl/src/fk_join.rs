@@ -26,6 +26,7 @@ const RIGHT_SIDE: StoreOptions = StoreOptions {
     engine: StoreEngine::RocksDb,
     logging: true,
     caching: false,
+    changelog_configs: Vec::new(),
 };
 
 impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {

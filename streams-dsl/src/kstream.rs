@@ -4,18 +4,18 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use streams_core::{Processor, Record};
+use streams_core::{FixedKey, FixedKeyProcessor, Processor, Record};
 
 use crate::builder::Graph;
 use crate::processors::join::GlobalJoin;
 use crate::processors::stateless::{
-    FlatMap, FlatMapValues, ForEach, Map, MapValues, PassThrough, Peek, SelectKey,
+    FlatMap, FlatMapValues, ForEach, Map, MapValues, PassThrough, Peek, Print, SelectKey,
 };
 use crate::processors::table::StreamToRows;
 use crate::processors::StoreSlot;
 use crate::{
-    BranchedKStream, GlobalKTable, Grouped, KGroupedStream, KTable, Materialized, Named, Produced,
-    Repartitioned,
+    BranchedKStream, GlobalKTable, Grouped, KGroupedStream, KTable, Materialized, Named, Printed,
+    Produced, Repartitioned,
 };
 
 /// A stream of records with keys of type `K` and values of type `V`.
@@ -156,6 +156,23 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
         )
     }
 
+    /// Replaces each record's value by the values `mapper` returns given its key and value,
+    /// keeping the key (Kafka Streams' `flatMapValues(ValueMapperWithKey)`).
+    pub fn flat_map_values_with_key<V2: Clone + 'static, I>(
+        &self,
+        mapper: impl Fn(&K, V) -> I + Send + Sync + 'static,
+    ) -> KStream<K, V2>
+    where
+        I: IntoIterator<Item = V2> + 'static,
+    {
+        let f = Arc::new(mapper);
+        self.then(
+            "KSTREAM-FLATMAPVALUES-",
+            move || FlatMapValues(Arc::clone(&f)),
+            false,
+        )
+    }
+
     /// Sets each record's key to what `selector` computes. Marks the stream for repartitioning.
     pub fn select_key<K2: Clone + 'static>(
         &self,
@@ -181,6 +198,20 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
         self.graph.processor::<K, V, (), (), _>(
             "KSTREAM-FOREACH-",
             move || ForEach(Arc::clone(&f)),
+            &[&self.node],
+        );
+    }
+
+    /// Writes each record as a line to stdout or a writer, as `printed` says (Kafka Streams'
+    /// `print`): `[label]: key, value`, the label defaulting to the node's name. A terminal
+    /// operation, for debugging.
+    pub fn print(&self, printed: Printed<K, V>) {
+        let node = self.graph.name("KSTREAM-PRINTER-");
+        let label = printed.label.clone().unwrap_or_else(|| node.clone());
+        let printer = Arc::new(printed.into_printer(label));
+        self.graph.processor_named::<K, V, (), (), _>(
+            &node,
+            move || Print(Arc::clone(&printer)),
             &[&self.node],
         );
     }
@@ -233,7 +264,18 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
             .unwrap_or_else(|| g.name("KSTREAM-REPARTITION-"));
         let key_serde = g.serde(repartitioned.key_serde, "repartition");
         let value_serde = g.serde(repartitioned.value_serde, "repartition");
-        let source = g.repartition(&self.node, &base, key_serde, value_serde);
+        let source = match repartitioned.partitioner {
+            Some(partitioner) => {
+                g.repartition_partitioned(&self.node, &base, key_serde, value_serde, partitioner)
+            }
+            None => g.repartition(&self.node, &base, key_serde, value_serde),
+        };
+        if let Some(partitions) = repartitioned.partitions {
+            g.with_topology(|t| {
+                t.set_internal_topic_partitions(&format!("{base}-repartition"), partitions)
+                    .map(|_| ())
+            });
+        }
         KStream::new(g.clone(), source, false)
     }
 
@@ -248,9 +290,20 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
         let name = produced.name.unwrap_or_else(|| g.name("KSTREAM-SINK-"));
         let key_serde = g.serde(produced.key_serde, "writing to a topic");
         let value_serde = g.serde(produced.value_serde, "writing to a topic");
+        let topic = streams_core::TopicName::External(topic.to_owned());
         g.with_topology(|t| {
-            t.add_sink(&name, topic, key_serde, value_serde, &[&self.node])
-                .map(|_| ())
+            match produced.partitioner {
+                Some(partitioner) => t.add_sink_node_with_partitioner(
+                    &name,
+                    topic,
+                    key_serde,
+                    value_serde,
+                    partitioner,
+                    &[&self.node],
+                ),
+                None => t.add_sink_node(&name, topic, key_serde, value_serde, &[&self.node]),
+            }
+            .map(|_| ())
         });
     }
 
@@ -307,6 +360,30 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
             });
         }
         KStream::new(self.graph.clone(), node, true)
+    }
+
+    /// Attaches a fixed-key processor (Kafka Streams' `processValues`): one per task, from
+    /// `supplier`, connected to the named stores (added with
+    /// [`StreamsBuilder::add_state_store`](crate::StreamsBuilder::add_state_store)). It may
+    /// change values, times and headers but not keys, so, unlike
+    /// [`process`](Self::process), it never makes a later grouping or join repartition.
+    pub fn process_values<V2: Clone + 'static, P>(
+        &self,
+        supplier: impl Fn() -> P + Send + Sync + 'static,
+        stores: &[&str],
+    ) -> KStream<K, V2>
+    where
+        P: FixedKeyProcessor<K, V, V2>,
+    {
+        let node = self.graph.processor(
+            "KSTREAM-PROCESSVALUES-",
+            move || FixedKey::new(supplier()),
+            &[&self.node],
+        );
+        if !stores.is_empty() {
+            self.graph.connect_stores(&node, stores);
+        }
+        KStream::new(self.graph.clone(), node, self.repartition_required)
     }
 
     /// Groups the records by their key, for an aggregation. If the key may have changed

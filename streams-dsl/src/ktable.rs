@@ -13,8 +13,9 @@ use crate::processors::table::{
     TableFilter, TableMapValues, TableMaterializer, TableSelect, TableToStream,
 };
 use crate::suppress::{BufferFull, Until};
+use crate::value_transformer::{TableTransformValues, ValueTransformerWithKey};
 use crate::windows::WindowTiming;
-use crate::{Change, Grouped, KGroupedTable, KStream, Suppressed};
+use crate::{Change, Grouped, KGroupedTable, KStream, Materialized, Suppressed};
 
 /// A table with keys of type `K` and values of type `V`: each record is an update of its key's
 /// row. Internally its operators pass [`Change`]s: the new value, and the old one where an
@@ -90,11 +91,25 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         if self.store.is_some() {
             return self.clone();
         }
+        self.materialize_as(Materialized::new())
+    }
+
+    /// The same updates after a node that writes them into the store `materialized`
+    /// describes (a generated name if it gives none), which makes the table queryable. The
+    /// store forwards every update as it comes: it has no cache of its own.
+    fn materialize_as(&self, materialized: Materialized<K, V>) -> KTable<K, V> {
         let g = &self.graph;
         let node = g.name("KTABLE-MATERIALIZE-");
-        let store = format!("{node}-STATE-STORE");
-        let key_serde = g.serde::<K>(None, "materializing a table for a join");
-        let value_serde = g.serde::<V>(None, "materializing a table for a join");
+        let store = materialized
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{node}-STATE-STORE"));
+        let key_serde = g.serde::<K>(materialized.key_serde.clone(), "materializing a table");
+        let value_serde = g.serde::<V>(materialized.value_serde.clone(), "materializing a table");
+        let options = StoreOptions {
+            caching: false,
+            ..materialized.options()
+        };
         let store_name = store.clone();
         g.with_topology(|t| {
             t.add_processor(
@@ -104,11 +119,6 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
             )
             .map(|_| ())
         });
-        let options = StoreOptions {
-            engine: StoreEngine::RocksDb,
-            logging: true,
-            caching: false,
-        };
         g.table_store(&store, options, key_serde, value_serde, &node);
         KTable {
             window_timing: self.window_timing,
@@ -194,6 +204,77 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         })
     }
 
+    /// As [`filter`](Self::filter), with the result kept in the store `materialized`
+    /// describes, so that it can be queried (Kafka Streams' `filter(predicate, Materialized)`).
+    pub fn filter_with(
+        &self,
+        predicate: impl Fn(&K, &V) -> bool + Send + Sync + 'static,
+        materialized: Materialized<K, V>,
+    ) -> Self {
+        self.filter(predicate).materialize_as(materialized)
+    }
+
+    /// As [`filter_not`](Self::filter_not), with the result kept in the store `materialized`
+    /// describes.
+    pub fn filter_not_with(
+        &self,
+        predicate: impl Fn(&K, &V) -> bool + Send + Sync + 'static,
+        materialized: Materialized<K, V>,
+    ) -> Self {
+        self.filter_not(predicate).materialize_as(materialized)
+    }
+
+    /// As [`map_values`](Self::map_values), with the result kept in the store
+    /// `materialized` describes (Kafka Streams' `mapValues(mapper, Materialized)`).
+    pub fn map_values_with<V2: Clone + 'static>(
+        &self,
+        mapper: impl Fn(V) -> V2 + Send + Sync + 'static,
+        materialized: Materialized<K, V2>,
+    ) -> KTable<K, V2> {
+        self.map_values(mapper).materialize_as(materialized)
+    }
+
+    /// Maps every row's value with a stateful transformer (Kafka Streams'
+    /// `KTable.transformValues`): one transformer per task, from `supplier`, which may use the
+    /// named `stores` (added with
+    /// [`StreamsBuilder::add_state_store`](crate::StreamsBuilder::add_state_store)). The
+    /// transformer sees the new row of each update (`None` for a delete) and, where an
+    /// operator downstream needs old values (an aggregation retracts them), the old row once
+    /// more, as Kafka Streams does for an unmaterialized result.
+    pub fn transform_values<V2, T>(
+        &self,
+        supplier: impl Fn() -> T + Send + Sync + 'static,
+        stores: &[&str],
+    ) -> KTable<K, V2>
+    where
+        V2: Clone + 'static,
+        T: ValueTransformerWithKey<K, V, V2>,
+    {
+        let table = self.then("KTABLE-TRANSFORMVALUES-", move |send_old| {
+            TableTransformValues::new(supplier(), send_old)
+        });
+        if !stores.is_empty() {
+            self.graph.connect_stores(&table.node, stores);
+        }
+        table
+    }
+
+    /// As [`transform_values`](Self::transform_values), with the result kept in the store
+    /// `materialized` describes.
+    pub fn transform_values_with<V2, T>(
+        &self,
+        supplier: impl Fn() -> T + Send + Sync + 'static,
+        materialized: Materialized<K, V2>,
+        stores: &[&str],
+    ) -> KTable<K, V2>
+    where
+        V2: Clone + 'static,
+        T: ValueTransformerWithKey<K, V, V2>,
+    {
+        self.transform_values(supplier, stores)
+            .materialize_as(materialized)
+    }
+
     /// Holds back updates as `suppressed` says: until each window closes (final results
     /// only) or for a time limit per key, in a buffer that a logged store keeps across
     /// restarts. See [`Suppressed`].
@@ -255,6 +336,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
             engine: StoreEngine::InMemory,
             logging: true,
             caching: false,
+            changelog_configs: Vec::new(),
         };
         g.key_value_store(&store, options, key_serde, buffer_serde, &node);
         KTable {
@@ -271,6 +353,18 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
             &[&self.node],
         );
         KStream::new(self.graph.clone(), node, false)
+    }
+
+    /// The table's updates as a stream keyed by what `mapper` computes from each row's key
+    /// and new value (`None` for a delete); Kafka Streams' `toStream(KeyValueMapper)`. Marks
+    /// the stream for repartitioning.
+    pub fn to_stream_with_key<K2: Clone + 'static>(
+        &self,
+        mapper: impl Fn(&K, &Option<V>) -> K2 + Send + Sync + 'static,
+    ) -> KStream<K2, Option<V>> {
+        let stream = self.to_stream();
+        let f = Arc::new(mapper);
+        stream.select_key(move |k, v| f(k, v))
     }
 
     /// Regroups the rows by the key (and value) `selector` computes, for an aggregation with

@@ -50,6 +50,7 @@ mod stream_table_join;
 mod suppress;
 mod table_join;
 mod triggered_stream;
+mod value_transformer;
 mod versioned_table;
 mod windowed_stream;
 mod windows;
@@ -58,7 +59,9 @@ pub use branch::BranchedKStream;
 pub use builder::StreamsBuilder;
 pub use change::Change;
 pub use cogroup::{Cogrouped, CogroupedKStream, CogroupedWindowedKStream};
-pub use config::{Branched, Consumed, Grouped, Materialized, Named, Produced, Repartitioned};
+pub use config::{
+    Branched, Consumed, Grouped, Materialized, Named, Printed, Produced, Repartitioned,
+};
 pub use global::GlobalKTable;
 pub use grouped::{KGroupedStream, KGroupedTable};
 pub use join_windows::JoinWindows;
@@ -75,6 +78,7 @@ pub use source_topics::SourceTopics;
 pub use stream_join::StreamJoined;
 pub use suppress::{BufferConfig, BufferFull, Suppressed};
 pub use triggered_stream::Triggered;
+pub use value_transformer::ValueTransformerWithKey;
 pub use windowed_stream::TimeWindowedKStream;
 pub use windows::{
     EmitStrategy, SessionWindowedSerde, SessionWindows, SlidingWindows, TimeWindowedSerde,
@@ -87,25 +91,33 @@ pub mod prelude {
         Accumulation, Branched, BufferConfig, BufferFull, Change, Cogrouped, CogroupedKStream,
         CogroupedWindowedKStream, Consumed, EarlyFiring, EmitStrategy, GlobalKTable, Grouped,
         JoinWindows, Joined, KGroupedStream, KGroupedTable, KStream, KTable, Materialized, Named,
-        Pane, PaneInfo, PaneTiming, Produced, Repartitioned, SessionWindowedKStream,
+        Pane, PaneInfo, PaneTiming, Printed, Produced, Repartitioned, SessionWindowedKStream,
         SessionWindows, SlidingWindowedKStream, SlidingWindows, SourceTopics, StreamJoined,
-        StreamsBuilder, Suppressed, TimeWindowedKStream, TimeWindows, Trigger, Triggered, Window,
-        Windowed,
+        StreamsBuilder, Suppressed, TimeWindowedKStream, TimeWindows, Trigger, Triggered,
+        ValueTransformerWithKey, Window, Windowed,
     };
+    #[cfg(feature = "kafka")]
     pub use streams_core::runtime::{
         EmbeddedKafka, ErrorResponse, KafkaStreams, RuntimeError, State,
     };
+    #[cfg(feature = "rocksdb")]
+    pub use streams_core::RocksDbConfig;
     pub use streams_core::{DeadLetterQueue, ProcessingGuarantee};
     pub use streams_core::{
         DefaultSerde, DeserializationHandler, Headers, KeyValueStore, LogAndContinue, LogAndFail,
-        Processor, ProcessorContext, ProcessorError, PunctuationType, RawRecord, Record,
-        RocksDbConfig, SerdeRef, Serdes, StateError, StoreEngine, Stores, StreamsConfig,
-        StreamsError, TestInputTopic, TestOutputTopic, TestRecord, Timestamp, TimestampExtractor,
-        Topology, TopologyError, TopologyTestDriver, ValueAndTimestamp, VersionedKeyValueStore,
+        Processor, ProcessorContext, ProcessorError, PunctuationType, RawRecord,
+        ReadOnlyKeyValueStore, ReadOnlySessionStore, ReadOnlyWindowStore, Record, SerdeRef, Serdes,
+        StateError, StoreEngine, Stores, StreamsConfig, StreamsError, TestInputTopic,
+        TestOutputTopic, TestRecord, Timestamp, TimestampExtractor, Topology, TopologyError,
+        TopologyTestDriver, ValueAndTimestamp, VersionedKeyValueStore,
+    };
+    pub use streams_core::{
+        FixedKeyProcessor, FixedKeyProcessorContext, FixedKeyRecord, OffsetReset, StreamPartitioner,
     };
 }
 
-/// The README's example, compiled and run as a doc test so that it cannot go stale.
-#[cfg(doctest)]
+/// The README's example, compiled and run as a doc test so that it cannot go stale (with the
+/// Kafka runtime, which some of its examples use).
+#[cfg(all(doctest, feature = "kafka"))]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeExample;

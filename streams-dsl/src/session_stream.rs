@@ -50,6 +50,7 @@ pub struct SessionWindowedKStream<K, V> {
 
 impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
     pub(crate) fn new(grouped: KGroupedStream<K, V>, windows: SessionWindows) -> Self {
+        grouped.graph.check(windows.validate());
         Self {
             grouped,
             windows,
@@ -85,9 +86,10 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
             key_serde,
             Arc::new(TimestampedSerde::new(value_serde)),
         );
-        if !materialized.logging {
-            builder = builder.with_logging_disabled();
-        }
+        builder = match materialized.logging {
+            true => builder.with_logging_enabled(materialized.changelog_configs.clone()),
+            false => builder.with_logging_disabled(),
+        };
         // The store always has a cache: with caching off in `Materialized`, the processor
         // still forwards every update, and the cache only collapses the writes.
         builder = builder.with_caching_enabled();

@@ -169,6 +169,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
                 engine: StoreEngine::RocksDb,
                 logging: true,
                 caching: false,
+                changelog_configs: Vec::new(),
             };
             let bytes = streams_core::Serdes::bytes();
             g.key_value_store(&store, options, bytes.clone(), bytes, &node);

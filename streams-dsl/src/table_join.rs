@@ -15,6 +15,7 @@ const ROW_TIMES: StoreOptions = StoreOptions {
     engine: StoreEngine::RocksDb,
     logging: true,
     caching: true,
+    changelog_configs: Vec::new(),
 };
 
 impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {

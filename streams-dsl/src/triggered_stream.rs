@@ -108,7 +108,7 @@ fn panes<K: Clone + 'static, VA: Clone + 'static>(
     );
     let options = pane_store.options;
     let states = Arc::new(PaneStateSerde { inner: value_serde });
-    g.key_value_store(&store, options, key_serde, states, &node);
+    g.key_value_store(&store, options.clone(), key_serde, states, &node);
     g.key_value_store(
         &EmitProgress::store_name(&store),
         options,

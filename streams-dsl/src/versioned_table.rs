@@ -43,9 +43,10 @@ impl Graph {
             key_serde,
             value_serde,
         );
-        if !materialized.logging {
-            builder = builder.with_logging_disabled();
-        }
+        builder = match materialized.logging {
+            true => builder.with_logging_enabled(materialized.changelog_configs.clone()),
+            false => builder.with_logging_disabled(),
+        };
         self.store(builder, &[&node]);
         let mut table = KTable::new(self.clone(), node, Some(store), old_values);
         table.versioned = true;

@@ -142,6 +142,7 @@ pub struct TimeWindowedKStream<K, V> {
 
 impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
     pub(crate) fn new(grouped: KGroupedStream<K, V>, windows: TimeWindows) -> Self {
+        grouped.graph.check(windows.validate());
         Self {
             grouped,
             windows,
@@ -327,7 +328,7 @@ pub(crate) fn window_store<K, VA, X: 'static>(
         WindowedStoreBuilder::window(name, materialized.engine, retention, key_serde, value_serde)
             .with_caching_enabled();
     if materialized.logging {
-        builder
+        builder.with_logging_enabled(materialized.changelog_configs.clone())
     } else {
         builder.with_logging_disabled()
     }

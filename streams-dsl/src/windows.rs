@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use streams_core::{
     DefaultSerde, Deserializer, Encoded, Headers, SerdeError, SerdeRef, Serializer, Timestamp,
+    TopologyError,
 };
 
 fn millis(d: Duration) -> i64 {
@@ -57,9 +58,9 @@ impl TimeWindows {
     }
 
     /// Tumbling windows of `size` that accept records until the watermark passes their end
-    /// by `grace`.
+    /// by `grace`. A size of 0 fails the topology's build, as Kafka Streams refuses it.
     pub fn of_size_and_grace(size: Duration, grace: Duration) -> Self {
-        let size = millis(size).max(1);
+        let size = millis(size);
         Self {
             size,
             advance: size,
@@ -67,10 +68,28 @@ impl TimeWindows {
         }
     }
 
-    /// Hopping windows: a new window every `advance` (at most the size; 0 counts as 1 ms).
+    /// Hopping windows: a new window every `advance`. An advance of 0 or larger than the
+    /// size fails the topology's build, as Kafka Streams refuses it.
     pub fn advance_by(mut self, advance: Duration) -> Self {
-        self.advance = millis(advance).clamp(1, self.size);
+        self.advance = millis(advance);
         self
+    }
+
+    /// Whether these windows can be used: a size above 0 and an advance above 0 and at most
+    /// the size (Kafka Streams' rules).
+    pub fn validate(&self) -> Result<(), TopologyError> {
+        if self.size <= 0 {
+            return Err(TopologyError::InvalidOperation(
+                "time windows need a size above 0 ms".to_owned(),
+            ));
+        }
+        if self.advance <= 0 || self.advance > self.size {
+            return Err(TopologyError::InvalidOperation(format!(
+                "time windows need an advance above 0 ms and at most their size ({} ms), not {} ms",
+                self.size, self.advance
+            )));
+        }
+        Ok(())
     }
 
     /// The window size (ms).
@@ -126,12 +145,23 @@ impl SessionWindows {
     }
 
     /// Sessions split by `gap` of inactivity, accepting records until the watermark passes a
-    /// session's end by `grace`.
+    /// session's end by `grace`. A gap of 0 fails the topology's build, as Kafka Streams
+    /// refuses it.
     pub fn of_inactivity_gap_and_grace(gap: Duration, grace: Duration) -> Self {
         Self {
             gap: millis(gap),
             grace: millis(grace),
         }
+    }
+
+    /// Whether these windows can be used: a gap above 0 (Kafka Streams' rule).
+    pub fn validate(&self) -> Result<(), TopologyError> {
+        if self.gap <= 0 {
+            return Err(TopologyError::InvalidOperation(
+                "session windows need an inactivity gap above 0 ms".to_owned(),
+            ));
+        }
+        Ok(())
     }
 
     /// The inactivity gap (ms).

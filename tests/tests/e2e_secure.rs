@@ -65,7 +65,7 @@ fn word_count_over_sasl_ssl() {
     assert_eq!(counts, expected);
     assert!(streams.wait_for(State::Running, WAIT));
     let stored = streams
-        .query("counts", |s: &KeyValueStore<String, i64>| s.all())
+        .query("counts", |s: &ReadOnlyKeyValueStore<String, i64>| s.all())
         .unwrap();
     let stored: HashMap<String, i64> = stored.into_iter().flatten().collect();
     assert_eq!(stored, expected);

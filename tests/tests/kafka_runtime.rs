@@ -623,7 +623,7 @@ fn the_stores_of_running_instances_can_be_queried() {
     let mut table: HashMap<String, i64> = HashMap::new();
     for instance in [&a, &b] {
         let parts = instance
-            .query("counts", |s: &KeyValueStore<String, i64>| s.all())
+            .query("counts", |s: &ReadOnlyKeyValueStore<String, i64>| s.all())
             .unwrap();
         for (word, count) in parts.into_iter().flatten() {
             assert!(table.insert(word, count).is_none(), "a word in two tasks");
@@ -637,7 +637,8 @@ fn the_stores_of_running_instances_can_be_queried() {
     let found: Vec<i64> = [here(&a), here(&b)].into_iter().flatten().collect();
     assert_eq!(found, [table["red"]]);
     assert!(matches!(
-        a.query("no-such-store", |s: &KeyValueStore<String, i64>| s.all()),
+        a.query("no-such-store", |s: &ReadOnlyKeyValueStore<String, i64>| s
+            .all()),
         Err(RuntimeError::Streams(StreamsError::UnknownStore(_)))
     ));
     assert!(a.close(WAIT) && b.close(WAIT));

@@ -111,6 +111,21 @@ impl<K, V> ProcessorContext<'_, K, V> {
         &self.task.application_id
     }
 
+    /// The task's own state directory, `<state_dir>/<application.id>/<task id>` (Kafka
+    /// Streams' `stateDir()`): where its persistent stores and checkpoint file live. It may
+    /// not exist yet if the task has no persistent store.
+    pub fn state_dir(&self) -> &std::path::Path {
+        &self.task.directory
+    }
+
+    /// Asks for a commit as soon as possible (Kafka Streams' `ProcessorContext.commit()`):
+    /// the driver flushes the task's caches and stores and commits its input offsets after
+    /// the current record, without waiting for the commit interval. A request, not a
+    /// synchronous commit.
+    pub fn commit(&mut self) {
+        self.task.commit_requested = true;
+    }
+
     /// Schedules [`Processor::punctuate`](super::Processor::punctuate) every `interval` of
     /// `kind` time; the returned id tells punctuations apart and cancels them.
     pub fn schedule(&mut self, interval: Duration, kind: PunctuationType) -> ScheduleId {

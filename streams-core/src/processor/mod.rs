@@ -23,9 +23,11 @@
 //! ```
 
 mod context;
+mod fixed_key;
 mod punctuation;
 
 pub use context::ProcessorContext;
+pub use fixed_key::{FixedKey, FixedKeyProcessor, FixedKeyProcessorContext, FixedKeyRecord};
 pub(crate) use punctuation::PunctuationSchedules;
 pub use punctuation::{Punctuation, PunctuationType, ScheduleId};
 

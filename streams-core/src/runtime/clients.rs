@@ -44,6 +44,9 @@ pub(crate) fn group_consumer(config: &StreamsConfig, client_id: &str) -> ClientC
         .set("partition.assignment.strategy", "range")
         .set("isolation.level", isolation(config));
     pass_through(&mut client, config, config.client_properties().consumer);
+    for (key, value) in config.client_properties().main_consumer {
+        client.set(key, value);
+    }
     // Co-partitioning depends on these two.
     client
         .set("partition.assignment.strategy", "range")
@@ -64,6 +67,24 @@ pub(crate) fn assigned_consumer(config: &StreamsConfig, client_id: &str) -> Clie
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("isolation.level", isolation(config));
+    client
+}
+
+/// The consumer that restores a stream thread's stores (`restore.consumer.` properties).
+pub(crate) fn restore_consumer(config: &StreamsConfig, client_id: &str) -> ClientConfig {
+    let mut client = assigned_consumer(config, client_id);
+    for (key, value) in config.client_properties().restore_consumer {
+        client.set(key, value);
+    }
+    client
+}
+
+/// The consumer that keeps a stream thread's global stores (`global.consumer.` properties).
+pub(crate) fn global_consumer(config: &StreamsConfig, client_id: &str) -> ClientConfig {
+    let mut client = assigned_consumer(config, client_id);
+    for (key, value) in config.client_properties().global_consumer {
+        client.set(key, value);
+    }
     client
 }
 

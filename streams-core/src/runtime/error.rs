@@ -85,6 +85,17 @@ pub enum RuntimeError {
         /// The instance's state.
         state: crate::runtime::State,
     },
+    /// A stream thread asked to stop did not stop in time.
+    #[error("stream thread {thread} did not stop within {timeout:?}")]
+    ThreadStopTimeout {
+        /// The thread's name.
+        thread: String,
+        /// How long it was given.
+        timeout: std::time::Duration,
+    },
+    /// The configuration cannot be used (it names the key).
+    #[error(transparent)]
+    Config(#[from] crate::ConfigError),
     /// A stream thread could not be started.
     #[error("could not start a stream thread: {0}")]
     Thread(#[from] std::io::Error),

@@ -13,6 +13,7 @@ mod embedded;
 mod error;
 mod global;
 mod messages;
+mod offset_reset;
 mod pacing;
 mod query;
 mod restore;
@@ -74,6 +75,8 @@ pub struct KafkaStreams {
     topic_creator: Arc<dyn TopicCreator>,
     interceptor: Option<Arc<dyn SendInterceptor>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// What every stream thread starts with (but its index), once started.
+    thread_setup: Mutex<Option<ThreadSetup>>,
 }
 
 impl KafkaStreams {
@@ -90,6 +93,7 @@ impl KafkaStreams {
             topic_creator,
             interceptor: None,
             threads: Mutex::new(Vec::new()),
+            thread_setup: Mutex::new(None),
         }
     }
 
@@ -152,27 +156,29 @@ impl KafkaStreams {
 
     /// Runs `read` on this instance's store `store` in every task that has it, each on the
     /// stream thread that owns the task, and returns the answers (one per local task).
-    /// `S` is the store's typed handle: [`KeyValueStore`](crate::KeyValueStore),
-    /// [`WindowStore`](crate::WindowStore) or [`SessionStore`](crate::SessionStore).
+    /// `Q` is a read-only view of the store (a query cannot write):
+    /// [`ReadOnlyKeyValueStore`](crate::ReadOnlyKeyValueStore),
+    /// [`ReadOnlyWindowStore`](crate::ReadOnlyWindowStore) or
+    /// [`ReadOnlySessionStore`](crate::ReadOnlySessionStore).
     ///
     /// Only this instance's tasks answer: a key whose partition another instance runs is not
     /// found here. The instance must be [`State::Running`].
     ///
     /// ```no_run
     /// # use streams_core::runtime::KafkaStreams;
-    /// # use streams_core::KeyValueStore;
+    /// # use streams_core::ReadOnlyKeyValueStore;
     /// # fn counts(streams: &KafkaStreams) -> Result<(), streams_core::runtime::RuntimeError> {
-    /// let sizes = streams.query("word-counts", |s: &KeyValueStore<String, i64>| Ok(s.all()?.len()))?;
+    /// let sizes = streams.query("word-counts", |s: &ReadOnlyKeyValueStore<String, i64>| Ok(s.all()?.len()))?;
     /// println!("{} words here", sizes.iter().sum::<usize>());
     /// # Ok(()) }
     /// ```
-    pub fn query<S, R>(
+    pub fn query<Q, R>(
         &self,
         store: &str,
-        read: impl Fn(&S) -> Result<R, crate::StateError> + Send + Sync + 'static,
+        read: impl Fn(&Q) -> Result<R, crate::StateError> + Send + Sync + 'static,
     ) -> Result<Vec<R>, RuntimeError>
     where
-        S: Clone + 'static,
+        Q: crate::QueryableStore,
         R: Send + 'static,
     {
         let state = self.state();
@@ -191,7 +197,8 @@ impl KafkaStreams {
         for route in self.shared.queries.all() {
             let (read, answers, store) = (Arc::clone(&read), answers.clone(), store.to_owned());
             let query: query::Query = Box::new(move |tasks| {
-                let _ = answers.send(tasks.query::<S, R>(&store, &*read));
+                let read_only = |s: &Q::Store| read(&Q::read_only(s.clone()));
+                let _ = answers.send(tasks.query::<Q::Store, R>(&store, &read_only));
             });
             if route.send(query).is_ok() {
                 asked += 1;
@@ -222,7 +229,9 @@ impl KafkaStreams {
         K: Send + Sync + 'static,
         V: Clone + Send + 'static,
     {
-        let found = self.query(store, move |s: &crate::KeyValueStore<K, V>| s.get(&key))?;
+        let found = self.query(store, move |s: &crate::ReadOnlyKeyValueStore<K, V>| {
+            s.get(&key)
+        })?;
         Ok(found.into_iter().flatten().next())
     }
 
@@ -251,12 +260,17 @@ impl KafkaStreams {
                 state,
             });
         }
+        self.config.validate()?;
         let application_id = self.config.application_id();
         let metadata = startup::metadata_client(&self.config)?;
         let timeout = self.config.startup_timeout_value();
         let existing = topics::partition_counts(&metadata, timeout)
             .map_err(|e| startup::unreachable(&metadata, &self.config, timeout, e))?;
         let mut plan = topics::plan(&self.topology, application_id, &existing)?;
+        let mut partition_counts = existing.clone();
+        for topic in &plan.missing {
+            partition_counts.insert(topic.name.clone(), topic.partitions);
+        }
         let control = control::control_topic(application_id);
         if !existing.contains_key(&control) {
             plan.missing.push(InternalTopic {
@@ -287,23 +301,122 @@ impl KafkaStreams {
         let subtopology_of = Arc::new(subtopology_of);
         let mut handles = self.threads.lock().unwrap_or_else(|p| p.into_inner());
         handles.push(control::follow(&self.config, Arc::clone(&self.shared))?);
+        let template = ThreadSetup {
+            index: 0,
+            instance_id,
+            topology: Arc::clone(&self.topology),
+            config: self.config.clone(),
+            shared: Arc::clone(&self.shared),
+            source_topics,
+            subtopology_of,
+            interceptor: self.interceptor.clone(),
+            partition_counts: Arc::new(partition_counts),
+        };
         for index in 0..threads {
-            let setup = ThreadSetup {
-                index,
-                instance_id: instance_id.clone(),
-                topology: Arc::clone(&self.topology),
-                config: self.config.clone(),
-                shared: Arc::clone(&self.shared),
-                source_topics: source_topics.clone(),
-                subtopology_of: Arc::clone(&subtopology_of),
-                interceptor: self.interceptor.clone(),
-            };
-            let handle = std::thread::Builder::new()
-                .name(format!("{application_id}-stream-{index}"))
-                .spawn(move || thread::run(setup))?;
-            handles.push(handle);
+            handles.push(spawn_thread(&template, index)?);
         }
+        *self.thread_setup.lock().unwrap_or_else(|p| p.into_inner()) = Some(template);
         Ok(())
+    }
+
+    /// Starts one more stream thread (Kafka Streams' `addStreamThread`); the group
+    /// rebalances to give it tasks. Returns its name. Only while running or rebalancing.
+    pub fn add_stream_thread(&self) -> Result<String, RuntimeError> {
+        let state = self.state();
+        let template = self
+            .thread_setup
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let Some(template) =
+            template.filter(|_| matches!(state, State::Running | State::Rebalancing))
+        else {
+            return Err(RuntimeError::IllegalState {
+                operation: "add a stream thread to",
+                state,
+            });
+        };
+        let index = self.shared.add_thread();
+        let handle = spawn_thread(&template, index)?;
+        let name = thread_name(&template, index);
+        self.threads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(handle);
+        Ok(name)
+    }
+
+    /// Stops one stream thread (the most recently started one still alive; Kafka Streams'
+    /// `removeStreamThread`): it commits, closes its tasks and leaves the group, which gives
+    /// them to the other members. Returns its name once it has stopped, `None` if no thread
+    /// is left, or [`RuntimeError::ThreadStopTimeout`] if it did not stop within `timeout`.
+    pub fn remove_stream_thread(&self, timeout: Duration) -> Result<Option<String>, RuntimeError> {
+        let state = self.state();
+        let template = self
+            .thread_setup
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let Some(template) =
+            template.filter(|_| matches!(state, State::Running | State::Rebalancing))
+        else {
+            return Err(RuntimeError::IllegalState {
+                operation: "remove a stream thread from",
+                state,
+            });
+        };
+        let Some(index) = self.shared.retire_thread() else {
+            return Ok(None);
+        };
+        let name = thread_name(&template, index);
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut handles = self.threads.lock().unwrap_or_else(|p| p.into_inner());
+            let position = handles
+                .iter()
+                .position(|h| h.thread().name() == Some(name.as_str()));
+            match position {
+                Some(i) if handles[i].is_finished() => {
+                    let _ = handles.remove(i).join();
+                    return Ok(Some(name));
+                }
+                None => return Ok(Some(name)),
+                Some(_) if Instant::now() >= deadline => {
+                    return Err(RuntimeError::ThreadStopTimeout {
+                        thread: name,
+                        timeout,
+                    })
+                }
+                Some(_) => {}
+            }
+            drop(handles);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Pauses processing (Kafka Streams' `pause()`, KIP-834): the stream threads stop
+    /// processing and punctuating but stay in the group, keep restoring and committing, and
+    /// stop fetching a partition once its buffer is full. Also before `start()`: the
+    /// application then starts paused.
+    pub fn pause(&self) {
+        self.shared.set_paused(true);
+    }
+
+    /// Resumes processing after [`pause`](Self::pause).
+    pub fn resume(&self) {
+        self.shared.set_paused(false);
+    }
+
+    /// Whether processing is paused.
+    pub fn is_paused(&self) -> bool {
+        self.shared.paused()
+    }
+
+    /// The instance's id (Kafka Streams' process id): a UUID kept in
+    /// `<state_dir>/<application.id>/instance.id`, made on first use, the same across
+    /// restarts with that state directory. Transactional ids and client ids derive from it.
+    pub fn instance_id(&self) -> Result<String, RuntimeError> {
+        instance_id(&self.config)
     }
 
     /// Stops the threads (each commits and closes its tasks) and waits up to `timeout` for
@@ -380,21 +493,35 @@ fn wait_for_topics(
     }
 }
 
-/// The instance's id, kept in its state directory: transactional ids derive from it, so a
-/// restarted instance fences the producers of its previous run at once.
+/// The name of stream thread `index`.
+fn thread_name(setup: &ThreadSetup, index: usize) -> String {
+    format!("{}-stream-{index}", setup.config.application_id())
+}
+
+/// Starts stream thread `index`.
+fn spawn_thread(template: &ThreadSetup, index: usize) -> std::io::Result<JoinHandle<()>> {
+    let setup = ThreadSetup {
+        index,
+        ..template.clone()
+    };
+    std::thread::Builder::new()
+        .name(thread_name(template, index))
+        .spawn(move || thread::run(setup))
+}
+
+/// The instance's id, a random (v4) UUID kept in its state directory, as Kafka Streams'
+/// process id: transactional ids derive from it, so a restarted instance fences the
+/// producers of its previous run at once. An id of an older format is replaced.
 fn instance_id(config: &StreamsConfig) -> Result<String, RuntimeError> {
     let dir = config.state_dir_path().join(config.application_id());
     let path = dir.join("instance.id");
     if let Ok(id) = std::fs::read_to_string(&path) {
-        let id = id.trim();
-        if !id.is_empty() {
-            return Ok(id.to_owned());
+        if let Ok(id) = uuid::Uuid::parse_str(id.trim()) {
+            return Ok(id.hyphenated().to_string());
         }
+        tracing::info!(path = %path.display(), "replacing an instance id that is not a UUID");
     }
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let id = format!("{:x}", nanos ^ (u128::from(std::process::id()) << 64));
+    let id = uuid::Uuid::new_v4().hyphenated().to_string();
     std::fs::create_dir_all(&dir)?;
     std::fs::write(&path, &id)?;
     Ok(id)

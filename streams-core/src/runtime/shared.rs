@@ -115,6 +115,10 @@ pub(crate) struct Shared {
     listeners: Mutex<Vec<Listener>>,
     phases: Mutex<Vec<Phase>>,
     shutdown: AtomicBool,
+    /// Whether processing is paused (`KafkaStreams::pause`).
+    paused: AtomicBool,
+    /// Threads asked to stop by `KafkaStreams::remove_stream_thread`.
+    retired: Mutex<std::collections::BTreeSet<usize>>,
     error_policy: Mutex<ErrorPolicy>,
     errors: Mutex<Vec<String>>,
     pub(crate) metrics: std::sync::Arc<Metrics>,
@@ -129,6 +133,8 @@ impl Shared {
             listeners: Mutex::new(Vec::new()),
             phases: Mutex::new(Vec::new()),
             shutdown: AtomicBool::new(false),
+            paused: AtomicBool::new(false),
+            retired: Mutex::default(),
             error_policy: Mutex::new(Box::new(|_| ErrorResponse::ShutdownClient)),
             errors: Mutex::new(Vec::new()),
             metrics: std::sync::Arc::default(),
@@ -186,6 +192,33 @@ impl Shared {
         *self.phases.lock().unwrap_or_else(|p| p.into_inner()) = vec![Phase::Starting; n];
     }
 
+    /// Adds a thread (starting) to those the state derives from; returns its index.
+    pub(crate) fn add_thread(&self) -> usize {
+        let mut phases = self.phases.lock().unwrap_or_else(|p| p.into_inner());
+        phases.push(Phase::Starting);
+        phases.len() - 1
+    }
+
+    /// Asks the live thread with the highest index to stop; returns its index, or `None`
+    /// if no thread is left to ask.
+    pub(crate) fn retire_thread(&self) -> Option<usize> {
+        let phases = self.phases.lock().unwrap_or_else(|p| p.into_inner());
+        let mut retired = self.retired.lock().unwrap_or_else(|p| p.into_inner());
+        let index = (0..phases.len())
+            .rev()
+            .find(|i| phases[*i] != Phase::Dead && !retired.contains(i))?;
+        retired.insert(index);
+        Some(index)
+    }
+
+    /// Whether thread `index` was asked to stop.
+    pub(crate) fn retired(&self, index: usize) -> bool {
+        self.retired
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&index)
+    }
+
     /// Records where thread `index` is, and derives the instance's state from all threads.
     pub(crate) fn set_phase(&self, index: usize, phase: Phase) {
         let state = {
@@ -214,6 +247,16 @@ impl Shared {
 
     pub(crate) fn request_shutdown(&self) {
         self.shutdown.store(true, Ordering::SeqCst);
+    }
+
+    /// Pauses or resumes processing.
+    pub(crate) fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::SeqCst);
+    }
+
+    /// Whether processing is paused.
+    pub(crate) fn paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
     }
 
     pub(crate) fn shutting_down(&self) -> bool {

@@ -56,6 +56,8 @@ pub(crate) struct ActiveTasks {
     global: Option<GlobalReplica>,
     exactly_once: bool,
     metrics: Arc<Metrics>,
+    /// The partition counts of the cluster's topics, for the sinks' stream partitioners.
+    partition_counts: Arc<HashMap<String, i32>>,
 }
 
 impl ActiveTasks {
@@ -83,7 +85,14 @@ impl ActiveTasks {
             global,
             exactly_once,
             metrics,
+            partition_counts: Arc::default(),
         }
+    }
+
+    /// Gives the tasks the partition counts of the cluster's topics (for stream partitioners).
+    pub(crate) fn with_partition_counts(mut self, counts: Arc<HashMap<String, i32>>) -> Self {
+        self.partition_counts = counts;
+        self
     }
 
     /// The ids of the tasks this thread runs (restoring or processing).
@@ -226,6 +235,7 @@ impl ActiveTasks {
         if let Some(global) = &self.global {
             task.attach_global_stores(global.task());
         }
+        task.set_partition_counts(Arc::clone(&self.partition_counts));
         Ok(task)
     }
 
@@ -410,6 +420,25 @@ impl ActiveTasks {
         }
         self.metrics.add_processed(processed as u64);
         Ok(processed as u64)
+    }
+
+    /// The source topics with an offset reset policy of their own, by resolved name.
+    pub(crate) fn offset_resets(&self) -> HashMap<String, crate::OffsetReset> {
+        self.topology
+            .offset_resets(self.config.application_id())
+            .into_iter()
+            .collect()
+    }
+
+    /// Whether a processor of some task asked for a commit since the last call (clearing
+    /// every task's request).
+    pub(crate) fn take_commit_requests(&mut self) -> bool {
+        // Every task's request is taken, not only the first one's.
+        let mut requested = false;
+        for task in self.tasks.values_mut() {
+            requested |= task.take_commit_request();
+        }
+        requested
     }
 
     /// Fires the wall-clock punctuations that are due, sending what they produce.

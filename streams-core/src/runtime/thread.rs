@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::client_log;
@@ -18,7 +20,7 @@ use super::global::GlobalReplica;
 use super::restore::Restorer;
 use super::shared::{ErrorResponse, Phase, Shared};
 use super::tasks::ActiveTasks;
-use super::{clients, control, RuntimeError};
+use super::{clients, control, offset_reset, RuntimeError};
 use crate::config::ProcessingGuarantee;
 use crate::{StreamsConfig, Topology};
 
@@ -45,6 +47,8 @@ pub(crate) struct ThreadSetup {
     pub(crate) source_topics: Vec<String>,
     pub(crate) subtopology_of: Arc<HashMap<String, u32>>,
     pub(crate) interceptor: Option<Arc<dyn SendInterceptor>>,
+    /// The partition counts of the cluster's topics at start-up, for stream partitioners.
+    pub(crate) partition_counts: Arc<HashMap<String, i32>>,
 }
 
 /// Runs a stream thread until shutdown, replacing it after errors if the policy says so.
@@ -54,7 +58,7 @@ pub(crate) fn run(setup: ThreadSetup) {
             Ok(()) => break,
             Err(error) => {
                 tracing::error!(thread = setup.index, %error, "stream thread failed");
-                if setup.shared.shutting_down() {
+                if setup.shared.shutting_down() || setup.shared.retired(setup.index) {
                     break;
                 }
                 match setup.shared.on_thread_error(&error) {
@@ -155,6 +159,40 @@ impl ClientContext for RebalanceListener {
 }
 
 impl ConsumerContext for RebalanceListener {
+    /// rdkafka's eager rebalance (our consumers use the range assignor), with the start
+    /// offsets of an assignment's partitions set by their sources' offset reset policies
+    /// first.
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        assignment: &mut TopicPartitionList,
+    ) {
+        if err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
+            with_current(|state| {
+                let resets = state.tasks.offset_resets();
+                if let Err(error) = offset_reset::apply(consumer, &resets, assignment) {
+                    let error = RuntimeError::kafka("apply the offset reset policies")(error);
+                    state.failure.get_or_insert(error);
+                }
+            });
+        }
+        let rebalance = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => Rebalance::Assign(assignment),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => Rebalance::Revoke(assignment),
+            _ => Rebalance::Error(KafkaError::Rebalance(err.into())),
+        };
+        self.pre_rebalance(consumer, &rebalance);
+        let done = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => consumer.assign(assignment),
+            _ => consumer.unassign(),
+        };
+        if let Err(error) = done {
+            tracing::error!(%error, "the rebalance's assignment failed");
+        }
+        self.post_rebalance(consumer, &rebalance);
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(_) = rebalance {
             self.shared.set_phase(self.index, Phase::Rebalancing);
@@ -348,6 +386,11 @@ impl ThreadState {
             self.restore(consumer)?;
         }
         self.tasks.update_global()?;
+        if self.shared.paused() {
+            // Paused: no processing and no punctuation; the thread polls on (it stays in the
+            // group, buffers fill and then pause their partitions), restores and commits.
+            return self.commit_if_due(consumer, last_commit, commit_interval);
+        }
         // Read once per round, and only if some partition is empty.
         let positions = std::cell::OnceCell::new();
         let lagging = |topic: &str, partition: i32| {
@@ -371,7 +414,18 @@ impl ThreadState {
             }
         }
         self.tasks.punctuate(&mut self.collector)?;
-        if last_commit.elapsed() >= commit_interval {
+        self.commit_if_due(consumer, last_commit, commit_interval)
+    }
+
+    /// Commits if a processor asked for it or the commit interval has passed.
+    fn commit_if_due<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        last_commit: &mut Instant,
+        commit_interval: Duration,
+    ) -> Result<(), RuntimeError> {
+        let requested = self.tasks.take_commit_requests();
+        if requested || last_commit.elapsed() >= commit_interval {
             self.commit(consumer)?;
             *last_commit = Instant::now();
         }
@@ -476,7 +530,7 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
         .create_with_context(listener)
         .map_err(RuntimeError::kafka("create the consumer"))?;
     let restorer = Restorer::new(
-        clients::assigned_consumer(&config, &format!("{name}-restore"))
+        clients::restore_consumer(&config, &format!("{name}-restore"))
             .create()
             .map_err(RuntimeError::kafka("create the restore consumer"))?,
     );
@@ -489,7 +543,7 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
     let global = GlobalReplica::bootstrap(
         &setup.topology,
         &global_config,
-        clients::assigned_consumer(&config, &format!("{name}-global"))
+        clients::global_consumer(&config, &format!("{name}-global"))
             .create()
             .map_err(RuntimeError::kafka("create the global consumer"))?,
     )?;
@@ -512,7 +566,8 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
             restorer,
             global,
             Arc::clone(&setup.shared.metrics),
-        ),
+        )
+        .with_partition_counts(Arc::clone(&setup.partition_counts)),
         collector,
         producer_config,
         interceptor: setup.interceptor.clone(),
@@ -534,7 +589,7 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
     let queries = setup.shared.queries.open(setup.index);
     let _routes = QueryRoute(&setup.shared, setup.index);
     let result = loop {
-        if setup.shared.shutting_down() {
+        if setup.shared.shutting_down() || setup.shared.retired(setup.index) {
             break Ok(());
         }
         let wait = if state.borrow().tasks.has_buffered() {

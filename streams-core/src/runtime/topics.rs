@@ -142,7 +142,11 @@ pub(crate) fn plan(
         return Err(RuntimeError::MissingSourceTopics(missing_sources));
     }
 
-    let mut counts: HashMap<String, i32> = HashMap::new();
+    // Partition counts fixed by the topology (`Repartitioned::with_partitions`) are given.
+    let mut counts: HashMap<String, i32> = topology
+        .fixed_internal_topic_partitions(application_id)
+        .into_iter()
+        .collect();
     let mut tasks: BTreeMap<u32, i32> = BTreeMap::new();
     // Each round settles at least one sub-topology or topic, or none ever will.
     for _ in 0..=ids.len() + internal.len() {
@@ -160,7 +164,7 @@ pub(crate) fn plan(
                     });
                 }
                 for t in topics.iter().filter(|t| is_internal(t)) {
-                    counts.insert(t.clone(), n);
+                    counts.entry(t.clone()).or_insert(n);
                 }
             }
             let known: Option<Vec<i32>> = topics
@@ -243,6 +247,11 @@ pub(crate) fn plan(
             };
             if let Some(lag) = changelog.min_compaction_lag_ms {
                 configs.push(("min.compaction.lag.ms".into(), lag.to_string()));
+            }
+            // The user's configs (`with_logging_enabled`) win over the runtime's.
+            for (key, value) in changelog.configs {
+                configs.retain(|(k, _)| *k != key);
+                configs.push((key, value));
             }
             needed.push(InternalTopic {
                 name: changelog.name,

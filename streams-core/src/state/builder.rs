@@ -2,9 +2,10 @@ use std::any::Any;
 use std::path::Path;
 
 use state_stores::{
-    InMemoryKeyValueStore, KeyValueBytesStore, LoggedKeyValueStore, RocksDbConfig,
-    RocksDbKeyValueStore, SharedSink, StoreError,
+    InMemoryKeyValueStore, KeyValueBytesStore, LoggedKeyValueStore, SharedSink, StoreError,
 };
+#[cfg(feature = "rocksdb")]
+use state_stores::{RocksDbConfig, RocksDbKeyValueStore};
 
 use super::registry::ManagedStore;
 use super::{CacheBudget, KeyValueStore};
@@ -20,6 +21,7 @@ pub struct StoreContext<'a> {
     /// The task's directory; persistent stores live in `<directory>/rocksdb/<store>`.
     pub directory: &'a Path,
     /// The RocksDB budget and tuning shared by every store.
+    #[cfg(feature = "rocksdb")]
     pub rocksdb: &'a RocksDbConfig,
     /// Where logged stores send their changelog records.
     pub changelog: &'a SharedSink,
@@ -80,6 +82,12 @@ pub trait StoreBuilder: Send + Sync + 'static {
         None
     }
 
+    /// Topic configs of the changelog that the user gave, over the runtime's own
+    /// (`with_logging_enabled`).
+    fn changelog_configs(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
     /// A new store instance for a task.
     fn build(&self, ctx: StoreContext<'_>) -> Result<BuiltStore, StoreError>;
 }
@@ -87,7 +95,8 @@ pub trait StoreBuilder: Send + Sync + 'static {
 /// Where a store keeps its data.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum StoreEngine {
-    /// RocksDB, on disk in the task's directory: the default.
+    /// RocksDB, on disk in the task's directory: the default. Without the `rocksdb` feature
+    /// such a store is kept in memory, as [`InMemory`](Self::InMemory).
     #[default]
     RocksDb,
     /// Memory only: restored from the changelog after every restart.
@@ -96,18 +105,21 @@ pub enum StoreEngine {
 
 impl StoreEngine {
     /// A fresh engine for the store `name` of a task.
+    #[cfg_attr(not(feature = "rocksdb"), allow(unused_variables))]
     pub(crate) fn open_key_value(
         self,
         name: &str,
         ctx: &StoreContext<'_>,
     ) -> Result<Box<dyn KeyValueBytesStore>, StoreError> {
         Ok(match self {
+            #[cfg(feature = "rocksdb")]
             StoreEngine::RocksDb => Box::new(RocksDbKeyValueStore::open(
                 name,
                 &ctx.directory.join("rocksdb").join(name),
                 ctx.rocksdb,
             )?),
-            StoreEngine::InMemory => Box::new(InMemoryKeyValueStore::new(name)),
+            // In memory; without the `rocksdb` feature, every store.
+            _ => Box::new(InMemoryKeyValueStore::new(name)),
         })
     }
 }
@@ -137,6 +149,7 @@ pub struct KeyValueStoreBuilder<K, V> {
     key_serde: SerdeRef<K>,
     value_serde: SerdeRef<V>,
     logging: bool,
+    changelog_configs: Vec<(String, String)>,
     caching: bool,
     timestamped: bool,
 }
@@ -152,6 +165,20 @@ impl<K, V> KeyValueStoreBuilder<K, V> {
     /// Turns changelog logging off (it is on by default).
     pub fn with_logging_disabled(mut self) -> Self {
         self.logging = false;
+        self
+    }
+
+    /// Keeps changelog logging on with these topic configs over the runtime's own (Kafka
+    /// Streams' `withLoggingEnabled(Map)`).
+    pub fn with_logging_enabled<K2: Into<String>, V2: Into<String>>(
+        mut self,
+        configs: impl IntoIterator<Item = (K2, V2)>,
+    ) -> Self {
+        self.logging = true;
+        self.changelog_configs = configs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
         self
     }
 
@@ -171,6 +198,10 @@ impl<K: 'static, V: Clone + 'static> StoreBuilder for KeyValueStoreBuilder<K, V>
 
     fn logging_enabled(&self) -> bool {
         self.logging
+    }
+
+    fn changelog_configs(&self) -> Vec<(String, String)> {
+        self.changelog_configs.clone()
     }
 
     fn build(&self, ctx: StoreContext<'_>) -> Result<BuiltStore, StoreError> {
@@ -288,6 +319,7 @@ impl Stores {
             key_serde,
             value_serde,
             logging: true,
+            changelog_configs: Vec::new(),
             caching: false,
             timestamped: false,
         }

@@ -6,6 +6,7 @@ mod cache;
 mod key_value;
 mod lru;
 mod ordered_cache;
+mod read_only;
 mod registry;
 mod session_store;
 mod timestamped;
@@ -19,6 +20,9 @@ pub use builder::{
 };
 pub use cache::CacheBudget;
 pub use key_value::{FlushedChange, KeyValueStore, PutOutcome, NO_TIMESTAMP};
+pub use read_only::{
+    QueryableStore, ReadOnlyKeyValueStore, ReadOnlySessionStore, ReadOnlyWindowStore,
+};
 pub use registry::ManagedStore;
 pub(crate) use registry::StoreRegistry;
 pub use session_store::{SessionStore, SessionValue};

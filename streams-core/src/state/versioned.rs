@@ -3,10 +3,11 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+#[cfg(feature = "rocksdb")]
+use state_stores::RocksDbVersionedStore;
 pub use state_stores::VersionedPut;
 use state_stores::{
-    ChangelogRecord, InMemoryVersionedStore, LoggedVersionedStore, RocksDbVersionedStore,
-    StoreError, VersionedBytesStore,
+    ChangelogRecord, InMemoryVersionedStore, LoggedVersionedStore, StoreError, VersionedBytesStore,
 };
 
 use super::builder::{BuiltStore, StoreBuilder, StoreContext, StoreEngine};
@@ -168,12 +169,27 @@ pub struct VersionedStoreBuilder<K, V> {
     key_serde: SerdeRef<K>,
     value_serde: SerdeRef<V>,
     logging: bool,
+    changelog_configs: Vec<(String, String)>,
 }
 
 impl<K, V> VersionedStoreBuilder<K, V> {
     /// Turns changelog logging off (it is on by default).
     pub fn with_logging_disabled(mut self) -> Self {
         self.logging = false;
+        self
+    }
+
+    /// Keeps changelog logging on with these topic configs over the runtime's own (Kafka
+    /// Streams' `withLoggingEnabled(Map)`).
+    pub fn with_logging_enabled<K2: Into<String>, V2: Into<String>>(
+        mut self,
+        configs: impl IntoIterator<Item = (K2, V2)>,
+    ) -> Self {
+        self.logging = true;
+        self.changelog_configs = configs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
         self
     }
 }
@@ -187,6 +203,10 @@ impl<K: 'static, V: 'static> StoreBuilder for VersionedStoreBuilder<K, V> {
         self.logging
     }
 
+    fn changelog_configs(&self) -> Vec<(String, String)> {
+        self.changelog_configs.clone()
+    }
+
     /// Compaction keeps only a key's latest record; the versions within the history must
     /// survive it to be restored (Kafka Streams: the history retention plus a day).
     fn min_compaction_lag_ms(&self) -> Option<i64> {
@@ -196,15 +216,15 @@ impl<K: 'static, V: 'static> StoreBuilder for VersionedStoreBuilder<K, V> {
     fn build(&self, ctx: StoreContext<'_>) -> Result<BuiltStore, StoreError> {
         let name = &self.name;
         let mut engine: Box<dyn VersionedBytesStore> = match self.engine {
+            #[cfg(feature = "rocksdb")]
             StoreEngine::RocksDb => Box::new(RocksDbVersionedStore::open(
                 name,
                 &ctx.directory.join("rocksdb").join(name),
                 self.history_retention,
                 ctx.rocksdb,
             )?),
-            StoreEngine::InMemory => {
-                Box::new(InMemoryVersionedStore::new(name, self.history_retention))
-            }
+            // In memory; without the `rocksdb` feature, every store.
+            _ => Box::new(InMemoryVersionedStore::new(name, self.history_retention)),
         };
         if self.logging {
             engine = Box::new(LoggedVersionedStore::new(engine, ctx.changelog.clone()));
@@ -250,6 +270,7 @@ impl Stores {
             key_serde,
             value_serde,
             logging: true,
+            changelog_configs: Vec::new(),
         }
     }
 }

@@ -4,8 +4,10 @@ use std::rc::Rc;
 
 use state_stores::{
     InMemorySessionStore, InMemoryWindowStore, LoggedSessionStore, LoggedWindowStore,
-    RocksDbSessionStore, RocksDbWindowStore, SessionBytesStore, StoreError, WindowBytesStore,
+    SessionBytesStore, StoreError, WindowBytesStore,
 };
+#[cfg(feature = "rocksdb")]
+use state_stores::{RocksDbSessionStore, RocksDbWindowStore};
 
 use super::builder::{BuiltStore, StoreBuilder, StoreContext, StoreEngine};
 use super::{SessionStore, WindowStore};
@@ -138,6 +140,7 @@ pub struct WindowedStoreBuilder<K, V> {
     key_serde: SerdeRef<K>,
     value_serde: SerdeRef<V>,
     logging: bool,
+    changelog_configs: Vec<(String, String)>,
     caching: bool,
 }
 
@@ -194,6 +197,7 @@ impl<K, V> WindowedStoreBuilder<K, V> {
             key_serde,
             value_serde,
             logging: true,
+            changelog_configs: Vec::new(),
             caching: false,
         }
     }
@@ -201,6 +205,20 @@ impl<K, V> WindowedStoreBuilder<K, V> {
     /// Turns changelog logging off (it is on by default).
     pub fn with_logging_disabled(mut self) -> Self {
         self.logging = false;
+        self
+    }
+
+    /// Keeps changelog logging on with these topic configs over the runtime's own (Kafka
+    /// Streams' `withLoggingEnabled(Map)`).
+    pub fn with_logging_enabled<K2: Into<String>, V2: Into<String>>(
+        mut self,
+        configs: impl IntoIterator<Item = (K2, V2)>,
+    ) -> Self {
+        self.logging = true;
+        self.changelog_configs = configs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
         self
     }
 
@@ -225,11 +243,16 @@ impl<K: 'static, V: Clone + 'static> StoreBuilder for WindowedStoreBuilder<K, V>
         self.logging
     }
 
+    fn changelog_configs(&self) -> Vec<(String, String)> {
+        self.changelog_configs.clone()
+    }
+
     fn build(&self, ctx: StoreContext<'_>) -> Result<BuiltStore, StoreError> {
         let (name, retention) = (
             self.name.as_str(),
             self.retention.saturating_add(ctx.max_out_of_orderness),
         );
+        #[cfg(feature = "rocksdb")]
         let path = ctx.directory.join("rocksdb").join(name);
         let codec = Rc::new(Codec {
             topic: ctx.changelog_topic(name),
@@ -240,13 +263,15 @@ impl<K: 'static, V: Clone + 'static> StoreBuilder for WindowedStoreBuilder<K, V>
         Ok(match self.shape {
             Shape::Window => {
                 let mut engine: Box<dyn WindowBytesStore> = match self.engine {
+                    #[cfg(feature = "rocksdb")]
                     StoreEngine::RocksDb => Box::new(RocksDbWindowStore::open(
                         &*name,
                         &path,
                         retention,
                         ctx.rocksdb,
                     )?),
-                    StoreEngine::InMemory => Box::new(InMemoryWindowStore::new(&*name, retention)),
+                    // In memory; without the `rocksdb` feature, every store.
+                    _ => Box::new(InMemoryWindowStore::new(&*name, retention)),
                 };
                 if self.logging {
                     engine = Box::new(LoggedWindowStore::new(engine, ctx.changelog.clone()));
@@ -259,13 +284,15 @@ impl<K: 'static, V: Clone + 'static> StoreBuilder for WindowedStoreBuilder<K, V>
             }
             Shape::Session => {
                 let mut engine: Box<dyn SessionBytesStore> = match self.engine {
+                    #[cfg(feature = "rocksdb")]
                     StoreEngine::RocksDb => Box::new(RocksDbSessionStore::open(
                         &*name,
                         &path,
                         retention,
                         ctx.rocksdb,
                     )?),
-                    StoreEngine::InMemory => Box::new(InMemorySessionStore::new(&*name, retention)),
+                    // In memory; without the `rocksdb` feature, every store.
+                    _ => Box::new(InMemorySessionStore::new(&*name, retention)),
                 };
                 if self.logging {
                     engine = Box::new(LoggedSessionStore::new(engine, ctx.changelog.clone()));

@@ -81,6 +81,13 @@ pub(crate) struct TaskContext {
     pub(crate) drop_log: LogLimit,
     topics: Vec<Arc<str>>,
     current: Option<CurrentRecord>,
+    /// The task's state directory, `<state_dir>/<application.id>/<task id>`.
+    pub(crate) directory: Arc<std::path::Path>,
+    /// Whether a processor asked for a commit since the last one.
+    pub(crate) commit_requested: bool,
+    /// The partition counts of the topics sinks write to, where the driver knows them (for
+    /// stream partitioners).
+    pub(crate) partition_counts: Option<Arc<HashMap<String, i32>>>,
 }
 
 impl TaskContext {
@@ -213,6 +220,9 @@ impl Task {
                 drop_log: LogLimit::default(),
                 topics,
                 current: None,
+                directory: Arc::from(parts.directory.as_path()),
+                commit_requested: false,
+                partition_counts: None,
             },
             sources,
             nodes: parts.nodes,
@@ -226,6 +236,19 @@ impl Task {
             skip_log: LogLimit::default(),
             consumed,
         })
+    }
+
+    /// Gives the task the partition counts of the topics it writes to, for its sinks' stream
+    /// partitioners (without them the default partitioning applies).
+    pub fn set_partition_counts(&mut self, counts: Arc<HashMap<String, i32>>) {
+        self.ctx.partition_counts = Some(counts);
+    }
+
+    /// Whether a processor asked for a commit (with
+    /// [`ProcessorContext::commit`](crate::ProcessorContext::commit)) since the last call;
+    /// clears the request. Drivers commit soon after a request, before the commit interval.
+    pub fn take_commit_request(&mut self) -> bool {
+        std::mem::take(&mut self.ctx.commit_requested)
     }
 
     /// The task's id.

@@ -420,6 +420,7 @@ pub(crate) struct SinkNode<K, V> {
     pub(crate) topic: SinkTopic<K, V>,
     pub(crate) key_serde: SerdeRef<K>,
     pub(crate) value_serde: SerdeRef<V>,
+    pub(crate) partitioner: Option<Arc<dyn crate::StreamPartitioner<K, V>>>,
 }
 
 impl<K, V> Downstream<K, V> for SinkNode<K, V> {
@@ -463,7 +464,31 @@ impl<K, V> Downstream<K, V> for SinkNode<K, V> {
                     source,
                 }
                 .in_node(&self.name)
-            })
+            })?;
+        let Some(partitioner) = &self.partitioner else {
+            return Ok(());
+        };
+        // The driver knows the partition counts (the test driver does not: it has no
+        // partitions, and the default applies).
+        let name = output.topic_name(topic);
+        let Some(partitions) = task.partition_counts.as_ref().and_then(|c| c.get(name)) else {
+            return Ok(());
+        };
+        match partitioner.partition(name, &key, &value, *partitions) {
+            None => Ok(()),
+            Some(p) if (0..*partitions).contains(&p) => {
+                task.output.set_last_partition(p);
+                Ok(())
+            }
+            Some(p) => Err(ProcessorError::Failed(
+                format!(
+                    "the stream partitioner chose partition {p} of topic `{name}`, which has \
+                     {partitions}"
+                )
+                .into(),
+            )
+            .in_node(&self.name)),
+        }
     }
 }
 

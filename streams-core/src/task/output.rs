@@ -45,6 +45,8 @@ struct Entry {
     value: Option<Range<usize>>,
     timestamp: Timestamp,
     headers: Headers,
+    /// The partition a stream partitioner chose, if any.
+    partition: Option<i32>,
 }
 
 /// Produced records, in order, with their bytes in one arena.
@@ -115,8 +117,16 @@ impl OutputBuffer {
             value,
             timestamp,
             headers,
+            partition: None,
         });
         Ok(())
+    }
+
+    /// Sends the record pushed last to `partition` (a stream partitioner's choice).
+    pub(crate) fn set_last_partition(&mut self, partition: i32) {
+        if let Some(entry) = self.entries.last_mut() {
+            entry.partition = Some(partition);
+        }
     }
 
     /// Appends a record whose key and value are already bytes.
@@ -173,7 +183,7 @@ impl OutputBuffer {
         for entry in &self.entries {
             f(OutputRecord {
                 topic: &self.topics[entry.topic as usize],
-                partition: self.partition,
+                partition: entry.partition.or(self.partition),
                 key: entry.key.clone().map(|r| &self.bytes[r]),
                 value: entry.value.clone().map(|r| &self.bytes[r]),
                 timestamp: entry.timestamp,

@@ -195,7 +195,8 @@ impl DriverState {
             task.set_wall_clock(self.wall_clock);
             task.add_records(&topic, [record])?;
             while task.process_next()? {}
-            if self.flush_after_each_record {
+            // A processor's commit request is honoured at once, as a commit interval's end.
+            if task.take_commit_request() || self.flush_after_each_record {
                 // As Kafka Streams' driver does, commit after every record: caches never
                 // hold back what a test expects to see.
                 task.flush_caches()?;

@@ -122,6 +122,7 @@ pub(crate) struct SinkFactory<K, V> {
     pub(crate) topic: SinkTopicSpec<K, V>,
     pub(crate) key_serde: SerdeRef<K>,
     pub(crate) value_serde: SerdeRef<V>,
+    pub(crate) partitioner: Option<Arc<dyn crate::StreamPartitioner<K, V>>>,
 }
 
 impl<K: 'static, V: 'static> NodeFactory for SinkFactory<K, V> {
@@ -138,6 +139,7 @@ impl<K: 'static, V: 'static> NodeFactory for SinkFactory<K, V> {
             topic,
             key_serde: self.key_serde.clone(),
             value_serde: self.value_serde.clone(),
+            partitioner: self.partitioner.clone(),
         }));
         let input: DownstreamRef<K, V> = node.clone();
         Ok(BuiltNode {

@@ -80,6 +80,7 @@ impl Topology {
             application_id,
             task_id,
             directory: &directory,
+            #[cfg(feature = "rocksdb")]
             rocksdb: config.rocksdb_config(),
             changelog: &sink,
             cache,

@@ -45,6 +45,19 @@ impl TopicName {
     }
 }
 
+/// Where a source starts reading a partition that the application has no committed offset
+/// for (Kafka Streams' `AutoOffsetReset`); the runtime's default is `Earliest`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OffsetReset {
+    /// The partition's first record.
+    #[default]
+    Earliest,
+    /// After its last record: only records written from now on.
+    Latest,
+    /// The first record at or after this long before now (the end if there is none).
+    ByDuration(std::time::Duration),
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct TypeSig {
     id: TypeId,
@@ -92,6 +105,8 @@ pub struct ChangelogTopic {
     pub retention_ms: Option<i64>,
     /// How long compaction must leave a record alone (ms), if the store needs older records.
     pub min_compaction_lag_ms: Option<i64>,
+    /// Topic configs the user gave the store's changelog, over the runtime's own.
+    pub configs: Vec<(String, String)>,
 }
 
 /// The processing graph of an application, built through the Processor API below or by the
@@ -128,6 +143,10 @@ pub struct Topology {
     side_outputs: Vec<String>,
     /// The serdes by type that the topology was built with.
     serdes: crate::SerdeRegistry,
+    /// Internal topics (unresolved names) whose partition count is fixed, not derived.
+    fixed_partitions: Vec<(String, i32)>,
+    /// Source topics with an offset reset policy of their own.
+    offset_resets: Vec<(TopicName, OffsetReset)>,
 }
 
 impl std::fmt::Debug for Topology {
@@ -351,6 +370,28 @@ impl Topology {
             SinkTopicSpec::Fixed(topic),
             key_serde,
             value_serde,
+            None,
+            parents,
+        )
+    }
+
+    /// Adds a sink that writes to `topic` (external or internal), each record to the
+    /// partition `partitioner` chooses (Kafka Streams' `StreamPartitioner`).
+    pub fn add_sink_node_with_partitioner<K: 'static, V: 'static>(
+        &mut self,
+        name: &str,
+        topic: TopicName,
+        key_serde: SerdeRef<K>,
+        value_serde: SerdeRef<V>,
+        partitioner: Arc<dyn crate::StreamPartitioner<K, V>>,
+        parents: &[&str],
+    ) -> Result<&mut Self, TopologyError> {
+        self.add_sink_spec(
+            name,
+            SinkTopicSpec::Fixed(topic),
+            key_serde,
+            value_serde,
+            Some(partitioner),
             parents,
         )
     }
@@ -370,6 +411,7 @@ impl Topology {
             SinkTopicSpec::PerRecord(Arc::new(choose)),
             key_serde,
             value_serde,
+            None,
             parents,
         )
     }
@@ -380,6 +422,7 @@ impl Topology {
         topic: SinkTopicSpec<K, V>,
         key_serde: SerdeRef<K>,
         value_serde: SerdeRef<V>,
+        partitioner: Option<Arc<dyn crate::StreamPartitioner<K, V>>>,
         parents: &[&str],
     ) -> Result<&mut Self, TopologyError> {
         self.check_new_name(name)?;
@@ -400,6 +443,7 @@ impl Topology {
                 topic,
                 key_serde,
                 value_serde,
+                partitioner,
             }),
         }))
     }
@@ -541,6 +585,50 @@ impl Topology {
         topics
     }
 
+    /// Fixes the partition count of the internal topic `topic` (its name without the
+    /// application id, such as `<name>-repartition`; Kafka Streams'
+    /// `Repartitioned.withNumberOfPartitions`) instead of deriving it from the topics that
+    /// feed it. The sub-topology that reads it then runs that many tasks.
+    pub fn set_internal_topic_partitions(
+        &mut self,
+        topic: &str,
+        partitions: i32,
+    ) -> Result<&mut Self, TopologyError> {
+        if partitions < 1 {
+            return Err(TopologyError::InvalidOperation(format!(
+                "internal topic `{topic}` needs at least one partition, not {partitions}"
+            )));
+        }
+        self.fixed_partitions.retain(|(t, _)| t != topic);
+        self.fixed_partitions.push((topic.to_owned(), partitions));
+        Ok(self)
+    }
+
+    /// Sets where the sources of `topic` start reading a partition that the application has
+    /// no committed offset for (Kafka Streams' `Consumed.withOffsetResetPolicy`).
+    pub fn set_offset_reset(&mut self, topic: TopicName, reset: OffsetReset) -> &mut Self {
+        self.offset_resets.retain(|(t, _)| *t != topic);
+        self.offset_resets.push((topic, reset));
+        self
+    }
+
+    /// The source topics with an offset reset policy of their own, resolved for
+    /// `application_id`.
+    pub fn offset_resets(&self, application_id: &str) -> Vec<(String, OffsetReset)> {
+        self.offset_resets
+            .iter()
+            .map(|(t, r)| (t.resolve(application_id), *r))
+            .collect()
+    }
+
+    /// The internal topics whose partition count is fixed, resolved for `application_id`.
+    pub fn fixed_internal_topic_partitions(&self, application_id: &str) -> Vec<(String, i32)> {
+        self.fixed_partitions
+            .iter()
+            .map(|(t, n)| (TopicName::Internal(t.clone()).resolve(application_id), *n))
+            .collect()
+    }
+
     /// Sets the serdes by type that the topology was built with (the DSL's
     /// `StreamsBuilder::with_serde` and its built-ins), for those who read and write its
     /// topics later: the test driver's typed topics use them before a type's default serde.
@@ -622,6 +710,7 @@ impl Topology {
                 name: crate::state::changelog_topic(application_id, s.builder.name()),
                 retention_ms: s.builder.retention_ms(),
                 min_compaction_lag_ms: s.builder.min_compaction_lag_ms(),
+                configs: s.builder.changelog_configs(),
             })
             .collect()
     }

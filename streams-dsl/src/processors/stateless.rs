@@ -189,6 +189,21 @@ where
     }
 }
 
+/// Writes each record as a line (`print`).
+pub(crate) struct Print<K, V>(pub(crate) Arc<crate::config::Printer<K, V>>);
+
+impl<K: 'static, V: 'static> Processor<K, V, (), ()> for Print<K, V> {
+    fn process(
+        &mut self,
+        r: Record<K, V>,
+        _: &mut ProcessorContext<'_, (), ()>,
+    ) -> Result<(), ProcessorError> {
+        self.0
+            .print(&r.key, &r.value)
+            .map_err(|e| ProcessorError::Failed(Box::new(e)))
+    }
+}
+
 /// Forwards records unchanged: merges, and the branches of a split.
 pub(crate) struct PassThrough;
 

@@ -67,7 +67,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // store's table: the counts themselves, which a zombie's late output records cannot hide.
     for _ in std::io::stdin().lock().lines() {}
     let mut out = std::io::stdout().lock();
-    for part in streams.query("counts", |s: &KeyValueStore<String, i64>| s.all())? {
+    for part in streams.query("counts", |s: &ReadOnlyKeyValueStore<String, i64>| s.all())? {
         for (key, count) in part {
             writeln!(out, "COUNT {key} {count}")?;
         }
