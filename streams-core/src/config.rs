@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use state_stores::RocksDbConfig;
 
+use crate::handlers::{ProcessingExceptionHandler, ProductionExceptionHandler};
 use crate::{RawRecord, StreamsError};
 
 /// What to do with a record that cannot be deserialized or has an invalid timestamp.
@@ -30,6 +31,8 @@ pub mod dead_letter_headers {
     pub const PARTITION: &str = "streams.error.partition";
     /// Its offset there (decimal text).
     pub const OFFSET: &str = "streams.error.offset";
+    /// The processor node that failed (processing and serialization errors only).
+    pub const NODE: &str = "streams.error.node";
 }
 
 /// Decides the fate of input records that cannot become typed records.
@@ -65,6 +68,11 @@ impl DeadLetterQueue {
         Self {
             topic: topic.into(),
         }
+    }
+
+    /// The dead-letter topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
     }
 }
 
@@ -112,6 +120,8 @@ impl DeserializationHandler for LogAndContinue {
 pub struct StreamsConfig {
     application_id: String,
     deserialization_handler: Arc<dyn DeserializationHandler>,
+    processing_handler: Arc<dyn ProcessingExceptionHandler>,
+    production_handler: Arc<dyn ProductionExceptionHandler>,
     state_dir: PathBuf,
     rocksdb: RocksDbConfig,
     cache_max_bytes: usize,
@@ -206,6 +216,8 @@ impl StreamsConfig {
         Self {
             application_id: application_id.into(),
             deserialization_handler: Arc::new(LogAndFail),
+            processing_handler: Arc::new(LogAndFail),
+            production_handler: Arc::new(LogAndFail),
             state_dir: default_state_dir(),
             rocksdb: RocksDbConfig::default(),
             cache_max_bytes: Self::DEFAULT_CACHE_MAX_BYTES,
@@ -463,6 +475,54 @@ impl StreamsConfig {
     /// The handler for records that cannot be deserialized.
     pub fn deserialization_handler_ref(&self) -> &Arc<dyn DeserializationHandler> {
         &self.deserialization_handler
+    }
+
+    /// Sets the handler for records whose processing fails, panics included (Kafka Streams'
+    /// `processing.exception.handler`; default: [`LogAndFail`]).
+    pub fn processing_exception_handler(
+        mut self,
+        handler: impl ProcessingExceptionHandler + 'static,
+    ) -> Self {
+        self.processing_handler = Arc::new(handler);
+        self
+    }
+
+    /// The handler for records whose processing fails.
+    pub fn processing_exception_handler_ref(&self) -> &Arc<dyn ProcessingExceptionHandler> {
+        &self.processing_handler
+    }
+
+    /// Sets the handler for records that cannot be serialized or sent (Kafka Streams'
+    /// `production.exception.handler`; default: [`LogAndFail`]).
+    pub fn production_exception_handler(
+        mut self,
+        handler: impl ProductionExceptionHandler + 'static,
+    ) -> Self {
+        self.production_handler = Arc::new(handler);
+        self
+    }
+
+    /// The handler for records that cannot be serialized or sent.
+    pub fn production_exception_handler_ref(&self) -> &Arc<dyn ProductionExceptionHandler> {
+        &self.production_handler
+    }
+
+    /// The dead-letter topics of the three handlers (each once).
+    pub fn dead_letter_topics(&self) -> Vec<&str> {
+        let mut topics = Vec::new();
+        for topic in [
+            self.deserialization_handler.dead_letter_topic(),
+            self.processing_handler.dead_letter_topic(),
+            self.production_handler.dead_letter_topic(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if !topics.contains(&topic) {
+                topics.push(topic);
+            }
+        }
+        topics
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod error;
+pub mod handlers;
 mod headers;
 pub mod processor;
 mod record;
@@ -24,6 +25,10 @@ pub use config::{
     ProcessingGuarantee, StreamsConfig,
 };
 pub use error::{ProcessorError, RecordPart, StateError, StreamsError, TopologyError};
+pub use handlers::{
+    ErrorContext, FailedRecord, ProcessingExceptionHandler, ProductionError,
+    ProductionExceptionHandler,
+};
 pub use headers::{Header, Headers};
 pub use processor::{Processor, ProcessorContext, Punctuation, PunctuationType, ScheduleId};
 pub use record::{ProducedRecord, RawRecord, Record, RecordMetadata, Timestamp, TopicPartition};

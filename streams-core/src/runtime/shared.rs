@@ -65,6 +65,8 @@ pub(crate) struct Metrics {
     restored: AtomicU64,
     rewinds: AtomicU64,
     replaced_threads: AtomicU64,
+    skipped_sends: AtomicU64,
+    dead_lettered_sends: AtomicU64,
 }
 
 /// A snapshot of an instance's counters.
@@ -80,6 +82,12 @@ pub struct RuntimeMetrics {
     pub rewinds: u64,
     /// Stream threads replaced after an error.
     pub replaced_threads: u64,
+    /// Records the producer refused (or the broker rejected) that the production handler
+    /// skipped.
+    pub skipped_sends: u64,
+    /// Records the producer refused (or the broker rejected) that the production handler
+    /// sent to its dead-letter topic.
+    pub dead_lettered_sends: u64,
 }
 
 impl Metrics {
@@ -98,6 +106,12 @@ impl Metrics {
     pub(crate) fn add_replaced_thread(&self) {
         self.replaced_threads.fetch_add(1, Ordering::Relaxed);
     }
+    pub(crate) fn add_skipped_send(&self) {
+        self.skipped_sends.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn add_dead_lettered_send(&self) {
+        self.dead_lettered_sends.fetch_add(1, Ordering::Relaxed);
+    }
     pub(crate) fn snapshot(&self) -> RuntimeMetrics {
         RuntimeMetrics {
             processed: self.processed.load(Ordering::Relaxed),
@@ -105,6 +119,8 @@ impl Metrics {
             restored: self.restored.load(Ordering::Relaxed),
             rewinds: self.rewinds.load(Ordering::Relaxed),
             replaced_threads: self.replaced_threads.load(Ordering::Relaxed),
+            skipped_sends: self.skipped_sends.load(Ordering::Relaxed),
+            dead_lettered_sends: self.dead_lettered_sends.load(Ordering::Relaxed),
         }
     }
 }

@@ -13,7 +13,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Reb
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::client_log;
-use super::collector::{RecordCollector, SendInterceptor};
+use super::collector::{RecordCollector, SendFailures, SendInterceptor};
 use super::global::GlobalReplica;
 use super::restore::Restorer;
 use super::shared::{ErrorResponse, Phase, Shared};
@@ -31,8 +31,20 @@ const PROCESS_BATCH: usize = 2_000;
 const RESTORE_SLICE: Duration = Duration::from_millis(200);
 /// How long an idle thread waits in poll.
 const IDLE_POLL: Duration = Duration::from_millis(50);
-/// Pause before a replaced thread starts again, so a persistent error does not spin.
+/// Pause before a replaced thread starts again, so a persistent error does not spin: it
+/// doubles with each failure in a row, up to [`MAX_REPLACE_BACKOFF`].
 const REPLACE_BACKOFF: Duration = Duration::from_millis(500);
+/// The longest pause before a replaced thread starts again.
+const MAX_REPLACE_BACKOFF: Duration = Duration::from_secs(30);
+/// A thread that ran this long before it failed starts the back-off afresh.
+const HEALTHY_RUN: Duration = Duration::from_secs(60);
+
+/// The pause before the replacement of a thread that failed `failures` times in a row.
+fn replace_backoff(failures: u32) -> Duration {
+    REPLACE_BACKOFF
+        .saturating_mul(1 << failures.saturating_sub(1).min(16))
+        .min(MAX_REPLACE_BACKOFF)
+}
 
 /// What a stream thread is started with.
 #[derive(Clone)]
@@ -49,11 +61,17 @@ pub(crate) struct ThreadSetup {
 
 /// Runs a stream thread until shutdown, replacing it after errors if the policy says so.
 pub(crate) fn run(setup: ThreadSetup) {
+    let mut failures = 0u32;
     loop {
+        let started = Instant::now();
         match run_once(&setup) {
             Ok(()) => break,
             Err(error) => {
-                tracing::error!(thread = setup.index, %error, "stream thread failed");
+                if started.elapsed() >= HEALTHY_RUN {
+                    failures = 0;
+                }
+                failures = failures.saturating_add(1);
+                tracing::error!(thread = setup.index, %error, failures, "stream thread failed");
                 if setup.shared.shutting_down() {
                     break;
                 }
@@ -61,7 +79,17 @@ pub(crate) fn run(setup: ThreadSetup) {
                     ErrorResponse::ReplaceThread => {
                         setup.shared.metrics.add_replaced_thread();
                         setup.shared.set_phase(setup.index, Phase::Rebalancing);
-                        std::thread::sleep(REPLACE_BACKOFF);
+                        let backoff = replace_backoff(failures);
+                        tracing::warn!(
+                            thread = setup.index,
+                            ?backoff,
+                            failures,
+                            "replacing the stream thread after a pause"
+                        );
+                        let until = Instant::now() + backoff;
+                        while Instant::now() < until && !setup.shared.shutting_down() {
+                            std::thread::sleep(Duration::from_millis(50).min(backoff));
+                        }
                     }
                     ErrorResponse::ShutdownClient => break,
                     ErrorResponse::ShutdownApplication => {
@@ -84,6 +112,7 @@ struct ThreadState {
     collector: RecordCollector,
     producer_config: rdkafka::ClientConfig,
     interceptor: Option<Arc<dyn SendInterceptor>>,
+    send_failures: SendFailures,
     exactly_once: bool,
     index: usize,
     /// An error raised inside a callback, for the loop to act on.
@@ -304,7 +333,11 @@ impl ThreadState {
             // A fenced or fatally failed producer cannot abort: a new one (same
             // transactional id) aborts whatever the old one left open.
             tracing::warn!(%error, "abort failed; replacing the producer");
-            self.collector = RecordCollector::new(&self.producer_config, self.interceptor.clone())?;
+            self.collector = RecordCollector::new(
+                &self.producer_config,
+                self.interceptor.clone(),
+                self.send_failures.clone(),
+            )?;
         }
         self.tasks.close_dirty();
         let assignment = consumer
@@ -495,7 +528,15 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
             setup.index
         ),
     );
-    let collector = RecordCollector::new(&producer_config, setup.interceptor.clone())?;
+    let send_failures = SendFailures {
+        handler: Arc::clone(config.production_exception_handler_ref()),
+        metrics: Arc::clone(&setup.shared.metrics),
+    };
+    let collector = RecordCollector::new(
+        &producer_config,
+        setup.interceptor.clone(),
+        send_failures.clone(),
+    )?;
     let state = Rc::new(RefCell::new(ThreadState {
         tasks: ActiveTasks::new(
             Arc::clone(&setup.topology),
@@ -508,6 +549,7 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
         collector,
         producer_config,
         interceptor: setup.interceptor.clone(),
+        send_failures,
         exactly_once,
         index: setup.index,
         failure: None,
@@ -617,4 +659,19 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
     // Leaving the group runs the revocation callback, which now finds no tasks.
     drop(consumer);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_replace_back_off_doubles_up_to_its_cap() {
+        let pauses: Vec<Duration> = (1..=8).map(replace_backoff).collect();
+        assert_eq!(pauses[0], REPLACE_BACKOFF);
+        assert_eq!(pauses[1], REPLACE_BACKOFF * 2);
+        assert_eq!(pauses[2], REPLACE_BACKOFF * 4);
+        assert_eq!(pauses[7], MAX_REPLACE_BACKOFF);
+        assert_eq!(replace_backoff(u32::MAX), MAX_REPLACE_BACKOFF);
+    }
 }

@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -88,8 +89,13 @@ pub(crate) enum SourceFailure {
         error: SerdeError,
         record: RawRecord,
     },
-    /// A node below the source failed.
-    Processing(ProcessorError),
+    /// A node below the source failed (or panicked); the record's bytes come back for the
+    /// processing handler (its headers only if the task keeps them, see
+    /// `TaskContext::keep_input_headers`).
+    Processing {
+        error: ProcessorError,
+        record: RawRecord,
+    },
 }
 
 /// The byte-level input of a sub-topology: a source node.
@@ -166,13 +172,37 @@ impl<K: Clone + 'static, V: Clone + 'static> SourceInput for SourceNode<K, V> {
                     })
                 }
             };
+        let RawRecord {
+            offset,
+            timestamp: raw_timestamp,
+            key: raw_key,
+            value: raw_value,
+            headers,
+        } = record;
+        // The bytes stay here until the record has gone through: a failure hands them to
+        // the processing handler unchanged. Headers move into the typed record; a copy is
+        // kept only when a handler may write them out (no allocation per record otherwise).
+        let kept_headers = if task.keep_input_headers && !headers.is_empty() {
+            headers.clone()
+        } else {
+            crate::Headers::new()
+        };
         let typed = Record {
             key,
             value,
             timestamp,
-            headers: record.headers,
+            headers,
         };
-        forward_all(&self.children, typed, task).map_err(SourceFailure::Processing)
+        forward_all(&self.children, typed, task).map_err(|error| SourceFailure::Processing {
+            error,
+            record: RawRecord {
+                offset,
+                timestamp: raw_timestamp,
+                key: raw_key,
+                value: raw_value,
+                headers: kept_headers,
+            },
+        })
     }
 }
 
@@ -230,8 +260,12 @@ where
             children: &self.children,
             task,
         };
-        self.processor
-            .process(record, &mut ctx)
+        // A panic in user code is caught where it happens, so that the error names the node
+        // (and the processing handler can skip the record); unwinding costs nothing until it
+        // happens.
+        let processor = &mut self.processor;
+        catch_unwind(AssertUnwindSafe(|| processor.process(record, &mut ctx)))
+            .unwrap_or_else(|p| Err(ProcessorError::Panic(super::panic_message(p))))
             .map_err(|e| e.in_node(&self.info.name))
     }
 }

@@ -339,9 +339,7 @@ impl TopologyTestDriver {
         let (mut sink_topics, per_record_sinks) = topology.sink_topics(&application_id);
         let changelog_topics = topology.changelog_topics(&application_id);
         sink_topics.extend(changelog_topics.iter().cloned());
-        if let Some(topic) = config.deserialization_handler_ref().dead_letter_topic() {
-            sink_topics.push(topic.to_owned());
-        }
+        sink_topics.extend(config.dead_letter_topics().into_iter().map(str::to_owned));
         let internal = topology
             .internal_topics(&application_id)
             .into_iter()

@@ -144,6 +144,8 @@ impl Topology {
             stores: registry,
             managed_stores,
             handler: Arc::clone(config.deserialization_handler_ref()),
+            processing_handler: Arc::clone(config.processing_exception_handler_ref()),
+            production_handler: Arc::clone(config.production_exception_handler_ref()),
             directory,
             changelog,
             max_out_of_orderness: config.max_out_of_orderness_ms(),
