@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use tokio::sync::watch;
 
 use super::RuntimeError;
+use crate::TaskMetrics;
 
 /// The lifecycle of a [`KafkaStreams`](super::KafkaStreams) instance, as in Kafka Streams.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -67,6 +68,9 @@ pub(crate) struct Metrics {
     replaced_threads: AtomicU64,
     skipped_sends: AtomicU64,
     dead_lettered_sends: AtomicU64,
+    skipped: AtomicU64,
+    dead_lettered: AtomicU64,
+    dropped: AtomicU64,
 }
 
 /// A snapshot of an instance's counters.
@@ -88,6 +92,14 @@ pub struct RuntimeMetrics {
     /// Records the producer refused (or the broker rejected) that the production handler
     /// sent to its dead-letter topic.
     pub dead_lettered_sends: u64,
+    /// Input records the deserialization or processing handler (or the production handler,
+    /// for a sink that could not serialize) skipped.
+    pub skipped: u64,
+    /// Input records those handlers sent to their dead-letter topics.
+    pub dead_lettered: u64,
+    /// Records operators dropped (too late for their window, or a null their type cannot
+    /// hold).
+    pub dropped: u64,
 }
 
 impl Metrics {
@@ -112,6 +124,19 @@ impl Metrics {
     pub(crate) fn add_dead_lettered_send(&self) {
         self.dead_lettered_sends.fetch_add(1, Ordering::Relaxed);
     }
+    /// Adds what tasks counted between `before` and `after`.
+    pub(crate) fn add_task_counts(&self, before: &TaskMetrics, after: &TaskMetrics) {
+        let delta = |a: u64, b: u64| a.saturating_sub(b);
+        for (counter, n) in [
+            (&self.skipped, delta(after.skipped, before.skipped)),
+            (&self.dead_lettered, delta(after.dead_lettered, before.dead_lettered)),
+            (&self.dropped, delta(after.dropped, before.dropped)),
+        ] {
+            if n > 0 {
+                counter.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
     pub(crate) fn snapshot(&self) -> RuntimeMetrics {
         RuntimeMetrics {
             processed: self.processed.load(Ordering::Relaxed),
@@ -121,6 +146,9 @@ impl Metrics {
             replaced_threads: self.replaced_threads.load(Ordering::Relaxed),
             skipped_sends: self.skipped_sends.load(Ordering::Relaxed),
             dead_lettered_sends: self.dead_lettered_sends.load(Ordering::Relaxed),
+            skipped: self.skipped.load(Ordering::Relaxed),
+            dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
         }
     }
 }

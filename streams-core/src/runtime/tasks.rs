@@ -362,8 +362,12 @@ impl ActiveTasks {
                 continue;
             };
             let mut turn = 0;
+            let before = task.metrics();
             while turn < TURN && processed + turn < budget {
-                if !task.process_next()? {
+                let more = task.process_next().inspect_err(|_| {
+                    self.metrics.add_task_counts(&before, &task.metrics());
+                })?;
+                if !more {
                     break;
                 }
                 turn += 1;
@@ -373,6 +377,7 @@ impl ActiveTasks {
                 }
             }
             processed += turn;
+            self.metrics.add_task_counts(&before, &task.metrics());
             send_output(task, collector)?;
             match task.next_timestamp() {
                 Some(next) if next <= limit(&id) => ready.push(Reverse((next, id))),
