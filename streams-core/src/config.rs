@@ -8,16 +8,19 @@ use state_stores::RocksDbConfig;
 use crate::handlers::{ProcessingExceptionHandler, ProductionExceptionHandler};
 use crate::{RawRecord, StreamsError};
 
-/// What to do with a record that cannot be deserialized or has an invalid timestamp.
+/// What an error handler does with a failed record: one that cannot be deserialized or has
+/// an invalid timestamp ([`DeserializationHandler`]), whose processing failed
+/// ([`ProcessingExceptionHandler`]), or that cannot be produced
+/// ([`ProductionExceptionHandler`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HandlerResponse {
     /// Skip the record, count it, and go on.
     Continue,
     /// Stop with the error.
     Fail,
-    /// Write the record's original bytes to the handler's dead-letter topic (see
-    /// [`DeserializationHandler::dead_letter_topic`]) with the reason in headers, count it,
-    /// and go on.
+    /// Write the record's key and value unchanged to the handler's dead-letter topic (see
+    /// [`DeserializationHandler::dead_letter_topic`]) with the reason, the node and the
+    /// origin in headers (see [`dead_letter_headers`]), count it, and go on.
     DeadLetter,
 }
 

@@ -99,6 +99,7 @@ pub mod prelude {
         StreamsError, TestInputTopic, TestOutputTopic, TestRecord, Timestamp, TimestampExtractor,
         Topology, TopologyError, TopologyTestDriver, ValueAndTimestamp, VersionedKeyValueStore,
     };
+    pub use streams_core::{ProcessingExceptionHandler, ProductionExceptionHandler};
 }
 
 /// The README's example, compiled and run as a doc test so that it cannot go stale.

@@ -95,8 +95,14 @@ fn a_record_that_keeps_failing_under_replace_thread_backs_off() {
         assert!(error.contains("words-0@1"), "{error}");
         assert!(error.contains("cannot shout boom"), "{error}");
     }
-    assert!(calls[1].0 - calls[0].0 >= Duration::from_millis(500), "{calls:?}");
-    assert!(calls[2].0 - calls[1].0 >= Duration::from_secs(1), "{calls:?}");
+    assert!(
+        calls[1].0 - calls[0].0 >= Duration::from_millis(500),
+        "{calls:?}"
+    );
+    assert!(
+        calls[2].0 - calls[1].0 >= Duration::from_secs(1),
+        "{calls:?}"
+    );
     // The record after the failing one never came out: nothing was skipped.
     assert_eq!(streams.metrics().skipped, 0);
 }
@@ -168,18 +174,14 @@ fn padded(n: usize) -> String {
     "x".repeat(n)
 }
 
-fn too_large_run(
-    app: &str,
-    handler: Option<LogAndContinue>,
-) -> (KafkaStreams, Arc<EmbeddedKafka>) {
+fn too_large_run(app: &str, handler: Option<LogAndContinue>) -> (KafkaStreams, Arc<EmbeddedKafka>) {
     init_tracing();
     let kafka = Arc::new(EmbeddedKafka::start(1).unwrap());
     kafka.create_topic("words", 1).unwrap();
     kafka.create_topic("shouted", 1).unwrap();
     let dir = tempfile::tempdir().unwrap();
     // The producer's limit: a larger record is refused when it is sent.
-    let mut config =
-        config(app, &kafka, dir.path()).producer_property("message.max.bytes", "2000");
+    let mut config = config(app, &kafka, dir.path()).producer_property("message.max.bytes", "2000");
     if let Some(handler) = handler {
         config = config.production_exception_handler(handler);
     }
@@ -215,14 +217,15 @@ fn a_record_too_large_to_send_is_skipped_under_continue() {
 #[test]
 fn a_record_too_large_to_send_fails_by_default() {
     let (streams, kafka) = too_large_run("too-large-fail", None);
-    assert!(streams.wait_for(State::Error, WAIT), "{:?}", streams.state());
+    assert!(
+        streams.wait_for(State::Error, WAIT),
+        "{:?}",
+        streams.state()
+    );
     assert!(streams.close(WAIT));
     let out = shouted(&kafka, Duration::from_secs(3), 2);
     assert!(!out.contains(&"TINY".to_owned()), "{out:?}");
     let errors = streams.thread_errors();
-    assert!(
-        errors.iter().any(|e| e.contains("too large")),
-        "{errors:?}"
-    );
+    assert!(errors.iter().any(|e| e.contains("too large")), "{errors:?}");
     assert_eq!(streams.metrics().skipped_sends, 0);
 }

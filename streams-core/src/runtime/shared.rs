@@ -129,7 +129,10 @@ impl Metrics {
         let delta = |a: u64, b: u64| a.saturating_sub(b);
         for (counter, n) in [
             (&self.skipped, delta(after.skipped, before.skipped)),
-            (&self.dead_lettered, delta(after.dead_lettered, before.dead_lettered)),
+            (
+                &self.dead_lettered,
+                delta(after.dead_lettered, before.dead_lettered),
+            ),
             (&self.dropped, delta(after.dropped, before.dropped)),
         ] {
             if n > 0 {

@@ -94,7 +94,7 @@ pub(crate) enum SourceFailure {
     /// `TaskContext::keep_input_headers`).
     Processing {
         error: ProcessorError,
-        record: RawRecord,
+        record: Box<RawRecord>,
     },
 }
 
@@ -195,13 +195,13 @@ impl<K: Clone + 'static, V: Clone + 'static> SourceInput for SourceNode<K, V> {
         };
         forward_all(&self.children, typed, task).map_err(|error| SourceFailure::Processing {
             error,
-            record: RawRecord {
+            record: Box::new(RawRecord {
                 offset,
                 timestamp: raw_timestamp,
                 key: raw_key,
                 value: raw_value,
                 headers: kept_headers,
-            },
+            }),
         })
     }
 }
