@@ -132,6 +132,7 @@ pub struct StreamsConfig {
     /// `None`: the default (see `windowed_aggregation_emit_interval_value`).
     pub(crate) windowed_aggregation_emit_interval: Option<std::time::Duration>,
     kafka: KafkaSettings,
+    metrics_endpoint: Option<std::net::SocketAddr>,
 }
 
 /// How much of a record's effect survives a failure.
@@ -227,6 +228,7 @@ impl StreamsConfig {
             max_out_of_orderness: std::time::Duration::ZERO,
             windowed_aggregation_emit_interval: None,
             kafka: KafkaSettings::default(),
+            metrics_endpoint: None,
         }
     }
 
@@ -508,6 +510,19 @@ impl StreamsConfig {
     /// The handler for records that cannot be serialized or sent.
     pub fn production_exception_handler_ref(&self) -> &Arc<dyn ProductionExceptionHandler> {
         &self.production_handler
+    }
+
+    /// Serves the application's metrics in Prometheus' text format at
+    /// `http://<address>/metrics` (off by default; the exporter becomes the process's
+    /// `metrics` recorder, so one address per process).
+    pub fn metrics_endpoint(mut self, address: std::net::SocketAddr) -> Self {
+        self.metrics_endpoint = Some(address);
+        self
+    }
+
+    /// Where the metrics are served, if they are.
+    pub fn metrics_endpoint_value(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_endpoint
     }
 
     /// The dead-letter topics of the three handlers (each once).

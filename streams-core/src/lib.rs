@@ -37,12 +37,12 @@ pub use serdes::{
     Serializer,
 };
 pub use state::{
-    CacheBudget, FlushedChange, KeyValueStore, KeyValueStoreBuilder, PutOutcome, SessionStore,
+    CacheBudget, FlushedChange, StoreMetrics, KeyValueStore, KeyValueStoreBuilder, PutOutcome, SessionStore,
     StoreBuilder, StoreEngine, Stores, TimestampedKeyValueStore, TimestampedSerde,
     ValueAndTimestamp, VersionedKeyValueStore, VersionedPut, VersionedStoreBuilder, WindowStore,
     WindowedStoreBuilder, NO_TIMESTAMP,
 };
-pub use state_stores::{ChangelogRecord, Checkpoint, RocksDbConfig, StoreError};
+pub use state_stores::{ChangelogRecord, Checkpoint, EngineMetrics, RocksDbConfig, StoreError};
 pub use task::{ChangelogPartition, OutputRecord, Task, TaskId, TaskMetrics};
 pub use test_driver::{TestInputTopic, TestOutputTopic, TestRecord, TopologyTestDriver};
 pub use time::{RecordTimestamp, TimestampExtractor};

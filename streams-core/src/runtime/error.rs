@@ -9,6 +9,9 @@ use crate::StreamsError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RuntimeError {
+    /// The metrics endpoint could not be set up.
+    #[error("metrics: {0}")]
+    Metrics(String),
     /// A Kafka client call failed.
     #[error("Kafka {operation} failed: {source}")]
     Kafka {

@@ -13,6 +13,7 @@ mod embedded;
 mod error;
 mod global;
 mod messages;
+pub mod metrics;
 mod pacing;
 mod query;
 mod restore;
@@ -140,9 +141,16 @@ impl KafkaStreams {
         self.shared.subscribe()
     }
 
-    /// The instance's counters.
+    /// The instance's counters, and the figures of its threads, tasks and stores (see
+    /// [`metrics`] for what each means and its Prometheus name).
     pub fn metrics(&self) -> RuntimeMetrics {
-        self.shared.metrics.snapshot()
+        let (threads, tasks, stores) = self.shared.published.collect();
+        RuntimeMetrics {
+            threads,
+            tasks,
+            stores,
+            ..self.shared.metrics.snapshot()
+        }
     }
 
     /// The errors its threads have failed with, oldest first.
@@ -271,6 +279,10 @@ impl KafkaStreams {
             wait_for_topics(&metadata, &plan.missing)?;
         }
         tracing::info!(tasks = ?plan.tasks_per_subtopology, "starting");
+        if let Some(address) = self.config.metrics_endpoint_value() {
+            metrics::install_prometheus(address)?;
+            tracing::info!(%address, "serving metrics at /metrics");
+        }
 
         let mut subtopology_of = HashMap::new();
         for id in self.topology.subtopology_ids() {

@@ -73,8 +73,9 @@ pub(crate) struct Metrics {
     dropped: AtomicU64,
 }
 
-/// A snapshot of an instance's counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// A snapshot of an instance's counters, and of the figures of its threads, tasks and stores
+/// (the values its `metrics` handles carry; see [`metrics`](super::metrics)).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct RuntimeMetrics {
     /// Records processed by tasks.
     pub processed: u64,
@@ -100,6 +101,12 @@ pub struct RuntimeMetrics {
     /// Records operators dropped (too late for their window, or a null their type cannot
     /// hold).
     pub dropped: u64,
+    /// Each stream thread's figures, as last published.
+    pub threads: Vec<super::metrics::ThreadMetrics>,
+    /// Each running task's figures, as last published.
+    pub tasks: Vec<super::metrics::TaskSnapshot>,
+    /// Each store's figures, per task, as last published.
+    pub stores: Vec<super::metrics::StoreSnapshot>,
 }
 
 impl Metrics {
@@ -152,6 +159,7 @@ impl Metrics {
             skipped: self.skipped.load(Ordering::Relaxed),
             dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
+            ..RuntimeMetrics::default()
         }
     }
 }
@@ -165,6 +173,7 @@ pub(crate) struct Shared {
     error_policy: Mutex<ErrorPolicy>,
     errors: Mutex<Vec<String>>,
     pub(crate) metrics: std::sync::Arc<Metrics>,
+    pub(crate) published: super::metrics::Published,
     pub(crate) queries: super::query::QueryRoutes,
 }
 
@@ -179,6 +188,7 @@ impl Shared {
             error_policy: Mutex::new(Box::new(|_| ErrorResponse::ShutdownClient)),
             errors: Mutex::new(Vec::new()),
             metrics: std::sync::Arc::default(),
+            published: super::metrics::Published::default(),
             queries: super::query::QueryRoutes::default(),
         }
     }

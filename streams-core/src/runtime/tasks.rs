@@ -95,6 +95,11 @@ impl ActiveTasks {
             .collect()
     }
 
+    /// The tasks that process (restored).
+    pub(crate) fn running(&self) -> impl Iterator<Item = &Task> {
+        self.tasks.values()
+    }
+
     /// Whether any task is still restoring.
     pub(crate) fn is_restoring(&self) -> bool {
         !self.restoring.is_empty()
@@ -388,18 +393,21 @@ impl ActiveTasks {
         Ok(processed as u64)
     }
 
-    /// Fires the wall-clock punctuations that are due, sending what they produce.
+    /// Fires the wall-clock punctuations that are due, sending what they produce. Returns
+    /// whether any fired.
     pub(crate) fn punctuate(
         &mut self,
         collector: &mut RecordCollector,
-    ) -> Result<(), RuntimeError> {
+    ) -> Result<bool, RuntimeError> {
         let now = wall_clock();
+        let mut fired = false;
         for task in self.tasks.values_mut() {
             if task.punctuate_wall_clock(now)? {
+                fired = true;
                 send_output(task, collector)?;
             }
         }
-        Ok(())
+        Ok(fired)
     }
 
     /// Applies what arrived on the global topics.

@@ -15,6 +15,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use super::client_log;
 use super::collector::{RecordCollector, SendFailures, SendInterceptor};
 use super::global::GlobalReplica;
+use super::metrics::ThreadRecorder;
 use super::restore::Restorer;
 use super::shared::{ErrorResponse, Phase, Shared};
 use super::tasks::ActiveTasks;
@@ -117,6 +118,8 @@ struct ThreadState {
     index: usize,
     /// An error raised inside a callback, for the loop to act on.
     failure: Option<RuntimeError>,
+    /// The thread's metrics.
+    recorder: ThreadRecorder,
     /// The input positions of this thread's last successful commit, by topic and partition:
     /// where a rewind goes back to (they equal what the group has committed, without asking
     /// the broker; the mock cluster, for one, does not keep transactional offset commits).
@@ -252,6 +255,7 @@ impl ThreadState {
         &mut self,
         consumer: &BaseConsumer<C>,
     ) -> Result<(), RuntimeError> {
+        let started = Instant::now();
         let offsets = self.tasks.flush(&mut self.collector)?;
         let offsets = self.changed(offsets)?;
         if self.exactly_once {
@@ -279,7 +283,26 @@ impl ThreadState {
         }
         self.collector.committed();
         self.shared.metrics.add_commit();
+        self.recorder.commit(started.elapsed());
         Ok(())
+    }
+
+    /// Publishes the thread's metrics (see [`ThreadRecorder::publish`]).
+    fn publish<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>, force: bool) {
+        let positions = std::cell::OnceCell::new();
+        let lag = |topic: &str, partition: i32| {
+            let positions = positions.get_or_init(|| consumer.position().ok());
+            let (_, high) = cached_watermarks(consumer, topic, partition)?;
+            let position = positions
+                .as_ref()?
+                .find_partition(topic, partition)?
+                .offset()
+                .to_raw()
+                .filter(|&p| p >= 0)?;
+            Some((high - position).max(0))
+        };
+        self.recorder
+            .publish(self.tasks.running(), &lag, &self.shared.published, force);
     }
 
     /// The offsets of `offsets` that moved since this thread's last commit: an idle thread
@@ -387,18 +410,27 @@ impl ThreadState {
             let positions = positions.get_or_init(|| consumer.position().ok());
             has_more(consumer, positions.as_ref(), topic, partition)
         };
-        self.tasks
+        let started = Instant::now();
+        let processed = self
+            .tasks
             .process(&mut self.collector, PROCESS_BATCH, &lagging)?;
+        self.recorder.process(processed, started.elapsed());
         let drained = self.tasks.drained();
         if drained.count() > 0 {
             consumer
                 .resume(&drained)
                 .map_err(RuntimeError::kafka("resume drained partitions"))?;
         }
-        self.tasks.punctuate(&mut self.collector)?;
+        let started = Instant::now();
+        if self.tasks.punctuate(&mut self.collector)? {
+            self.recorder.punctuate(started.elapsed());
+        }
         if last_commit.elapsed() >= commit_interval {
             self.commit(consumer)?;
             *last_commit = Instant::now();
+            self.publish(consumer, true);
+        } else {
+            self.publish(consumer, false);
         }
         Ok(())
     }
@@ -553,6 +585,7 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
         exactly_once,
         index: setup.index,
         failure: None,
+        recorder: ThreadRecorder::new(setup.index, name.clone()),
         committed: HashMap::new(),
         shared: Arc::clone(&setup.shared),
     }));
@@ -579,10 +612,17 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
         // No borrow of the state may be held across poll: the rebalance callback needs it.
         let mut polled = 0;
         let mut failure = None;
+        let poll_started = Instant::now();
+        let mut blocked = Duration::ZERO;
         while polled < POLL_BATCH {
             let timeout = if polled == 0 { wait } else { Duration::ZERO };
             match consumer.poll(timeout) {
-                None => break,
+                None => {
+                    if polled == 0 {
+                        blocked = poll_started.elapsed();
+                    }
+                    break;
+                }
                 Some(Ok(message)) => {
                     polled += 1;
                     match state.borrow_mut().tasks.add(&message) {
@@ -613,6 +653,7 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
             }
         }
         let mut st = state.borrow_mut();
+        st.recorder.poll(polled, poll_started.elapsed(), blocked);
         if let Some(error) = st.failure.take().or(failure) {
             break Err(error);
         }

@@ -19,7 +19,7 @@ pub use builder::{
 };
 pub use cache::CacheBudget;
 pub use key_value::{FlushedChange, KeyValueStore, PutOutcome, NO_TIMESTAMP};
-pub use registry::ManagedStore;
+pub use registry::{ManagedStore, StoreMetrics};
 pub(crate) use registry::StoreRegistry;
 pub use session_store::{SessionStore, SessionValue};
 pub use timestamped::{TimestampedKeyValueStore, TimestampedSerde, ValueAndTimestamp};

@@ -125,6 +125,9 @@ impl TaskContext {
 pub(crate) struct TaskStore {
     pub(crate) store: Box<dyn ManagedStore>,
     pub(crate) logged: bool,
+    /// Flushes of the store, and the time they took.
+    pub(crate) flushes: u64,
+    pub(crate) flush_time: std::time::Duration,
 }
 
 /// A changelog partition that one of a task's stores is backed by.
@@ -761,9 +764,24 @@ impl Task {
     /// Flushes every store of the task.
     pub fn flush(&mut self) -> Result<(), StreamsError> {
         for store in &mut self.stores {
+            let started = std::time::Instant::now();
             store.store.flush()?;
+            store.flushes += 1;
+            store.flush_time += started.elapsed();
         }
         Ok(())
+    }
+
+    /// The figures of each of the task's stores, by name.
+    pub fn store_metrics(&self) -> impl Iterator<Item = (&str, crate::StoreMetrics)> {
+        self.stores.iter().map(|s| {
+            let metrics = crate::StoreMetrics {
+                flushes: s.flushes,
+                flush_time: s.flush_time,
+                ..s.store.metrics()
+            };
+            (s.store.name(), metrics)
+        })
     }
 
     /// Closes processors and stores.

@@ -529,6 +529,34 @@ impl TopologyTestDriver {
         total
     }
 
+    /// The counters of each task (the global task's too), by task id.
+    pub fn task_metrics(&self) -> Vec<(crate::TaskId, TaskMetrics)> {
+        let state = self.state.borrow();
+        state
+            .tasks
+            .iter()
+            .chain(state.global.iter())
+            .map(|task| (task.id(), task.metrics()))
+            .collect()
+    }
+
+    /// The figures of the store `name` in each task that has it (cache reads, flushes, the
+    /// engine's memory and backlog), by task id.
+    pub fn store_metrics(&self, name: &str) -> Vec<(crate::TaskId, crate::StoreMetrics)> {
+        let state = self.state.borrow();
+        state
+            .tasks
+            .iter()
+            .chain(state.global.iter())
+            .flat_map(|task| {
+                task.store_metrics()
+                    .filter(|(store, _)| *store == name)
+                    .map(|(_, metrics)| (task.id(), metrics))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     /// The directory the driver keeps its stores in (removed when the driver is dropped).
     pub fn state_dir(&self) -> std::path::PathBuf {
         self.state_dir.borrow().path().to_owned()

@@ -100,6 +100,8 @@ impl Topology {
                 managed_stores.push(TaskStore {
                     store: built.managed,
                     logged: store.builder.logging_enabled(),
+                    flushes: 0,
+                    flush_time: std::time::Duration::ZERO,
                 });
             }
         }
