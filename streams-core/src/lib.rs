@@ -37,8 +37,8 @@ pub use serdes::{
     Serializer,
 };
 pub use state::{
-    CacheBudget, FlushedChange, StoreMetrics, KeyValueStore, KeyValueStoreBuilder, PutOutcome, SessionStore,
-    StoreBuilder, StoreEngine, Stores, TimestampedKeyValueStore, TimestampedSerde,
+    CacheBudget, FlushedChange, KeyValueStore, KeyValueStoreBuilder, PutOutcome, SessionStore,
+    StoreBuilder, StoreEngine, StoreMetrics, Stores, TimestampedKeyValueStore, TimestampedSerde,
     ValueAndTimestamp, VersionedKeyValueStore, VersionedPut, VersionedStoreBuilder, WindowStore,
     WindowedStoreBuilder, NO_TIMESTAMP,
 };

@@ -103,5 +103,3 @@ fn a_rocksdb_store_reports_its_memtable_and_block_cache() -> Result<(), StreamsE
     );
     Ok(())
 }
-
-

@@ -138,9 +138,16 @@ fn the_snapshot_and_the_prometheus_endpoint_show_threads_tasks_and_stores() {
     let thread = &metrics.threads[0];
     assert!(thread.thread_id.starts_with("metrics-app-"), "{thread:?}");
     assert_eq!(thread.processed, 300);
-    assert!(thread.polls > 0 && thread.polled_records >= 300, "{thread:?}");
+    assert!(
+        thread.polls > 0 && thread.polled_records >= 300,
+        "{thread:?}"
+    );
     assert!(thread.commits > 0, "{thread:?}");
-    let stores: Vec<_> = metrics.stores.iter().filter(|s| s.store == "counts").collect();
+    let stores: Vec<_> = metrics
+        .stores
+        .iter()
+        .filter(|s| s.store == "counts")
+        .collect();
     assert_eq!(stores.len(), 2);
     // Each key's first read misses the cache; the other 29 hit it.
     let hits: u64 = stores.iter().map(|s| s.metrics.cache_hits).sum();

@@ -55,8 +55,7 @@ pub mod names {
     /// Records an error handler skipped (counter).
     pub const SKIPPED_RECORDS: &str = "kafka_streams_stream_task_skipped_records_total";
     /// Records an error handler dead-lettered (counter).
-    pub const DEAD_LETTERED_RECORDS: &str =
-        "kafka_streams_stream_task_dead_lettered_records_total";
+    pub const DEAD_LETTERED_RECORDS: &str = "kafka_streams_stream_task_dead_lettered_records_total";
     /// Stream-time punctuations a task fired (counter).
     pub const TASK_PUNCTUATE_TOTAL: &str = "kafka_streams_stream_task_punctuate_total";
     /// Records a task holds, not processed yet (gauge).
@@ -76,8 +75,7 @@ pub mod names {
     /// RocksDB memtable size, bytes (gauge).
     pub const MEMTABLE_BYTES: &str = "kafka_streams_state_store_memtable_bytes";
     /// RocksDB bytes pending compaction (gauge).
-    pub const PENDING_COMPACTION_BYTES: &str =
-        "kafka_streams_state_store_pending_compaction_bytes";
+    pub const PENDING_COMPACTION_BYTES: &str = "kafka_streams_state_store_pending_compaction_bytes";
 }
 
 /// The figures of one stream thread.
@@ -385,8 +383,12 @@ impl ThreadRecorder {
             handles
                 .process
                 .increment(now.processed.saturating_sub(last.processed));
-            handles.dropped.increment(now.dropped.saturating_sub(last.dropped));
-            handles.skipped.increment(now.skipped.saturating_sub(last.skipped));
+            handles
+                .dropped
+                .increment(now.dropped.saturating_sub(last.dropped));
+            handles
+                .skipped
+                .increment(now.skipped.saturating_sub(last.skipped));
             handles
                 .dead_lettered
                 .increment(now.dead_lettered.saturating_sub(last.dead_lettered));
@@ -449,10 +451,7 @@ impl ThreadRecorder {
         }
         // Tasks that left: their handles go (a task that comes back counts afresh).
         self.tasks.retain(|id, _| live.contains(id));
-        let mut threads = published
-            .threads
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut threads = published.threads.lock().unwrap_or_else(|p| p.into_inner());
         threads.insert(
             self.index,
             ThreadPublished {

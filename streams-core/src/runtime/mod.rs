@@ -17,6 +17,7 @@ pub mod metrics;
 mod pacing;
 mod query;
 mod restore;
+mod restore_listener;
 mod shared;
 mod startup;
 mod tasks;
@@ -31,6 +32,7 @@ use std::time::{Duration, Instant};
 pub use collector::SendInterceptor;
 pub use embedded::EmbeddedKafka;
 pub use error::RuntimeError;
+pub use restore_listener::{LoggingRestoreListener, StateRestoreListener};
 pub use shared::{ErrorResponse, RuntimeMetrics, State};
 pub use topics::{AdminTopicCreator, InternalTopic, TopicCreator};
 
@@ -74,6 +76,7 @@ pub struct KafkaStreams {
     shared: Arc<Shared>,
     topic_creator: Arc<dyn TopicCreator>,
     interceptor: Option<Arc<dyn SendInterceptor>>,
+    restore_listener: Arc<dyn StateRestoreListener>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -90,6 +93,7 @@ impl KafkaStreams {
             shared: Arc::new(Shared::new()),
             topic_creator,
             interceptor: None,
+            restore_listener: Arc::new(LoggingRestoreListener::default()),
             threads: Mutex::new(Vec::new()),
         }
     }
@@ -98,6 +102,13 @@ impl KafkaStreams {
     /// [`EmbeddedKafka`], which does not answer that API).
     pub fn with_topic_creator(mut self, creator: Arc<dyn TopicCreator>) -> Self {
         self.topic_creator = creator;
+        self
+    }
+
+    /// Tells `listener` how the restoration of every store goes (default:
+    /// [`LoggingRestoreListener`], which logs progress and an estimate of the time left).
+    pub fn with_restore_listener(mut self, listener: Arc<dyn StateRestoreListener>) -> Self {
+        self.restore_listener = listener;
         self
     }
 
@@ -309,6 +320,7 @@ impl KafkaStreams {
                 source_topics: source_topics.clone(),
                 subtopology_of: Arc::clone(&subtopology_of),
                 interceptor: self.interceptor.clone(),
+                restore_listener: Arc::clone(&self.restore_listener),
             };
             let handle = std::thread::Builder::new()
                 .name(format!("{application_id}-stream-{index}"))

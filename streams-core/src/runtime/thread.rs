@@ -17,6 +17,7 @@ use super::collector::{RecordCollector, SendFailures, SendInterceptor};
 use super::global::GlobalReplica;
 use super::metrics::ThreadRecorder;
 use super::restore::Restorer;
+use super::restore_listener::StateRestoreListener;
 use super::shared::{ErrorResponse, Phase, Shared};
 use super::tasks::ActiveTasks;
 use super::{clients, control, RuntimeError};
@@ -58,6 +59,7 @@ pub(crate) struct ThreadSetup {
     pub(crate) source_topics: Vec<String>,
     pub(crate) subtopology_of: Arc<HashMap<String, u32>>,
     pub(crate) interceptor: Option<Arc<dyn SendInterceptor>>,
+    pub(crate) restore_listener: Arc<dyn StateRestoreListener>,
 }
 
 /// Runs a stream thread until shutdown, replacing it after errors if the policy says so.
@@ -536,6 +538,7 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
         clients::assigned_consumer(&config, &format!("{name}-restore"))
             .create()
             .map_err(RuntimeError::kafka("create the restore consumer"))?,
+        Arc::clone(&setup.restore_listener),
     );
     // Each thread's replica of the global stores lives in a directory of its own.
     let global_config = config.clone().state_dir(

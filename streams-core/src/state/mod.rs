@@ -19,8 +19,8 @@ pub use builder::{
 };
 pub use cache::CacheBudget;
 pub use key_value::{FlushedChange, KeyValueStore, PutOutcome, NO_TIMESTAMP};
-pub use registry::{ManagedStore, StoreMetrics};
 pub(crate) use registry::StoreRegistry;
+pub use registry::{ManagedStore, StoreMetrics};
 pub use session_store::{SessionStore, SessionValue};
 pub use timestamped::{TimestampedKeyValueStore, TimestampedSerde, ValueAndTimestamp};
 pub use versioned::{VersionedKeyValueStore, VersionedPut, VersionedStoreBuilder};
