@@ -86,6 +86,11 @@ pub(crate) struct TaskContext {
     /// Whether sources keep a copy of an input record's headers while it is processed: only
     /// when a handler may dead-letter a record whose processing failed.
     pub(crate) keep_input_headers: bool,
+    /// The processor node running user code for the current record (its index), to name
+    /// the node a panic came from.
+    pub(crate) current_node: usize,
+    /// The name of every node, by index.
+    pub(crate) node_names: HashMap<usize, String>,
     topics: Vec<Arc<str>>,
     current: Option<CurrentRecord>,
 }
@@ -157,6 +162,8 @@ pub(crate) struct TaskParts {
     pub(crate) handler: Arc<dyn DeserializationHandler>,
     pub(crate) processing_handler: Arc<dyn ProcessingExceptionHandler>,
     pub(crate) production_handler: Arc<dyn ProductionExceptionHandler>,
+    /// The name of every node, by its index in the topology.
+    pub(crate) node_names: HashMap<usize, String>,
     pub(crate) directory: PathBuf,
     pub(crate) changelog: Rc<RefCell<ChangelogCollector>>,
     pub(crate) max_out_of_orderness: i64,
@@ -249,6 +256,8 @@ impl Task {
                 drop_log: LogLimit::default(),
                 keep_input_headers: parts.processing_handler.dead_letter_topic().is_some()
                     || parts.production_handler.dead_letter_topic().is_some(),
+                current_node: usize::MAX,
+                node_names: parts.node_names,
                 topics,
                 current: None,
             },

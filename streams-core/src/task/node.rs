@@ -193,7 +193,19 @@ impl<K: Clone + 'static, V: Clone + 'static> SourceInput for SourceNode<K, V> {
             timestamp,
             headers,
         };
-        forward_all(&self.children, typed, task).map_err(|error| SourceFailure::Processing {
+        // A panic in user code is caught here, with the record's bytes still at hand (one
+        // catch per record, not per node): the processing handler can skip the record.
+        task.current_node = usize::MAX;
+        let children = &self.children;
+        let result = catch_unwind(AssertUnwindSafe(|| forward_all(children, typed, task)))
+            .unwrap_or_else(|p| {
+                let error = ProcessorError::Panic(super::panic_message(p));
+                Err(match task.node_names.get(&task.current_node) {
+                    Some(node) => error.in_node(node),
+                    None => error,
+                })
+            });
+        result.map_err(|error| SourceFailure::Processing {
             error,
             record: Box::new(RawRecord {
                 offset,
@@ -260,12 +272,10 @@ where
             children: &self.children,
             task,
         };
-        // A panic in user code is caught where it happens, so that the error names the node
-        // (and the processing handler can skip the record); unwinding costs nothing until it
-        // happens.
-        let processor = &mut self.processor;
-        catch_unwind(AssertUnwindSafe(|| processor.process(record, &mut ctx)))
-            .unwrap_or_else(|p| Err(ProcessorError::Panic(super::panic_message(p))))
+        // The source catches a panic; this names the node it came from.
+        ctx.task.current_node = self.info.index;
+        self.processor
+            .process(record, &mut ctx)
             .map_err(|e| e.in_node(&self.info.name))
     }
 }
