@@ -148,6 +148,11 @@ impl Restorer {
             };
             let topic = entry.key().clone();
             let p = entry.get_mut();
+            let _span = tracing::debug_span!(
+                "restore", task = %task.id(), store = %p.store, changelog = %topic,
+                partition = p.partition
+            )
+            .entered();
             if !p.announced {
                 p.announced = true;
                 self.listener

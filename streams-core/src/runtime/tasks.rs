@@ -366,6 +366,7 @@ impl ActiveTasks {
             let Some(task) = self.tasks.get_mut(&id) else {
                 continue;
             };
+            let _span = tracing::debug_span!("process", task = %id).entered();
             let mut turn = 0;
             let before = task.metrics();
             while turn < TURN && processed + turn < budget {

@@ -190,7 +190,10 @@ impl ClientContext for RebalanceListener {
 
 impl ConsumerContext for RebalanceListener {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(_) = rebalance {
+        if let Rebalance::Revoke(revoked) = rebalance {
+            let _span =
+                tracing::info_span!("rebalance", thread = self.index, revoked = ?partitions(revoked))
+                    .entered();
             self.shared.set_phase(self.index, Phase::Rebalancing);
             with_current(|state| state.revoke(consumer));
         }
@@ -199,6 +202,10 @@ impl ConsumerContext for RebalanceListener {
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(assignment) => {
+                let _span = tracing::info_span!(
+                    "rebalance", thread = self.index, assigned = ?partitions(assignment)
+                )
+                .entered();
                 let mut restoring = false;
                 with_current(|state| {
                     if let Err(error) = state.assign(consumer, assignment) {
@@ -257,6 +264,7 @@ impl ThreadState {
         &mut self,
         consumer: &BaseConsumer<C>,
     ) -> Result<(), RuntimeError> {
+        let _span = tracing::debug_span!("commit", thread = self.index).entered();
         let started = Instant::now();
         let offsets = self.tasks.flush(&mut self.collector)?;
         let offsets = self.changed(offsets)?;
@@ -438,6 +446,14 @@ impl ThreadState {
     }
 }
 
+/// `topic-partition` names of a partition list, for spans and logs.
+fn partitions(list: &TopicPartitionList) -> Vec<String> {
+    list.elements()
+        .iter()
+        .map(|e| format!("{}-{}", e.topic(), e.partition()))
+        .collect()
+}
+
 /// Whether an empty input partition has more records on the broker than the consumer has
 /// delivered, by librdkafka's watermarks from the last fetch response (no request): its
 /// position (which moves past transaction markers and aborted records too) below the high
@@ -607,6 +623,7 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
         if setup.shared.shutting_down() {
             break Ok(());
         }
+        let _iteration = tracing::debug_span!("poll_loop", thread = %name).entered();
         let wait = if state.borrow().tasks.has_buffered() {
             Duration::ZERO
         } else {

@@ -612,6 +612,10 @@ impl Task {
             };
             fired = true;
             self.ctx.metrics.punctuations += 1;
+            let _span = tracing::debug_span!(
+                "punctuate", task = %self.ctx.task_id, node = index, kind = ?kind, time = now
+            )
+            .entered();
             let ctx = &mut self.ctx;
             catch_unwind(AssertUnwindSafe(|| {
                 node.borrow_mut().punctuate(punctuation, ctx)
