@@ -153,3 +153,76 @@ fn the_listener_hears_start_batches_and_end_with_the_changelog_s_offsets() {
     );
     assert_eq!(heard.len(), batches.len() + 2);
 }
+
+#[test]
+fn clean_up_deletes_local_state_so_the_next_start_restores_it_all() {
+    init_tracing();
+    let kafka = Arc::new(EmbeddedKafka::start(1).unwrap());
+    kafka.create_topic("visits", 1).unwrap();
+    kafka.create_topic("visit-counts", 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let topology = || {
+        let builder = StreamsBuilder::new();
+        builder
+            .stream::<String, String>("visits")
+            .group_by_key()
+            .count_with(Materialized::named("visit-store"))
+            .to_stream()
+            .to("visit-counts");
+        builder.build().unwrap()
+    };
+    let config = || {
+        StreamsConfig::new("cleaning")
+            .bootstrap_servers(kafka.bootstrap_servers())
+            .state_dir(dir.path())
+            .commit_interval(Duration::from_millis(100))
+            .cache_max_bytes(0)
+            .consumer_property("session.timeout.ms", "6000")
+    };
+    let records: Vec<(Option<&[u8]>, &[u8])> = (0..40)
+        .map(|i| {
+            (
+                Some(if i % 2 == 0 { &b"a"[..] } else { &b"b"[..] }),
+                &b"v"[..],
+            )
+        })
+        .collect();
+    produce(kafka.bootstrap_servers(), "visits", &records);
+    let streams = KafkaStreams::new(topology(), config()).with_topic_creator(kafka.clone());
+    streams.start().unwrap();
+    read_until(
+        kafka.bootstrap_servers(),
+        "visit-counts",
+        false,
+        WAIT,
+        |r| r.len() >= 40,
+    );
+    assert!(matches!(
+        streams.clean_up(),
+        Err(RuntimeError::IllegalState {
+            operation: "clean_up",
+            ..
+        })
+    ));
+    assert!(streams.close(WAIT));
+    let local = dir.path().join("cleaning");
+    assert!(local.join("0_0").exists());
+    streams.clean_up().unwrap();
+    assert!(!local.exists());
+
+    // RocksDB kept nothing: the whole changelog comes back.
+    let listener = Arc::new(Recording::default());
+    let streams = KafkaStreams::new(topology(), config())
+        .with_topic_creator(kafka.clone())
+        .with_restore_listener(listener.clone());
+    streams.start().unwrap();
+    assert!(streams.wait_for(State::Running, WAIT));
+    assert!(streams.close(WAIT));
+    let heard = listener.0.lock().unwrap().clone();
+    assert_eq!(
+        heard.last(),
+        Some(&Heard::End("visit-store".to_owned(), 40)),
+        "{heard:?}"
+    );
+    assert_eq!(streams.metrics().restored, 40);
+}

@@ -56,7 +56,10 @@ impl Spans {
 struct Ticking;
 
 impl Processor<String, String> for Ticking {
-    fn init(&mut self, ctx: &mut ProcessorContext<'_, String, String>) -> Result<(), ProcessorError> {
+    fn init(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, String, String>,
+    ) -> Result<(), ProcessorError> {
         ctx.schedule(Duration::from_millis(50), PunctuationType::WallClockTime);
         Ok(())
     }
@@ -101,15 +104,20 @@ fn the_runtime_opens_spans_for_its_steps() {
             .cache_max_bytes(0)
             .consumer_property("session.timeout.ms", "6000")
     };
-    let records: Vec<(Option<&[u8]>, &[u8])> = (0..50).map(|_| (Some(&b"k"[..]), &b"x"[..])).collect();
+    let records: Vec<(Option<&[u8]>, &[u8])> =
+        (0..50).map(|_| (Some(&b"k"[..]), &b"x"[..])).collect();
     produce(kafka.bootstrap_servers(), "events", &records);
     for _ in 0..2 {
         // The second run restores the in-memory store from its changelog.
         let streams = KafkaStreams::new(topology(), config()).with_topic_creator(kafka.clone());
         streams.start().unwrap();
-        read_until(kafka.bootstrap_servers(), "event-counts", false, WAIT, |r| {
-            r.len() >= 50
-        });
+        read_until(
+            kafka.bootstrap_servers(),
+            "event-counts",
+            false,
+            WAIT,
+            |r| r.len() >= 50,
+        );
         assert!(streams.wait_for(State::Running, WAIT));
         std::thread::sleep(Duration::from_millis(300));
         assert!(streams.close(WAIT));
@@ -118,7 +126,10 @@ fn the_runtime_opens_spans_for_its_steps() {
     assert!(!spans.named("poll_loop").is_empty());
     assert!(spans.named("commit").len() >= 2);
     let processed = spans.named("process");
-    assert!(processed.iter().any(|f| f["task"] == "0_0"), "{processed:?}");
+    assert!(
+        processed.iter().any(|f| f["task"] == "0_0"),
+        "{processed:?}"
+    );
     let rebalances = spans.named("rebalance");
     assert!(
         rebalances

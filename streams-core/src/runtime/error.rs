@@ -9,6 +9,14 @@ use crate::StreamsError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RuntimeError {
+    /// Local state could not be deleted.
+    #[error("could not delete {path}: {reason}")]
+    CleanUp {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The metrics endpoint could not be set up.
     #[error("metrics: {0}")]
     Metrics(String),

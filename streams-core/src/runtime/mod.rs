@@ -330,6 +330,43 @@ impl KafkaStreams {
         Ok(())
     }
 
+    /// Deletes this application's local state (Kafka Streams' `cleanUp()`): every task's
+    /// stores and checkpoints under `<state_dir>/<application.id>`, and the global stores'
+    /// replicas. The next start restores everything from the changelogs. Only while the
+    /// instance does not run: before `start`, or after it stopped.
+    pub fn clean_up(&self) -> Result<(), RuntimeError> {
+        let state = self.state();
+        if !matches!(state, State::Created | State::NotRunning | State::Error) {
+            return Err(RuntimeError::IllegalState {
+                operation: "clean_up",
+                state,
+            });
+        }
+        let root = self.config.state_dir_path();
+        let application = self.config.application_id();
+        let mut dirs = vec![root.join(application)];
+        if let Ok(entries) = std::fs::read_dir(root) {
+            dirs.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("global-"))
+                    .map(|e| e.path().join(application)),
+            );
+        }
+        for dir in dirs {
+            match std::fs::remove_dir_all(&dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(RuntimeError::CleanUp {
+                        path: dir,
+                        reason: e.to_string(),
+                    })
+                }
+                _ => tracing::info!(dir = %dir.display(), "deleted local state"),
+            }
+        }
+        Ok(())
+    }
+
     /// Stops the threads (each commits and closes its tasks) and waits up to `timeout` for
     /// them. Returns whether they all stopped in time.
     pub fn close(&self, timeout: Duration) -> bool {
