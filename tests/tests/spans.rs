@@ -17,9 +17,12 @@ use tracing_subscriber::registry::Registry;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// Every span opened: its name and its fields as text.
+/// A span's fields, as text.
+type SpanFields = BTreeMap<String, String>;
+
+/// Every span opened: its name and its fields.
 #[derive(Clone, Default)]
-struct Spans(Arc<Mutex<Vec<(String, BTreeMap<String, String>)>>>);
+struct Spans(Arc<Mutex<Vec<(String, SpanFields)>>>);
 
 struct Fields(BTreeMap<String, String>);
 
@@ -41,7 +44,7 @@ impl<S: Subscriber> Layer<S> for Spans {
 }
 
 impl Spans {
-    fn named(&self, name: &str) -> Vec<BTreeMap<String, String>> {
+    fn named(&self, name: &str) -> Vec<SpanFields> {
         self.0
             .lock()
             .unwrap()
