@@ -11,7 +11,7 @@ use integration_tests::init_tracing;
 use integration_tests::kafka::{produce, read_until};
 use streams_dsl::prelude::*;
 
-const WAIT: Duration = Duration::from_secs(60);
+const WAIT: Duration = Duration::from_secs(120);
 
 fn config(app: &str, kafka: &EmbeddedKafka, dir: &std::path::Path) -> StreamsConfig {
     StreamsConfig::new(app)
