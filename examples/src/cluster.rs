@@ -80,10 +80,12 @@ impl Cluster {
         Ok(())
     }
 
-    /// An application instance for `topology` on this cluster.
+    /// An application instance for `topology` on this cluster, which shows a progress bar
+    /// per store while it restores.
     pub fn streams(&self, topology: Topology, config: StreamsConfig) -> KafkaStreams {
         let streams =
-            KafkaStreams::new(topology, config.bootstrap_servers(&self.bootstrap_servers));
+            KafkaStreams::new(topology, config.bootstrap_servers(&self.bootstrap_servers))
+                .with_restore_listener(Arc::new(crate::progress::RestoreProgressBars::default()));
         match &self.embedded {
             Some(kafka) => streams.with_topic_creator(kafka.clone()),
             None => streams,

@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod cluster;
+pub mod progress;
 
 use serde::{Deserialize, Serialize};
 use streams_dsl::prelude::*;

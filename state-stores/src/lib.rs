@@ -82,7 +82,7 @@ pub use segments::Segments;
 pub use session::{
     session_changelog_key, split_session_changelog_key, SessionBytesStore, SessionEntry,
 };
-pub use store::StateStore;
+pub use store::{EngineMetrics, StateStore};
 pub use versioned::{
     split_versioned_changelog_value, versioned_changelog_value, VersionedBytesStore, VersionedPut,
     VersionedRecord,

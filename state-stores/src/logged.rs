@@ -98,6 +98,10 @@ impl StateStore for LoggedKeyValueStore {
     fn close(&mut self) {
         self.inner.close();
     }
+
+    fn engine_metrics(&self) -> crate::EngineMetrics {
+        self.inner.engine_metrics()
+    }
 }
 
 impl KeyValueBytesStore for LoggedKeyValueStore {

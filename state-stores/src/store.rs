@@ -14,4 +14,22 @@ pub trait StateStore {
 
     /// Releases the store's resources; later calls fail with [`StoreError::Closed`](crate::StoreError::Closed).
     fn close(&mut self);
+
+    /// What the engine reports of its memory and backlog (nothing, for an engine without
+    /// such figures).
+    fn engine_metrics(&self) -> EngineMetrics {
+        EngineMetrics::default()
+    }
+}
+
+/// What a store's engine reports of itself: for RocksDB, its `rocksdb.*` properties.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EngineMetrics {
+    /// Bytes the block cache holds (`rocksdb.block-cache-usage`; the cache is shared by
+    /// every store of the application).
+    pub block_cache_usage: Option<u64>,
+    /// Bytes in the memtables (`rocksdb.cur-size-all-mem-tables`).
+    pub memtable_bytes: Option<u64>,
+    /// Bytes that compaction still has to rewrite (`rocksdb.estimate-pending-compaction-bytes`).
+    pub pending_compaction_bytes: Option<u64>,
 }

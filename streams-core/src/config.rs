@@ -6,18 +6,22 @@ use std::sync::Arc;
 #[cfg(feature = "rocksdb")]
 use state_stores::RocksDbConfig;
 
+use crate::handlers::{ProcessingExceptionHandler, ProductionExceptionHandler};
 use crate::{RawRecord, StreamsError};
 
-/// What to do with a record that cannot be deserialized or has an invalid timestamp.
+/// What an error handler does with a failed record: one that cannot be deserialized or has
+/// an invalid timestamp ([`DeserializationHandler`]), whose processing failed
+/// ([`ProcessingExceptionHandler`]), or that cannot be produced
+/// ([`ProductionExceptionHandler`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HandlerResponse {
     /// Skip the record, count it, and go on.
     Continue,
     /// Stop with the error.
     Fail,
-    /// Write the record's original bytes to the handler's dead-letter topic (see
-    /// [`DeserializationHandler::dead_letter_topic`]) with the reason in headers, count it,
-    /// and go on.
+    /// Write the record's key and value unchanged to the handler's dead-letter topic (see
+    /// [`DeserializationHandler::dead_letter_topic`]) with the reason, the node and the
+    /// origin in headers (see [`dead_letter_headers`]), count it, and go on.
     DeadLetter,
 }
 
@@ -31,6 +35,8 @@ pub mod dead_letter_headers {
     pub const PARTITION: &str = "streams.error.partition";
     /// Its offset there (decimal text).
     pub const OFFSET: &str = "streams.error.offset";
+    /// The processor node that failed (processing and serialization errors only).
+    pub const NODE: &str = "streams.error.node";
 }
 
 /// Decides the fate of input records that cannot become typed records.
@@ -66,6 +72,11 @@ impl DeadLetterQueue {
         Self {
             topic: topic.into(),
         }
+    }
+
+    /// The dead-letter topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
     }
 }
 
@@ -113,6 +124,8 @@ impl DeserializationHandler for LogAndContinue {
 pub struct StreamsConfig {
     application_id: String,
     deserialization_handler: Arc<dyn DeserializationHandler>,
+    processing_handler: Arc<dyn ProcessingExceptionHandler>,
+    production_handler: Arc<dyn ProductionExceptionHandler>,
     state_dir: PathBuf,
     #[cfg(feature = "rocksdb")]
     rocksdb: RocksDbConfig,
@@ -121,6 +134,7 @@ pub struct StreamsConfig {
     /// `None`: the default (see `windowed_aggregation_emit_interval_value`).
     pub(crate) windowed_aggregation_emit_interval: Option<std::time::Duration>,
     kafka: KafkaSettings,
+    metrics_endpoint: Option<std::net::SocketAddr>,
 }
 
 /// How much of a record's effect survives a failure.
@@ -214,6 +228,8 @@ impl StreamsConfig {
         Self {
             application_id: application_id.into(),
             deserialization_handler: Arc::new(LogAndFail),
+            processing_handler: Arc::new(LogAndFail),
+            production_handler: Arc::new(LogAndFail),
             state_dir: default_state_dir(),
             #[cfg(feature = "rocksdb")]
             rocksdb: RocksDbConfig::default(),
@@ -221,6 +237,7 @@ impl StreamsConfig {
             max_out_of_orderness: std::time::Duration::ZERO,
             windowed_aggregation_emit_interval: None,
             kafka: KafkaSettings::default(),
+            metrics_endpoint: None,
         }
     }
 
@@ -512,6 +529,67 @@ impl StreamsConfig {
     /// The handler for records that cannot be deserialized.
     pub fn deserialization_handler_ref(&self) -> &Arc<dyn DeserializationHandler> {
         &self.deserialization_handler
+    }
+
+    /// Sets the handler for records whose processing fails, panics included (Kafka Streams'
+    /// `processing.exception.handler`; default: [`LogAndFail`]).
+    pub fn processing_exception_handler(
+        mut self,
+        handler: impl ProcessingExceptionHandler + 'static,
+    ) -> Self {
+        self.processing_handler = Arc::new(handler);
+        self
+    }
+
+    /// The handler for records whose processing fails.
+    pub fn processing_exception_handler_ref(&self) -> &Arc<dyn ProcessingExceptionHandler> {
+        &self.processing_handler
+    }
+
+    /// Sets the handler for records that cannot be serialized or sent (Kafka Streams'
+    /// `production.exception.handler`; default: [`LogAndFail`]).
+    pub fn production_exception_handler(
+        mut self,
+        handler: impl ProductionExceptionHandler + 'static,
+    ) -> Self {
+        self.production_handler = Arc::new(handler);
+        self
+    }
+
+    /// The handler for records that cannot be serialized or sent.
+    pub fn production_exception_handler_ref(&self) -> &Arc<dyn ProductionExceptionHandler> {
+        &self.production_handler
+    }
+
+    /// Serves the application's metrics in Prometheus' text format at
+    /// `http://<address>/metrics` (off by default; the exporter becomes the process's
+    /// `metrics` recorder, so one address per process).
+    pub fn metrics_endpoint(mut self, address: std::net::SocketAddr) -> Self {
+        self.metrics_endpoint = Some(address);
+        self
+    }
+
+    /// Where the metrics are served, if they are.
+    pub fn metrics_endpoint_value(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_endpoint
+    }
+
+    /// The dead-letter topics of the three handlers (each once).
+    pub fn dead_letter_topics(&self) -> Vec<&str> {
+        let mut topics = Vec::new();
+        for topic in [
+            self.deserialization_handler.dead_letter_topic(),
+            self.processing_handler.dead_letter_topic(),
+            self.production_handler.dead_letter_topic(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if !topics.contains(&topic) {
+                topics.push(topic);
+            }
+        }
+        topics
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod error;
+pub mod handlers;
 mod headers;
 mod partitioner;
 pub mod processor;
@@ -27,6 +28,10 @@ pub use config::{
     ProcessingGuarantee, StreamsConfig,
 };
 pub use error::{ProcessorError, RecordPart, StateError, StreamsError, TopologyError};
+pub use handlers::{
+    ErrorContext, FailedRecord, ProcessingExceptionHandler, ProductionError,
+    ProductionExceptionHandler,
+};
 pub use headers::{Header, Headers};
 pub use partitioner::StreamPartitioner;
 pub use processor::{
@@ -42,13 +47,13 @@ pub use serdes::{
 pub use state::{
     CacheBudget, FlushedChange, KeyValueStore, KeyValueStoreBuilder, PutOutcome, QueryableStore,
     ReadOnlyKeyValueStore, ReadOnlySessionStore, ReadOnlyWindowStore, SessionStore, StoreBuilder,
-    StoreEngine, Stores, TimestampedKeyValueStore, TimestampedSerde, ValueAndTimestamp,
-    VersionedKeyValueStore, VersionedPut, VersionedStoreBuilder, WindowStore, WindowedStoreBuilder,
-    NO_TIMESTAMP,
+    StoreEngine, StoreMetrics, Stores, TimestampedKeyValueStore, TimestampedSerde,
+    ValueAndTimestamp, VersionedKeyValueStore, VersionedPut, VersionedStoreBuilder, WindowStore,
+    WindowedStoreBuilder, NO_TIMESTAMP,
 };
 #[cfg(feature = "rocksdb")]
 pub use state_stores::RocksDbConfig;
-pub use state_stores::{ChangelogRecord, Checkpoint, StoreError};
+pub use state_stores::{ChangelogRecord, Checkpoint, EngineMetrics, StoreError};
 pub use task::{ChangelogPartition, OutputRecord, Task, TaskId, TaskMetrics};
 pub use test_driver::{TestInputTopic, TestOutputTopic, TestRecord, TopologyTestDriver};
 pub use time::{

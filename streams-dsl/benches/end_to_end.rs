@@ -17,9 +17,11 @@
 //!
 //! Run: `cargo bench -p streams-dsl --bench end_to_end [-- --n 80000 --m 10000 --rate 5000]`
 //! (`--broker embedded` or `--broker kafka` for one broker only, `--workload W3` for one
-//! workload). The defaults keep every partition under 100,000 records: the mock cluster keeps
-//! no more than that (or 5 MB) per partition and drops the oldest, which a consumer behind it
-//! would see as lost input.
+//! workload). With `--metrics-compare R` it runs W1 and W2 at-least-once on the embedded
+//! cluster R times each with metrics off (no recorder) and on (the Prometheus endpoint
+//! installed), alternating, and prints the medians. The defaults keep every partition under
+//! 100,000 records: the mock cluster keeps no more than that (or 5 MB) per partition and drops
+//! the oldest, which a consumer behind it would see as lost input.
 
 mod common;
 
@@ -121,7 +123,13 @@ fn rows_for(workload: &str, from: u64, to: u64) -> u64 {
     }
 }
 
-fn run_one(bootstrap: Option<String>, workload: &str, guarantee: &str, n: u64, m: u64, rate: u64) {
+fn run_one(
+    bootstrap: Option<String>,
+    workload: &str,
+    guarantee: &str,
+    (n, m, rate): (u64, u64, u64),
+    metrics: bool,
+) {
     let embedded = match &bootstrap {
         None => Some(Arc::new(
             EmbeddedKafka::start(1).expect("the embedded cluster"),
@@ -247,6 +255,12 @@ fn run_one(bootstrap: Option<String>, workload: &str, guarantee: &str, n: u64, m
         .consumer_property("session.timeout.ms", "6000")
         .consumer_property("max.poll.interval.ms", "7000")
         .consumer_property("fetch.wait.max.ms", "10");
+    let config = if metrics {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        config.metrics_endpoint(free.local_addr().expect("its address"))
+    } else {
+        config
+    };
     let streams = KafkaStreams::new(topology(workload, &input, &output), config)
         .with_topic_creator(creator.clone());
     streams.start().expect("the application starts");
@@ -343,6 +357,7 @@ fn run_one(bootstrap: Option<String>, workload: &str, guarantee: &str, n: u64, m
     };
     println!(
         "RESULT {{\"workload\":\"e2e-{workload}\",\"broker\":\"{broker}\",\"guarantee\":\"{guarantee}\",\
+         \"metrics\":{metrics},\
          \"n\":{n},\"run_s\":{run_s:.3},\"rec_per_s\":{:.0},{checks},\"latency_probes\":{},\
          \"latency_rate_per_s\":{rate},\"p50_ms\":{p50},\"p99_ms\":{p99},\"peak_rss_mb\":{:.1}}}",
         n as f64 / run_s,
@@ -361,7 +376,14 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--one") {
         let broker = args[i + 1].clone();
         let bootstrap = (broker != "embedded").then_some(broker);
-        run_one(bootstrap, &args[i + 2], &args[i + 3], n, m, rate);
+        let metrics = args.iter().any(|a| a == "--metrics-on");
+        run_one(bootstrap, &args[i + 2], &args[i + 3], (n, m, rate), metrics);
+        return;
+    }
+    let me = std::env::current_exe().expect("the bench binary");
+    let rounds: usize = arg("--metrics-compare", 0);
+    if rounds > 0 {
+        compare_metrics(&me, rounds, (n, m, rate));
         return;
     }
     let only: String = arg("--broker", String::new());
@@ -388,7 +410,6 @@ fn main() {
         );
         brokers.push((format!("127.0.0.1:{port}"), Some(pid)));
     }
-    let me = std::env::current_exe().expect("the bench binary");
     let workloads: String = arg("--workload", String::new());
     for (broker, _) in &brokers {
         for workload in ["W1", "W2", "W3"] {
@@ -417,5 +438,46 @@ fn main() {
             let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/kafka.sh");
             let _ = Command::new("bash").args([script, "stop", &pid]).status();
         }
+    }
+}
+
+/// Runs W1 and W2 (embedded, at-least-once) `rounds` times with metrics off and on,
+/// alternating, and prints each run's throughput and the medians.
+fn compare_metrics(me: &std::path::Path, rounds: usize, (n, m, rate): (u64, u64, u64)) {
+    for workload in ["W1", "W2"] {
+        let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+        for _ in 0..rounds {
+            for (on, slot) in [(false, 0), (true, 1)] {
+                let mut command = Command::new(me);
+                command
+                    .args(["--one", "embedded", workload, "alos"])
+                    .args(["--n", &n.to_string(), "--m", &m.to_string()])
+                    .args(["--rate", &rate.to_string()]);
+                if on {
+                    command.arg("--metrics-on");
+                }
+                let out = command.output().expect("a variant runs");
+                assert!(out.status.success(), "{workload} metrics={on} failed");
+                let text = String::from_utf8_lossy(&out.stdout);
+                print!("{text}");
+                let per_s = text
+                    .split("\"rec_per_s\":")
+                    .nth(1)
+                    .and_then(|r| r.split(',').next())
+                    .and_then(|r| r.parse::<f64>().ok())
+                    .expect("a RESULT line");
+                rates[slot].push(per_s);
+            }
+        }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let (off, on) = (median(&mut rates[0]), median(&mut rates[1]));
+        println!(
+            "METRICS {{\"workload\":\"e2e-{workload}\",\"rounds\":{rounds},\"median_off\":{off:.0},\
+             \"median_on\":{on:.0},\"cost_pct\":{:.1}}}",
+            (off - on) / off * 100.0
+        );
     }
 }

@@ -114,6 +114,7 @@ pub mod prelude {
     pub use streams_core::{
         FixedKeyProcessor, FixedKeyProcessorContext, FixedKeyRecord, OffsetReset, StreamPartitioner,
     };
+    pub use streams_core::{ProcessingExceptionHandler, ProductionExceptionHandler};
 }
 
 /// The README's example, compiled and run as a doc test so that it cannot go stale (with the

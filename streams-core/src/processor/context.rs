@@ -22,7 +22,10 @@ impl<K, V> ProcessorContext<'_, K, V> {
         K: Clone,
         V: Clone,
     {
-        forward_all(self.children, record, self.task)
+        let result = forward_all(self.children, record, self.task);
+        // Back in this node: a panic now is its own.
+        self.task.current_node = self.node.index;
+        result
     }
 
     /// Forwards `record` to the child called `child` only.
@@ -32,7 +35,9 @@ impl<K, V> ProcessorContext<'_, K, V> {
             .iter()
             .find(|c| c.name == child)
             .ok_or_else(|| ProcessorError::UnknownChild(child.to_owned()))?;
-        target.input.borrow_mut().process(record, self.task)
+        let result = target.input.borrow_mut().process(record, self.task);
+        self.task.current_node = self.node.index;
+        result
     }
 
     /// The names of this processor's children, in the order they were added.

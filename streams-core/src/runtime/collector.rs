@@ -8,13 +8,20 @@ use std::time::Duration;
 
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::message::{Header, Headers as _, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientConfig, ClientContext, TopicPartitionList};
 
 use super::messages::EPOCH_TIMESTAMP_HEADER;
+use super::shared::Metrics;
 use super::RuntimeError;
-use crate::OutputRecord;
+use crate::config::HandlerResponse;
+use crate::handlers::{
+    dead_letter_headers_for, ErrorContext, FailedRecord, ProductionError,
+    ProductionExceptionHandler,
+};
+use crate::task::LogLimit;
+use crate::{Headers, OutputRecord, Timestamp};
 
 /// Sees every record before the producer does; an error fails the send as a producer error
 /// would. For auditing, and for fault injection in tests of the runtime's recovery.
@@ -27,20 +34,104 @@ pub trait SendInterceptor: Send + Sync {
     fn on_commit(&self) {}
 }
 
+/// A record that the production handler sent to the dead-letter topic after its delivery
+/// failed: sent at the next flush, from the thread that owns the producer.
+struct DeadLetter {
+    topic: String,
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    timestamp: Timestamp,
+    headers: Headers,
+}
+
 /// What delivery reports have told so far.
 #[derive(Default)]
 struct Deliveries {
     first_error: Option<(String, String)>,
     /// The offset of the last delivered record of each changelog partition.
     changelog_offsets: HashMap<(String, i32), i64>,
+    /// Failed records the production handler dead-lettered, to send.
+    dead_letters: Vec<DeadLetter>,
+    /// Limits the log lines about records the production handler skipped.
+    skip_log: LogLimit,
+}
+
+/// How a failed send is handled: the production handler, and the counters of its choices.
+#[derive(Clone)]
+pub(crate) struct SendFailures {
+    pub(crate) handler: Arc<dyn ProductionExceptionHandler>,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 /// The producer's context: delivery reports arrive on the producer's own polling thread.
-struct DeliveryTracker(Arc<Mutex<Deliveries>>);
+struct DeliveryTracker {
+    deliveries: Arc<Mutex<Deliveries>>,
+    failures: SendFailures,
+}
 
 /// Marks records whose delivered offset a checkpoint needs (those with a fixed partition:
 /// changelog records).
 const TRACK_OFFSET: usize = 1;
+/// Marks dead-lettered records: their own failure is not handled again (it fails).
+const DEAD_LETTERED: usize = 2;
+
+/// Why a record was not handed to the producer.
+enum SendFailure {
+    /// The producer refused the record itself: for the production handler.
+    Refused(KafkaError),
+    /// The runtime failed (the interceptor, or the transaction).
+    Runtime(RuntimeError),
+}
+
+/// The producer's error for a record it could not send.
+fn send_error(topic: &str, error: &KafkaError) -> ProductionError {
+    ProductionError::Send {
+        topic: topic.to_owned(),
+        record_too_large: error.rdkafka_error_code() == Some(RDKafkaErrorCode::MessageSizeTooLarge),
+        reason: error.to_string(),
+    }
+}
+
+impl SendFailures {
+    /// Asks the handler about a record that could not be sent; a record to dead-letter
+    /// comes back with its headers. Counts and logs skipped records.
+    fn handle(
+        &self,
+        record: &FailedRecord<'_>,
+        context: &ErrorContext<'_>,
+        error: &ProductionError,
+        skip_log: &mut LogLimit,
+    ) -> Result<Option<(String, Headers)>, RuntimeError> {
+        match self.handler.handle(context, record, error) {
+            HandlerResponse::Continue => {
+                self.metrics.add_skipped_send();
+                if let Some(skipped) = skip_log.note(1) {
+                    tracing::warn!(
+                        topic = context.topic, partition = context.partition, %error, skipped,
+                        "skipping a record that could not be sent (this record and others \
+                         since the last such line)"
+                    );
+                }
+                Ok(None)
+            }
+            HandlerResponse::DeadLetter => match self.handler.dead_letter_topic() {
+                Some(topic) => {
+                    let headers =
+                        dead_letter_headers_for(record.headers, &error.to_string(), context);
+                    Ok(Some((topic.to_owned(), headers)))
+                }
+                None => Err(RuntimeError::Send {
+                    topic: context.topic.to_owned(),
+                    reason: error.to_string(),
+                }),
+            },
+            HandlerResponse::Fail => Err(RuntimeError::Send {
+                topic: context.topic.to_owned(),
+                reason: error.to_string(),
+            }),
+        }
+    }
+}
 
 impl ClientContext for DeliveryTracker {}
 
@@ -48,7 +139,7 @@ impl ProducerContext for DeliveryTracker {
     type DeliveryOpaque = usize;
 
     fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
-        let Ok(mut deliveries) = self.0.lock() else {
+        let Ok(mut deliveries) = self.deliveries.lock() else {
             return;
         };
         match result {
@@ -67,6 +158,51 @@ impl ProducerContext for DeliveryTracker {
                 ),
                 _,
             )) => {}
+            Err((error, message)) if opaque != DEAD_LETTERED => {
+                let mut headers = Headers::new();
+                if let Some(own) = message.headers() {
+                    for h in own.iter() {
+                        match h.value {
+                            Some(value) => headers.add(h.key, value),
+                            None => headers.add_null(h.key),
+                        };
+                    }
+                }
+                let record = FailedRecord {
+                    key: message.key(),
+                    value: message.payload(),
+                    timestamp: message.timestamp().to_millis().unwrap_or(-1),
+                    headers: &headers,
+                };
+                let context = ErrorContext {
+                    task: None,
+                    node: "",
+                    topic: message.topic(),
+                    partition: message.partition(),
+                    offset: -1,
+                };
+                let failure = send_error(message.topic(), error);
+                let deliveries = &mut *deliveries;
+                match self
+                    .failures
+                    .handle(&record, &context, &failure, &mut deliveries.skip_log)
+                {
+                    Ok(None) => {}
+                    Ok(Some((topic, headers))) => deliveries.dead_letters.push(DeadLetter {
+                        topic,
+                        key: record.key.map(<[u8]>::to_vec),
+                        value: record.value.map(<[u8]>::to_vec),
+                        timestamp: record.timestamp,
+                        headers,
+                    }),
+                    Err(_) => {
+                        if deliveries.first_error.is_none() {
+                            deliveries.first_error =
+                                Some((message.topic().to_owned(), error.to_string()));
+                        }
+                    }
+                }
+            }
             Err((error, message)) => {
                 if deliveries.first_error.is_none() {
                     deliveries.first_error = Some((message.topic().to_owned(), error.to_string()));
@@ -83,6 +219,9 @@ pub(crate) struct RecordCollector {
     transactional: bool,
     in_transaction: bool,
     interceptor: Option<Arc<dyn SendInterceptor>>,
+    failures: SendFailures,
+    /// Limits the log lines about records skipped when the producer refused them.
+    skip_log: LogLimit,
     timeout: Duration,
 }
 
@@ -92,10 +231,14 @@ impl RecordCollector {
     pub(crate) fn new(
         config: &ClientConfig,
         interceptor: Option<Arc<dyn SendInterceptor>>,
+        failures: SendFailures,
     ) -> Result<Self, RuntimeError> {
         let deliveries = Arc::new(Mutex::new(Deliveries::default()));
         let producer: ThreadedProducer<DeliveryTracker> = config
-            .create_with_context(DeliveryTracker(Arc::clone(&deliveries)))
+            .create_with_context(DeliveryTracker {
+                deliveries: Arc::clone(&deliveries),
+                failures: failures.clone(),
+            })
             .map_err(RuntimeError::kafka("create a producer"))?;
         let transactional = config.get("transactional.id").is_some();
         let timeout = Duration::from_secs(30);
@@ -110,6 +253,8 @@ impl RecordCollector {
             transactional,
             in_transaction: false,
             interceptor,
+            failures,
+            skip_log: LogLimit::default(),
             timeout,
         })
     }
@@ -125,18 +270,82 @@ impl RecordCollector {
     }
 
     /// Sends one record (inside the open transaction, which it begins if needed). Waits for
-    /// room when the producer's queue is full.
+    /// room when the producer's queue is full. A record the producer refuses (for example
+    /// one larger than `message.max.bytes`) goes to the production handler.
     pub(crate) fn send(&mut self, record: OutputRecord<'_>) -> Result<(), RuntimeError> {
+        match self.send_with(record, 0) {
+            Err(SendFailure::Refused(error)) => {
+                let failed = FailedRecord {
+                    key: record.key,
+                    value: record.value,
+                    timestamp: record.timestamp,
+                    headers: record.headers,
+                };
+                let context = ErrorContext {
+                    task: None,
+                    node: "",
+                    topic: record.topic,
+                    partition: record.partition.unwrap_or(-1),
+                    offset: -1,
+                };
+                let error = send_error(record.topic, &error);
+                let handled =
+                    self.failures
+                        .handle(&failed, &context, &error, &mut self.skip_log)?;
+                if let Some((topic, headers)) = handled {
+                    self.send_dead_letter(&topic, &failed, &headers)?;
+                }
+                Ok(())
+            }
+            Err(SendFailure::Runtime(error)) => Err(error),
+            Ok(()) => Ok(()),
+        }
+    }
+
+    /// Sends a record to the dead-letter topic `topic`; its own failure is not handled again.
+    fn send_dead_letter(
+        &mut self,
+        topic: &str,
+        record: &FailedRecord<'_>,
+        headers: &Headers,
+    ) -> Result<(), RuntimeError> {
+        let dead = OutputRecord {
+            topic,
+            partition: None,
+            key: record.key,
+            value: record.value,
+            timestamp: record.timestamp,
+            headers,
+        };
+        self.send_with(dead, DEAD_LETTERED)
+            .map_err(|failure| match failure {
+                SendFailure::Refused(error) => RuntimeError::Send {
+                    topic: topic.to_owned(),
+                    reason: error.to_string(),
+                },
+                SendFailure::Runtime(error) => error,
+            })?;
+        self.failures.metrics.add_dead_lettered_send();
+        Ok(())
+    }
+
+    /// Hands one record to the producer. A failure comes back with whether it is the
+    /// record's own (the producer refused it) rather than the runtime's.
+    fn send_with(&mut self, record: OutputRecord<'_>, mark: usize) -> Result<(), SendFailure> {
         if let Some(interceptor) = &self.interceptor {
             interceptor
                 .on_send(record.topic, record.partition)
-                .map_err(|reason| RuntimeError::Send {
-                    topic: record.topic.to_owned(),
-                    reason,
+                .map_err(|reason| {
+                    SendFailure::Runtime(RuntimeError::Send {
+                        topic: record.topic.to_owned(),
+                        reason,
+                    })
                 })?;
         }
-        self.begin()?;
-        let opaque = if record.partition.is_some() {
+        self.begin().map_err(SendFailure::Runtime)?;
+        let opaque = if mark != 0 {
+            mark
+        } else if record.partition.is_some() {
             TRACK_OFFSET
         } else {
             0
@@ -180,12 +389,7 @@ impl RecordCollector {
                     // The producer's thread drains the queue; give it a moment.
                     self.producer.poll(Duration::from_millis(5));
                 }
-                Err((error, _)) => {
-                    return Err(RuntimeError::Send {
-                        topic: record.topic.to_owned(),
-                        reason: error.to_string(),
-                    })
-                }
+                Err((error, _)) => return Err(SendFailure::Refused(error)),
             }
         }
     }
@@ -206,7 +410,31 @@ impl RecordCollector {
         self.producer
             .flush(self.timeout)
             .map_err(RuntimeError::kafka("flush the producer"))?;
+        if self.send_dead_letters()? {
+            self.producer
+                .flush(self.timeout)
+                .map_err(RuntimeError::kafka("flush the producer"))?;
+        }
         self.take_delivery_error()
+    }
+
+    /// Sends the records whose delivery failed and that the production handler
+    /// dead-lettered. Returns whether there were any.
+    fn send_dead_letters(&mut self) -> Result<bool, RuntimeError> {
+        let dead_letters = match self.deliveries.lock() {
+            Ok(mut deliveries) => std::mem::take(&mut deliveries.dead_letters),
+            Err(_) => Vec::new(),
+        };
+        for dead in &dead_letters {
+            let record = FailedRecord {
+                key: dead.key.as_deref(),
+                value: dead.value.as_deref(),
+                timestamp: dead.timestamp,
+                headers: &Headers::new(),
+            };
+            self.send_dead_letter(&dead.topic, &record, &dead.headers)?;
+        }
+        Ok(!dead_letters.is_empty())
     }
 
     /// Commits the open transaction with the consumer offsets `offsets` inside it.
@@ -235,6 +463,10 @@ impl RecordCollector {
     /// `read_committed` consumers.
     pub(crate) fn abort(&mut self) -> Result<(), RuntimeError> {
         let _ = self.take_delivery_error();
+        if let Ok(mut deliveries) = self.deliveries.lock() {
+            // The records they stand for are processed again after the abort.
+            deliveries.dead_letters.clear();
+        }
         if self.in_transaction {
             self.in_transaction = false;
             self.producer
@@ -277,6 +509,13 @@ mod tests {
         config
     }
 
+    fn fail_on_errors() -> SendFailures {
+        SendFailures {
+            handler: Arc::new(crate::LogAndFail),
+            metrics: Arc::default(),
+        }
+    }
+
     fn record<'a>(topic: &'a str, headers: &'a Headers) -> OutputRecord<'a> {
         OutputRecord {
             topic,
@@ -311,7 +550,8 @@ mod tests {
             .add_partition_offset("in", 0, rdkafka::Offset::Offset(7))
             .unwrap();
 
-        let mut collector = RecordCollector::new(&transactional(&kafka, "app-1"), None).unwrap();
+        let mut collector =
+            RecordCollector::new(&transactional(&kafka, "app-1"), None, fail_on_errors()).unwrap();
         collector.send(record("out", &headers)).unwrap();
         collector.commit_transaction(&offsets, &group).unwrap();
         assert_eq!(collector.changelog_offset("out", 0), Some(0));
@@ -341,7 +581,8 @@ mod tests {
         let kafka = EmbeddedKafka::start(1).unwrap();
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", kafka.bootstrap_servers());
-        let mut collector = RecordCollector::new(&config, Some(Arc::new(Refuse))).unwrap();
+        let mut collector =
+            RecordCollector::new(&config, Some(Arc::new(Refuse)), fail_on_errors()).unwrap();
         let headers = Headers::new();
         let error = collector.send(record("out", &headers)).unwrap_err();
         assert!(error.to_string().contains("no writes to out"), "{error}");

@@ -9,6 +9,17 @@ use crate::StreamsError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RuntimeError {
+    /// Local state could not be deleted.
+    #[error("could not delete {path}: {reason}")]
+    CleanUp {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The metrics endpoint could not be set up.
+    #[error("metrics: {0}")]
+    Metrics(String),
     /// A Kafka client call failed.
     #[error("Kafka {operation} failed: {source}")]
     Kafka {

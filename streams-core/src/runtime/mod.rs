@@ -13,10 +13,12 @@ mod embedded;
 mod error;
 mod global;
 mod messages;
+pub mod metrics;
 mod offset_reset;
 mod pacing;
 mod query;
 mod restore;
+mod restore_listener;
 mod shared;
 mod startup;
 mod tasks;
@@ -31,6 +33,7 @@ use std::time::{Duration, Instant};
 pub use collector::SendInterceptor;
 pub use embedded::EmbeddedKafka;
 pub use error::RuntimeError;
+pub use restore_listener::{LoggingRestoreListener, StateRestoreListener};
 pub use shared::{ErrorResponse, RuntimeMetrics, State};
 pub use topics::{AdminTopicCreator, InternalTopic, TopicCreator};
 
@@ -74,6 +77,7 @@ pub struct KafkaStreams {
     shared: Arc<Shared>,
     topic_creator: Arc<dyn TopicCreator>,
     interceptor: Option<Arc<dyn SendInterceptor>>,
+    restore_listener: Arc<dyn StateRestoreListener>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     /// What every stream thread starts with (but its index), once started.
     thread_setup: Mutex<Option<ThreadSetup>>,
@@ -92,6 +96,7 @@ impl KafkaStreams {
             shared: Arc::new(Shared::new()),
             topic_creator,
             interceptor: None,
+            restore_listener: Arc::new(LoggingRestoreListener::default()),
             threads: Mutex::new(Vec::new()),
             thread_setup: Mutex::new(None),
         }
@@ -101,6 +106,13 @@ impl KafkaStreams {
     /// [`EmbeddedKafka`], which does not answer that API).
     pub fn with_topic_creator(mut self, creator: Arc<dyn TopicCreator>) -> Self {
         self.topic_creator = creator;
+        self
+    }
+
+    /// Tells `listener` how the restoration of every store goes (default:
+    /// [`LoggingRestoreListener`], which logs progress and an estimate of the time left).
+    pub fn with_restore_listener(mut self, listener: Arc<dyn StateRestoreListener>) -> Self {
+        self.restore_listener = listener;
         self
     }
 
@@ -144,9 +156,16 @@ impl KafkaStreams {
         self.shared.subscribe()
     }
 
-    /// The instance's counters.
+    /// The instance's counters, and the figures of its threads, tasks and stores (see
+    /// [`metrics`] for what each means and its Prometheus name).
     pub fn metrics(&self) -> RuntimeMetrics {
-        self.shared.metrics.snapshot()
+        let (threads, tasks, stores) = self.shared.published.collect();
+        RuntimeMetrics {
+            threads,
+            tasks,
+            stores,
+            ..self.shared.metrics.snapshot()
+        }
     }
 
     /// The errors its threads have failed with, oldest first.
@@ -285,6 +304,10 @@ impl KafkaStreams {
             wait_for_topics(&metadata, &plan.missing)?;
         }
         tracing::info!(tasks = ?plan.tasks_per_subtopology, "starting");
+        if let Some(address) = self.config.metrics_endpoint_value() {
+            metrics::install_prometheus(address)?;
+            tracing::info!(%address, "serving metrics at /metrics");
+        }
 
         let mut subtopology_of = HashMap::new();
         for id in self.topology.subtopology_ids() {
@@ -311,6 +334,7 @@ impl KafkaStreams {
             subtopology_of,
             interceptor: self.interceptor.clone(),
             partition_counts: Arc::new(partition_counts),
+            restore_listener: Arc::clone(&self.restore_listener),
         };
         for index in 0..threads {
             handles.push(spawn_thread(&template, index)?);
@@ -417,6 +441,43 @@ impl KafkaStreams {
     /// restarts with that state directory. Transactional ids and client ids derive from it.
     pub fn instance_id(&self) -> Result<String, RuntimeError> {
         instance_id(&self.config)
+    }
+
+    /// Deletes this application's local state (Kafka Streams' `cleanUp()`): every task's
+    /// stores and checkpoints under `<state_dir>/<application.id>`, and the global stores'
+    /// replicas. The next start restores everything from the changelogs. Only while the
+    /// instance does not run: before `start`, or after it stopped.
+    pub fn clean_up(&self) -> Result<(), RuntimeError> {
+        let state = self.state();
+        if !matches!(state, State::Created | State::NotRunning | State::Error) {
+            return Err(RuntimeError::IllegalState {
+                operation: "clean_up",
+                state,
+            });
+        }
+        let root = self.config.state_dir_path();
+        let application = self.config.application_id();
+        let mut dirs = vec![root.join(application)];
+        if let Ok(entries) = std::fs::read_dir(root) {
+            dirs.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("global-"))
+                    .map(|e| e.path().join(application)),
+            );
+        }
+        for dir in dirs {
+            match std::fs::remove_dir_all(&dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(RuntimeError::CleanUp {
+                        path: dir,
+                        reason: e.to_string(),
+                    })
+                }
+                _ => tracing::info!(dir = %dir.display(), "deleted local state"),
+            }
+        }
+        Ok(())
     }
 
     /// Stops the threads (each commits and closes its tasks) and waits up to `timeout` for

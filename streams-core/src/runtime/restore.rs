@@ -13,8 +13,11 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
+use std::sync::Arc;
+
+use super::restore_listener::StateRestoreListener;
 use super::{messages, RuntimeError};
-use crate::{ChangelogRecord, Task};
+use crate::{ChangelogRecord, Task, TopicPartition};
 
 /// How many changelog records are applied to a store at once (one engine write batch).
 const BATCH: usize = 10_000;
@@ -32,6 +35,10 @@ struct Pending {
     next: i64,
     batch: Vec<ChangelogRecord>,
     restored: u64,
+    /// The changelog partition, for the listener.
+    changelog: TopicPartition,
+    /// Whether the listener has heard of the start.
+    announced: bool,
 }
 
 /// How far the restoration of one task has come.
@@ -63,13 +70,15 @@ pub(crate) enum Plan {
 pub(crate) struct Restorer {
     consumer: BaseConsumer,
     timeout: Duration,
+    listener: Arc<dyn StateRestoreListener>,
 }
 
 impl Restorer {
-    pub(crate) fn new(consumer: BaseConsumer) -> Self {
+    pub(crate) fn new(consumer: BaseConsumer, listener: Arc<dyn StateRestoreListener>) -> Self {
         Self {
             consumer,
             timeout: Duration::from_secs(10),
+            listener,
         }
     }
 
@@ -101,8 +110,13 @@ impl Restorer {
                 continue;
             }
             pending.insert(
-                changelog.topic,
+                changelog.topic.clone(),
                 Pending {
+                    changelog: TopicPartition {
+                        topic: changelog.topic,
+                        partition: changelog.partition,
+                    },
+                    announced: false,
                     store: changelog.store,
                     partition: changelog.partition,
                     end: high,
@@ -134,17 +148,29 @@ impl Restorer {
             };
             let topic = entry.key().clone();
             let p = entry.get_mut();
+            let _span = tracing::debug_span!(
+                "restore", task = %task.id(), store = %p.store, changelog = %topic,
+                partition = p.partition
+            )
+            .entered();
+            if !p.announced {
+                p.announced = true;
+                self.listener
+                    .on_restore_start(&p.changelog, &p.store, p.next, p.end);
+            }
             let before = p.restored;
             let finished = self.read(task, &topic, p, deadline, &mut progress.last_progress)?;
-            apply(task, p)?;
+            self.apply(task, p)?;
             progress.restored += p.restored - before;
             if finished {
                 let p = entry.remove();
-                tracing::info!(
+                tracing::debug!(
                     task = %task.id(), store = %p.store, changelog = %topic,
                     records = p.restored, ms = progress.started.elapsed().as_millis() as u64,
                     "restored a store"
                 );
+                self.listener
+                    .on_restore_end(&p.changelog, &p.store, p.restored);
             }
         }
         Ok(progress.is_done())
@@ -188,7 +214,7 @@ impl Restorer {
                     p.next = message.offset() + 1;
                     caught_up |= p.next >= p.end;
                     if p.batch.len() >= BATCH {
-                        apply(task, p)?;
+                        self.apply(task, p)?;
                     }
                 }
                 Some(Err(error)) => {
@@ -233,13 +259,18 @@ impl Restorer {
     }
 }
 
-fn apply(task: &mut Task, p: &mut Pending) -> Result<u64, RuntimeError> {
-    if p.batch.is_empty() {
-        return Ok(0);
+impl Restorer {
+    /// Writes the records read so far to the store, and tells the listener.
+    fn apply(&self, task: &mut Task, p: &mut Pending) -> Result<u64, RuntimeError> {
+        if p.batch.is_empty() {
+            return Ok(0);
+        }
+        task.restore(&p.store, &p.batch, p.next - 1)?;
+        let n = p.batch.len() as u64;
+        p.restored += n;
+        p.batch.clear();
+        self.listener
+            .on_batch_restored(&p.changelog, &p.store, p.next - 1, n);
+        Ok(n)
     }
-    task.restore(&p.store, &p.batch, p.next - 1)?;
-    let n = p.batch.len() as u64;
-    p.restored += n;
-    p.batch.clear();
-    Ok(n)
 }

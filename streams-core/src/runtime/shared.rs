@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use tokio::sync::watch;
 
 use super::RuntimeError;
+use crate::TaskMetrics;
 
 /// The lifecycle of a [`KafkaStreams`](super::KafkaStreams) instance, as in Kafka Streams.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -65,10 +66,16 @@ pub(crate) struct Metrics {
     restored: AtomicU64,
     rewinds: AtomicU64,
     replaced_threads: AtomicU64,
+    skipped_sends: AtomicU64,
+    dead_lettered_sends: AtomicU64,
+    skipped: AtomicU64,
+    dead_lettered: AtomicU64,
+    dropped: AtomicU64,
 }
 
-/// A snapshot of an instance's counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// A snapshot of an instance's counters, and of the figures of its threads, tasks and stores
+/// (the values its `metrics` handles carry; see [`metrics`](super::metrics)).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct RuntimeMetrics {
     /// Records processed by tasks.
     pub processed: u64,
@@ -80,6 +87,26 @@ pub struct RuntimeMetrics {
     pub rewinds: u64,
     /// Stream threads replaced after an error.
     pub replaced_threads: u64,
+    /// Records the producer refused (or the broker rejected) that the production handler
+    /// skipped.
+    pub skipped_sends: u64,
+    /// Records the producer refused (or the broker rejected) that the production handler
+    /// sent to its dead-letter topic.
+    pub dead_lettered_sends: u64,
+    /// Input records the deserialization or processing handler (or the production handler,
+    /// for a sink that could not serialize) skipped.
+    pub skipped: u64,
+    /// Input records those handlers sent to their dead-letter topics.
+    pub dead_lettered: u64,
+    /// Records operators dropped (too late for their window, or a null their type cannot
+    /// hold).
+    pub dropped: u64,
+    /// Each stream thread's figures, as last published.
+    pub threads: Vec<super::metrics::ThreadMetrics>,
+    /// Each running task's figures, as last published.
+    pub tasks: Vec<super::metrics::TaskSnapshot>,
+    /// Each store's figures, per task, as last published.
+    pub stores: Vec<super::metrics::StoreSnapshot>,
 }
 
 impl Metrics {
@@ -98,6 +125,28 @@ impl Metrics {
     pub(crate) fn add_replaced_thread(&self) {
         self.replaced_threads.fetch_add(1, Ordering::Relaxed);
     }
+    pub(crate) fn add_skipped_send(&self) {
+        self.skipped_sends.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn add_dead_lettered_send(&self) {
+        self.dead_lettered_sends.fetch_add(1, Ordering::Relaxed);
+    }
+    /// Adds what tasks counted between `before` and `after`.
+    pub(crate) fn add_task_counts(&self, before: &TaskMetrics, after: &TaskMetrics) {
+        let delta = |a: u64, b: u64| a.saturating_sub(b);
+        for (counter, n) in [
+            (&self.skipped, delta(after.skipped, before.skipped)),
+            (
+                &self.dead_lettered,
+                delta(after.dead_lettered, before.dead_lettered),
+            ),
+            (&self.dropped, delta(after.dropped, before.dropped)),
+        ] {
+            if n > 0 {
+                counter.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
     pub(crate) fn snapshot(&self) -> RuntimeMetrics {
         RuntimeMetrics {
             processed: self.processed.load(Ordering::Relaxed),
@@ -105,6 +154,12 @@ impl Metrics {
             restored: self.restored.load(Ordering::Relaxed),
             rewinds: self.rewinds.load(Ordering::Relaxed),
             replaced_threads: self.replaced_threads.load(Ordering::Relaxed),
+            skipped_sends: self.skipped_sends.load(Ordering::Relaxed),
+            dead_lettered_sends: self.dead_lettered_sends.load(Ordering::Relaxed),
+            skipped: self.skipped.load(Ordering::Relaxed),
+            dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            ..RuntimeMetrics::default()
         }
     }
 }
@@ -122,6 +177,7 @@ pub(crate) struct Shared {
     error_policy: Mutex<ErrorPolicy>,
     errors: Mutex<Vec<String>>,
     pub(crate) metrics: std::sync::Arc<Metrics>,
+    pub(crate) published: super::metrics::Published,
     pub(crate) queries: super::query::QueryRoutes,
 }
 
@@ -138,6 +194,7 @@ impl Shared {
             error_policy: Mutex::new(Box::new(|_| ErrorResponse::ShutdownClient)),
             errors: Mutex::new(Vec::new()),
             metrics: std::sync::Arc::default(),
+            published: super::metrics::Published::default(),
             queries: super::query::QueryRoutes::default(),
         }
     }

@@ -104,6 +104,11 @@ impl ActiveTasks {
             .collect()
     }
 
+    /// The tasks that process (restored).
+    pub(crate) fn running(&self) -> impl Iterator<Item = &Task> {
+        self.tasks.values()
+    }
+
     /// Whether any task is still restoring.
     pub(crate) fn is_restoring(&self) -> bool {
         !self.restoring.is_empty()
@@ -386,9 +391,14 @@ impl ActiveTasks {
             let Some(task) = self.tasks.get_mut(&id) else {
                 continue;
             };
+            let _span = tracing::debug_span!("process", task = %id).entered();
             let mut turn = 0;
+            let before = task.metrics();
             while turn < TURN && processed + turn < budget {
-                if !task.process_next()? {
+                let more = task.process_next().inspect_err(|_| {
+                    self.metrics.add_task_counts(&before, &task.metrics());
+                })?;
+                if !more {
                     break;
                 }
                 turn += 1;
@@ -398,6 +408,7 @@ impl ActiveTasks {
                 }
             }
             processed += turn;
+            self.metrics.add_task_counts(&before, &task.metrics());
             send_output(task, collector)?;
             match task.next_timestamp() {
                 Some(next) => {
@@ -441,18 +452,21 @@ impl ActiveTasks {
         requested
     }
 
-    /// Fires the wall-clock punctuations that are due, sending what they produce.
+    /// Fires the wall-clock punctuations that are due, sending what they produce. Returns
+    /// whether any fired.
     pub(crate) fn punctuate(
         &mut self,
         collector: &mut RecordCollector,
-    ) -> Result<(), RuntimeError> {
+    ) -> Result<bool, RuntimeError> {
         let now = wall_clock();
+        let mut fired = false;
         for task in self.tasks.values_mut() {
             if task.punctuate_wall_clock(now)? {
+                fired = true;
                 send_output(task, collector)?;
             }
         }
-        Ok(())
+        Ok(fired)
     }
 
     /// Applies what arrived on the global topics.

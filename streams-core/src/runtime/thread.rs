@@ -15,9 +15,11 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::client_log;
-use super::collector::{RecordCollector, SendInterceptor};
+use super::collector::{RecordCollector, SendFailures, SendInterceptor};
 use super::global::GlobalReplica;
+use super::metrics::ThreadRecorder;
 use super::restore::Restorer;
+use super::restore_listener::StateRestoreListener;
 use super::shared::{ErrorResponse, Phase, Shared};
 use super::tasks::ActiveTasks;
 use super::{clients, control, offset_reset, RuntimeError};
@@ -33,8 +35,20 @@ const PROCESS_BATCH: usize = 2_000;
 const RESTORE_SLICE: Duration = Duration::from_millis(200);
 /// How long an idle thread waits in poll.
 const IDLE_POLL: Duration = Duration::from_millis(50);
-/// Pause before a replaced thread starts again, so a persistent error does not spin.
+/// Pause before a replaced thread starts again, so a persistent error does not spin: it
+/// doubles with each failure in a row, up to [`MAX_REPLACE_BACKOFF`].
 const REPLACE_BACKOFF: Duration = Duration::from_millis(500);
+/// The longest pause before a replaced thread starts again.
+const MAX_REPLACE_BACKOFF: Duration = Duration::from_secs(30);
+/// A thread that ran this long before it failed starts the back-off afresh.
+const HEALTHY_RUN: Duration = Duration::from_secs(60);
+
+/// The pause before the replacement of a thread that failed `failures` times in a row.
+fn replace_backoff(failures: u32) -> Duration {
+    REPLACE_BACKOFF
+        .saturating_mul(1 << failures.saturating_sub(1).min(16))
+        .min(MAX_REPLACE_BACKOFF)
+}
 
 /// What a stream thread is started with.
 #[derive(Clone)]
@@ -49,15 +63,22 @@ pub(crate) struct ThreadSetup {
     pub(crate) interceptor: Option<Arc<dyn SendInterceptor>>,
     /// The partition counts of the cluster's topics at start-up, for stream partitioners.
     pub(crate) partition_counts: Arc<HashMap<String, i32>>,
+    pub(crate) restore_listener: Arc<dyn StateRestoreListener>,
 }
 
 /// Runs a stream thread until shutdown, replacing it after errors if the policy says so.
 pub(crate) fn run(setup: ThreadSetup) {
+    let mut failures = 0u32;
     loop {
+        let started = Instant::now();
         match run_once(&setup) {
             Ok(()) => break,
             Err(error) => {
-                tracing::error!(thread = setup.index, %error, "stream thread failed");
+                if started.elapsed() >= HEALTHY_RUN {
+                    failures = 0;
+                }
+                failures = failures.saturating_add(1);
+                tracing::error!(thread = setup.index, %error, failures, "stream thread failed");
                 if setup.shared.shutting_down() || setup.shared.retired(setup.index) {
                     break;
                 }
@@ -65,7 +86,17 @@ pub(crate) fn run(setup: ThreadSetup) {
                     ErrorResponse::ReplaceThread => {
                         setup.shared.metrics.add_replaced_thread();
                         setup.shared.set_phase(setup.index, Phase::Rebalancing);
-                        std::thread::sleep(REPLACE_BACKOFF);
+                        let backoff = replace_backoff(failures);
+                        tracing::warn!(
+                            thread = setup.index,
+                            ?backoff,
+                            failures,
+                            "replacing the stream thread after a pause"
+                        );
+                        let until = Instant::now() + backoff;
+                        while Instant::now() < until && !setup.shared.shutting_down() {
+                            std::thread::sleep(Duration::from_millis(50).min(backoff));
+                        }
                     }
                     ErrorResponse::ShutdownClient => break,
                     ErrorResponse::ShutdownApplication => {
@@ -88,10 +119,13 @@ struct ThreadState {
     collector: RecordCollector,
     producer_config: rdkafka::ClientConfig,
     interceptor: Option<Arc<dyn SendInterceptor>>,
+    send_failures: SendFailures,
     exactly_once: bool,
     index: usize,
     /// An error raised inside a callback, for the loop to act on.
     failure: Option<RuntimeError>,
+    /// The thread's metrics.
+    recorder: ThreadRecorder,
     /// The input positions of this thread's last successful commit, by topic and partition:
     /// where a rewind goes back to (they equal what the group has committed, without asking
     /// the broker; the mock cluster, for one, does not keep transactional offset commits).
@@ -194,7 +228,10 @@ impl ConsumerContext for RebalanceListener {
     }
 
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(_) = rebalance {
+        if let Rebalance::Revoke(revoked) = rebalance {
+            let _span =
+                tracing::info_span!("rebalance", thread = self.index, revoked = ?partitions(revoked))
+                    .entered();
             self.shared.set_phase(self.index, Phase::Rebalancing);
             with_current(|state| state.revoke(consumer));
         }
@@ -203,6 +240,10 @@ impl ConsumerContext for RebalanceListener {
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(assignment) => {
+                let _span = tracing::info_span!(
+                    "rebalance", thread = self.index, assigned = ?partitions(assignment)
+                )
+                .entered();
                 let mut restoring = false;
                 with_current(|state| {
                     if let Err(error) = state.assign(consumer, assignment) {
@@ -261,6 +302,8 @@ impl ThreadState {
         &mut self,
         consumer: &BaseConsumer<C>,
     ) -> Result<(), RuntimeError> {
+        let _span = tracing::debug_span!("commit", thread = self.index).entered();
+        let started = Instant::now();
         let offsets = self.tasks.flush(&mut self.collector)?;
         let offsets = self.changed(offsets)?;
         if self.exactly_once {
@@ -288,7 +331,26 @@ impl ThreadState {
         }
         self.collector.committed();
         self.shared.metrics.add_commit();
+        self.recorder.commit(started.elapsed());
         Ok(())
+    }
+
+    /// Publishes the thread's metrics (see [`ThreadRecorder::publish`]).
+    fn publish<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>, force: bool) {
+        let positions = std::cell::OnceCell::new();
+        let lag = |topic: &str, partition: i32| {
+            let positions = positions.get_or_init(|| consumer.position().ok());
+            let (_, high) = cached_watermarks(consumer, topic, partition)?;
+            let position = positions
+                .as_ref()?
+                .find_partition(topic, partition)?
+                .offset()
+                .to_raw()
+                .filter(|&p| p >= 0)?;
+            Some((high - position).max(0))
+        };
+        self.recorder
+            .publish(self.tasks.running(), &lag, &self.shared.published, force);
     }
 
     /// The offsets of `offsets` that moved since this thread's last commit: an idle thread
@@ -342,7 +404,11 @@ impl ThreadState {
             // A fenced or fatally failed producer cannot abort: a new one (same
             // transactional id) aborts whatever the old one left open.
             tracing::warn!(%error, "abort failed; replacing the producer");
-            self.collector = RecordCollector::new(&self.producer_config, self.interceptor.clone())?;
+            self.collector = RecordCollector::new(
+                &self.producer_config,
+                self.interceptor.clone(),
+                self.send_failures.clone(),
+            )?;
         }
         self.tasks.close_dirty();
         let assignment = consumer
@@ -397,8 +463,11 @@ impl ThreadState {
             let positions = positions.get_or_init(|| consumer.position().ok());
             has_more(consumer, positions.as_ref(), topic, partition)
         };
-        self.tasks
+        let started = Instant::now();
+        let processed = self
+            .tasks
             .process(&mut self.collector, PROCESS_BATCH, &lagging)?;
+        self.recorder.process(processed, started.elapsed());
         let drained = self.tasks.drained();
         if drained.count() > 0 {
             consumer
@@ -413,7 +482,10 @@ impl ThreadState {
                 tracing::warn!(%error, "could not pause a full partition");
             }
         }
-        self.tasks.punctuate(&mut self.collector)?;
+        let started = Instant::now();
+        if self.tasks.punctuate(&mut self.collector)? {
+            self.recorder.punctuate(started.elapsed());
+        }
         self.commit_if_due(consumer, last_commit, commit_interval)
     }
 
@@ -428,9 +500,20 @@ impl ThreadState {
         if requested || last_commit.elapsed() >= commit_interval {
             self.commit(consumer)?;
             *last_commit = Instant::now();
+            self.publish(consumer, true);
+        } else {
+            self.publish(consumer, false);
         }
         Ok(())
     }
+}
+
+/// `topic-partition` names of a partition list, for spans and logs.
+fn partitions(list: &TopicPartitionList) -> Vec<String> {
+    list.elements()
+        .iter()
+        .map(|e| format!("{}-{}", e.topic(), e.partition()))
+        .collect()
 }
 
 /// Whether an empty input partition has more records on the broker than the consumer has
@@ -533,6 +616,7 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
         clients::restore_consumer(&config, &format!("{name}-restore"))
             .create()
             .map_err(RuntimeError::kafka("create the restore consumer"))?,
+        Arc::clone(&setup.restore_listener),
     );
     // Each thread's replica of the global stores lives in a directory of its own.
     let global_config = config.clone().state_dir(
@@ -557,7 +641,15 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
             setup.index
         ),
     );
-    let collector = RecordCollector::new(&producer_config, setup.interceptor.clone())?;
+    let send_failures = SendFailures {
+        handler: Arc::clone(config.production_exception_handler_ref()),
+        metrics: Arc::clone(&setup.shared.metrics),
+    };
+    let collector = RecordCollector::new(
+        &producer_config,
+        setup.interceptor.clone(),
+        send_failures.clone(),
+    )?;
     let state = Rc::new(RefCell::new(ThreadState {
         tasks: ActiveTasks::new(
             Arc::clone(&setup.topology),
@@ -571,9 +663,11 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
         collector,
         producer_config,
         interceptor: setup.interceptor.clone(),
+        send_failures,
         exactly_once,
         index: setup.index,
         failure: None,
+        recorder: ThreadRecorder::new(setup.index, name.clone()),
         committed: HashMap::new(),
         shared: Arc::clone(&setup.shared),
     }));
@@ -592,6 +686,7 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
         if setup.shared.shutting_down() || setup.shared.retired(setup.index) {
             break Ok(());
         }
+        let _iteration = tracing::debug_span!("poll_loop", thread = %name).entered();
         let wait = if state.borrow().tasks.has_buffered() {
             Duration::ZERO
         } else {
@@ -600,10 +695,17 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
         // No borrow of the state may be held across poll: the rebalance callback needs it.
         let mut polled = 0;
         let mut failure = None;
+        let poll_started = Instant::now();
+        let mut blocked = Duration::ZERO;
         while polled < POLL_BATCH {
             let timeout = if polled == 0 { wait } else { Duration::ZERO };
             match consumer.poll(timeout) {
-                None => break,
+                None => {
+                    if polled == 0 {
+                        blocked = poll_started.elapsed();
+                    }
+                    break;
+                }
                 Some(Ok(message)) => {
                     polled += 1;
                     if let Err(error) = state.borrow_mut().tasks.add(&message) {
@@ -619,6 +721,7 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
             }
         }
         let mut st = state.borrow_mut();
+        st.recorder.poll(polled, poll_started.elapsed(), blocked);
         if let Some(error) = st.failure.take().or(failure) {
             break Err(error);
         }
@@ -665,4 +768,19 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
     // Leaving the group runs the revocation callback, which now finds no tasks.
     drop(consumer);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_replace_back_off_doubles_up_to_its_cap() {
+        let pauses: Vec<Duration> = (1..=8).map(replace_backoff).collect();
+        assert_eq!(pauses[0], REPLACE_BACKOFF);
+        assert_eq!(pauses[1], REPLACE_BACKOFF * 2);
+        assert_eq!(pauses[2], REPLACE_BACKOFF * 4);
+        assert_eq!(pauses[7], MAX_REPLACE_BACKOFF);
+        assert_eq!(replace_backoff(u32::MAX), MAX_REPLACE_BACKOFF);
+    }
 }

@@ -65,6 +65,9 @@ pub(crate) struct Entry<V> {
 pub(crate) struct RecordCache<V> {
     entries: Lru<Entry<V>>,
     budget: CacheBudget,
+    /// Reads that found their key, and reads that did not.
+    pub(crate) hits: u64,
+    pub(crate) misses: u64,
 }
 
 /// What an entry costs: its key twice (the slot's and the index's copy, each a heap block of
@@ -79,11 +82,18 @@ impl<V> RecordCache<V> {
         Self {
             entries: Lru::default(),
             budget,
+            hits: 0,
+            misses: 0,
         }
     }
 
     pub(crate) fn get(&mut self, key: &[u8]) -> Option<&mut Entry<V>> {
-        self.entries.get_mut(key)
+        let entry = self.entries.get_mut(key);
+        match entry.is_some() {
+            true => self.hits += 1,
+            false => self.misses += 1,
+        }
+        entry
     }
 
     /// Caches `entry` for `key`. A dirty entry stays dirty when replaced by a clean one.

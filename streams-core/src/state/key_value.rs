@@ -608,6 +608,19 @@ impl<K, V: Clone> ManagedStore for KeyValueStore<K, V> {
     fn restore(&mut self, records: &[ChangelogRecord]) -> Result<(), StoreError> {
         self.engine.bytes.borrow_mut().restore_batch(records)
     }
+
+    fn metrics(&self) -> super::StoreMetrics {
+        let (cache_hits, cache_misses) = self.cached.as_ref().map_or((0, 0), |c| {
+            let c = c.borrow();
+            (c.cache.hits, c.cache.misses)
+        });
+        super::StoreMetrics {
+            cache_hits,
+            cache_misses,
+            engine: self.engine.bytes.borrow().engine_metrics(),
+            ..super::StoreMetrics::default()
+        }
+    }
 }
 
 #[cfg(test)]

@@ -23,8 +23,8 @@ pub use key_value::{FlushedChange, KeyValueStore, PutOutcome, NO_TIMESTAMP};
 pub use read_only::{
     QueryableStore, ReadOnlyKeyValueStore, ReadOnlySessionStore, ReadOnlyWindowStore,
 };
-pub use registry::ManagedStore;
 pub(crate) use registry::StoreRegistry;
+pub use registry::{ManagedStore, StoreMetrics};
 pub use session_store::{SessionStore, SessionValue};
 pub use timestamped::{TimestampedKeyValueStore, TimestampedSerde, ValueAndTimestamp};
 pub use versioned::{VersionedKeyValueStore, VersionedPut, VersionedStoreBuilder};

@@ -6,6 +6,30 @@ use state_stores::{ChangelogRecord, StoreError};
 
 use crate::ProcessorError;
 
+/// What a store instance reports of itself: cache reads and flushes (counted by the task
+/// and the cache, no clock per record) and its engine's figures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreMetrics {
+    /// Reads answered by the record cache.
+    pub cache_hits: u64,
+    /// Reads the record cache could not answer (they went to the engine).
+    pub cache_misses: u64,
+    /// Flushes of the store (one per commit).
+    pub flushes: u64,
+    /// Time spent in those flushes.
+    pub flush_time: std::time::Duration,
+    /// What the engine reports (RocksDB's memory and compaction backlog).
+    pub engine: state_stores::EngineMetrics,
+}
+
+impl StoreMetrics {
+    /// The share of cache reads that hit, or `None` before any read.
+    pub fn cache_hit_ratio(&self) -> Option<f64> {
+        let reads = self.cache_hits + self.cache_misses;
+        (reads > 0).then(|| self.cache_hits as f64 / reads as f64)
+    }
+}
+
 /// The type-independent side of a store instance: what a task does to all of its stores.
 pub trait ManagedStore {
     /// The store's name.
@@ -18,6 +42,10 @@ pub trait ManagedStore {
     fn persistent(&self) -> bool;
     /// Applies changelog records to the engine directly (not logged again).
     fn restore(&mut self, records: &[ChangelogRecord]) -> Result<(), StoreError>;
+    /// The store's cache and engine figures (flushes are counted by the task).
+    fn metrics(&self) -> StoreMetrics {
+        StoreMetrics::default()
+    }
 }
 
 /// The typed handles of a task's stores, by name, and which of them are global.

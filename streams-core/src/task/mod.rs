@@ -19,7 +19,7 @@ use std::sync::Arc;
 pub(crate) use changelog::ChangelogCollector;
 use state_stores::{ChangelogRecord, Checkpoint};
 
-use log_limit::LogLimit;
+pub(crate) use log_limit::LogLimit;
 pub use metrics::TaskMetrics;
 pub(crate) use node::{
     forward_all, Child, DownstreamRef, NodeInfo, NodeRef, ProcessorNode, SinkNode, SinkTopic,
@@ -29,7 +29,11 @@ use output::OutputBuffer;
 pub use output::OutputRecord;
 use partition_group::{PartitionGroup, QueuedRecord};
 
-use crate::config::{dead_letter_headers, HandlerResponse};
+use crate::config::HandlerResponse;
+use crate::handlers::{
+    dead_letter_headers_for, ErrorContext, FailedRecord, ProcessingExceptionHandler,
+    ProductionError, ProductionExceptionHandler,
+};
 use crate::processor::{PunctuationSchedules, PunctuationType};
 use crate::state::{ManagedStore, StoreRegistry};
 use crate::{
@@ -79,6 +83,14 @@ pub(crate) struct TaskContext {
     pub(crate) metrics: TaskMetrics,
     /// Limits the log lines about dropped records.
     pub(crate) drop_log: LogLimit,
+    /// Whether sources keep a copy of an input record's headers while it is processed: only
+    /// when a handler may dead-letter a record whose processing failed.
+    pub(crate) keep_input_headers: bool,
+    /// The processor node running user code for the current record (its index), to name
+    /// the node a panic came from.
+    pub(crate) current_node: usize,
+    /// The name of every node, by index.
+    pub(crate) node_names: HashMap<usize, String>,
     topics: Vec<Arc<str>>,
     current: Option<CurrentRecord>,
     /// The task's state directory, `<state_dir>/<application.id>/<task id>`.
@@ -125,6 +137,9 @@ impl TaskContext {
 pub(crate) struct TaskStore {
     pub(crate) store: Box<dyn ManagedStore>,
     pub(crate) logged: bool,
+    /// Flushes of the store, and the time they took.
+    pub(crate) flushes: u64,
+    pub(crate) flush_time: std::time::Duration,
 }
 
 /// A changelog partition that one of a task's stores is backed by.
@@ -152,6 +167,10 @@ pub(crate) struct TaskParts {
     pub(crate) stores: StoreRegistry,
     pub(crate) managed_stores: Vec<TaskStore>,
     pub(crate) handler: Arc<dyn DeserializationHandler>,
+    pub(crate) processing_handler: Arc<dyn ProcessingExceptionHandler>,
+    pub(crate) production_handler: Arc<dyn ProductionExceptionHandler>,
+    /// The name of every node, by its index in the topology.
+    pub(crate) node_names: HashMap<usize, String>,
     pub(crate) directory: PathBuf,
     pub(crate) changelog: Rc<RefCell<ChangelogCollector>>,
     pub(crate) max_out_of_orderness: i64,
@@ -170,6 +189,8 @@ pub struct Task {
     stores: Vec<TaskStore>,
     queues: PartitionGroup,
     handler: Arc<dyn DeserializationHandler>,
+    processing_handler: Arc<dyn ProcessingExceptionHandler>,
+    production_handler: Arc<dyn ProductionExceptionHandler>,
     initialized: bool,
     directory: PathBuf,
     changelog: Rc<RefCell<ChangelogCollector>>,
@@ -181,12 +202,34 @@ pub struct Task {
     consumed: Vec<Option<i64>>,
 }
 
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
+/// The node that `error` names as the one that failed ("" if none).
+fn failed_node(error: &ProcessorError) -> &str {
+    match error {
+        ProcessorError::InNode { node, .. } => node,
+        _ => "",
+    }
+}
+
+/// Writes `record`'s key and value unchanged, with `headers`, to the dead-letter topic
+/// `topic`, and counts it.
+fn dead_letter(ctx: &mut TaskContext, topic: &str, record: &RawRecord, headers: crate::Headers) {
+    let id = ctx.output.topic_id(topic);
+    ctx.output.push_bytes(
+        id,
+        record.timestamp,
+        headers,
+        record.key.as_deref(),
+        record.value.as_deref(),
+    );
+    ctx.metrics.dead_lettered += 1;
 }
 
 impl std::fmt::Debug for Task {
@@ -218,6 +261,10 @@ impl Task {
                 stores: parts.stores,
                 metrics: TaskMetrics::default(),
                 drop_log: LogLimit::default(),
+                keep_input_headers: parts.processing_handler.dead_letter_topic().is_some()
+                    || parts.production_handler.dead_letter_topic().is_some(),
+                current_node: usize::MAX,
+                node_names: parts.node_names,
                 topics,
                 current: None,
                 directory: Arc::from(parts.directory.as_path()),
@@ -229,6 +276,8 @@ impl Task {
             stores: parts.managed_stores,
             queues,
             handler: parts.handler,
+            processing_handler: parts.processing_handler,
+            production_handler: parts.production_handler,
             initialized: false,
             directory: parts.directory,
             changelog: parts.changelog,
@@ -412,11 +461,21 @@ impl Task {
         let result = catch_unwind(AssertUnwindSafe(|| {
             source.borrow_mut().process_raw(record, timestamp, ctx)
         }))
-        .unwrap_or_else(|p| {
-            Err(SourceFailure::Processing(ProcessorError::Panic(
-                panic_message(p),
-            )))
-        });
+        .map_err(|p| ProcessorError::Panic(panic_message(p)));
+        // A panic outside of the processors (in a serde, say) took the record with it: it
+        // fails with its coordinates, whatever the handler.
+        let result = match result {
+            Ok(result) => result,
+            Err(source) => {
+                self.ctx.current = None;
+                return Err(StreamsError::Processing {
+                    topic: topic(&self.ctx),
+                    partition,
+                    offset,
+                    source,
+                });
+            }
+        };
         self.ctx.current = None;
         match result {
             Ok(()) => {}
@@ -439,13 +498,8 @@ impl Task {
                 };
                 self.handle_bad_input(error, &record)?;
             }
-            Err(SourceFailure::Processing(source)) => {
-                return Err(StreamsError::Processing {
-                    topic: topic(&self.ctx),
-                    partition,
-                    offset,
-                    source,
-                })
+            Err(SourceFailure::Processing { error, record }) => {
+                self.handle_failed_processing(index, error, &record)?;
             }
         }
         self.punctuate(PunctuationType::StreamTime, self.ctx.stream_time)?;
@@ -473,28 +527,101 @@ impl Task {
                 let Some(topic) = self.handler.dead_letter_topic() else {
                     return Err(error);
                 };
-                let mut headers = record.headers.clone();
-                let (source, partition, offset) = (
-                    self.ctx.current_topic_of(&error),
-                    self.ctx.task_id.partition,
-                    record.offset,
-                );
-                headers
-                    .add(dead_letter_headers::REASON, error.to_string())
-                    .add(dead_letter_headers::TOPIC, source)
-                    .add(dead_letter_headers::PARTITION, partition.to_string())
-                    .add(dead_letter_headers::OFFSET, offset.to_string());
-                let id = self.ctx.output.topic_id(topic);
-                self.ctx.output.push_bytes(
-                    id,
-                    record.timestamp,
-                    headers,
-                    record.key.as_deref(),
-                    record.value.as_deref(),
-                );
-                self.ctx.metrics.dead_lettered += 1;
+                let source = self.ctx.current_topic_of(&error);
+                let context = ErrorContext {
+                    task: Some(self.ctx.task_id),
+                    node: "",
+                    topic: &source,
+                    partition: self.ctx.task_id.partition,
+                    offset: record.offset,
+                };
+                let headers =
+                    dead_letter_headers_for(&record.headers, &error.to_string(), &context);
+                dead_letter(&mut self.ctx, topic, record, headers);
                 Ok(())
             }
+        }
+    }
+
+    /// A record whose processing failed (a processor's error or panic, or a sink that could
+    /// not serialize) goes to its handler: the production handler for serialization errors,
+    /// the processing handler for the others. Skipped records are counted in `skipped`,
+    /// dead-lettered ones in `dead_lettered`; `Fail` is the error, with the record's
+    /// coordinates.
+    fn handle_failed_processing(
+        &mut self,
+        index: usize,
+        error: ProcessorError,
+        record: &RawRecord,
+    ) -> Result<(), StreamsError> {
+        let topic = Arc::clone(&self.ctx.topics[index]);
+        let node = failed_node(&error).to_owned();
+        let context = ErrorContext {
+            task: Some(self.ctx.task_id),
+            node: &node,
+            topic: &topic,
+            partition: self.ctx.task_id.partition,
+            offset: record.offset,
+        };
+        let failed = FailedRecord {
+            key: record.key.as_deref(),
+            value: record.value.as_deref(),
+            timestamp: record.timestamp,
+            headers: &record.headers,
+        };
+        let (response, dead_letter_topic) = match error.root() {
+            ProcessorError::Serialization {
+                topic,
+                part,
+                source,
+            } => {
+                let production = ProductionError::Serialization {
+                    topic: topic.clone(),
+                    part: *part,
+                    source: source.clone(),
+                };
+                let handler = &self.production_handler;
+                (
+                    handler.handle(&context, &failed, &production),
+                    handler.dead_letter_topic(),
+                )
+            }
+            _ => {
+                let handler = &self.processing_handler;
+                (
+                    handler.handle(&context, &failed, &error),
+                    handler.dead_letter_topic(),
+                )
+            }
+        };
+        let error = StreamsError::Processing {
+            topic: topic.to_string(),
+            partition: context.partition,
+            offset: record.offset,
+            source: error,
+        };
+        match (response, dead_letter_topic) {
+            (HandlerResponse::Continue, _) => {
+                self.ctx.metrics.skipped += 1;
+                if let Some(skipped) = self.skip_log.note(1) {
+                    tracing::warn!(
+                        task = %self.ctx.task_id, node = %node, topic = %topic,
+                        partition = context.partition, offset = record.offset, %error, skipped,
+                        total = self.ctx.metrics.skipped,
+                        "skipping a record whose processing failed (this record and others \
+                         since the last such line)"
+                    );
+                }
+                Ok(())
+            }
+            (HandlerResponse::DeadLetter, Some(dlq)) => {
+                let headers =
+                    dead_letter_headers_for(&record.headers, &error.to_string(), &context);
+                let dlq = dlq.to_owned();
+                dead_letter(&mut self.ctx, &dlq, record, headers);
+                Ok(())
+            }
+            (HandlerResponse::Fail | HandlerResponse::DeadLetter, _) => Err(error),
         }
     }
 
@@ -515,6 +642,10 @@ impl Task {
             };
             fired = true;
             self.ctx.metrics.punctuations += 1;
+            let _span = tracing::debug_span!(
+                "punctuate", task = %self.ctx.task_id, node = index, kind = ?kind, time = now
+            )
+            .entered();
             let ctx = &mut self.ctx;
             catch_unwind(AssertUnwindSafe(|| {
                 node.borrow_mut().punctuate(punctuation, ctx)
@@ -676,9 +807,24 @@ impl Task {
     /// Flushes every store of the task.
     pub fn flush(&mut self) -> Result<(), StreamsError> {
         for store in &mut self.stores {
+            let started = std::time::Instant::now();
             store.store.flush()?;
+            store.flushes += 1;
+            store.flush_time += started.elapsed();
         }
         Ok(())
+    }
+
+    /// The figures of each of the task's stores, by name.
+    pub fn store_metrics(&self) -> impl Iterator<Item = (&str, crate::StoreMetrics)> {
+        self.stores.iter().map(|s| {
+            let metrics = crate::StoreMetrics {
+                flushes: s.flushes,
+                flush_time: s.flush_time,
+                ..s.store.metrics()
+            };
+            (s.store.name(), metrics)
+        })
     }
 
     /// Closes processors and stores.

@@ -5,6 +5,7 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -89,8 +90,13 @@ pub(crate) enum SourceFailure {
         error: SerdeError,
         record: RawRecord,
     },
-    /// A node below the source failed.
-    Processing(ProcessorError),
+    /// A node below the source failed (or panicked); the record's bytes come back for the
+    /// processing handler (its headers only if the task keeps them, see
+    /// `TaskContext::keep_input_headers`).
+    Processing {
+        error: ProcessorError,
+        record: Box<RawRecord>,
+    },
 }
 
 /// The byte-level input of a sub-topology: a source node.
@@ -216,13 +222,49 @@ impl<K: Clone + 'static, V: Clone + 'static> SourceInput for SourceNode<K, V> {
                 })
             }
         };
+        let RawRecord {
+            offset,
+            timestamp: raw_timestamp,
+            key: raw_key,
+            value: raw_value,
+            headers,
+        } = record;
+        // The bytes stay here until the record has gone through: a failure hands them to
+        // the processing handler unchanged. Headers move into the typed record; a copy is
+        // kept only when a handler may write them out (no allocation per record otherwise).
+        let kept_headers = if task.keep_input_headers && !headers.is_empty() {
+            headers.clone()
+        } else {
+            crate::Headers::new()
+        };
         let typed = Record {
             key,
             value,
             timestamp,
-            headers: record.headers,
+            headers,
         };
-        forward_all(&self.children, typed, task).map_err(SourceFailure::Processing)
+        // A panic in user code is caught here, with the record's bytes still at hand (one
+        // catch per record, not per node): the processing handler can skip the record.
+        task.current_node = usize::MAX;
+        let children = &self.children;
+        let result = catch_unwind(AssertUnwindSafe(|| forward_all(children, typed, task)))
+            .unwrap_or_else(|p| {
+                let error = ProcessorError::Panic(super::panic_message(p));
+                Err(match task.node_names.get(&task.current_node) {
+                    Some(node) => error.in_node(node),
+                    None => error,
+                })
+            });
+        result.map_err(|error| SourceFailure::Processing {
+            error,
+            record: Box::new(RawRecord {
+                offset,
+                timestamp: raw_timestamp,
+                key: raw_key,
+                value: raw_value,
+                headers: kept_headers,
+            }),
+        })
     }
 }
 
@@ -349,6 +391,8 @@ where
             children: &self.children,
             task,
         };
+        // The source catches a panic; this names the node it came from.
+        ctx.task.current_node = self.info.index;
         self.processor
             .process(record, &mut ctx)
             .map_err(|e| e.in_node(&self.info.name))

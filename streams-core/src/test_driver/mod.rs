@@ -340,9 +340,7 @@ impl TopologyTestDriver {
         let (mut sink_topics, per_record_sinks) = topology.sink_topics(&application_id);
         let changelog_topics = topology.changelog_topics(&application_id);
         sink_topics.extend(changelog_topics.iter().cloned());
-        if let Some(topic) = config.deserialization_handler_ref().dead_letter_topic() {
-            sink_topics.push(topic.to_owned());
-        }
+        sink_topics.extend(config.dead_letter_topics().into_iter().map(str::to_owned));
         let internal = topology
             .internal_topics(&application_id)
             .into_iter()
@@ -530,6 +528,34 @@ impl TopologyTestDriver {
             total += task.metrics();
         }
         total
+    }
+
+    /// The counters of each task (the global task's too), by task id.
+    pub fn task_metrics(&self) -> Vec<(crate::TaskId, TaskMetrics)> {
+        let state = self.state.borrow();
+        state
+            .tasks
+            .iter()
+            .chain(state.global.iter())
+            .map(|task| (task.id(), task.metrics()))
+            .collect()
+    }
+
+    /// The figures of the store `name` in each task that has it (cache reads, flushes, the
+    /// engine's memory and backlog), by task id.
+    pub fn store_metrics(&self, name: &str) -> Vec<(crate::TaskId, crate::StoreMetrics)> {
+        let state = self.state.borrow();
+        state
+            .tasks
+            .iter()
+            .chain(state.global.iter())
+            .flat_map(|task| {
+                task.store_metrics()
+                    .filter(|(store, _)| *store == name)
+                    .map(|(_, metrics)| (task.id(), metrics))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
     }
 
     /// The directory the driver keeps its stores in (removed when the driver is dropped).

@@ -101,6 +101,8 @@ impl Topology {
                 managed_stores.push(TaskStore {
                     store: built.managed,
                     logged: store.builder.logging_enabled(),
+                    flushes: 0,
+                    flush_time: std::time::Duration::ZERO,
                 });
             }
         }
@@ -108,6 +110,10 @@ impl Topology {
         let mut inputs: HashMap<usize, Box<dyn Any>> = HashMap::new();
         let mut nodes = HashMap::new();
         let mut sources = Vec::new();
+        let node_names = members
+            .iter()
+            .map(|&i| (i, self.nodes[i].name.clone()))
+            .collect();
         // Members are in insertion order, which puts parents before children.
         for &index in members.iter().rev() {
             let spec = &self.nodes[index];
@@ -145,6 +151,9 @@ impl Topology {
             stores: registry,
             managed_stores,
             handler: Arc::clone(config.deserialization_handler_ref()),
+            processing_handler: Arc::clone(config.processing_exception_handler_ref()),
+            node_names,
+            production_handler: Arc::clone(config.production_exception_handler_ref()),
             directory,
             changelog,
             max_out_of_orderness: config.max_out_of_orderness_ms(),

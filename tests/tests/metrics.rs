@@ -1,0 +1,105 @@
+//! Task and store metrics on the test driver: the counters move with the records that cause
+//! them (a late record is dropped, a repeated key hits the cache, a write reaches RocksDB's
+//! memtable).
+
+use std::time::Duration;
+
+use integration_tests::s;
+use streams_core::{EngineMetrics, TaskId};
+use streams_dsl::prelude::*;
+
+fn windowed_counts() -> Result<TopologyTestDriver, StreamsError> {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, i64>("in")
+        .group_by_key()
+        .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(10)))
+        .count()
+        .to_stream()
+        .map(|k, v| (k.key, v))
+        .to("out");
+    TopologyTestDriver::new(builder.build()?, StreamsConfig::new("app"))
+}
+
+#[test]
+fn a_late_record_moves_the_task_s_dropped_records() -> Result<(), StreamsError> {
+    let driver = windowed_counts()?;
+    let input = driver.input_topic::<String, i64>("in")?;
+    input.pipe_key_value_at(s("a"), 1, 1_000)?;
+    input.pipe_key_value_at(s("a"), 1, 25_000)?;
+    let before = driver.task_metrics();
+    assert_eq!(before.len(), 1);
+    let (task, counters) = before[0];
+    assert_eq!(
+        task,
+        TaskId {
+            subtopology: 0,
+            partition: 0
+        }
+    );
+    assert_eq!((counters.processed, counters.dropped), (2, 0));
+    // Its window [0, 10 s) closed when stream time reached 25 s.
+    input.pipe_key_value_at(s("a"), 1, 2_000)?;
+    let (_, counters) = driver.task_metrics()[0];
+    assert_eq!((counters.processed, counters.dropped), (3, 1));
+    Ok(())
+}
+
+fn counts(materialized: Materialized<String, i64>) -> Result<TopologyTestDriver, StreamsError> {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, i64>("in")
+        .group_by_key()
+        .count_with(materialized)
+        .to_stream()
+        .to("out");
+    TopologyTestDriver::new(builder.build()?, StreamsConfig::new("app"))
+}
+
+#[test]
+fn a_repeated_key_moves_the_cache_hit_ratio() -> Result<(), StreamsError> {
+    let driver = counts(Materialized::named("counts"))?;
+    let input = driver.input_topic::<String, i64>("in")?;
+    input.pipe_key_value(s("a"), 1)?;
+    let metrics = driver.store_metrics("counts");
+    assert_eq!(metrics.len(), 1);
+    let first = metrics[0].1;
+    // The first read of a key misses.
+    assert_eq!((first.cache_hits, first.cache_misses), (0, 1));
+    assert_eq!(first.cache_hit_ratio(), Some(0.0));
+    input.pipe_key_value(s("a"), 1)?;
+    input.pipe_key_value(s("a"), 1)?;
+    let later = driver.store_metrics("counts")[0].1;
+    assert_eq!((later.cache_hits, later.cache_misses), (2, 1));
+    assert!((later.cache_hit_ratio().unwrap_or_default() - 2.0 / 3.0).abs() < 1e-9);
+    Ok(())
+}
+
+#[test]
+fn a_rocksdb_store_reports_its_memtable_and_block_cache() -> Result<(), StreamsError> {
+    let driver = counts(Materialized::named("counts"))?;
+    let input = driver.input_topic::<String, i64>("in")?;
+    let empty = driver.store_metrics("counts")[0].1.engine;
+    assert_eq!(empty.pending_compaction_bytes, Some(0));
+    assert!(empty.block_cache_usage.is_some());
+    let before = empty.memtable_bytes.unwrap_or_default();
+    for i in 0..200 {
+        input.pipe_key_value(format!("key-{i}"), i)?;
+    }
+    // The driver commits after each record: the counts have reached the engine.
+    let after = driver.store_metrics("counts")[0].1.engine;
+    assert!(
+        after.memtable_bytes.unwrap_or_default() > before,
+        "{before} -> {after:?}"
+    );
+    // An in-memory store has no engine figures.
+    let driver = counts(Materialized::named("counts").in_memory())?;
+    driver
+        .input_topic::<String, i64>("in")?
+        .pipe_key_value(s("a"), 1)?;
+    assert_eq!(
+        driver.store_metrics("counts")[0].1.engine,
+        EngineMetrics::default()
+    );
+    Ok(())
+}
