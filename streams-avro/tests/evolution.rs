@@ -242,3 +242,56 @@ fn an_incompatible_schema_change_is_refused_at_start_naming_store_schemas_and_wa
     let totals = second_run(&registry, task(&v2(&registry), dir.path()));
     assert_eq!(totals[0].1.orders, 3);
 }
+
+/// Order amounts summed per customer and minute, kept in a window store of aggregates `T`.
+fn windowed_topology<T: Clone + Default + 'static>(
+    serde: SerdeRef<T>,
+    add: impl Fn(f64, T) -> T + Send + Sync + 'static,
+) -> Topology {
+    let builder = StreamsBuilder::new();
+    let _minute_totals = builder
+        .stream_with("orders", Consumed::with(Serdes::string(), Serdes::f64()))
+        .group_by_key()
+        .windowed_by(TimeWindows::of_size_with_no_grace(
+            std::time::Duration::from_secs(60),
+        ))
+        .aggregate_with(
+            T::default,
+            move |_, amount, total| add(amount, total),
+            Materialized::named("minute-totals")
+                .with_key_serde(Serdes::string())
+                .with_value_serde(serde)
+                .with_store_engine(StoreEngine::RocksDb),
+        );
+    builder.build().unwrap()
+}
+
+#[test]
+fn a_window_store_refuses_an_incompatible_schema_change_at_start() {
+    let registry = RegistryServer::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = windowed_topology(serde::<TotalV1>(&registry, TOTAL_V1), |amount, t| TotalV1 {
+        orders: t.orders + 1,
+        spent: t.spent + amount,
+    });
+    let mut first = task(&v1, dir.path());
+    first.init().unwrap();
+    process(&mut first, 0, &[("ann", 10.0)]);
+    first.close();
+    let broken = windowed_topology(serde::<TotalBroken>(&registry, TOTAL_BROKEN), |_, t| t);
+    let config = StreamsConfig::new("shop").state_dir(dir.path());
+    let error = match broken.create_task(0, 0, &config) {
+        Ok(_) => panic!("an incompatible window store schema must not start"),
+        Err(error) => error.to_string(),
+    };
+    for needle in ["`minute-totals`", r#""spent","type":"string""#] {
+        assert!(error.contains(needle), "{needle} missing from: {error}");
+    }
+    // A compatible change starts on the same state.
+    let v2 = windowed_topology(serde::<TotalV2>(&registry, TOTAL_V2), |amount, t| TotalV2 {
+        orders: t.orders + 1,
+        spent: t.spent + amount,
+        items: t.items + 1,
+    });
+    task(&v2, dir.path()).close();
+}

@@ -235,7 +235,7 @@ impl<K: 'static, V: Clone + 'static> StoreBuilder for KeyValueStoreBuilder<K, V>
 /// by the encoding recorded beside it at the last start (`<task directory>/<store>.encoding`),
 /// then records `serde`'s. A serde that describes no encoding is not checked. A changed
 /// encoding that `serde` cannot read fails the start here, before any record is processed.
-fn check_value_encoding<V>(
+pub(crate) fn check_value_encoding<V>(
     store: &str,
     directory: &Path,
     serde: &dyn Serde<V>,

@@ -39,6 +39,10 @@ impl<V> TimestampedSerde<V> {
 }
 
 impl<V> Serializer<ValueAndTimestamp<V>> for TimestampedSerde<V> {
+    fn encoding(&self) -> Option<String> {
+        self.inner.encoding()
+    }
+
     fn serialize(
         &self,
         topic: &str,
@@ -59,6 +63,10 @@ impl<V> Serializer<ValueAndTimestamp<V>> for TimestampedSerde<V> {
 }
 
 impl<V> Deserializer<ValueAndTimestamp<V>> for TimestampedSerde<V> {
+    fn reads(&self, recorded: &str) -> Result<(), String> {
+        self.inner.reads(recorded)
+    }
+
     fn deserialize(
         &self,
         topic: &str,

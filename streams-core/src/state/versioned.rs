@@ -215,6 +215,7 @@ impl<K: 'static, V: 'static> StoreBuilder for VersionedStoreBuilder<K, V> {
 
     fn build(&self, ctx: StoreContext<'_>) -> Result<BuiltStore, StoreError> {
         let name = &self.name;
+        super::builder::check_value_encoding(name, ctx.directory, self.value_serde.as_ref())?;
         let mut engine: Box<dyn VersionedBytesStore> = match self.engine {
             #[cfg(feature = "rocksdb")]
             StoreEngine::RocksDb => Box::new(RocksDbVersionedStore::open(

@@ -252,6 +252,7 @@ impl<K: 'static, V: Clone + 'static> StoreBuilder for WindowedStoreBuilder<K, V>
             self.name.as_str(),
             self.retention.saturating_add(ctx.max_out_of_orderness),
         );
+        super::builder::check_value_encoding(name, ctx.directory, self.value_serde.as_ref())?;
         #[cfg(feature = "rocksdb")]
         let path = ctx.directory.join("rocksdb").join(name);
         let codec = Rc::new(Codec {
