@@ -343,23 +343,24 @@ impl KafkaStreams {
         Ok(())
     }
 
-    /// Starts one more stream thread (Kafka Streams' `addStreamThread`); the group
-    /// rebalances to give it tasks. Returns its name. Only while running or rebalancing.
-    pub fn add_stream_thread(&self) -> Result<String, RuntimeError> {
+    /// The setup new stream threads copy; an error naming `operation` unless the instance
+    /// runs or rebalances.
+    fn thread_template(&self, operation: &'static str) -> Result<ThreadSetup, RuntimeError> {
         let state = self.state();
         let template = self
             .thread_setup
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let Some(template) =
-            template.filter(|_| matches!(state, State::Running | State::Rebalancing))
-        else {
-            return Err(RuntimeError::IllegalState {
-                operation: "add a stream thread to",
-                state,
-            });
-        };
+        template
+            .filter(|_| matches!(state, State::Running | State::Rebalancing))
+            .ok_or(RuntimeError::IllegalState { operation, state })
+    }
+
+    /// Starts one more stream thread (Kafka Streams' `addStreamThread`); the group
+    /// rebalances to give it tasks. Returns its name. Only while running or rebalancing.
+    pub fn add_stream_thread(&self) -> Result<String, RuntimeError> {
+        let template = self.thread_template("add a stream thread to")?;
         let index = self.shared.add_thread();
         let handle = spawn_thread(&template, index)?;
         let name = thread_name(&template, index);
@@ -375,20 +376,7 @@ impl KafkaStreams {
     /// them to the other members. Returns its name once it has stopped, `None` if no thread
     /// is left, or [`RuntimeError::ThreadStopTimeout`] if it did not stop within `timeout`.
     pub fn remove_stream_thread(&self, timeout: Duration) -> Result<Option<String>, RuntimeError> {
-        let state = self.state();
-        let template = self
-            .thread_setup
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let Some(template) =
-            template.filter(|_| matches!(state, State::Running | State::Rebalancing))
-        else {
-            return Err(RuntimeError::IllegalState {
-                operation: "remove a stream thread from",
-                state,
-            });
-        };
+        let template = self.thread_template("remove a stream thread from")?;
         let Some(index) = self.shared.retire_thread() else {
             return Ok(None);
         };

@@ -170,7 +170,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SourceInput for SourceNode<K, V> {
     ) -> Timestamp {
         let extractor = match &self.time {
             SourceTime::Bytes(extractor) => return extractor.extract(record, partition_time),
-            SourceTime::Typed(extractor) => Arc::clone(extractor),
+            SourceTime::Typed(extractor) => extractor,
         };
         let decoded = self.decode(topic, record);
         let timestamp = match &decoded {
