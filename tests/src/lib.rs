@@ -22,6 +22,8 @@ pub fn init_tracing() {
         .try_init();
 }
 
+pub mod elastic;
+
 /// `s` as an owned `String`.
 pub fn s(text: &str) -> String {
     text.to_owned()

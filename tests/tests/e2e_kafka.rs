@@ -597,3 +597,31 @@ fn local_state_past_a_recreated_changelog_is_wiped() {
     );
     assert!(streams.close(WAIT));
 }
+
+/// Threads added and removed under exactly-once: state moves with the tasks, and no record is
+/// counted twice (the mock cluster cannot show this: it does not keep transactional offset
+/// commits).
+#[test]
+fn stream_threads_can_be_added_and_removed_under_exactly_once() {
+    init_tracing();
+    let broker = Broker::shared();
+    let (app, input, output) = (
+        broker.name("elastic-eos"),
+        broker.name("letters"),
+        broker.name("letter-counts"),
+    );
+    create_topics(servers(), &[(&input, 4), (&output, 4)]);
+    let dir = tempfile::tempdir().unwrap();
+    let streams = KafkaStreams::new(
+        integration_tests::elastic::counting_topology(&input, &output),
+        config(&app, dir.path()).processing_guarantee(ProcessingGuarantee::ExactlyOnce),
+    );
+    integration_tests::elastic::add_and_remove_threads(
+        &streams,
+        servers(),
+        &app,
+        &input,
+        &output,
+        true,
+    );
+}

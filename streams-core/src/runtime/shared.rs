@@ -249,11 +249,17 @@ impl Shared {
         *self.phases.lock().unwrap_or_else(|p| p.into_inner()) = vec![Phase::Starting; n];
     }
 
-    /// Adds a thread (starting) to those the state derives from; returns its index.
+    /// Adds a thread (starting) to those the state derives from; returns its index. The
+    /// instance is rebalancing from here on, until the new thread has its tasks: a caller
+    /// waiting for `Running` waits for the rebalance the new member sets off.
     pub(crate) fn add_thread(&self) -> usize {
-        let mut phases = self.phases.lock().unwrap_or_else(|p| p.into_inner());
-        phases.push(Phase::Starting);
-        phases.len() - 1
+        let index = {
+            let mut phases = self.phases.lock().unwrap_or_else(|p| p.into_inner());
+            phases.push(Phase::Starting);
+            phases.len() - 1
+        };
+        self.set_phase(index, Phase::Starting);
+        index
     }
 
     /// Asks the live thread with the highest index to stop; returns its index, or `None`
