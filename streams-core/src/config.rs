@@ -318,9 +318,11 @@ impl StreamsConfig {
         self.kafka.max_task_idle
     }
 
-    /// Sets how many records of one input partition a task buffers before the thread pauses
-    /// fetching that partition (Kafka Streams' `buffered.records.per.partition`, default
-    /// 1000). Small buffers keep the partitions of a thread close in event time. 0 is
+    /// Sets how many records of one input partition a task may still hold after processing
+    /// before the thread pauses fetching that partition (Kafka Streams'
+    /// `buffered.records.per.partition`, default 1000); it resumes once half of them are
+    /// processed. A task that keeps up never holds that many, so only a partition held back
+    /// (by pacing, or by a slower task) is paused, and the others' records come in. 0 is
     /// refused when the application starts (see [`validate`](Self::validate)).
     pub fn buffered_records_per_partition(mut self, records: usize) -> Self {
         self.kafka.buffered_records_per_partition = records;
