@@ -102,6 +102,9 @@ impl DeserializationHandler for LogAndFail {
     }
 }
 
+/// Kafka's consumer property for static group membership.
+pub(crate) const GROUP_INSTANCE_ID: &str = "group.instance.id";
+
 /// Logs a bad record, counts it in the task's `skipped` metric, and goes on.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LogAndContinue;
@@ -379,6 +382,27 @@ impl StreamsConfig {
     ) -> Self {
         self.kafka.main_consumer.push((key.into(), value.into()));
         self
+    }
+
+    /// Makes the instance a static member of its consumer group (Kafka's
+    /// `group.instance.id`, KIP-345): each stream thread joins as `<id>-<thread index>`, so
+    /// ids differ across threads and stay the same across restarts. A restarted instance
+    /// that comes back within the session timeout (`session.timeout.ms`, a consumer
+    /// property) gets its tasks back without a rebalance. Every instance of the application
+    /// needs an id of its own. The same as setting `group.instance.id` as a consumer property.
+    ///
+    /// A static member does not leave the group when it closes: its tasks move to other
+    /// instances only once its session has timed out.
+    ///
+    /// ```
+    /// use streams_core::StreamsConfig;
+    ///
+    /// let config = StreamsConfig::new("orders")
+    ///     .group_instance_id("orders-host-1")
+    ///     .consumer_property("session.timeout.ms", "30000");
+    /// ```
+    pub fn group_instance_id(self, id: impl Into<String>) -> Self {
+        self.main_consumer_property(GROUP_INSTANCE_ID, id)
     }
 
     /// Passes a property to the consumers that restore stores from changelogs only (Kafka

@@ -5,7 +5,7 @@
 
 use rdkafka::ClientConfig;
 
-use crate::config::ProcessingGuarantee;
+use crate::config::{ProcessingGuarantee, GROUP_INSTANCE_ID};
 use crate::StreamsConfig;
 
 fn base(config: &StreamsConfig, overrides: &[(String, String)]) -> ClientConfig {
@@ -29,10 +29,16 @@ fn isolation(config: &StreamsConfig) -> &'static str {
     }
 }
 
-/// The group consumer of a stream thread. Offsets are committed by the runtime only; the
-/// range assignor gives a member the same partition numbers of topics with equal partition
-/// counts, which is what co-partitioning needs.
-pub(crate) fn group_consumer(config: &StreamsConfig, client_id: &str) -> ClientConfig {
+/// The group consumer of stream thread `thread`. Offsets are committed by the runtime only;
+/// the range assignor gives a member the same partition numbers of topics with equal
+/// partition counts, which is what co-partitioning needs. A static member's
+/// `group.instance.id` gets the thread's index (as in Kafka Streams), so that the threads of
+/// one instance do not fence each other.
+pub(crate) fn group_consumer(
+    config: &StreamsConfig,
+    client_id: &str,
+    thread: usize,
+) -> ClientConfig {
     let mut client = ClientConfig::new();
     client
         .set("bootstrap.servers", config.bootstrap_servers_value())
@@ -51,6 +57,9 @@ pub(crate) fn group_consumer(config: &StreamsConfig, client_id: &str) -> ClientC
     client
         .set("partition.assignment.strategy", "range")
         .set("enable.auto.commit", "false");
+    if let Some(id) = client.get(GROUP_INSTANCE_ID).map(str::to_owned) {
+        client.set(GROUP_INSTANCE_ID, format!("{id}-{thread}"));
+    }
     client
 }
 
@@ -67,6 +76,8 @@ pub(crate) fn assigned_consumer(config: &StreamsConfig, client_id: &str) -> Clie
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("isolation.level", isolation(config));
+    // It joins no group: a static member's id is the group consumer's alone.
+    client.remove(GROUP_INSTANCE_ID);
     client
 }
 
@@ -129,7 +140,7 @@ mod tests {
             .client_property("sasl.mechanism", "SCRAM-SHA-512")
             .producer_property("sasl.mechanism", "PLAIN");
         let clients = [
-            group_consumer(&config, "c"),
+            group_consumer(&config, "c", 0),
             assigned_consumer(&config, "c"),
             producer(&config, "c", "t"),
             admin(&config),
@@ -139,5 +150,33 @@ mod tests {
         }
         assert_eq!(clients[0].get("sasl.mechanism"), Some("SCRAM-SHA-512"));
         assert_eq!(clients[2].get("sasl.mechanism"), Some("PLAIN"));
+    }
+
+    /// Each thread of a static member joins under an id of its own; consumers that join no
+    /// group carry none.
+    #[test]
+    fn a_static_member_id_gets_the_thread_index() {
+        let config = StreamsConfig::new("app").group_instance_id("host-1");
+        assert_eq!(
+            group_consumer(&config, "c", 0).get("group.instance.id"),
+            Some("host-1-0")
+        );
+        assert_eq!(
+            group_consumer(&config, "c", 2).get("group.instance.id"),
+            Some("host-1-2")
+        );
+        let config = StreamsConfig::new("app").consumer_property("group.instance.id", "host-2");
+        assert_eq!(
+            group_consumer(&config, "c", 1).get("group.instance.id"),
+            Some("host-2-1")
+        );
+        assert_eq!(
+            assigned_consumer(&config, "c").get("group.instance.id"),
+            None
+        );
+        assert_eq!(
+            group_consumer(&StreamsConfig::new("app"), "c", 0).get("group.instance.id"),
+            None
+        );
     }
 }

@@ -609,9 +609,10 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
         shared: Arc::clone(&setup.shared),
         index: setup.index,
     };
-    let consumer: BaseConsumer<RebalanceListener> = clients::group_consumer(&config, &name)
-        .create_with_context(listener)
-        .map_err(RuntimeError::kafka("create the consumer"))?;
+    let consumer: BaseConsumer<RebalanceListener> =
+        clients::group_consumer(&config, &name, setup.index)
+            .create_with_context(listener)
+            .map_err(RuntimeError::kafka("create the consumer"))?;
     let restorer = Restorer::new(
         clients::restore_consumer(&config, &format!("{name}-restore"))
             .create()
