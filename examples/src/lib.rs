@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod progress;
+pub mod shutdown;
 
 use serde::{Deserialize, Serialize};
 use streams_dsl::prelude::*;

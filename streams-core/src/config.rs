@@ -161,6 +161,7 @@ struct KafkaSettings {
     commit_interval: Option<std::time::Duration>,
     replication_factor: i32,
     max_task_idle: std::time::Duration,
+    state_cleanup_delay: std::time::Duration,
     startup_timeout: std::time::Duration,
     buffered_records_per_partition: usize,
     common: Vec<(String, String)>,
@@ -181,6 +182,7 @@ impl Default for KafkaSettings {
             commit_interval: None,
             replication_factor: 1,
             max_task_idle: std::time::Duration::ZERO,
+            state_cleanup_delay: std::time::Duration::from_secs(600),
             startup_timeout: std::time::Duration::from_secs(10),
             buffered_records_per_partition: 1_000,
             common: Vec::new(),
@@ -314,6 +316,22 @@ impl StreamsConfig {
     pub fn max_task_idle(mut self, idle: std::time::Duration) -> Self {
         self.kafka.max_task_idle = idle;
         self
+    }
+
+    /// Sets how long the local state of a task this instance no longer runs is kept (Kafka
+    /// Streams' `state.cleanup.delay.ms`, default 10 minutes): a task that comes back
+    /// within it restores only what changed, one that does not has its directory under
+    /// [`state_dir`](Self::state_dir) removed after it. Directories of an earlier run count
+    /// from their last modification. The instance looks for such directories as often as
+    /// the delay, at most every minute.
+    pub fn state_cleanup_delay(mut self, delay: std::time::Duration) -> Self {
+        self.kafka.state_cleanup_delay = delay;
+        self
+    }
+
+    /// How long the local state of a task no longer run here is kept.
+    pub fn state_cleanup_delay_value(&self) -> std::time::Duration {
+        self.kafka.state_cleanup_delay
     }
 
     /// How long a task waits for its empty input partitions.

@@ -111,6 +111,7 @@ impl StreamsConfig {
     /// | `statestore.cache.max.bytes`, `cache.max.bytes.buffering` | [`cache_max_bytes`](Self::cache_max_bytes) |
     /// | `state.dir` | [`state_dir`](Self::state_dir) |
     /// | `max.task.idle.ms` | [`max_task_idle`](Self::max_task_idle) |
+    /// | `state.cleanup.delay.ms` | [`state_cleanup_delay`](Self::state_cleanup_delay) |
     /// | `group.instance.id` | [`group_instance_id`](Self::group_instance_id) (static membership; each thread adds its index) |
     /// | `buffered.records.per.partition` | [`buffered_records_per_partition`](Self::buffered_records_per_partition) |
     /// | `replication.factor` | [`replication_factor`](Self::replication_factor) (-1: the broker's default) |
@@ -214,6 +215,7 @@ impl StreamsConfig {
                 self.state_dir(v)
             }
             "max.task.idle.ms" => self.max_task_idle(millis(key, value)?),
+            "state.cleanup.delay.ms" => self.state_cleanup_delay(millis(key, value)?),
             "group.instance.id" => self.group_instance_id(value),
             "buffered.records.per.partition" => self.buffered_records_per_partition(number(
                 key,

@@ -719,3 +719,55 @@ fn a_record_at_the_epoch_keeps_its_time_through_a_repartition_topic() {
     assert_eq!(latest_counts(&records), expected);
     assert!(streams.close(WAIT));
 }
+
+/// The task directories under the application's state directory.
+fn task_dirs(app_dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(app_dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.path().is_dir())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n.split_once('_').is_some())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn the_state_of_tasks_no_longer_run_here_is_removed_after_the_cleanup_delay() {
+    init_tracing();
+    let kafka = Arc::new(EmbeddedKafka::start(1).unwrap());
+    kafka.create_topic("lines", 2).unwrap();
+    kafka.create_topic("counts", 2).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let app_dir = dir.path().join("cleaner");
+    // A task of an earlier run that this run does not have (sub-topology 7).
+    std::fs::create_dir_all(app_dir.join("7_3")).unwrap();
+    std::fs::write(app_dir.join("7_3").join("data"), "old").unwrap();
+    let streams = start(
+        word_count("lines", "counts"),
+        config("cleaner", &kafka, dir.path()).state_cleanup_delay(Duration::from_millis(300)),
+        &kafka,
+    );
+    let input = lines(&["apple", "banana", "cherry"], 50);
+    send_lines(&kafka, "lines", &input);
+    let expected = expected_counts(&input);
+    assert_eq!(counts_reach(&kafka, "counts", &expected), expected);
+    let deadline = std::time::Instant::now() + WAIT;
+    while app_dir.join("7_3").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the old task's state stayed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The tasks this instance runs keep theirs, however long the delay has passed.
+    let held = task_dirs(&app_dir);
+    assert!(!held.is_empty());
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(task_dirs(&app_dir), held);
+    assert!(streams.close(WAIT));
+}

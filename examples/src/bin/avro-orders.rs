@@ -112,7 +112,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .state_dir(state_dir.path())
         .commit_interval(Duration::from_millis(500))
         .consumer_property("session.timeout.ms", "6000");
-    let streams = cluster.streams(builder.build()?, config);
+    let streams = std::sync::Arc::new(cluster.streams(builder.build()?, config));
+    examples::shutdown::close_on_ctrl_c(std::sync::Arc::clone(&streams))?;
     streams.start()?;
 
     // Producers on both schema versions, through the same registry serdes.

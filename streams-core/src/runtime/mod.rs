@@ -21,6 +21,7 @@ mod restore;
 mod restore_listener;
 mod shared;
 mod startup;
+mod state_cleaner;
 mod tasks;
 mod thread;
 mod topics;
@@ -324,6 +325,10 @@ impl KafkaStreams {
         let subtopology_of = Arc::new(subtopology_of);
         let mut handles = self.threads.lock().unwrap_or_else(|p| p.into_inner());
         handles.push(control::follow(&self.config, Arc::clone(&self.shared))?);
+        handles.push(state_cleaner::start(
+            &self.config,
+            Arc::clone(&self.shared),
+        )?);
         let template = ThreadSetup {
             index: 0,
             instance_id,

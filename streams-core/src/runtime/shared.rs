@@ -179,6 +179,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: std::sync::Arc<Metrics>,
     pub(crate) published: super::metrics::Published,
     pub(crate) queries: super::query::QueryRoutes,
+    /// The task directories the stream threads hold (for the state cleaner).
+    pub(crate) task_dirs: std::sync::Arc<super::state_cleaner::TaskDirectories>,
 }
 
 impl Shared {
@@ -196,6 +198,7 @@ impl Shared {
             metrics: std::sync::Arc::default(),
             published: super::metrics::Published::default(),
             queries: super::query::QueryRoutes::default(),
+            task_dirs: std::sync::Arc::default(),
         }
     }
 

@@ -15,6 +15,7 @@ use super::messages::raw_record;
 use super::pacing::Pacing;
 use super::restore::{Plan, Progress, Restorer};
 use super::shared::Metrics;
+use super::state_cleaner::TaskDirectories;
 use super::RuntimeError;
 use crate::task::CHECKPOINT_FILE;
 use crate::{
@@ -58,6 +59,8 @@ pub(crate) struct ActiveTasks {
     metrics: Arc<Metrics>,
     /// The partition counts of the cluster's topics, for the sinks' stream partitioners.
     partition_counts: Arc<HashMap<String, i32>>,
+    /// Which task directories the instance's threads hold (the state cleaner spares them).
+    dirs: Arc<TaskDirectories>,
 }
 
 impl ActiveTasks {
@@ -86,12 +89,19 @@ impl ActiveTasks {
             exactly_once,
             metrics,
             partition_counts: Arc::default(),
+            dirs: Arc::default(),
         }
     }
 
     /// Gives the tasks the partition counts of the cluster's topics (for stream partitioners).
     pub(crate) fn with_partition_counts(mut self, counts: Arc<HashMap<String, i32>>) -> Self {
         self.partition_counts = counts;
+        self
+    }
+
+    /// Shares the instance's record of held task directories (for the state cleaner).
+    pub(crate) fn with_task_directories(mut self, dirs: Arc<TaskDirectories>) -> Self {
+        self.dirs = dirs;
         self
     }
 
@@ -139,7 +149,9 @@ impl ActiveTasks {
             if self.tasks.contains_key(&id) || self.restoring.contains_key(&id) {
                 continue;
             }
-            let (task, progress) = self.open_and_plan(id)?;
+            let (task, progress) = self
+                .open_and_plan(id)
+                .inspect_err(|_| self.dirs.release(id))?;
             for e in partitions.elements() {
                 paused.add_partition(e.topic(), e.partition());
             }
@@ -210,6 +222,7 @@ impl ActiveTasks {
     }
 
     fn open(&mut self, id: TaskId) -> Result<Task, RuntimeError> {
+        self.dirs.hold(id);
         let dir = self.config.task_dir(id);
         let checkpoint = dir.join(CHECKPOINT_FILE);
         if self.exactly_once && !checkpoint.exists() {
@@ -526,6 +539,7 @@ impl ActiveTasks {
             if let Err(error) = restoring.task.flush() {
                 tracing::warn!(task = %id, %error, "could not flush a restoring task");
                 restoring.task.close();
+                self.dirs.release(id);
                 continue;
             }
             self.tasks.insert(id, restoring.task);
@@ -535,6 +549,7 @@ impl ActiveTasks {
                 tracing::warn!(task = %id, %error, "could not write a checkpoint");
             }
             task.close();
+            self.dirs.release(id);
         }
         self.waiting_since.clear();
         self.pacing.clear();
@@ -554,6 +569,7 @@ impl ActiveTasks {
             if self.exactly_once {
                 let _ = self.wipe(id);
             }
+            self.dirs.release(id);
         }
         self.waiting_since.clear();
         self.pacing.clear();

@@ -660,7 +660,8 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
             global,
             Arc::clone(&setup.shared.metrics),
         )
-        .with_partition_counts(Arc::clone(&setup.partition_counts)),
+        .with_partition_counts(Arc::clone(&setup.partition_counts))
+        .with_task_directories(Arc::clone(&setup.shared.task_dirs)),
         collector,
         producer_config,
         interceptor: setup.interceptor.clone(),
