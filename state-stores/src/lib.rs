@@ -34,6 +34,7 @@ mod key_value;
 mod logged;
 mod logged_versioned;
 mod logged_window;
+mod metered;
 mod restore;
 mod retention_clock;
 #[cfg(feature = "rocksdb")]
@@ -68,6 +69,7 @@ pub use key_value::{KeyValueBytesStore, KeyValueItem, KeyValueIter};
 pub use logged::{LoggedKeyValueStore, SharedSink};
 pub use logged_versioned::LoggedVersionedStore;
 pub use logged_window::{LoggedSessionStore, LoggedWindowStore};
+pub use metered::{Metered, OperationLatency, StoreOperations};
 #[cfg(feature = "rocksdb")]
 pub use rocks::{OptionsHook, RocksDbConfig};
 #[cfg(feature = "rocksdb")]

@@ -113,6 +113,7 @@ impl StateStore for RocksDbKeyValueStore {
             block_cache_usage: property("rocksdb.block-cache-usage"),
             memtable_bytes: property("rocksdb.cur-size-all-mem-tables"),
             pending_compaction_bytes: property("rocksdb.estimate-pending-compaction-bytes"),
+            operations: None,
         }
     }
 }

@@ -32,4 +32,6 @@ pub struct EngineMetrics {
     pub memtable_bytes: Option<u64>,
     /// Bytes that compaction still has to rewrite (`rocksdb.estimate-pending-compaction-bytes`).
     pub pending_compaction_bytes: Option<u64>,
+    /// What a [`Metered`](crate::Metered) layer timed, where the store has one.
+    pub operations: Option<crate::StoreOperations>,
 }

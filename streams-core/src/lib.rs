@@ -25,7 +25,7 @@ pub mod topology;
 
 pub use config::{
     DeadLetterQueue, DeserializationHandler, HandlerResponse, LogAndContinue, LogAndFail,
-    ProcessingGuarantee, StreamsConfig,
+    MetricsRecordingLevel, ProcessingGuarantee, StreamsConfig,
 };
 pub use error::{ProcessorError, RecordPart, StateError, StreamsError, TopologyError};
 pub use handlers::{

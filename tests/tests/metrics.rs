@@ -46,6 +46,13 @@ fn a_late_record_moves_the_task_s_dropped_records() -> Result<(), StreamsError> 
 }
 
 fn counts(materialized: Materialized<String, i64>) -> Result<TopologyTestDriver, StreamsError> {
+    counts_with(materialized, StreamsConfig::new("app"))
+}
+
+fn counts_with(
+    materialized: Materialized<String, i64>,
+    config: StreamsConfig,
+) -> Result<TopologyTestDriver, StreamsError> {
     let builder = StreamsBuilder::new();
     builder
         .stream::<String, i64>("in")
@@ -53,7 +60,7 @@ fn counts(materialized: Materialized<String, i64>) -> Result<TopologyTestDriver,
         .count_with(materialized)
         .to_stream()
         .to("out");
-    TopologyTestDriver::new(builder.build()?, StreamsConfig::new("app"))
+    TopologyTestDriver::new(builder.build()?, config)
 }
 
 #[test]
@@ -100,6 +107,79 @@ fn a_rocksdb_store_reports_its_memtable_and_block_cache() -> Result<(), StreamsE
     assert_eq!(
         driver.store_metrics("counts")[0].1.engine,
         EngineMetrics::default()
+    );
+    Ok(())
+}
+
+/// At the `Debug` recording level each engine operation is timed. An aggregation's store
+/// keeps a write cache either way, so only the first read of each of the 3 keys reaches the
+/// engine, and the driver commits after every record, so each of the 10 updates is written.
+/// With caching on, each flush also reads the value it replaces (it forwards it as the old
+/// value): 10 more reads.
+#[test]
+fn the_debug_level_times_each_store_operation() -> Result<(), StreamsError> {
+    let debug = StreamsConfig::new("app").metrics_recording_level(MetricsRecordingLevel::Debug);
+    for (materialized, gets) in [
+        (Materialized::named("counts").with_caching_disabled(), 3),
+        (Materialized::named("counts"), 13),
+    ] {
+        let driver = counts_with(materialized, debug.clone())?;
+        let input = driver.input_topic::<String, i64>("in")?;
+        for i in 0..10 {
+            input.pipe_key_value(format!("key-{}", i % 3), i)?;
+        }
+        let operations = driver.store_metrics("counts")[0]
+            .1
+            .engine
+            .operations
+            .expect("timed at the debug level");
+        assert_eq!(
+            (
+                operations.get.count,
+                operations.put.count,
+                operations.delete.count,
+                operations.range.count
+            ),
+            (gets, 10, 0, 0)
+        );
+        assert!(operations.put.max <= operations.put.total);
+    }
+    // The default level times nothing.
+    let driver = counts(Materialized::named("counts"))?;
+    driver
+        .input_topic::<String, i64>("in")?
+        .pipe_key_value(s("a"), 1)?;
+    assert_eq!(driver.store_metrics("counts")[0].1.engine.operations, None);
+    Ok(())
+}
+
+/// Each processor node counts the records it processed: all 5 reach the filter, the 2 it
+/// keeps reach the value mapper.
+#[test]
+fn each_processor_node_counts_its_records() -> Result<(), StreamsError> {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, i64>("in")
+        .filter(|_, v| *v % 2 == 0)
+        .map_values(|v| v * 10)
+        .to("out");
+    let driver = TopologyTestDriver::new(builder.build()?, StreamsConfig::new("app"))?;
+    let input = driver.input_topic::<String, i64>("in")?;
+    for v in 1..=5 {
+        input.pipe_key_value(s("k"), v)?;
+    }
+    let nodes = driver.node_metrics();
+    let records = |kind: &str| {
+        nodes
+            .iter()
+            .filter(|(_, node, _)| node.contains(kind))
+            .map(|(_, _, records)| *records)
+            .sum::<u64>()
+    };
+    assert_eq!(
+        (records("FILTER"), records("MAPVALUES")),
+        (5, 2),
+        "{nodes:?}"
     );
     Ok(())
 }

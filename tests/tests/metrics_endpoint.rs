@@ -103,6 +103,7 @@ fn the_snapshot_and_the_prometheus_endpoint_show_threads_tasks_and_stores() {
         .state_dir(dir.path())
         .commit_interval(Duration::from_millis(100))
         .consumer_property("session.timeout.ms", "6000")
+        .metrics_recording_level(MetricsRecordingLevel::Debug)
         .metrics_endpoint(address);
     let streams =
         KafkaStreams::new(builder.build().unwrap(), config).with_topic_creator(kafka.clone());
@@ -157,12 +158,27 @@ fn the_snapshot_and_the_prometheus_endpoint_show_threads_tasks_and_stores() {
     assert!(stores
         .iter()
         .all(|s| s.metrics.engine.memtable_bytes.is_some()));
+    // At the debug level the engine's operations are timed: each of the 10 keys was read
+    // from it once (its cache miss) and written at least once (at a commit).
+    let operations: Vec<_> = stores
+        .iter()
+        .map(|s| {
+            s.metrics
+                .engine
+                .operations
+                .expect("timed at the debug level")
+        })
+        .collect();
+    assert!(operations.iter().map(|o| o.get.count).sum::<u64>() >= 10);
+    assert!(operations.iter().map(|o| o.put.count).sum::<u64>() >= 10);
 
     // The endpoint serves the same values.
     let deadline = Instant::now() + WAIT;
     let samples = loop {
         let samples = parse(&scrape(address));
-        if sum(&samples, names::TASK_PROCESS_TOTAL, None) == 300.0 {
+        if sum(&samples, names::TASK_PROCESS_TOTAL, None) == 300.0
+            && sum(&samples, names::PUT_TOTAL, None) >= 10.0
+        {
             break samples;
         }
         assert!(Instant::now() < deadline, "{samples:?}");
@@ -200,5 +216,15 @@ fn the_snapshot_and_the_prometheus_endpoint_show_threads_tasks_and_stores() {
         .iter()
         .any(|s| s.name == names::MEMTABLE_BYTES && s.labels["store"] == "counts"));
     assert_eq!(sum(&samples, names::DROPPED_RECORDS, None), 0.0);
+    // Every record reached the count's node, in one of the two tasks.
+    let aggregated: f64 = samples
+        .iter()
+        .filter(|s| {
+            s.name == names::NODE_PROCESS_TOTAL
+                && s.labels["processor_node_id"].contains("AGGREGATE")
+        })
+        .map(|s| s.value)
+        .sum();
+    assert_eq!(aggregated, 300.0);
     assert!(streams.close(WAIT));
 }

@@ -64,6 +64,8 @@ pub mod names {
     pub const STREAM_TIME: &str = "kafka_streams_stream_task_stream_time_ms";
     /// Records on the broker beyond the consumer's position, per input partition (gauge).
     pub const RECORDS_LAG: &str = "kafka_streams_stream_task_records_lag";
+    /// Records a processor node processed (counter; label `processor_node_id`).
+    pub const NODE_PROCESS_TOTAL: &str = "kafka_streams_processor_node_process_total";
     /// Flushes of a store (counter).
     pub const FLUSH_TOTAL: &str = "kafka_streams_state_store_flush_total";
     /// Time a store's flush took (histogram, seconds).
@@ -76,6 +78,22 @@ pub mod names {
     pub const MEMTABLE_BYTES: &str = "kafka_streams_state_store_memtable_bytes";
     /// RocksDB bytes pending compaction (gauge).
     pub const PENDING_COMPACTION_BYTES: &str = "kafka_streams_state_store_pending_compaction_bytes";
+    /// Writes to a store's engine (counter; at the `Debug` recording level).
+    pub const PUT_TOTAL: &str = "kafka_streams_state_store_put_total";
+    /// Time a write took (histogram, seconds; at the `Debug` recording level).
+    pub const PUT_LATENCY: &str = "kafka_streams_state_store_put_latency_seconds";
+    /// Point reads of a store's engine (counter; at the `Debug` recording level).
+    pub const GET_TOTAL: &str = "kafka_streams_state_store_get_total";
+    /// Time a point read took (histogram, seconds; at the `Debug` recording level).
+    pub const GET_LATENCY: &str = "kafka_streams_state_store_get_latency_seconds";
+    /// Deletes in a store's engine (counter; at the `Debug` recording level).
+    pub const DELETE_TOTAL: &str = "kafka_streams_state_store_delete_total";
+    /// Time a delete took (histogram, seconds; at the `Debug` recording level).
+    pub const DELETE_LATENCY: &str = "kafka_streams_state_store_delete_latency_seconds";
+    /// Scans of a store's engine (counter; at the `Debug` recording level).
+    pub const RANGE_TOTAL: &str = "kafka_streams_state_store_range_total";
+    /// Time opening a scan took (histogram, seconds; at the `Debug` recording level).
+    pub const RANGE_LATENCY: &str = "kafka_streams_state_store_range_latency_seconds";
 }
 
 /// The figures of one stream thread.
@@ -131,6 +149,8 @@ pub struct TaskSnapshot {
     pub stream_time: Timestamp,
     /// The lag of each input partition, once the consumer knows it.
     pub lag: Vec<PartitionLag>,
+    /// The records each processor node processed, by node name (nodes with none left out).
+    pub nodes: Vec<(String, u64)>,
 }
 
 /// The figures of one store of one task.
@@ -192,6 +212,8 @@ struct TaskHandles {
     stream_time: Gauge,
     lag: HashMap<(String, i32), Gauge>,
     stores: HashMap<String, StoreHandles>,
+    /// Per processor node: its counter and the count last published.
+    nodes: HashMap<String, (Counter, u64)>,
     /// The counters as last published, to publish the change.
     last: TaskMetrics,
 }
@@ -206,6 +228,32 @@ struct StoreHandles {
     pending_compaction_bytes: Gauge,
     last_flushes: u64,
     last_flush_time: Duration,
+    /// Put, get, delete and range: count and latency.
+    operations: [(Counter, Histogram); 4],
+    last_operations: state_stores::StoreOperations,
+}
+
+impl StoreHandles {
+    /// Publishes the operations timed since the last publication: their number, and their
+    /// mean time as one histogram sample (as flushes are).
+    fn publish_operations(&mut self, now: state_stores::StoreOperations) {
+        let last = self.last_operations;
+        let kinds = [
+            (now.put, last.put),
+            (now.get, last.get),
+            (now.delete, last.delete),
+            (now.range, last.range),
+        ];
+        for ((counter, histogram), (now, last)) in self.operations.iter().zip(kinds) {
+            let count = now.count.saturating_sub(last.count);
+            if count > 0 {
+                counter.increment(count);
+                let took = now.total.saturating_sub(last.total);
+                histogram.record(took.as_secs_f64() / count as f64);
+            }
+        }
+        self.last_operations = now;
+    }
 }
 
 impl TaskHandles {
@@ -224,9 +272,22 @@ impl TaskHandles {
             stream_time: gauge!(names::STREAM_TIME, labels.clone()),
             lag: HashMap::new(),
             stores: HashMap::new(),
+            nodes: HashMap::new(),
             last: TaskMetrics::default(),
             labels,
         }
+    }
+
+    /// Publishes that node `node` has processed `records` so far.
+    fn node(&mut self, node: &str, records: u64) {
+        let labels = &self.labels;
+        let (counter, last) = self.nodes.entry(node.to_owned()).or_insert_with(|| {
+            let mut labels = labels.clone();
+            labels.push(Label::new("processor_node_id", node.to_owned()));
+            (counter!(names::NODE_PROCESS_TOTAL, labels), 0)
+        });
+        counter.increment(records.saturating_sub(*last));
+        *last = records;
     }
 
     fn store(&mut self, store: &str) -> &mut StoreHandles {
@@ -240,9 +301,22 @@ impl TaskHandles {
                 cache_hit_ratio: gauge!(names::CACHE_HIT_RATIO, labels.clone()),
                 block_cache_usage: gauge!(names::BLOCK_CACHE_USAGE, labels.clone()),
                 memtable_bytes: gauge!(names::MEMTABLE_BYTES, labels.clone()),
-                pending_compaction_bytes: gauge!(names::PENDING_COMPACTION_BYTES, labels),
+                pending_compaction_bytes: gauge!(names::PENDING_COMPACTION_BYTES, labels.clone()),
                 last_flushes: 0,
                 last_flush_time: Duration::ZERO,
+                operations: [
+                    (names::PUT_TOTAL, names::PUT_LATENCY),
+                    (names::GET_TOTAL, names::GET_LATENCY),
+                    (names::DELETE_TOTAL, names::DELETE_LATENCY),
+                    (names::RANGE_TOTAL, names::RANGE_LATENCY),
+                ]
+                .map(|(total, latency)| {
+                    (
+                        counter!(total, labels.clone()),
+                        histogram!(latency, labels.clone()),
+                    )
+                }),
+                last_operations: state_stores::StoreOperations::default(),
             }
         })
     }
@@ -433,12 +507,22 @@ impl ThreadRecorder {
                         gauge.set(value as f64);
                     }
                 }
+                if let Some(operations) = engine.operations {
+                    h.publish_operations(operations);
+                }
                 store_snapshots.push(StoreSnapshot {
                     thread_id: thread_id.clone(),
                     task_id: id,
                     store: store.to_owned(),
                     metrics,
                 });
+            }
+            let nodes: Vec<(String, u64)> = task
+                .node_metrics()
+                .map(|(node, records)| (node.to_owned(), records))
+                .collect();
+            for (node, records) in &nodes {
+                handles.node(node, *records);
             }
             task_snapshots.push(TaskSnapshot {
                 thread_id: thread_id.clone(),
@@ -447,6 +531,7 @@ impl ThreadRecorder {
                 buffered: task.buffered(),
                 stream_time: task.stream_time(),
                 lag: lags,
+                nodes,
             });
         }
         // Tasks that left: their handles go (a task that comes back counts afresh).

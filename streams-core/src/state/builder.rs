@@ -30,6 +30,9 @@ pub struct StoreContext<'a> {
     /// How far the watermark trails stream time (ms): windowed stores keep data this much
     /// longer, so that nothing expires before its window closes.
     pub max_out_of_orderness: i64,
+    /// Whether the store's operations are timed (the `Debug` metrics recording level): the
+    /// builder then puts a [`Metered`](state_stores::Metered) layer on top of its engine.
+    pub metered: bool,
 }
 
 impl StoreContext<'_> {
@@ -214,6 +217,9 @@ impl<K: 'static, V: Clone + 'static> StoreBuilder for KeyValueStoreBuilder<K, V>
                 true => LoggedKeyValueStore::timestamped(engine, sink),
                 false => LoggedKeyValueStore::new(engine, sink),
             });
+        }
+        if ctx.metered {
+            engine = Box::new(state_stores::Metered::new(engine));
         }
         let mut store = KeyValueStore::new(
             engine,

@@ -108,6 +108,13 @@ macro_rules! managed_windowed_store {
             ) -> Result<(), state_stores::StoreError> {
                 self.engine.borrow_mut().restore_batch(records)
             }
+
+            fn metrics(&self) -> super::registry::StoreMetrics {
+                super::registry::StoreMetrics {
+                    engine: self.engine.borrow().engine_metrics(),
+                    ..super::registry::StoreMetrics::default()
+                }
+            }
         }
     };
 }
@@ -277,6 +284,9 @@ impl<K: 'static, V: Clone + 'static> StoreBuilder for WindowedStoreBuilder<K, V>
                 if self.logging {
                     engine = Box::new(LoggedWindowStore::new(engine, ctx.changelog.clone()));
                 }
+                if ctx.metered {
+                    engine = Box::new(state_stores::Metered::new(engine));
+                }
                 let mut store = WindowStore::new(engine, codec, name);
                 if self.caching {
                     store = store.with_cache(ctx.cache.clone());
@@ -297,6 +307,9 @@ impl<K: 'static, V: Clone + 'static> StoreBuilder for WindowedStoreBuilder<K, V>
                 };
                 if self.logging {
                     engine = Box::new(LoggedSessionStore::new(engine, ctx.changelog.clone()));
+                }
+                if ctx.metered {
+                    engine = Box::new(state_stores::Metered::new(engine));
                 }
                 let mut store = SessionStore::new(engine, codec, name);
                 if self.caching {

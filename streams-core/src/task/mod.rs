@@ -91,6 +91,9 @@ pub(crate) struct TaskContext {
     pub(crate) current_node: usize,
     /// The name of every node, by index.
     pub(crate) node_names: HashMap<usize, String>,
+    /// Records each processor node processed, by node index (Kafka Streams' per-node
+    /// `process-total`): one increment per node and record.
+    pub(crate) node_records: Vec<u64>,
     topics: Vec<Arc<str>>,
     current: Option<CurrentRecord>,
     /// The task's state directory, `<state_dir>/<application.id>/<task id>`.
@@ -264,6 +267,7 @@ impl Task {
                 keep_input_headers: parts.processing_handler.dead_letter_topic().is_some()
                     || parts.production_handler.dead_letter_topic().is_some(),
                 current_node: usize::MAX,
+                node_records: vec![0; parts.node_names.keys().max().map_or(0, |i| i + 1)],
                 node_names: parts.node_names,
                 topics,
                 current: None,
@@ -813,6 +817,18 @@ impl Task {
             store.flush_time += started.elapsed();
         }
         Ok(())
+    }
+
+    /// The records each processor node of the task processed, by node name (nodes that
+    /// processed none are left out).
+    pub fn node_metrics(&self) -> impl Iterator<Item = (&str, u64)> {
+        let names = &self.ctx.node_names;
+        self.ctx
+            .node_records
+            .iter()
+            .enumerate()
+            .filter_map(move |(i, &records)| Some((names.get(&i)?.as_str(), records)))
+            .filter(|&(_, records)| records > 0)
     }
 
     /// The figures of each of the task's stores, by name.

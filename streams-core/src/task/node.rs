@@ -393,6 +393,9 @@ where
         };
         // The source catches a panic; this names the node it came from.
         ctx.task.current_node = self.info.index;
+        if let Some(records) = ctx.task.node_records.get_mut(self.info.index) {
+            *records += 1;
+        }
         self.processor
             .process(record, &mut ctx)
             .map_err(|e| e.in_node(&self.info.name))

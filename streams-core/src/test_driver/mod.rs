@@ -541,6 +541,22 @@ impl TopologyTestDriver {
             .collect()
     }
 
+    /// The records each processor node processed, by task id and node name (Kafka Streams'
+    /// per-node `process-total`; nodes that processed none are left out).
+    pub fn node_metrics(&self) -> Vec<(crate::TaskId, String, u64)> {
+        let state = self.state.borrow();
+        state
+            .tasks
+            .iter()
+            .chain(state.global.iter())
+            .flat_map(|task| {
+                task.node_metrics()
+                    .map(|(node, records)| (task.id(), node.to_owned(), records))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     /// The figures of the store `name` in each task that has it (cache reads, flushes, the
     /// engine's memory and backlog), by task id.
     pub fn store_metrics(&self, name: &str) -> Vec<(crate::TaskId, crate::StoreMetrics)> {

@@ -85,6 +85,7 @@ impl Topology {
             changelog: &sink,
             cache,
             max_out_of_orderness: config.max_out_of_orderness_ms(),
+            metered: config.metrics_recording_level_value() == crate::MetricsRecordingLevel::Debug,
         };
         let mut registry = StoreRegistry::default();
         let mut managed_stores = Vec::new();
