@@ -1,5 +1,6 @@
 //! The metered layer: times each operation on the store below it (Kafka Streams' store
-//! metrics at the `DEBUG` recording level: put, get, delete and range latency). It reports
+//! metrics at the `DEBUG` recording level: put, get, delete and range latency), for
+//! key-value, window, session and versioned stores. It reports
 //! what it timed through [`StateStore::engine_metrics`]. Two clock reads per operation, so
 //! the runtime puts it on top of a store only when asked to.
 
@@ -8,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use crate::{
     ChangelogRecord, EngineMetrics, KeyValueBytesStore, KeyValueIter, Restorable,
-    SessionBytesStore, SessionEntry, StateStore, StoreError, WindowBytesStore, WindowEntry,
-    WindowWrite,
+    SessionBytesStore, SessionEntry, StateStore, StoreError, VersionedBytesStore, VersionedPut,
+    VersionedRecord, WindowBytesStore, WindowEntry, WindowWrite,
 };
 
 /// How often one kind of operation ran and how long it took.
@@ -360,6 +361,47 @@ impl SessionBytesStore for Metered<dyn SessionBytesStore> {
 
     fn retention(&self) -> i64 {
         self.inner.retention()
+    }
+
+    fn observed_stream_time(&self) -> i64 {
+        self.inner.observed_stream_time()
+    }
+
+    fn approximate_num_entries(&self) -> Result<u64, StoreError> {
+        self.inner.approximate_num_entries()
+    }
+}
+
+impl VersionedBytesStore for Metered<dyn VersionedBytesStore> {
+    fn put(
+        &mut self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        timestamp: i64,
+    ) -> Result<VersionedPut, StoreError> {
+        let inner = &mut self.inner;
+        self.timers.put.time(1, || inner.put(key, value, timestamp))
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<VersionedRecord>, StoreError> {
+        self.timers.get.time(1, || self.inner.get(key))
+    }
+
+    fn get_as_of(&self, key: &[u8], as_of: i64) -> Result<Option<VersionedRecord>, StoreError> {
+        self.timers.get.time(1, || self.inner.get_as_of(key, as_of))
+    }
+
+    fn delete(
+        &mut self,
+        key: &[u8],
+        timestamp: i64,
+    ) -> Result<Option<VersionedRecord>, StoreError> {
+        let inner = &mut self.inner;
+        self.timers.delete.time(1, || inner.delete(key, timestamp))
+    }
+
+    fn history_retention(&self) -> i64 {
+        self.inner.history_retention()
     }
 
     fn observed_stream_time(&self) -> i64 {

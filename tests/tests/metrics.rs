@@ -183,3 +183,31 @@ fn each_processor_node_counts_its_records() -> Result<(), StreamsError> {
     );
     Ok(())
 }
+
+/// Window stores are timed too: the windowed count's writes reach its engine.
+#[test]
+fn the_debug_level_times_window_store_operations() -> Result<(), StreamsError> {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, i64>("in")
+        .group_by_key()
+        .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(10)))
+        .count_with(Materialized::named("per-window"))
+        .to_stream()
+        .map(|k, v| (k.key, v))
+        .to("out");
+    let config = StreamsConfig::new("app").metrics_recording_level(MetricsRecordingLevel::Debug);
+    let driver = TopologyTestDriver::new(builder.build()?, config)?;
+    let input = driver.input_topic::<String, i64>("in")?;
+    for (i, t) in [1_000, 12_000, 25_000].into_iter().enumerate() {
+        input.pipe_key_value_at(format!("k{i}"), 1, t)?;
+    }
+    let operations = driver.store_metrics("per-window")[0]
+        .1
+        .engine
+        .operations
+        .expect("timed at the debug level");
+    // Each of the three windows was written (the driver commits after every record).
+    assert!(operations.put.count >= 3, "{operations:?}");
+    Ok(())
+}

@@ -158,6 +158,13 @@ impl<K, V> ManagedStore for VersionedKeyValueStore<K, V> {
     fn restore(&mut self, records: &[ChangelogRecord]) -> Result<(), StoreError> {
         self.engine.borrow_mut().restore_batch(records)
     }
+
+    fn metrics(&self) -> super::StoreMetrics {
+        super::StoreMetrics {
+            engine: self.engine.borrow().engine_metrics(),
+            ..super::StoreMetrics::default()
+        }
+    }
 }
 
 /// Builds typed versioned key-value stores: a name, an engine, a history retention and
@@ -229,6 +236,9 @@ impl<K: 'static, V: 'static> StoreBuilder for VersionedStoreBuilder<K, V> {
         };
         if self.logging {
             engine = Box::new(LoggedVersionedStore::new(engine, ctx.changelog.clone()));
+        }
+        if ctx.metered {
+            engine = Box::new(state_stores::Metered::new(engine));
         }
         Ok(BuiltStore::of(VersionedKeyValueStore::new(
             engine,
