@@ -1,7 +1,9 @@
 //! The hot part of one side's buffer in a stream-stream join: the side's recent records as
 //! typed values in memory, a time-ordered queue per key (duplicates kept, in arrival order
-//! within a time), found by key through a hash table and expired from the front by stream
-//! time through one time-ordered index of all records.
+//! within a time), found by key through a hash table ([`KeyIndex`]), with one time-ordered
+//! index of all records for expiry by stream time and for spilling the oldest first. A
+//! key's expired records leave its queue when the key is next used (or when the budget is
+//! short), so that expiry touches no key.
 //!
 //! The window store (a list of values per key and time) stays the durable copy: records are
 //! written behind to it, and to its changelog from the same pass, in one batch per commit
@@ -16,12 +18,14 @@
 //! side's join processor; both find it beside the store ([`WindowStore::companion`]).
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::ops::Range;
 use std::rc::Rc;
 
 use state_stores::WindowWrite;
 use streams_core::{CacheBudget, ProcessorError, StateError, WindowStore};
+
+use super::key_index::{KeyBytes, KeyIndex};
 
 /// Where a key's records are in the buffer.
 type KeyId = usize;
@@ -32,39 +36,43 @@ struct HotRecord<V> {
     value: V,
 }
 
-/// The hot records of one key, by time (arrival order within a time).
+/// The hot records of one key, by time (arrival order within a time), beside the key's
+/// bytes: a lookup compares the bytes and finds the queue in one cache line.
+#[repr(align(64))]
 struct KeyRecords<V> {
-    bytes: Vec<u8>,
+    bytes: KeyBytes,
     records: VecDeque<HotRecord<V>>,
 }
 
-/// What a key costs besides its records: its bytes twice (the hash table's copy and the
-/// key's, each a heap block), its slot and the hash table's share.
-fn key_cost<V>(bytes: &[u8]) -> usize {
-    2 * (bytes.len() + 16) + std::mem::size_of::<Option<KeyRecords<V>>>() + 48
+/// What a key costs besides its records: its slot, its bytes if not inline, and its share
+/// of the index (two 8-byte slots at most).
+fn key_cost<V>(bytes: &KeyBytes) -> usize {
+    std::mem::size_of::<Option<KeyRecords<V>>>() + bytes.heap_bytes() + 16
 }
 
-/// What a slot of a key's queue costs.
-fn record_slot_cost<V>() -> usize {
+/// What a record costs in its key's queue (heap data that the value owns is not counted,
+/// as with the record cache, nor the queues' spare capacity).
+fn record_cost<V>() -> usize {
     std::mem::size_of::<HotRecord<V>>()
 }
 
-/// What a slot of the time index costs.
+/// What a record costs in the time index.
 const TIME_SLOT_COST: usize = std::mem::size_of::<(i64, KeyId)>();
 
 /// The typed, time-ordered buffer of one side of a stream-stream join, in front of its
 /// window store, within the store's cache budget.
 pub(crate) struct HotJoinBuffer<V> {
     /// Key bytes to the key's place in `keys`.
-    index: HashMap<Vec<u8>, KeyId>,
+    index: KeyIndex,
     keys: Vec<Option<KeyRecords<V>>>,
     /// Places in `keys` free for reuse.
     free: Vec<KeyId>,
-    /// Keys whose queue ran empty (some may have been refilled since): dropped when the
-    /// budget is short.
-    emptied: Vec<KeyId>,
-    /// Every hot record's time and key, by time (arrival order within a time).
+    /// Every live hot record's time and key, by time (arrival order within a time).
+    /// Expiry pops it without touching the keys: a key's queue drops its expired records
+    /// when the key is next used, or when the budget is short ([`sweep`](Self::sweep)).
     by_time: VecDeque<(i64, KeyId)>,
+    /// What this buffer held after its last sweep.
+    held_after_sweep: usize,
     /// The records put since the last write-behind, as (time, key).
     dirty: Vec<(i64, KeyId)>,
     /// The latest record time put (the store's stream time as the buffer sees it).
@@ -98,10 +106,10 @@ impl<V: Clone + 'static> HotJoinBuffer<V> {
     fn new<K>(store: &WindowStore<K, Vec<V>>) -> Self {
         let observed = store.observed_stream_time();
         Self {
-            index: HashMap::new(),
+            index: KeyIndex::new(),
             keys: Vec::new(),
             free: Vec::new(),
-            emptied: Vec::new(),
+            held_after_sweep: 0,
             by_time: VecDeque::new(),
             dirty: Vec::new(),
             observed,
@@ -164,26 +172,26 @@ impl<V: Clone + 'static> HotJoinBuffer<V> {
             return self.put_stored(store, time, value);
         }
         let id = self.key_id();
-        let grown = {
+        let live = self.live_from();
+        let trimmed = {
             let records = &mut self.entry(id).records;
-            let capacity = records.capacity();
+            let trimmed = trim(records, live);
             if records.back().is_none_or(|r| r.time <= time) {
                 records.push_back(HotRecord { time, value });
             } else {
                 let at = records.partition_point(|r| r.time <= time);
                 records.insert(at, HotRecord { time, value });
             }
-            records.capacity() - capacity
+            trimmed
         };
-        let by_time_capacity = self.by_time.capacity();
+        self.refund(trimmed * record_cost::<V>());
         if self.by_time.back().is_none_or(|&(t, _)| t <= time) {
             self.by_time.push_back((time, id));
         } else {
             let at = self.by_time.partition_point(|&(t, _)| t <= time);
             self.by_time.insert(at, (time, id));
         }
-        let time_slots = self.by_time.capacity() - by_time_capacity;
-        self.charge(grown * record_slot_cost::<V>() + time_slots * TIME_SLOT_COST);
+        self.charge(record_cost::<V>() + TIME_SLOT_COST);
         self.dirty.push((time, id));
         if self.dirty.len() > 64 && self.dirty.len() > 2 * self.by_time.len() {
             // Most records put since the last write-behind have expired: forget them now,
@@ -223,15 +231,23 @@ impl<V: Clone + 'static> HotJoinBuffer<V> {
             .expect("a key id names a live key until it is swept")
     }
 
+    /// The place of the key in `key_buf`, if it has one.
+    fn find_key(&self) -> Option<KeyId> {
+        let (keys, key) = (&self.keys, self.key_buf.as_slice());
+        self.index.find(self.index.hash(key), |id| {
+            keys[id].as_ref().is_some_and(|e| e.bytes.as_slice() == key)
+        })
+    }
+
     /// The place of the key in `key_buf`, entered if new.
     fn key_id(&mut self) -> KeyId {
-        if let Some(&id) = self.index.get(self.key_buf.as_slice()) {
+        if let Some(id) = self.find_key() {
             return id;
         }
-        let bytes = self.key_buf.clone();
+        let bytes = KeyBytes::new(&self.key_buf);
         self.charge(key_cost::<V>(&bytes));
         let entry = KeyRecords {
-            bytes: bytes.clone(),
+            bytes,
             records: VecDeque::new(),
         };
         let id = match self.free.pop() {
@@ -244,29 +260,16 @@ impl<V: Clone + 'static> HotJoinBuffer<V> {
                 self.keys.len() - 1
             }
         };
-        self.index.insert(bytes, id);
+        self.index.insert(self.index.hash(&self.key_buf), id);
         id
     }
 
-    /// Drops the expired records, oldest first.
+    /// Drops the expired records from the time index, oldest first.
     fn expire(&mut self) {
         let live = self.live_from();
         while self.by_time.front().is_some_and(|&(t, _)| t < live) {
-            self.pop_oldest();
-        }
-    }
-
-    /// Drops the oldest record (the front of the time index and of its key's queue).
-    fn pop_oldest(&mut self) {
-        let Some((_, id)) = self.by_time.pop_front() else {
-            return;
-        };
-        let Some(entry) = self.keys[id].as_mut() else {
-            return;
-        };
-        entry.records.pop_front();
-        if entry.records.is_empty() {
-            self.emptied.push(id);
+            self.by_time.pop_front();
+            self.refund(TIME_SLOT_COST);
         }
     }
 
@@ -326,36 +329,53 @@ impl<V: Clone + 'static> HotJoinBuffer<V> {
         Ok(())
     }
 
-    /// While the cache budget is exceeded: writes behind, drops keys without records, then
-    /// drops the oldest times whole, so that everything from `hot_from` on stays hot.
+    /// While the cache budget is exceeded: writes behind, drops keys without live records
+    /// (unless that was done since this buffer last grew by a sixteenth of the budget: it
+    /// visits every key), then drops the oldest times whole, so that everything from
+    /// `hot_from` on stays hot.
     fn spill<K>(&mut self, store: &WindowStore<K, Vec<V>>) -> Result<(), StateError> {
         self.write_behind(store)?;
-        self.sweep();
+        if self.held > self.held_after_sweep + self.budget.limit() / 16 || self.held == 0 {
+            self.sweep();
+        }
+        let live = self.live_from();
         while self.budget.over() {
             let Some(&(oldest, _)) = self.by_time.front() else {
                 break;
             };
-            while self.by_time.front().is_some_and(|&(t, _)| t == oldest) {
-                self.pop_oldest();
+            while let Some((t, id)) = self.by_time.front().copied().filter(|&(t, _)| t == oldest) {
+                self.by_time.pop_front();
+                let mut dropped = 0;
+                if let Some(entry) = self.keys[id].as_mut() {
+                    dropped = trim(&mut entry.records, live);
+                    debug_assert_eq!(entry.records.front().map(|r| r.time), Some(t));
+                    dropped += entry.records.pop_front().map_or(0, |_| 1);
+                }
+                self.refund(TIME_SLOT_COST + dropped * record_cost::<V>());
             }
             self.hot_from = oldest.saturating_add(1);
-            self.sweep();
         }
         Ok(())
     }
 
-    /// Drops the keys whose queue is empty.
+    /// Drops the expired records of every key, and the keys left without records.
     fn sweep(&mut self) {
-        for id in std::mem::take(&mut self.emptied) {
+        let live = self.live_from();
+        for id in 0..self.keys.len() {
+            let Some(entry) = self.keys[id].as_mut() else {
+                continue;
+            };
+            let trimmed = trim(&mut entry.records, live);
+            self.refund(trimmed * record_cost::<V>());
             let Some(entry) = self.keys[id].take_if(|e| e.records.is_empty()) else {
                 continue;
             };
-            self.index.remove(&entry.bytes);
+            self.index
+                .remove(self.index.hash(entry.bytes.as_slice()), id);
             self.free.push(id);
-            let cost =
-                key_cost::<V>(&entry.bytes) + entry.records.capacity() * record_slot_cost::<V>();
-            self.refund(cost);
+            self.refund(key_cost::<V>(&entry.bytes));
         }
+        self.held_after_sweep = self.held;
     }
 
     /// The records of `key` with a time in `[from, to]` into `out` (cleared first), by
@@ -383,12 +403,14 @@ impl<V: Clone + 'static> HotJoinBuffer<V> {
             }
         }
         store.key_bytes_into(key, &mut self.key_buf)?;
-        let Some(&id) = self.index.get(self.key_buf.as_slice()) else {
+        let Some(id) = self.find_key() else {
             return Ok(());
         };
-        let Some(entry) = self.keys[id].as_ref() else {
+        let live = self.live_from();
+        let Some(entry) = self.keys[id].as_mut() else {
             return Ok(());
         };
+        let trimmed = trim(&mut entry.records, live);
         let lowest = from.max(self.hot_from);
         let at = entry.records.partition_point(|r| r.time < lowest);
         out.extend(
@@ -398,8 +420,19 @@ impl<V: Clone + 'static> HotJoinBuffer<V> {
                 .take_while(|r| r.time <= to)
                 .map(|r| (r.time, r.value.clone())),
         );
+        self.refund(trimmed * record_cost::<V>());
         Ok(())
     }
+}
+
+/// Drops the expired records at the front of a key's queue; returns how many.
+fn trim<V>(records: &mut VecDeque<HotRecord<V>>, live: i64) -> usize {
+    let mut trimmed = 0;
+    while records.front().is_some_and(|r| r.time < live) {
+        records.pop_front();
+        trimmed += 1;
+    }
+    trimmed
 }
 
 impl<V> Drop for HotJoinBuffer<V> {
