@@ -1,11 +1,15 @@
 //! A least-recently-used map from byte keys to values, with O(1) access, touch and eviction.
+//!
+//! Keys are found through a [`KeyIndex`] (one 8-byte slot per key, a fast hash) and kept
+//! inline in their slot when short, so that a lookup costs a miss in the index and one in
+//! the slot, not also one in the key's heap block.
 
-use std::collections::HashMap;
+use super::key_index::{KeyBytes, KeyIndex};
 
 const NONE: usize = usize::MAX;
 
 struct Slot<T> {
-    key: Vec<u8>,
+    key: KeyBytes,
     value: T,
     /// Towards the most recently used end.
     newer: usize,
@@ -17,7 +21,7 @@ struct Slot<T> {
 pub(crate) struct Lru<T> {
     slots: Vec<Option<Slot<T>>>,
     free: Vec<usize>,
-    index: HashMap<Vec<u8>, usize>,
+    index: KeyIndex,
     newest: usize,
     oldest: usize,
 }
@@ -27,7 +31,7 @@ impl<T> Default for Lru<T> {
         Self {
             slots: Vec::new(),
             free: Vec::new(),
-            index: HashMap::new(),
+            index: KeyIndex::new(),
             newest: NONE,
             oldest: NONE,
         }
@@ -75,9 +79,21 @@ impl<T> Lru<T> {
         self.newest = i;
     }
 
+    fn find(&self, hash: u64, key: &[u8]) -> Option<usize> {
+        let slots = &self.slots;
+        self.index.find(hash, |i| {
+            slots[i].as_ref().is_some_and(|s| s.key.as_slice() == key)
+        })
+    }
+
     /// The value of `key`, marked as most recently used.
     pub(crate) fn get_mut(&mut self, key: &[u8]) -> Option<&mut T> {
-        let i = *self.index.get(key)?;
+        let i = self.find(self.index.hash(key), key)?;
+        self.touch(i)
+    }
+
+    /// Marks slot `i` as most recently used; its value.
+    fn touch(&mut self, i: usize) -> Option<&mut T> {
         self.unlink(i);
         self.link_newest(i);
         Some(&mut self.slot(i).value)
@@ -85,11 +101,13 @@ impl<T> Lru<T> {
 
     /// Inserts or replaces `key`'s value, marked as most recently used; returns the old value.
     pub(crate) fn insert(&mut self, key: &[u8], value: T) -> Option<T> {
-        if let Some(slot) = self.get_mut(key) {
+        let hash = self.index.hash(key);
+        if let Some(i) = self.find(hash, key) {
+            let slot = self.touch(i)?;
             return Some(std::mem::replace(slot, value));
         }
         let slot = Slot {
-            key: key.to_vec(),
+            key: KeyBytes::new(key),
             value,
             newer: NONE,
             older: NONE,
@@ -104,7 +122,7 @@ impl<T> Lru<T> {
                 self.slots.len() - 1
             }
         };
-        self.index.insert(key.to_vec(), i);
+        self.index.insert(hash, i);
         self.link_newest(i);
         None
     }
@@ -118,8 +136,9 @@ impl<T> Lru<T> {
         self.unlink(i);
         let slot = self.slots[i].take().expect("linked slots are occupied");
         self.free.push(i);
-        self.index.remove(&slot.key);
-        Some((slot.key, slot.value))
+        let key = slot.key.as_slice();
+        self.index.remove(self.index.hash(key), i);
+        Some((key.to_vec(), slot.value))
     }
 
     /// Hands every entry to `f`, least recently used first, for flushing; the map keeps
@@ -128,7 +147,7 @@ impl<T> Lru<T> {
         let mut i = self.oldest;
         while i != NONE {
             let slot = self.slot(i);
-            f(&slot.key, &mut slot.value);
+            f(slot.key.as_slice(), &mut slot.value);
             i = slot.newer;
         }
     }

@@ -25,7 +25,7 @@ use std::rc::Rc;
 use state_stores::WindowWrite;
 use streams_core::{CacheBudget, ProcessorError, StateError, WindowStore};
 
-use super::key_index::{KeyBytes, KeyIndex};
+use streams_core::state::key_index::{KeyBytes, KeyIndex};
 
 /// Where a key's records are in the buffer.
 type KeyId = usize;

@@ -10,7 +10,6 @@ pub(crate) mod hot_join_buffer;
 pub(crate) mod hot_windows;
 pub(crate) mod join;
 pub(crate) mod join_buffer;
-pub(crate) mod key_index;
 pub(crate) mod murmur3;
 pub(crate) mod pane_emitter;
 pub(crate) mod session_aggregate;

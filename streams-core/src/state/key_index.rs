@@ -1,5 +1,5 @@
-//! An index from serialized keys to their places in a processor's own table, built for a
-//! lookup per record: open addressing over one array of 8-byte slots (32 bits of the key's
+//! An index from serialized keys to their places in a table of one's own (a record cache's
+//! slots, a join buffer's keys), built for a lookup per record: open addressing over one array of 8-byte slots (32 bits of the key's
 //! hash and the place), so that a lookup costs one cache miss in the index before the
 //! caller compares the key bytes it keeps at that place, and a fast seeded hash of the key
 //! bytes instead of SipHash.
@@ -15,16 +15,23 @@ use std::hash::BuildHasher;
 const EMPTY: u64 = 0;
 
 /// Places of keys by the keys' hashes.
-pub(crate) struct KeyIndex {
+#[derive(Debug)]
+pub struct KeyIndex {
     /// `(place + 1) << 32 | low 32 bits of the hash`, or [`EMPTY`].
     slots: Vec<u64>,
     len: usize,
     seed: u64,
 }
 
+impl Default for KeyIndex {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl KeyIndex {
     /// An empty index with a random hash seed.
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         Self {
             slots: vec![EMPTY; 16],
             len: 0,
@@ -34,7 +41,7 @@ impl KeyIndex {
 
     /// The hash of `bytes`: 8 bytes at a time, multiplied and rotated, then mixed as
     /// MurmurHash3's finalizer mixes.
-    pub(crate) fn hash(&self, bytes: &[u8]) -> u64 {
+    pub fn hash(&self, bytes: &[u8]) -> u64 {
         const MULTIPLIER: u64 = 0x9E37_79B9_7F4A_7C15;
         let mut h = self.seed ^ (bytes.len() as u64).wrapping_mul(MULTIPLIER);
         let mut words = bytes.chunks_exact(8);
@@ -65,7 +72,7 @@ impl KeyIndex {
     }
 
     /// The place of the key hashed to `hash` for which `is_key` holds, if indexed.
-    pub(crate) fn find(&self, hash: u64, is_key: impl Fn(usize) -> bool) -> Option<usize> {
+    pub fn find(&self, hash: u64, is_key: impl Fn(usize) -> bool) -> Option<usize> {
         let tag = hash as u32;
         let mask = self.mask();
         let mut i = tag as usize & mask;
@@ -82,9 +89,21 @@ impl KeyIndex {
         }
     }
 
+    /// How many places are indexed.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no place is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Indexes `place` (not yet indexed) under `hash`.
-    pub(crate) fn insert(&mut self, hash: u64, place: usize) {
-        if 2 * (self.len + 1) > self.slots.len() {
+    pub fn insert(&mut self, hash: u64, place: usize) {
+        // At most three quarters full: probes stay short, and the slots few enough to
+        // stay in the core's caches.
+        if 4 * (self.len + 1) > 3 * self.slots.len() {
             self.grow();
         }
         self.put(((place as u64 + 1) << 32) | (hash as u32 as u64));
@@ -110,7 +129,7 @@ impl KeyIndex {
 
     /// Removes `place`, indexed under `hash`; the slots after it that belong nearer their
     /// home move back, so that no lookup needs a tombstone.
-    pub(crate) fn remove(&mut self, hash: u64, place: usize) {
+    pub fn remove(&mut self, hash: u64, place: usize) {
         let mask = self.mask();
         let wanted = ((place as u64 + 1) << 32) | (hash as u32 as u64);
         let mut i = hash as u32 as usize & mask;
@@ -139,16 +158,24 @@ impl KeyIndex {
 /// The most bytes a key keeps inline.
 const INLINE: usize = 22;
 
-/// A key's bytes: inline up to [`INLINE`] bytes (no heap block to miss in the cache when
-/// they are compared), else on the heap.
-pub(crate) enum KeyBytes {
-    Inline { len: u8, bytes: [u8; INLINE] },
+/// A key's bytes: inline up to 22 bytes (no heap block to miss in the cache when they are
+/// compared), else on the heap.
+#[derive(Clone, Debug)]
+pub enum KeyBytes {
+    /// Up to 22 bytes: the first `len` of `bytes`.
+    Inline {
+        /// How many of `bytes` are the key's.
+        len: u8,
+        /// The key's bytes, then zeros.
+        bytes: [u8; INLINE],
+    },
+    /// Longer keys.
     Heap(Box<[u8]>),
 }
 
 impl KeyBytes {
     /// A copy of `bytes`.
-    pub(crate) fn new(bytes: &[u8]) -> Self {
+    pub fn new(bytes: &[u8]) -> Self {
         if bytes.len() <= INLINE {
             let mut inline = [0; INLINE];
             inline[..bytes.len()].copy_from_slice(bytes);
@@ -162,7 +189,7 @@ impl KeyBytes {
     }
 
     /// The bytes.
-    pub(crate) fn as_slice(&self) -> &[u8] {
+    pub fn as_slice(&self) -> &[u8] {
         match self {
             KeyBytes::Inline { len, bytes } => &bytes[..*len as usize],
             KeyBytes::Heap(bytes) => bytes,
@@ -170,7 +197,7 @@ impl KeyBytes {
     }
 
     /// What the bytes cost on the heap.
-    pub(crate) fn heap_bytes(&self) -> usize {
+    pub fn heap_bytes(&self) -> usize {
         match self {
             KeyBytes::Inline { .. } => 0,
             KeyBytes::Heap(bytes) => bytes.len() + 16,
