@@ -11,6 +11,13 @@ const NONE: usize = usize::MAX;
 struct Slot<T> {
     key: KeyBytes,
     value: T,
+}
+
+/// A slot's neighbours in the order of use, kept apart from the slots: relinking an entry
+/// touches its neighbours' links, which stay in the core's caches as a compact array
+/// where the slots themselves would not.
+#[derive(Clone, Copy)]
+struct Link {
     /// Towards the most recently used end.
     newer: usize,
     /// Towards the least recently used end.
@@ -20,6 +27,8 @@ struct Slot<T> {
 /// Entries by key, in order of use: a doubly linked list threaded through a slab.
 pub(crate) struct Lru<T> {
     slots: Vec<Option<Slot<T>>>,
+    /// The links of `slots`, by the same positions.
+    links: Vec<Link>,
     free: Vec<usize>,
     index: KeyIndex,
     newest: usize,
@@ -30,6 +39,7 @@ impl<T> Default for Lru<T> {
     fn default() -> Self {
         Self {
             slots: Vec::new(),
+            links: Vec::new(),
             free: Vec::new(),
             index: KeyIndex::new(),
             newest: NONE,
@@ -48,33 +58,29 @@ impl<T> Lru<T> {
     }
 
     fn unlink(&mut self, i: usize) {
-        let (newer, older) = {
-            let s = self.slot(i);
-            (s.newer, s.older)
-        };
+        let Link { newer, older } = self.links[i];
         if newer == NONE {
             self.newest = older;
         } else {
-            self.slot(newer).older = older;
+            self.links[newer].older = older;
         }
         if older == NONE {
             self.oldest = newer;
         } else {
-            self.slot(older).newer = newer;
+            self.links[older].newer = newer;
         }
     }
 
     fn link_newest(&mut self, i: usize) {
         let old_newest = self.newest;
-        {
-            let s = self.slot(i);
-            s.newer = NONE;
-            s.older = old_newest;
-        }
+        self.links[i] = Link {
+            newer: NONE,
+            older: old_newest,
+        };
         if old_newest == NONE {
             self.oldest = i;
         } else {
-            self.slot(old_newest).newer = i;
+            self.links[old_newest].newer = i;
         }
         self.newest = i;
     }
@@ -94,6 +100,9 @@ impl<T> Lru<T> {
 
     /// Marks slot `i` as most recently used; its value.
     fn touch(&mut self, i: usize) -> Option<&mut T> {
+        if self.newest == i {
+            return Some(&mut self.slot(i).value);
+        }
         self.unlink(i);
         self.link_newest(i);
         Some(&mut self.slot(i).value)
@@ -109,8 +118,6 @@ impl<T> Lru<T> {
         let slot = Slot {
             key: KeyBytes::new(key),
             value,
-            newer: NONE,
-            older: NONE,
         };
         let i = match self.free.pop() {
             Some(i) => {
@@ -119,6 +126,10 @@ impl<T> Lru<T> {
             }
             None => {
                 self.slots.push(Some(slot));
+                self.links.push(Link {
+                    newer: NONE,
+                    older: NONE,
+                });
                 self.slots.len() - 1
             }
         };
@@ -148,7 +159,7 @@ impl<T> Lru<T> {
         while i != NONE {
             let slot = self.slot(i);
             f(slot.key.as_slice(), &mut slot.value);
-            i = slot.newer;
+            i = self.links[i].newer;
         }
     }
 }
