@@ -9,10 +9,10 @@
 //! written behind to it, and to its changelog from the same pass, in one batch per commit
 //! ([`write_behind`](HotJoinBuffer::write_behind)); a record that has expired by then (older
 //! than stream time minus the retention) is not written, as no lookup can see it again,
-//! here or after a restore. The
-//! store is read only for what is not hot: after a restart (the records up to the restored
-//! stream time) and what was spilled to keep within the cache budget. Both cases are one
-//! rule: every record at or after `hot_from` is here, every earlier one only in the store.
+//! here or after a restore. The store is read only for what is not hot: after a restart
+//! (the records up to the restored stream time) and what was spilled to keep within the
+//! cache budget. Both cases are one rule: every record at or after `hot_from` is here,
+//! every earlier one only in the store.
 //!
 //! A join's buffer is written by its side's buffering processor and read by the other
 //! side's join processor; both find it beside the store ([`WindowStore::companion`]).
@@ -335,7 +335,7 @@ impl<V: Clone + 'static> HotJoinBuffer<V> {
     /// `hot_from` on stays hot.
     fn spill<K>(&mut self, store: &WindowStore<K, Vec<V>>) -> Result<(), StateError> {
         self.write_behind(store)?;
-        if self.held > self.held_after_sweep + self.budget.limit() / 16 || self.held == 0 {
+        if self.held > self.held_after_sweep + self.budget.limit() / 16 {
             self.sweep();
         }
         let live = self.live_from();
