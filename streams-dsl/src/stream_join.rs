@@ -468,11 +468,10 @@ fn buffer<K, V>(
         spec.key_serde.clone(),
         Serdes::list(spec.value_serde.clone()),
     );
-    if engine == StoreEngine::RocksDb {
-        // The cache keeps the recent records (those joins look up) in memory as typed values
-        // and writes them through once per commit; an in-memory engine needs no second copy.
-        builder = builder.with_caching_enabled();
-    }
+    // The join keeps its recent records in its own typed buffer in front of the store
+    // (`HotJoinBuffer`), which draws on the record caches' budget; the store's cache itself
+    // stays empty.
+    builder = builder.with_caching_enabled();
     if !logging {
         builder = builder.with_logging_disabled();
     }

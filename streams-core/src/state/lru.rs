@@ -1,12 +1,23 @@
 //! A least-recently-used map from byte keys to values, with O(1) access, touch and eviction.
+//!
+//! Keys are found through a [`KeyIndex`] (one 8-byte slot per key, a fast hash) and kept
+//! inline in their slot when short, so that a lookup costs a miss in the index and one in
+//! the slot, not also one in the key's heap block.
 
-use std::collections::HashMap;
+use super::key_index::{KeyBytes, KeyIndex};
 
 const NONE: usize = usize::MAX;
 
 struct Slot<T> {
-    key: Vec<u8>,
+    key: KeyBytes,
     value: T,
+}
+
+/// A slot's neighbours in the order of use, kept apart from the slots: relinking an entry
+/// touches its neighbours' links, which stay in the core's caches as a compact array
+/// where the slots themselves would not.
+#[derive(Clone, Copy)]
+struct Link {
     /// Towards the most recently used end.
     newer: usize,
     /// Towards the least recently used end.
@@ -16,8 +27,10 @@ struct Slot<T> {
 /// Entries by key, in order of use: a doubly linked list threaded through a slab.
 pub(crate) struct Lru<T> {
     slots: Vec<Option<Slot<T>>>,
+    /// The links of `slots`, by the same positions.
+    links: Vec<Link>,
     free: Vec<usize>,
-    index: HashMap<Vec<u8>, usize>,
+    index: KeyIndex,
     newest: usize,
     oldest: usize,
 }
@@ -26,8 +39,9 @@ impl<T> Default for Lru<T> {
     fn default() -> Self {
         Self {
             slots: Vec::new(),
+            links: Vec::new(),
             free: Vec::new(),
-            index: HashMap::new(),
+            index: KeyIndex::new(),
             newest: NONE,
             oldest: NONE,
         }
@@ -44,40 +58,51 @@ impl<T> Lru<T> {
     }
 
     fn unlink(&mut self, i: usize) {
-        let (newer, older) = {
-            let s = self.slot(i);
-            (s.newer, s.older)
-        };
+        let Link { newer, older } = self.links[i];
         if newer == NONE {
             self.newest = older;
         } else {
-            self.slot(newer).older = older;
+            self.links[newer].older = older;
         }
         if older == NONE {
             self.oldest = newer;
         } else {
-            self.slot(older).newer = newer;
+            self.links[older].newer = newer;
         }
     }
 
     fn link_newest(&mut self, i: usize) {
         let old_newest = self.newest;
-        {
-            let s = self.slot(i);
-            s.newer = NONE;
-            s.older = old_newest;
-        }
+        self.links[i] = Link {
+            newer: NONE,
+            older: old_newest,
+        };
         if old_newest == NONE {
             self.oldest = i;
         } else {
-            self.slot(old_newest).newer = i;
+            self.links[old_newest].newer = i;
         }
         self.newest = i;
     }
 
+    fn find(&self, hash: u64, key: &[u8]) -> Option<usize> {
+        let slots = &self.slots;
+        self.index.find(hash, |i| {
+            slots[i].as_ref().is_some_and(|s| s.key.as_slice() == key)
+        })
+    }
+
     /// The value of `key`, marked as most recently used.
     pub(crate) fn get_mut(&mut self, key: &[u8]) -> Option<&mut T> {
-        let i = *self.index.get(key)?;
+        let i = self.find(self.index.hash(key), key)?;
+        self.touch(i)
+    }
+
+    /// Marks slot `i` as most recently used; its value.
+    fn touch(&mut self, i: usize) -> Option<&mut T> {
+        if self.newest == i {
+            return Some(&mut self.slot(i).value);
+        }
         self.unlink(i);
         self.link_newest(i);
         Some(&mut self.slot(i).value)
@@ -85,14 +110,14 @@ impl<T> Lru<T> {
 
     /// Inserts or replaces `key`'s value, marked as most recently used; returns the old value.
     pub(crate) fn insert(&mut self, key: &[u8], value: T) -> Option<T> {
-        if let Some(slot) = self.get_mut(key) {
+        let hash = self.index.hash(key);
+        if let Some(i) = self.find(hash, key) {
+            let slot = self.touch(i)?;
             return Some(std::mem::replace(slot, value));
         }
         let slot = Slot {
-            key: key.to_vec(),
+            key: KeyBytes::new(key),
             value,
-            newer: NONE,
-            older: NONE,
         };
         let i = match self.free.pop() {
             Some(i) => {
@@ -101,10 +126,14 @@ impl<T> Lru<T> {
             }
             None => {
                 self.slots.push(Some(slot));
+                self.links.push(Link {
+                    newer: NONE,
+                    older: NONE,
+                });
                 self.slots.len() - 1
             }
         };
-        self.index.insert(key.to_vec(), i);
+        self.index.insert(hash, i);
         self.link_newest(i);
         None
     }
@@ -118,8 +147,9 @@ impl<T> Lru<T> {
         self.unlink(i);
         let slot = self.slots[i].take().expect("linked slots are occupied");
         self.free.push(i);
-        self.index.remove(&slot.key);
-        Some((slot.key, slot.value))
+        let key = slot.key.as_slice();
+        self.index.remove(self.index.hash(key), i);
+        Some((key.to_vec(), slot.value))
     }
 
     /// Hands every entry to `f`, least recently used first, for flushing; the map keeps
@@ -128,8 +158,8 @@ impl<T> Lru<T> {
         let mut i = self.oldest;
         while i != NONE {
             let slot = self.slot(i);
-            f(&slot.key, &mut slot.value);
-            i = slot.newer;
+            f(slot.key.as_slice(), &mut slot.value);
+            i = self.links[i].newer;
         }
     }
 }

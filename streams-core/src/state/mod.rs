@@ -3,6 +3,7 @@
 
 mod builder;
 mod cache;
+pub mod key_index;
 mod key_value;
 mod lru;
 mod ordered_cache;

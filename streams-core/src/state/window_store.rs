@@ -1,6 +1,7 @@
 //! The typed window store: values by key and window start over a byte engine, optionally
 //! behind a record cache.
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::ops::Bound;
 use std::rc::Rc;
@@ -27,6 +28,8 @@ pub struct WindowStore<K, V> {
     codec: Rc<Codec<K, V>>,
     name: Rc<str>,
     cached: Option<Rc<RefCell<CacheLayer<Place, V>>>>,
+    /// What the processors using this store keep beside it (see [`companion`](Self::companion)).
+    companion: Rc<RefCell<Option<Rc<dyn Any>>>>,
 }
 
 impl<K, V> Clone for WindowStore<K, V> {
@@ -36,6 +39,7 @@ impl<K, V> Clone for WindowStore<K, V> {
             codec: Rc::clone(&self.codec),
             name: Rc::clone(&self.name),
             cached: self.cached.clone(),
+            companion: Rc::clone(&self.companion),
         }
     }
 }
@@ -54,6 +58,7 @@ impl<K, V> WindowStore<K, V> {
             codec,
             name,
             cached: None,
+            companion: Rc::default(),
         }
     }
 
@@ -86,6 +91,16 @@ impl<K, V> WindowStore<K, V> {
     /// How long after stream time passes a window's start the window is kept, in ms.
     pub fn retention(&self) -> i64 {
         self.engine.borrow().retention()
+    }
+
+    /// State that the processors of a task using this store share beside it (a stream-stream
+    /// join's typed in-memory front of its buffer, which one processor writes and another
+    /// reads): made by `make` at the first call, the same for every handle to this store
+    /// afterwards, and dropped with the store. `None` if another type is kept there.
+    pub fn companion<T: 'static>(&self, make: impl FnOnce() -> T) -> Option<Rc<T>> {
+        let mut slot = self.companion.borrow_mut();
+        let kept = slot.get_or_insert_with(|| Rc::new(make()) as Rc<dyn Any>);
+        Rc::clone(kept).downcast::<T>().ok()
     }
 
     /// Whether cache flushes and evictions report their changes through

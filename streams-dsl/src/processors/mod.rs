@@ -6,6 +6,7 @@ pub(crate) mod due_buffer;
 pub(crate) mod emit_progress;
 pub(crate) mod encoding;
 pub(crate) mod fk_join;
+pub(crate) mod hot_join_buffer;
 pub(crate) mod hot_windows;
 pub(crate) mod join;
 pub(crate) mod join_buffer;

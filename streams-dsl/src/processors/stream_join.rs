@@ -4,7 +4,9 @@
 //! Left and outer joins keep records without a partner in a store shared by both sides and
 //! emit them only once their window has closed.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -13,6 +15,7 @@ use streams_core::{
     WindowStore,
 };
 
+use super::hot_join_buffer::HotJoinBuffer;
 use super::unjoined::{JoinSide, Unjoined, UnjoinedKey};
 use super::LateRecords;
 use crate::JoinWindows;
@@ -20,16 +23,34 @@ use crate::JoinWindows;
 /// The reason a record sent to the late-records topic carries.
 const EXPIRED: &str = "expired for the join window";
 
-/// Keeps each record of one side in its window store (a list per key and time, so that
-/// duplicates are all kept) and passes it on to its join processor. A record older than the
-/// store's retention is not kept: it is counted as dropped (and sent to the late-records
-/// topic, if one is configured), as Kafka Streams' window stores drop expired records.
+/// Keeps each record of one side in its buffer (typed and in memory, written behind to its
+/// window store at each commit: see [`HotJoinBuffer`]) and passes it on to its join
+/// processor. A record older than the store's retention is not kept: it is counted as
+/// dropped (and sent to the late-records topic, if one is configured), as Kafka Streams'
+/// window stores drop expired records.
 pub(crate) struct JoinBuffer<K, V> {
     store_name: String,
-    store: Option<WindowStore<K, Vec<V>>>,
+    state: Option<BufferState<K, V>>,
     key_serde: SerdeRef<K>,
     value_serde: SerdeRef<V>,
     late: Option<Arc<LateRecords<K, V>>>,
+}
+
+/// A side's window store and the hot buffer in front of it.
+type BufferState<K, V> = (WindowStore<K, Vec<V>>, Rc<RefCell<HotJoinBuffer<V>>>);
+
+/// The store called `name` and its hot buffer.
+fn buffer_state<K, V, KO, VO>(
+    ctx: &ProcessorContext<'_, KO, VO>,
+    name: &str,
+) -> Result<BufferState<K, V>, ProcessorError>
+where
+    K: 'static,
+    V: Clone + 'static,
+{
+    let store: WindowStore<K, Vec<V>> = ctx.state_store(name)?;
+    let hot = HotJoinBuffer::shared(&store)?;
+    Ok((store, hot))
 }
 
 impl<K: 'static, V: 'static> JoinBuffer<K, V> {
@@ -41,7 +62,7 @@ impl<K: 'static, V: 'static> JoinBuffer<K, V> {
     ) -> Self {
         Self {
             store_name,
-            store: None,
+            state: None,
             key_serde,
             value_serde,
             late,
@@ -55,10 +76,7 @@ where
     V: Clone + 'static,
 {
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, V>) -> Result<(), ProcessorError> {
-        let store: WindowStore<K, Vec<V>> = ctx.state_store(&self.store_name)?;
-        // Its cache only batches the writes; nothing downstream listens to its flushes.
-        store.report_flushes(false);
-        self.store = Some(store);
+        self.state = Some(buffer_state(ctx, &self.store_name)?);
         Ok(())
     }
 
@@ -69,13 +87,14 @@ where
     ) -> Result<(), ProcessorError> {
         // A record without a key or value never joins (the join processor drops it).
         if !self.key_serde.is_null(&r.key) && !self.value_serde.is_null(&r.value) {
-            let store = self
-                .store
+            let (store, hot) = self
+                .state
                 .as_ref()
                 .ok_or_else(|| ProcessorError::UnknownStore(self.store_name.clone()))?;
-            let mut values = store.fetch(&r.key, r.timestamp)?.unwrap_or_default();
-            values.push(r.value.clone());
-            if !store.put(&r.key, r.timestamp, Some(&values))? {
+            let kept = hot
+                .borrow_mut()
+                .put(store, &r.key, r.timestamp, r.value.clone())?;
+            if !kept {
                 ctx.record_dropped(1);
                 if let Some(late) = &self.late {
                     late.send(&r, EXPIRED, ctx)?;
@@ -86,8 +105,8 @@ where
     }
 
     fn flush(&mut self, _: &mut ProcessorContext<'_, K, V>) -> Result<(), ProcessorError> {
-        if let Some(store) = &self.store {
-            store.flush_cache()?;
+        if let Some((store, hot)) = &self.state {
+            hot.borrow_mut().write_behind(store)?;
         }
         Ok(())
     }
@@ -232,7 +251,9 @@ pub(crate) struct StreamJoin<K, VThis, VOther, VL, VR, J> {
     /// How far this side's records look before and after themselves.
     before: i64,
     after: i64,
-    other: Option<WindowStore<K, Vec<VOther>>>,
+    other: Option<BufferState<K, VOther>>,
+    /// The other side's records that a record joins (reused from record to record).
+    partners: Vec<(i64, VOther)>,
     unjoined: Option<UnjoinedStore<K, VL, VR>>,
     clock: Option<(TaskId, Arc<JoinClock>)>,
 }
@@ -254,6 +275,7 @@ impl<K, VThis, VOther, VL, VR, J> StreamJoin<K, VThis, VOther, VL, VR, J> {
             before,
             after,
             other: None,
+            partners: Vec::new(),
             unjoined: None,
             clock: None,
         }
@@ -393,7 +415,7 @@ where
     J: Fn(&K, Option<&VL>, Option<&VR>) -> Option<VOut> + 'static,
 {
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, VOut>) -> Result<(), ProcessorError> {
-        let other: WindowStore<K, Vec<VOther>> = ctx.state_store(&self.spec.other_store)?;
+        let other = buffer_state(ctx, &self.spec.other_store)?;
         if let Some(name) = &self.spec.unjoined_store {
             self.unjoined = Some(ctx.key_value_store(name)?);
         }
@@ -401,7 +423,7 @@ where
         let clock = self.spec.clocks.acquire(task);
         // After a restart, stream time starts where the restored buffers end (each side's
         // processor reads the other side's buffer; the clock takes the later of the two).
-        clock.advance(other.observed_stream_time());
+        clock.advance(other.1.borrow().observed_stream_time());
         self.other = Some(other);
         self.clock = Some((task, clock));
         Ok(())
@@ -428,25 +450,30 @@ where
         if time == stream_time {
             self.emit_unjoined(stream_time, &r.headers, ctx)?;
         }
-        let other = self
+        let (other, hot) = self
             .other
             .as_ref()
             .ok_or_else(|| ProcessorError::UnknownStore(self.spec.other_store.clone()))?;
-        // Records at or before the other side's stream time minus its retention are expired
-        // (Kafka Streams hides them even where their segment is still kept).
-        let visible = other
-            .observed_stream_time()
-            .saturating_sub(other.retention())
-            .saturating_add(1);
-        let from = time.saturating_sub(self.before).max(0).max(visible);
+        let mut partners = std::mem::take(&mut self.partners);
+        {
+            let mut hot = hot.borrow_mut();
+            // Records at or before the other side's stream time minus its retention are
+            // expired (Kafka Streams hides them even where their segment is still kept).
+            let from = time
+                .saturating_sub(self.before)
+                .max(0)
+                .max(hot.visible_from());
+            let to = time.saturating_add(self.after).max(0);
+            hot.fetch(other, &r.key, from, to, &mut partners)?;
+        }
         let to = time.saturating_add(self.after).max(0);
-        let partners = if from <= to {
-            other.fetch_range(&r.key, from, to)?
-        } else {
-            Vec::new()
-        };
-        for (other_time, values) in &partners {
-            if let Some(store) = &self.unjoined {
+        let mut last_time = None;
+        for (other_time, value) in &partners {
+            if let Some(store) = self
+                .unjoined
+                .as_ref()
+                .filter(|_| last_time != Some(*other_time))
+            {
                 // The partner has found a match: it is no longer waiting to be emitted alone.
                 let waiting = UnjoinedKey {
                     time: *other_time,
@@ -460,12 +487,14 @@ where
                     store.put_at(&waiting, None, *other_time)?;
                 }
             }
-            for value in values {
-                let pair = (self.side.pair)(Some(&r.value), Some(value));
-                self.forward(&r.key, pair, time.max(*other_time), &r.headers, ctx)?;
-            }
+            last_time = Some(*other_time);
+            let pair = (self.side.pair)(Some(&r.value), Some(value));
+            self.forward(&r.key, pair, time.max(*other_time), &r.headers, ctx)?;
         }
-        if self.spec.outer && partners.iter().all(|(_, values)| values.is_empty()) {
+        let unmatched = partners.is_empty();
+        partners.clear();
+        self.partners = partners;
+        if self.spec.outer && unmatched {
             if self.unjoined.is_none() || to < stream_time {
                 // Its window closed already (it arrived out of order): nothing can join it.
                 let pair = (self.side.pair)(Some(&r.value), None);
