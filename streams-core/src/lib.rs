@@ -13,6 +13,7 @@ mod headers;
 mod partitioner;
 pub mod processor;
 mod properties;
+pub mod quiet;
 mod record;
 #[cfg(feature = "kafka")]
 pub mod runtime;
@@ -39,6 +40,7 @@ pub use processor::{
     ProcessorContext, Punctuation, PunctuationType, ScheduleId,
 };
 pub use properties::ConfigError;
+pub use quiet::{WallClockWatermark, WatermarkSource};
 pub use record::{ProducedRecord, RawRecord, Record, RecordMetadata, Timestamp, TopicPartition};
 pub use serdes::{
     DefaultSerde, Deserializer, Encoded, SchemaRegistryError, Serde, SerdeError, SerdeRef,
