@@ -18,6 +18,7 @@ mod record;
 #[cfg(feature = "kafka")]
 pub mod runtime;
 pub mod serdes;
+pub mod simulation;
 pub mod state;
 pub mod task;
 pub mod test_driver;
@@ -46,6 +47,7 @@ pub use serdes::{
     DefaultSerde, Deserializer, Encoded, SchemaRegistryError, Serde, SerdeError, SerdeRef,
     SerdeRegistry, Serdes, Serializer,
 };
+pub use simulation::{RunReport, Schedule, SimulationDriver};
 pub use state::{
     CacheBudget, FlushedChange, KeyValueStore, KeyValueStoreBuilder, PutOutcome, QueryableStore,
     ReadOnlyKeyValueStore, ReadOnlySessionStore, ReadOnlyWindowStore, SessionStore, StoreBuilder,
