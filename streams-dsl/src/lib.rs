@@ -115,6 +115,7 @@ pub mod prelude {
         FixedKeyProcessor, FixedKeyProcessorContext, FixedKeyRecord, OffsetReset, StreamPartitioner,
     };
     pub use streams_core::{ProcessingExceptionHandler, ProductionExceptionHandler};
+    pub use streams_core::{RunReport, Schedule, SimulationDriver};
     pub use streams_core::{WallClockWatermark, WatermarkSource};
 }
 
