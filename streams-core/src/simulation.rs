@@ -14,6 +14,9 @@
 //! committed offsets. A rebalance closes a task cleanly (commit, checkpoint file) and opens
 //! it on another instance, which restores what its own checkpoint does not cover.
 //!
+//! The rules for quiet inputs ([`crate::quiet`]) apply when the configuration turns them on,
+//! on a step clock of 10 ms per step.
+//!
 //! What it does not do yet: global tables, stream threads and the Kafka runtime's own
 //! consumer, producer, pacing and restore loop (rdkafka), at-least-once's duplicates,
 //! partial failures within a commit, wall-clock punctuation beyond a step clock, and
@@ -298,10 +301,9 @@ impl SimulationDriver {
     /// key bytes, as Kafka's producer; a null key goes to a partition of the schedule's
     /// choosing.
     fn partition_for(&mut self, key: Option<&[u8]>) -> i32 {
-        let n = self.schedule.partitions;
         match key {
-            Some(key) => ((murmur2(key) & 0x7fff_ffff) % n as u32) as i32,
-            None => self.rng.below(n as usize) as i32,
+            Some(key) => self.partition_for_key(key),
+            None => self.rng.below(self.schedule.partitions as usize) as i32,
         }
     }
 
@@ -313,6 +315,11 @@ impl SimulationDriver {
         let log = &mut self.log(topic)[partition as usize];
         record.offset = log.len() as i64;
         log.push(record);
+    }
+
+    /// The partition that a record with key bytes `key` goes to (Kafka's murmur2).
+    pub fn partition_for_key(&self, key: &[u8]) -> i32 {
+        ((murmur2(key) & 0x7fff_ffff) % self.schedule.partitions as u32) as i32
     }
 
     /// Appends a record of bytes to an input topic, to the partition its key hashes to.
@@ -535,6 +542,23 @@ impl SimulationDriver {
         self.open(id, to)
     }
 
+    /// Applies the rules for quiet inputs that the configuration turns on (see
+    /// [`crate::quiet`]) to every task, on the step clock (10 ms a step).
+    fn settle_quiet_inputs(&mut self) -> Result<(), StreamsError> {
+        let rules = self.config.quiet_inputs();
+        if !rules.enabled() {
+            return Ok(());
+        }
+        let mut running: Vec<&mut Running> = self.tasks.values_mut().collect();
+        let mut tasks: Vec<&mut Task> = running.iter_mut().map(|r| &mut r.task).collect();
+        let raised = crate::quiet::advance_quiet_tasks(&mut tasks, self.wall_clock, &rules)?;
+        drop(tasks);
+        for i in raised {
+            collect(running[i]);
+        }
+        Ok(())
+    }
+
     /// Whether every record is fetched, processed and committed.
     fn settled(&self) -> bool {
         self.fetchable().is_empty()
@@ -588,6 +612,7 @@ impl SimulationDriver {
                 dirty = false;
                 continue;
             }
+            self.settle_quiet_inputs()?;
             dirty = true;
         }
         Ok(self.report.clone())

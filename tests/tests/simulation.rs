@@ -324,6 +324,70 @@ fn a_stream_join_emits_every_pair_exactly_once_across_crashes_and_rebalances() {
     }
 }
 
+/// Counts per key and 10 ms window, final results only, to `key@start`.
+fn final_counts() -> Topology {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("events")
+        .group_by_key()
+        .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_millis(
+            10,
+        )))
+        .count_with(Materialized::named("final"))
+        .suppress(Suppressed::until_window_closes(BufferConfig::unbounded()))
+        .to_stream()
+        .map(|k, v| (format!("{}@{}", k.key, k.window.start), v))
+        .to("final");
+    builder.build().expect("the topology builds")
+}
+
+#[test]
+fn a_quiet_partition_closes_its_windows_only_with_the_idle_partition_timeout() {
+    let schedule = Schedule {
+        partitions: 2,
+        ..Schedule::default()
+    };
+    for seed in 0..20 {
+        for on in [false, true] {
+            let config = StreamsConfig::new("sim-quiet");
+            let config = if on {
+                config.idle_partition_timeout(Duration::from_millis(100))
+            } else {
+                config
+            };
+            let mut driver = SimulationDriver::new(final_counts(), config, schedule, seed).unwrap();
+            // One key on each partition: `quiet` gets one record, `busy` moves on to 400 ms.
+            let key_on = |driver: &SimulationDriver, p: i32| {
+                (0..)
+                    .map(|i| format!("k{i}"))
+                    .find(|k| driver.partition_for_key(k.as_bytes()) == p)
+                    .unwrap_or_default()
+            };
+            let (quiet, busy) = (key_on(&driver, 0), key_on(&driver, 1));
+            driver.pipe("events", &quiet, &String::new(), 1).unwrap();
+            for t in 1..400 {
+                driver.pipe("events", &busy, &String::new(), t).unwrap();
+            }
+            let report = driver.run().unwrap();
+            let finals: BTreeMap<String, i64> = driver
+                .output::<String, i64>("final")
+                .unwrap()
+                .into_iter()
+                .filter_map(|(k, v, _)| Some((k?, v?)))
+                .collect();
+            let busy_windows = finals.keys().filter(|k| k.starts_with(&busy)).count();
+            let quiet_final = finals.get(&format!("{quiet}@0")).copied();
+            assert_eq!(busy_windows, 39, "seed {seed}: {:?}", report.schedule);
+            assert_eq!(
+                quiet_final,
+                on.then_some(1),
+                "seed {seed}, rule on: {on}: {:?}",
+                report.schedule
+            );
+        }
+    }
+}
+
 #[test]
 fn the_same_seed_replays_the_same_schedule() {
     let run = |seed| {
