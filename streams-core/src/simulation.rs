@@ -212,6 +212,17 @@ impl SimulationDriver {
             wall_clock: 0,
             report: RunReport::default(),
         };
+        // Every topic the topology knows exists from the start (stream partitioners see
+        // their partition counts).
+        let app = driver.config.application_id().to_owned();
+        let mut topics = driver.topology.sink_topics(&app).0;
+        topics.extend(driver.topology.changelog_topics(&app));
+        for id in driver.topology.subtopology_ids() {
+            topics.extend(driver.topology.source_topics(id, &app));
+        }
+        for topic in topics {
+            driver.log(&topic);
+        }
         for subtopology in driver.topology.subtopology_ids() {
             for partition in 0..driver.schedule.partitions {
                 let id = TaskId {
@@ -573,6 +584,9 @@ impl SimulationDriver {
     /// far in [`report`](Self::report).
     pub fn run(&mut self) -> Result<RunReport, StreamsError> {
         let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
+        if ids.is_empty() {
+            return Ok(self.report.clone());
+        }
         let mut dirty = true;
         while dirty || !self.settled() {
             self.report.steps += 1;
