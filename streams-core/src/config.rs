@@ -144,6 +144,7 @@ pub struct StreamsConfig {
     rocksdb: RocksDbConfig,
     cache_max_bytes: usize,
     max_out_of_orderness: std::time::Duration,
+    quiet_inputs: crate::quiet::QuietInputs,
     /// `None`: the default (see `windowed_aggregation_emit_interval_value`).
     pub(crate) windowed_aggregation_emit_interval: Option<std::time::Duration>,
     kafka: KafkaSettings,
@@ -251,6 +252,7 @@ impl StreamsConfig {
             rocksdb: RocksDbConfig::default(),
             cache_max_bytes: Self::DEFAULT_CACHE_MAX_BYTES,
             max_out_of_orderness: std::time::Duration::ZERO,
+            quiet_inputs: crate::quiet::QuietInputs::default(),
             windowed_aggregation_emit_interval: None,
             kafka: KafkaSettings::default(),
             metrics_endpoint: None,
@@ -493,6 +495,46 @@ impl StreamsConfig {
     /// How far the watermark trails stream time, in ms.
     pub fn max_out_of_orderness_ms(&self) -> i64 {
         i64::try_from(self.max_out_of_orderness.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// Turns on the idle-partition timeout (our extension; off by default, as Kafka
+    /// Streams): once a task's input partitions have been quiet for `timeout` of wall-clock
+    /// time (nothing buffered, nothing arriving), its watermark follows the smallest
+    /// watermark of the tasks that are not quiet among those the driver runs (the test
+    /// driver's tasks, or those of a stream thread), so its windows, sessions and
+    /// suppressed results close as the rest of the input moves on, as Flink's source
+    /// idleness. Stream time itself stays the largest record time processed. Different from
+    /// [`max_task_idle`](Self::max_task_idle), which only bounds how long a task waits for
+    /// data before it picks its next record. See [`crate::quiet`].
+    pub fn idle_partition_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.quiet_inputs.idle_partition_timeout = Some(timeout);
+        self
+    }
+
+    /// The idle-partition timeout, if on.
+    pub fn idle_partition_timeout_value(&self) -> Option<std::time::Duration> {
+        self.quiet_inputs.idle_partition_timeout
+    }
+
+    /// Turns on the wall-clock watermark (our extension; off by default, as Kafka Streams):
+    /// once a task's inputs have been quiet for `watermark.idle`, its watermark is at least
+    /// the wall clock (the test driver's clock in tests) minus `watermark.max_lag`, so that
+    /// windows and suppression emit final results even when no input comes at all. Meant for
+    /// record times that follow the wall clock: records older than the lag that arrive after
+    /// a quiet spell are late. See [`crate::quiet`].
+    pub fn wall_clock_watermark(mut self, watermark: crate::WallClockWatermark) -> Self {
+        self.quiet_inputs.wall_clock_watermark = Some(watermark);
+        self
+    }
+
+    /// The wall-clock watermark's settings, if on.
+    pub fn wall_clock_watermark_value(&self) -> Option<crate::WallClockWatermark> {
+        self.quiet_inputs.wall_clock_watermark
+    }
+
+    /// The rules for quiet inputs that are on.
+    pub(crate) fn quiet_inputs(&self) -> crate::quiet::QuietInputs {
+        self.quiet_inputs
     }
 
     /// The default of [`windowed_aggregation_emit_interval`](Self::windowed_aggregation_emit_interval):

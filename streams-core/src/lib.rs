@@ -13,10 +13,12 @@ mod headers;
 mod partitioner;
 pub mod processor;
 mod properties;
+pub mod quiet;
 mod record;
 #[cfg(feature = "kafka")]
 pub mod runtime;
 pub mod serdes;
+pub mod simulation;
 pub mod state;
 pub mod task;
 pub mod test_driver;
@@ -39,11 +41,13 @@ pub use processor::{
     ProcessorContext, Punctuation, PunctuationType, ScheduleId,
 };
 pub use properties::ConfigError;
+pub use quiet::{WallClockWatermark, WatermarkSource};
 pub use record::{ProducedRecord, RawRecord, Record, RecordMetadata, Timestamp, TopicPartition};
 pub use serdes::{
     DefaultSerde, Deserializer, Encoded, SchemaRegistryError, Serde, SerdeError, SerdeRef,
     SerdeRegistry, Serdes, Serializer,
 };
+pub use simulation::{RunReport, Schedule, SimulationDriver};
 pub use state::{
     CacheBudget, FlushedChange, KeyValueStore, KeyValueStoreBuilder, PutOutcome, QueryableStore,
     ReadOnlyKeyValueStore, ReadOnlySessionStore, ReadOnlyWindowStore, SessionStore, StoreBuilder,

@@ -70,7 +70,7 @@ pub use kstream::{Branches, KStream};
 pub use ktable::KTable;
 pub use panes::{
     Accumulation, EarlyFiring, Pane, PaneInfo, PaneSerde, PaneTiming, Trigger, PANE_INDEX_HEADER,
-    PANE_LAST_HEADER, PANE_RETRACTION_HEADER, PANE_TIMING_HEADER,
+    PANE_LAST_HEADER, PANE_RETRACTION_HEADER, PANE_TIMING_HEADER, PANE_WATERMARK_HEADER,
 };
 pub use session_stream::SessionWindowedKStream;
 pub use sliding_stream::SlidingWindowedKStream;
@@ -115,6 +115,8 @@ pub mod prelude {
         FixedKeyProcessor, FixedKeyProcessorContext, FixedKeyRecord, OffsetReset, StreamPartitioner,
     };
     pub use streams_core::{ProcessingExceptionHandler, ProductionExceptionHandler};
+    pub use streams_core::{RunReport, Schedule, SimulationDriver};
+    pub use streams_core::{WallClockWatermark, WatermarkSource};
 }
 
 /// The README's example, compiled and run as a doc test so that it cannot go stale (with the

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use streams_core::{
-    DefaultSerde, Deserializer, Encoded, Headers, SerdeError, SerdeRef, Serializer,
+    DefaultSerde, Deserializer, Encoded, Headers, SerdeError, SerdeRef, Serializer, WatermarkSource,
 };
 
 /// When a triggered window emits panes before the watermark reaches its end.
@@ -133,6 +133,10 @@ pub struct PaneInfo {
     pub index: u32,
     /// Whether no pane of the window follows.
     pub is_last: bool,
+    /// What moved the watermark that emitted the pane: [`WatermarkSource::Records`] for
+    /// panes that records emitted (all of them unless a rule for quiet inputs is on), else
+    /// the rule that closed or completed the window while its inputs were quiet.
+    pub watermark_source: WatermarkSource,
 }
 
 /// One pane of a window's result: the aggregate, its pane info, and whether it retracts an
@@ -156,6 +160,9 @@ pub const PANE_INDEX_HEADER: &str = "streams.pane.index";
 pub const PANE_LAST_HEADER: &str = "streams.pane.last";
 /// The header saying whether a record retracts a pane: `true` or `false`.
 pub const PANE_RETRACTION_HEADER: &str = "streams.pane.retraction";
+/// The header naming the rule for quiet inputs that emitted a pane (`IDLE_PARTITION` or
+/// `WALL_CLOCK`, see [`WatermarkSource`]); absent for panes that records emitted.
+pub const PANE_WATERMARK_HEADER: &str = "streams.pane.watermark";
 
 /// Writes a [`Pane`] as its value in the inner serde, with the pane info in headers
 /// ([`PANE_TIMING_HEADER`], [`PANE_INDEX_HEADER`], [`PANE_LAST_HEADER`],
@@ -191,10 +198,14 @@ impl<V> Serializer<Pane<V>> for PaneSerde<V> {
         headers.remove(PANE_INDEX_HEADER);
         headers.remove(PANE_LAST_HEADER);
         headers.remove(PANE_RETRACTION_HEADER);
+        headers.remove(PANE_WATERMARK_HEADER);
         headers.add(PANE_TIMING_HEADER, pane.info.timing.as_str());
         headers.add(PANE_INDEX_HEADER, pane.info.index.to_string());
         headers.add(PANE_LAST_HEADER, flag(pane.info.is_last));
         headers.add(PANE_RETRACTION_HEADER, flag(pane.retraction));
+        if pane.info.watermark_source != WatermarkSource::Records {
+            headers.add(PANE_WATERMARK_HEADER, pane.info.watermark_source.as_str());
+        }
         self.inner.serialize(topic, headers, &pane.value, out)
     }
 }
@@ -230,12 +241,21 @@ impl<V> Deserializer<Pane<V>> for PaneSerde<V> {
             .ok()
             .and_then(|text| text.parse().ok())
             .ok_or_else(|| SerdeError::Custom(format!("`{PANE_INDEX_HEADER}` is not a number")))?;
+        let watermark_source = match headers.last(PANE_WATERMARK_HEADER) {
+            None => WatermarkSource::Records,
+            Some(text) => WatermarkSource::parse(text).ok_or_else(|| {
+                SerdeError::Custom(format!(
+                    "`{PANE_WATERMARK_HEADER}` is not a watermark source"
+                ))
+            })?,
+        };
         Ok(Pane {
             value: self.inner.deserialize(topic, headers, data)?,
             info: PaneInfo {
                 timing,
                 index,
                 is_last: parse_flag(headers, PANE_LAST_HEADER)?,
+                watermark_source,
             },
             retraction: parse_flag(headers, PANE_RETRACTION_HEADER)?,
         })
@@ -262,6 +282,7 @@ mod tests {
                 timing: PaneTiming::OnTime,
                 index: 2,
                 is_last: true,
+                watermark_source: WatermarkSource::Records,
             },
             retraction: false,
         };
@@ -275,5 +296,30 @@ mod tests {
         assert_eq!(back, pane);
         let without = Headers::new();
         assert!(serde.deserialize("t", &without, Some(&out)).is_err());
+    }
+
+    #[test]
+    fn a_quiet_input_rule_that_emitted_a_pane_is_named_in_a_header() {
+        let serde = PaneSerde::new(Serdes::i64());
+        let pane = Pane {
+            value: 7,
+            info: PaneInfo {
+                timing: PaneTiming::OnTime,
+                index: 0,
+                is_last: true,
+                watermark_source: WatermarkSource::WallClock,
+            },
+            retraction: false,
+        };
+        let mut headers = Headers::new();
+        let mut out = Vec::new();
+        serde.serialize("t", &mut headers, &pane, &mut out).unwrap();
+        assert_eq!(
+            headers.last(PANE_WATERMARK_HEADER),
+            Some(&b"WALL_CLOCK"[..])
+        );
+        assert_eq!(serde.deserialize("t", &headers, Some(&out)).unwrap(), pane);
+        let bad = headers.clone().with(PANE_WATERMARK_HEADER, "SUNDIAL");
+        assert!(serde.deserialize("t", &bad, Some(&out)).is_err());
     }
 }

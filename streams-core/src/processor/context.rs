@@ -61,9 +61,17 @@ impl<K, V> ProcessorContext<'_, K, V> {
     }
 
     /// The task's watermark: stream time minus the configured maximum out-of-orderness (-1
-    /// before any record). Windows close on it.
+    /// before any record), or higher where a rule for quiet inputs raised it (see
+    /// [`watermark_source`](Self::watermark_source)). Windows close on it.
     pub fn watermark(&self) -> Timestamp {
         self.task.watermark()
+    }
+
+    /// What set the watermark where it is: the records, or a rule for quiet inputs (an
+    /// idle-partition timeout or the wall-clock watermark). Operators name it where it
+    /// decided a result (pane info, late-record reasons).
+    pub fn watermark_source(&self) -> crate::WatermarkSource {
+        self.task.watermark_source()
     }
 
     /// Writes a record straight to `topic` (a side output, such as late records), with bytes

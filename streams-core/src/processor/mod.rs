@@ -69,6 +69,19 @@ pub trait Processor<KIn, VIn, KOut = KIn, VOut = VIn>: 'static {
         Ok(())
     }
 
+    /// Called when the task's watermark rose without a record, by a rule for quiet inputs
+    /// (see [`StreamsConfig::idle_partition_timeout`](crate::StreamsConfig::idle_partition_timeout)
+    /// and [`StreamsConfig::wall_clock_watermark`](crate::StreamsConfig::wall_clock_watermark)),
+    /// parents before children: a processor that emits on the watermark (closed windows,
+    /// suppressed final results) emits what [`ProcessorContext::watermark`] now closes.
+    fn on_watermark(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, KOut, VOut>,
+    ) -> Result<(), ProcessorError> {
+        let _ = ctx;
+        Ok(())
+    }
+
     /// Called once when the task closes.
     fn close(&mut self) {}
 }

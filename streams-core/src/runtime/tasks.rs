@@ -482,6 +482,29 @@ impl ActiveTasks {
         Ok(fired)
     }
 
+    /// Applies the rules for quiet inputs (see [`crate::quiet`]) to the running tasks at the
+    /// wall-clock time, sending what the tasks whose watermark rose produce. The tasks of
+    /// this thread are the ones a quiet task may follow.
+    pub(crate) fn advance_quiet(
+        &mut self,
+        collector: &mut RecordCollector,
+    ) -> Result<(), RuntimeError> {
+        let rules = self.config.quiet_inputs();
+        if !rules.enabled() {
+            return Ok(());
+        }
+        let now = wall_clock();
+        let mut tasks: Vec<&mut Task> = self.tasks.values_mut().collect();
+        for task in &mut tasks {
+            task.set_wall_clock(now);
+        }
+        let raised = crate::quiet::advance_quiet_tasks(&mut tasks, now, &rules)?;
+        for i in raised {
+            send_output(tasks[i], collector)?;
+        }
+        Ok(())
+    }
+
     /// Applies what arrived on the global topics.
     pub(crate) fn update_global(&mut self) -> Result<(), RuntimeError> {
         if let Some(global) = &mut self.global {

@@ -486,6 +486,7 @@ impl ThreadState {
         if self.tasks.punctuate(&mut self.collector)? {
             self.recorder.punctuate(started.elapsed());
         }
+        self.tasks.advance_quiet(&mut self.collector)?;
         self.commit_if_due(consumer, last_commit, commit_interval)
     }
 

@@ -35,6 +35,7 @@ use crate::handlers::{
     ProductionError, ProductionExceptionHandler,
 };
 use crate::processor::{PunctuationSchedules, PunctuationType};
+use crate::quiet::{QuietClock, WatermarkSource};
 use crate::state::{ManagedStore, StoreRegistry};
 use crate::{
     DeserializationHandler, ProcessorError, ProducedRecord, RawRecord, RecordMetadata,
@@ -74,6 +75,11 @@ pub(crate) struct TaskContext {
     pub(crate) stream_time: Timestamp,
     /// How far behind stream time the watermark trails (ms).
     pub(crate) max_out_of_orderness: i64,
+    /// The least the watermark is, whatever the records say: raised by the rules for quiet
+    /// inputs (see [`crate::quiet`]); -1 until one does.
+    pub(crate) watermark_floor: Timestamp,
+    /// What raised `watermark_floor`.
+    pub(crate) floor_source: WatermarkSource,
     /// How often, at most, emit-on-close aggregations look for closed windows (ms).
     pub(crate) emit_interval: i64,
     pub(crate) wall_clock: Timestamp,
@@ -106,11 +112,28 @@ pub(crate) struct TaskContext {
 }
 
 impl TaskContext {
-    pub(crate) fn watermark(&self) -> Timestamp {
+    /// The watermark that the processed records alone give: stream time minus the maximum
+    /// out-of-orderness (-1 before any record).
+    pub(crate) fn record_watermark(&self) -> Timestamp {
         if self.stream_time < 0 {
             return -1;
         }
         self.stream_time.saturating_sub(self.max_out_of_orderness)
+    }
+
+    /// The watermark: the records', or the floor that a rule for quiet inputs raised, if
+    /// higher.
+    pub(crate) fn watermark(&self) -> Timestamp {
+        self.record_watermark().max(self.watermark_floor)
+    }
+
+    /// What set the watermark where it is.
+    pub(crate) fn watermark_source(&self) -> WatermarkSource {
+        if self.watermark_floor > self.record_watermark() {
+            self.floor_source
+        } else {
+            WatermarkSource::Records
+        }
     }
 
     pub(crate) fn record_metadata(&self) -> Option<RecordMetadata<'_>> {
@@ -203,6 +226,8 @@ pub struct Task {
     /// Per input topic, the offset after the last record processed (or skipped): what the
     /// runtime commits for the task's input partitions.
     consumed: Vec<Option<i64>>,
+    /// How long the task's inputs have been quiet (for the rules of [`crate::quiet`]).
+    quiet: QuietClock,
 }
 
 pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
@@ -257,6 +282,8 @@ impl Task {
                 task_id: parts.task_id,
                 stream_time: -1,
                 max_out_of_orderness: parts.max_out_of_orderness,
+                watermark_floor: -1,
+                floor_source: WatermarkSource::Records,
                 emit_interval: parts.emit_interval,
                 wall_clock: 0,
                 punctuations: PunctuationSchedules::default(),
@@ -288,6 +315,7 @@ impl Task {
             checkpoint,
             skip_log: LogLimit::default(),
             consumed,
+            quiet: QuietClock::default(),
         })
     }
 
@@ -320,9 +348,58 @@ impl Task {
     }
 
     /// The task's watermark: stream time minus the allowed out-of-orderness (-1 before any
-    /// record).
+    /// record), or higher where a rule for quiet inputs raised it.
     pub fn watermark(&self) -> Timestamp {
         self.ctx.watermark()
+    }
+
+    /// What set the task's watermark where it is: its records, or a rule for quiet inputs
+    /// (see [`crate::quiet`]).
+    pub fn watermark_source(&self) -> WatermarkSource {
+        self.ctx.watermark_source()
+    }
+
+    /// The watermark that the task's records alone give.
+    pub(crate) fn record_watermark(&self) -> Timestamp {
+        self.ctx.record_watermark()
+    }
+
+    /// How long (ms) the task's inputs have been quiet at wall-clock time `now`: nothing
+    /// buffered, nothing received since the last look.
+    pub(crate) fn quiet_for(&mut self, now: Timestamp) -> i64 {
+        let buffered = self.queues.len() > 0;
+        self.quiet.quiet_for(now, buffered)
+    }
+
+    /// Raises the watermark to `to` (never lowers it), as `source` decided, and tells every
+    /// processor (parents first) with [`Processor::on_watermark`](crate::Processor::on_watermark),
+    /// so that what the new watermark closes is emitted. Returns whether it rose.
+    pub(crate) fn raise_watermark(
+        &mut self,
+        to: Timestamp,
+        source: WatermarkSource,
+    ) -> Result<bool, StreamsError> {
+        if to <= self.ctx.watermark() {
+            return Ok(false);
+        }
+        self.init()?;
+        self.ctx.watermark_floor = to;
+        self.ctx.floor_source = source;
+        self.changelog.borrow_mut().timestamp = self.ctx.stream_time.max(0);
+        let mut indexes: Vec<usize> = self.nodes.keys().copied().collect();
+        indexes.sort_unstable();
+        for index in indexes {
+            let node = Rc::clone(&self.nodes[&index]);
+            let ctx = &mut self.ctx;
+            catch_unwind(AssertUnwindSafe(|| node.borrow_mut().on_watermark(ctx)))
+                .unwrap_or_else(|p| Err(ProcessorError::Panic(panic_message(p))))
+                .map_err(|source| StreamsError::Punctuation {
+                    task: self.ctx.task_id.to_string(),
+                    timestamp: to,
+                    source,
+                })?;
+        }
+        Ok(true)
     }
 
     /// The task's counters.
@@ -419,6 +496,7 @@ impl Task {
         let mut source = source.borrow_mut();
         let topic = Arc::clone(&self.ctx.topics[index]);
         for record in records {
+            self.quiet.received += 1;
             let partition_time = self.queues.partition_time(index);
             let timestamp = source.extract_timestamp(&topic, &record, partition_time);
             self.queues.push(index, QueuedRecord { timestamp, record });

@@ -77,6 +77,10 @@ pub(crate) trait NodeLifecycle {
     fn flush(&mut self, _task: &mut TaskContext) -> Result<(), ProcessorError> {
         Ok(())
     }
+    /// Lets the node emit what a watermark raised without a record closes.
+    fn on_watermark(&mut self, _task: &mut TaskContext) -> Result<(), ProcessorError> {
+        Ok(())
+    }
     fn close(&mut self);
 }
 
@@ -440,6 +444,17 @@ where
         };
         self.processor
             .flush(&mut ctx)
+            .map_err(|e| e.in_node(&self.info.name))
+    }
+
+    fn on_watermark(&mut self, task: &mut TaskContext) -> Result<(), ProcessorError> {
+        let mut ctx = ProcessorContext {
+            node: &self.info,
+            children: &self.children,
+            task,
+        };
+        self.processor
+            .on_watermark(&mut ctx)
             .map_err(|e| e.in_node(&self.info.name))
     }
 

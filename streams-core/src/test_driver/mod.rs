@@ -203,6 +203,33 @@ impl DriverState {
             }
             self.collect(&mut pending);
         }
+        self.settle_quiet_inputs()
+    }
+
+    /// Applies the rules for quiet inputs at the driver's wall-clock time (see
+    /// [`crate::quiet`]): the watermark of a quiet task may rise, and what that closes goes
+    /// downstream (through repartition topics, too).
+    fn settle_quiet_inputs(&mut self) -> Result<(), StreamsError> {
+        let rules = self.config.quiet_inputs();
+        if !rules.enabled() {
+            return Ok(());
+        }
+        let mut tasks: Vec<&mut Task> = self.tasks.iter_mut().collect();
+        let raised = crate::quiet::advance_quiet_tasks(&mut tasks, self.wall_clock, &rules)?;
+        if raised.is_empty() {
+            return Ok(());
+        }
+        if self.flush_after_each_record {
+            for i in raised {
+                self.tasks[i].flush_caches()?;
+            }
+        }
+        let mut pending = VecDeque::new();
+        self.collect(&mut pending);
+        // Each pipe settles again; a watermark only rises, so this ends.
+        while let Some(next) = pending.pop_front() {
+            self.pipe(next)?;
+        }
         Ok(())
     }
 
@@ -250,7 +277,7 @@ impl DriverState {
         while let Some(next) = pending.pop_front() {
             self.pipe(next)?;
         }
-        Ok(())
+        self.settle_quiet_inputs()
     }
 
     fn commit(&mut self) -> Result<(), StreamsError> {

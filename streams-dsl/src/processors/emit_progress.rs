@@ -116,6 +116,13 @@ impl EmitProgress {
         Some(self.watermark)
     }
 
+    /// Notes the watermark as emitted and returns it, whatever the interval: for a watermark
+    /// that a rule for quiet inputs raised, which comes once per driver round, not per record.
+    pub(crate) fn emit_now(&mut self) -> i64 {
+        self.emitted = self.watermark;
+        self.watermark
+    }
+
     /// Advances to the task's watermark if it is later, and returns the watermark: the
     /// task's, or the one reached before a restart.
     pub(crate) fn advance(&mut self, task_watermark: i64) -> i64 {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use streams_core::{
     Deserializer, Encoded, Headers, KeyValueStore, Processor, ProcessorContext, ProcessorError,
-    Punctuation, PunctuationType, Record, SerdeError, SerdeRef, Serializer,
+    Punctuation, PunctuationType, Record, SerdeError, SerdeRef, Serializer, WatermarkSource,
 };
 
 use super::due_buffer::DueBuffer;
@@ -34,13 +34,15 @@ pub(crate) struct PaneState<VA> {
     past_on_time: bool,
     /// Whether the last pane is out.
     finished: bool,
-    /// In retracting mode: the last pane's value and timing.
-    last: Option<(VA, PaneTiming)>,
+    /// In retracting mode: the last pane's value, timing and what moved the watermark that
+    /// emitted it.
+    last: Option<(VA, PaneTiming, WatermarkSource)>,
 }
 
 /// Encodes a [`PaneState`]: arrival and time 8 bytes, panes and pending 4 bytes each,
 /// big-endian; a flags byte; the aggregate behind a 4-byte length; then, if flagged, the last
-/// pane's timing byte and value behind its length.
+/// pane's timing byte (its watermark source in the high four bits, 0 for records) and value
+/// behind its length.
 pub(crate) struct PaneStateSerde<VA> {
     pub(crate) inner: SerdeRef<VA>,
 }
@@ -49,12 +51,18 @@ const PAST_ON_TIME: u8 = 1;
 const FINISHED: u8 = 2;
 const HAS_LAST: u8 = 4;
 
-fn timing_byte(timing: PaneTiming) -> u8 {
-    match timing {
+fn timing_byte(timing: PaneTiming, source: WatermarkSource) -> u8 {
+    let timing = match timing {
         PaneTiming::Early => 0,
         PaneTiming::OnTime => 1,
         PaneTiming::Late => 2,
-    }
+    };
+    let source = match source {
+        WatermarkSource::Records => 0,
+        WatermarkSource::IdlePartition => 1,
+        WatermarkSource::WallClock => 2,
+    };
+    timing | source << 4
 }
 
 impl<VA> Serializer<PaneState<VA>> for PaneStateSerde<VA> {
@@ -74,8 +82,8 @@ impl<VA> Serializer<PaneState<VA>> for PaneStateSerde<VA> {
             | if state.last.is_some() { HAS_LAST } else { 0 };
         out.push(flags);
         put_prefixed(&self.inner, topic, headers, &state.aggregate, out)?;
-        if let Some((value, timing)) = &state.last {
-            out.push(timing_byte(*timing));
+        if let Some((value, timing, source)) = &state.last {
+            out.push(timing_byte(*timing, *source));
             put_prefixed(&self.inner, topic, headers, value, out)?;
         }
         Ok(Encoded::Bytes)
@@ -94,13 +102,28 @@ impl<VA> Deserializer<PaneState<VA>> for PaneStateSerde<VA> {
         let (panes, pending, flags) = (reader.u32()?, reader.u32()?, reader.byte()?);
         let aggregate = reader.prefixed(&self.inner, topic, headers)?;
         let last = if flags & HAS_LAST != 0 {
-            let timing = match reader.byte()? {
+            let byte = reader.byte()?;
+            let timing = match byte & 0x0f {
                 0 => PaneTiming::Early,
                 1 => PaneTiming::OnTime,
                 2 => PaneTiming::Late,
                 other => return Err(SerdeError::Custom(format!("unknown pane timing {other}"))),
             };
-            Some((reader.prefixed(&self.inner, topic, headers)?, timing))
+            let source = match byte >> 4 {
+                0 => WatermarkSource::Records,
+                1 => WatermarkSource::IdlePartition,
+                2 => WatermarkSource::WallClock,
+                other => {
+                    return Err(SerdeError::Custom(format!(
+                        "unknown watermark source {other}"
+                    )))
+                }
+            };
+            Some((
+                reader.prefixed(&self.inner, topic, headers)?,
+                timing,
+                source,
+            ))
         } else {
             None
         };
@@ -211,19 +234,21 @@ impl<K: Clone + 'static, VA: Clone + 'static> PaneEmitter<K, VA> {
     }
 
     /// Emits a pane of `state` for `key` (after the retraction of the previous pane, in
-    /// retracting mode), and updates the pane state.
+    /// retracting mode), and updates the pane state. `source` moved the watermark that
+    /// emits it (records, for panes that an update emits).
     fn fire(
         &self,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Pane<VA>>,
         key: &Windowed<K>,
         state: &mut PaneState<VA>,
-        (timing, is_last): (PaneTiming, bool),
+        (timing, is_last, source): (PaneTiming, bool, WatermarkSource),
     ) -> Result<(), ProcessorError> {
         self.retract(ctx, key, state)?;
         let info = PaneInfo {
             timing,
             index: state.panes,
             is_last,
+            watermark_source: source,
         };
         let pane = Pane {
             value: state.aggregate.clone(),
@@ -232,7 +257,7 @@ impl<K: Clone + 'static, VA: Clone + 'static> PaneEmitter<K, VA> {
         };
         ctx.forward(Record::new(key.clone(), pane, state.timestamp))?;
         if self.trigger.accumulation() == Accumulation::Retracting {
-            state.last = Some((state.aggregate.clone(), timing));
+            state.last = Some((state.aggregate.clone(), timing, source));
         }
         state.panes = state.panes.saturating_add(1);
         state.pending = 0;
@@ -248,13 +273,14 @@ impl<K: Clone + 'static, VA: Clone + 'static> PaneEmitter<K, VA> {
         key: &Windowed<K>,
         state: &mut PaneState<VA>,
     ) -> Result<(), ProcessorError> {
-        let Some((value, timing)) = state.last.take() else {
+        let Some((value, timing, source)) = state.last.take() else {
             return Ok(());
         };
         let info = PaneInfo {
             timing,
             index: state.panes.saturating_sub(1),
             is_last: false,
+            watermark_source: source,
         };
         let retraction = Pane {
             value,
@@ -271,6 +297,8 @@ impl<K: Clone + 'static, VA: Clone + 'static> PaneEmitter<K, VA> {
         ctx: &mut ProcessorContext<'_, Windowed<K>, Pane<VA>>,
         watermark: i64,
     ) -> Result<(), ProcessorError> {
+        // What moved the watermark to where it completes or closes windows.
+        let source = ctx.watermark_source();
         while let Some((key_bytes, key, mut state)) = self.open.pop_due(Some(watermark)) {
             let closes = self.timing.close(&key.window) <= watermark;
             let timing = if state.past_on_time {
@@ -278,7 +306,7 @@ impl<K: Clone + 'static, VA: Clone + 'static> PaneEmitter<K, VA> {
             } else {
                 PaneTiming::OnTime
             };
-            self.fire(ctx, &key, &mut state, (timing, closes))?;
+            self.fire(ctx, &key, &mut state, (timing, closes, source))?;
             self.keep(key_bytes, key, state)?;
         }
         Ok(())
@@ -302,7 +330,8 @@ impl<K: Clone + 'static, VA: Clone + 'static> PaneEmitter<K, VA> {
             let Some((key, mut state)) = self.open.release(&key_bytes) else {
                 continue;
             };
-            self.fire(ctx, &key, &mut state, (PaneTiming::Early, false))?;
+            let early = (PaneTiming::Early, false, WatermarkSource::Records);
+            self.fire(ctx, &key, &mut state, early)?;
             self.keep(key_bytes, key, state)?;
         }
         Ok(())
@@ -370,6 +399,17 @@ impl<K: Clone + 'static, VA: Clone + 'static>
         self.progress.flush()
     }
 
+    /// A watermark raised without a record (quiet inputs) completes and closes windows:
+    /// their on-time and last panes go now, naming the rule in their pane info.
+    fn on_watermark(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Pane<VA>>,
+    ) -> Result<(), ProcessorError> {
+        self.settle_removed(ctx)?;
+        let watermark = self.progress.advance(ctx.watermark());
+        self.fire_due(ctx, watermark)
+    }
+
     fn process(
         &mut self,
         r: Record<Windowed<K>, Change<VA>>,
@@ -416,9 +456,11 @@ impl<K: Clone + 'static, VA: Clone + 'static>
         state.pending = state.pending.saturating_add(1);
         if self.timing.on_time(&r.key.window) <= watermark {
             // An update within grace after the window's end.
-            self.fire(ctx, &r.key, &mut state, (PaneTiming::Late, false))?;
+            let late = (PaneTiming::Late, false, WatermarkSource::Records);
+            self.fire(ctx, &r.key, &mut state, late)?;
         } else if self.fires_early(state.pending) {
-            self.fire(ctx, &r.key, &mut state, (PaneTiming::Early, false))?;
+            let early = (PaneTiming::Early, false, WatermarkSource::Records);
+            self.fire(ctx, &r.key, &mut state, early)?;
         } else {
             self.unfired = true;
         }
@@ -436,7 +478,19 @@ mod tests {
         let serde = PaneStateSerde {
             inner: Serdes::string(),
         };
-        for last in [None, Some(("prev".to_string(), PaneTiming::Late))] {
+        for last in [
+            None,
+            Some((
+                "prev".to_string(),
+                PaneTiming::Late,
+                WatermarkSource::Records,
+            )),
+            Some((
+                "prev".to_string(),
+                PaneTiming::OnTime,
+                WatermarkSource::WallClock,
+            )),
+        ] {
             let state = PaneState {
                 arrival: 9,
                 aggregate: "agg".to_string(),

@@ -373,6 +373,20 @@ where
         self.forward_flushed(ctx)
     }
 
+    /// A watermark raised without a record (quiet inputs) closes windows: on-close
+    /// emission sends their final results now.
+    fn on_watermark(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
+    ) -> Result<(), ProcessorError> {
+        self.progress.advance(ctx.watermark());
+        if self.emit == EmitStrategy::OnWindowClose {
+            let watermark = self.progress.emit_now();
+            self.emit_closed(ctx, watermark)?;
+        }
+        Ok(())
+    }
+
     fn process(
         &mut self,
         r: Record<K, V>,

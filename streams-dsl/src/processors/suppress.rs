@@ -245,6 +245,16 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, Change<V>, K, Change<V
         Ok(())
     }
 
+    /// A watermark raised without a record (quiet inputs) makes keys due: they go now.
+    fn on_watermark(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K, Change<V>>,
+    ) -> Result<(), ProcessorError> {
+        let now = self.now(ctx);
+        while self.emit_first(Some(now), ctx)? {}
+        Ok(())
+    }
+
     fn process(
         &mut self,
         r: Record<K, Change<V>>,

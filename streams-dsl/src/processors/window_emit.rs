@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use streams_core::{
-    FlushedChange, ProcessorContext, ProcessorError, Record, ValueAndTimestamp, WindowStore,
+    FlushedChange, ProcessorContext, ProcessorError, Record, ValueAndTimestamp, WatermarkSource,
+    WindowStore,
 };
 
 use super::LateRecords;
@@ -127,9 +128,14 @@ pub(crate) fn report_late<K, V, KO, VO>(
     );
     ctx.record_dropped(dropped);
     if let Some(late) = late {
-        let reason = format!(
+        let mut reason = format!(
             "too late for {dropped} of {windows} windows: watermark {watermark}, grace {grace}"
         );
+        let source = ctx.watermark_source();
+        if source != WatermarkSource::Records {
+            // A rule for quiet inputs moved the watermark that made the record late.
+            reason.push_str(&format!(", watermark set by {source}"));
+        }
         late.send(r, &reason, ctx)?;
     }
     Ok(())

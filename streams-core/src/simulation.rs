@@ -1,0 +1,690 @@
+//! A seeded simulation of a running application, beside the
+//! [`TopologyTestDriver`](crate::TopologyTestDriver): several partitions per topic, one task
+//! per sub-topology and partition, spread over several simulated instances, with topics
+//! (inputs, repartition topics, changelogs, outputs) as in-memory logs partitioned by key.
+//! A schedule drawn from a seed decides fetch sizes, which task goes next and how far,
+//! commits, crashes and rebalances; the same seed replays the same run.
+//!
+//! It runs the tasks through the same [`Task`] code as both other drivers: buffering and
+//! timestamp-ordered processing, cache flushes and commits, changelog records, checkpoint
+//! files and restoration from changelogs. Commits follow exactly-once: what a task produces
+//! (records for sinks, repartition topics and changelogs) becomes visible in the logs, with
+//! its input offsets, only when it commits; a crash loses everything since, wipes the
+//! instance's copy of the task's state and restarts the task from its changelogs and
+//! committed offsets. A rebalance closes a task cleanly (commit, checkpoint file) and opens
+//! it on another instance, which restores what its own checkpoint does not cover.
+//!
+//! The rules for quiet inputs ([`crate::quiet`]) apply when the configuration turns them on,
+//! on a step clock of 10 ms per step.
+//!
+//! What it does not do yet: global tables, stream threads and the Kafka runtime's own
+//! consumer, producer, pacing and restore loop (rdkafka), at-least-once's duplicates,
+//! partial failures within a commit, wall-clock punctuation beyond a step clock, and
+//! shrinking a failing schedule (a failure names the seed and the schedule's steps).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::{
+    ChangelogRecord, DefaultSerde, Headers, RawRecord, SerdeRef, StreamsConfig, StreamsError, Task,
+    TaskId, Timestamp, Topology,
+};
+
+/// How a simulation schedules its steps. Chances are per mille, per step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    /// The partitions of every topic.
+    pub partitions: i32,
+    /// The simulated application instances the tasks are spread over.
+    pub instances: usize,
+    /// The most records one fetch hands a task, or one turn processes.
+    pub max_batch: usize,
+    /// The chance that a step commits a task.
+    pub commit_per_mille: u32,
+    /// The chance that a step crashes a task (at most `max_failures` crashes and rebalances
+    /// in all).
+    pub crash_per_mille: u32,
+    /// The chance that a step moves a task to another instance.
+    pub rebalance_per_mille: u32,
+    /// The most crashes and rebalances in one run.
+    pub max_failures: u32,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Self {
+            partitions: 3,
+            instances: 2,
+            max_batch: 8,
+            commit_per_mille: 100,
+            crash_per_mille: 15,
+            rebalance_per_mille: 15,
+            max_failures: 6,
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunReport {
+    /// Steps taken.
+    pub steps: u64,
+    /// Records processed (reprocessing after a crash included).
+    pub processed: u64,
+    /// Commits.
+    pub commits: u64,
+    /// Crashes.
+    pub crashes: u32,
+    /// Rebalances (task moves).
+    pub rebalances: u32,
+    /// Every step that changed something, in order: `fetch 0_1 words-repartition 3`,
+    /// `process 1_0 5`, `commit 0_2`, `crash 1_1`, `move 0_0 to 1`.
+    pub schedule: Vec<String>,
+}
+
+/// SplitMix64: a small, seedable generator (no dependency, same numbers everywhere).
+#[derive(Debug)]
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n` > 0).
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn chance(&mut self, per_mille: u32) -> bool {
+        self.next() % 1000 < u64::from(per_mille)
+    }
+}
+
+/// Kafka's murmur2 hash, with which its producer partitions keyed records.
+fn murmur2(data: &[u8]) -> u32 {
+    const M: u32 = 0x5bd1_e995;
+    let mut h: u32 = 0x9747_b28c ^ data.len() as u32;
+    let mut chunks = data.chunks_exact(4);
+    for chunk in &mut chunks {
+        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> 24;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M) ^ k;
+    }
+    let tail = chunks.remainder();
+    if !tail.is_empty() {
+        for (i, byte) in tail.iter().enumerate().rev() {
+            h ^= u32::from(*byte) << (8 * i);
+        }
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^ (h >> 15)
+}
+
+/// A task, the instance it runs on, and what it produced since its last commit.
+struct Running {
+    task: Task,
+    instance: usize,
+    /// Per input topic, the offset of the next record to fetch.
+    fetched: BTreeMap<String, i64>,
+    /// Records produced since the last commit: (topic, partition if fixed, record).
+    uncommitted: Vec<(String, Option<i32>, RawRecord)>,
+}
+
+/// Runs a topology as a multi-partition, multi-instance application under a seeded
+/// schedule; see the module documentation.
+pub struct SimulationDriver {
+    topology: Topology,
+    config: StreamsConfig,
+    schedule: Schedule,
+    rng: Rng,
+    /// Every topic's partitions, as logs of committed records.
+    logs: BTreeMap<String, Vec<Vec<RawRecord>>>,
+    /// The committed offset (next to read) of each input partition.
+    committed: BTreeMap<(String, i32), i64>,
+    tasks: BTreeMap<TaskId, Running>,
+    /// The state directory of each instance.
+    instances: Vec<tempfile::TempDir>,
+    internal: Vec<String>,
+    wall_clock: Timestamp,
+    report: RunReport,
+}
+
+impl std::fmt::Debug for SimulationDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimulationDriver")
+            .field("schedule", &self.schedule)
+            .field("tasks", &self.tasks.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+fn io_error(reason: impl ToString) -> StreamsError {
+    StreamsError::from(state_stores::StoreError::Io {
+        path: std::env::temp_dir(),
+        reason: reason.to_string(),
+    })
+}
+
+impl SimulationDriver {
+    /// A simulation of `topology` under `config`, scheduled as `schedule` says from `seed`.
+    /// Every task is created (spread over the instances) and initialized.
+    pub fn new(
+        topology: Topology,
+        config: StreamsConfig,
+        schedule: Schedule,
+        seed: u64,
+    ) -> Result<Self, StreamsError> {
+        let mut config = config;
+        // As the test driver: closed windows are looked for on every record.
+        config
+            .windowed_aggregation_emit_interval
+            .get_or_insert(Duration::ZERO);
+        let instances = (0..schedule.instances.max(1))
+            .map(|_| tempfile::tempdir().map_err(io_error))
+            .collect::<Result<Vec<_>, _>>()?;
+        let internal = topology.internal_topics(config.application_id());
+        let mut driver = Self {
+            topology,
+            config,
+            schedule: Schedule {
+                partitions: schedule.partitions.max(1),
+                instances: instances.len(),
+                max_batch: schedule.max_batch.max(1),
+                ..schedule
+            },
+            rng: Rng(seed),
+            logs: BTreeMap::new(),
+            committed: BTreeMap::new(),
+            tasks: BTreeMap::new(),
+            instances,
+            internal,
+            wall_clock: 0,
+            report: RunReport::default(),
+        };
+        // Every topic the topology knows exists from the start (stream partitioners see
+        // their partition counts).
+        let app = driver.config.application_id().to_owned();
+        let mut topics = driver.topology.sink_topics(&app).0;
+        topics.extend(driver.topology.changelog_topics(&app));
+        for id in driver.topology.subtopology_ids() {
+            topics.extend(driver.topology.source_topics(id, &app));
+        }
+        for topic in topics {
+            driver.log(&topic);
+        }
+        for subtopology in driver.topology.subtopology_ids() {
+            for partition in 0..driver.schedule.partitions {
+                let id = TaskId {
+                    subtopology,
+                    partition,
+                };
+                let instance = driver.rng.below(driver.schedule.instances);
+                driver.open(id, instance)?;
+            }
+        }
+        Ok(driver)
+    }
+
+    fn instance_config(&self, instance: usize) -> StreamsConfig {
+        self.config
+            .clone()
+            .state_dir(self.instances[instance].path())
+    }
+
+    fn log(&mut self, topic: &str) -> &mut Vec<Vec<RawRecord>> {
+        let partitions = self.schedule.partitions as usize;
+        self.logs
+            .entry(topic.to_owned())
+            .or_insert_with(|| vec![Vec::new(); partitions])
+    }
+
+    /// Creates task `id` on `instance`: restores its stores from their changelogs (after
+    /// what the instance's checkpoint covers) and positions it at the committed offsets.
+    fn open(&mut self, id: TaskId, instance: usize) -> Result<(), StreamsError> {
+        let config = self.instance_config(instance);
+        let mut task = self
+            .topology
+            .create_task(id.subtopology, id.partition, &config)?;
+        let counts: std::collections::HashMap<String, i32> = self
+            .logs
+            .keys()
+            .map(|t| (t.clone(), self.schedule.partitions))
+            .collect();
+        task.set_partition_counts(Arc::new(counts));
+        for changelog in task.changelog_partitions() {
+            let from = changelog.restored_up_to.map_or(0, |o| o + 1).max(0) as usize;
+            let records: Vec<ChangelogRecord> = self
+                .log(&changelog.topic)
+                .get(id.partition as usize)
+                .map(|log| {
+                    log.iter()
+                        .skip(from)
+                        .map(|r| ChangelogRecord {
+                            key: r.key.clone().unwrap_or_default(),
+                            value: r.value.clone(),
+                            timestamp: r.timestamp,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !records.is_empty() {
+                let last = (from + records.len()) as i64 - 1;
+                task.restore(&changelog.store, &records, last)?;
+            }
+        }
+        task.set_wall_clock(self.wall_clock);
+        task.init()?;
+        let fetched = task
+            .input_topics()
+            .map(|t| {
+                let offset = self
+                    .committed
+                    .get(&(t.to_owned(), id.partition))
+                    .copied()
+                    .unwrap_or(0);
+                (t.to_owned(), offset)
+            })
+            .collect();
+        self.tasks.insert(
+            id,
+            Running {
+                task,
+                instance,
+                fetched,
+                uncommitted: Vec::new(),
+            },
+        );
+        Ok(())
+    }
+
+    /// The partition of `topic` that a record with `key` goes to: by the murmur2 hash of the
+    /// key bytes, as Kafka's producer; a null key goes to a partition of the schedule's
+    /// choosing.
+    fn partition_for(&mut self, key: Option<&[u8]>) -> i32 {
+        match key {
+            Some(key) => self.partition_for_key(key),
+            None => self.rng.below(self.schedule.partitions as usize) as i32,
+        }
+    }
+
+    fn append(&mut self, topic: &str, partition: Option<i32>, mut record: RawRecord) {
+        let partition = match partition {
+            Some(p) => p.rem_euclid(self.schedule.partitions),
+            None => self.partition_for(record.key.as_deref()),
+        };
+        let log = &mut self.log(topic)[partition as usize];
+        record.offset = log.len() as i64;
+        log.push(record);
+    }
+
+    /// The partition that a record with key bytes `key` goes to (Kafka's murmur2).
+    pub fn partition_for_key(&self, key: &[u8]) -> i32 {
+        ((murmur2(key) & 0x7fff_ffff) % self.schedule.partitions as u32) as i32
+    }
+
+    /// Appends a record of bytes to an input topic, to the partition its key hashes to.
+    pub fn pipe_raw(
+        &mut self,
+        topic: &str,
+        key: Option<Vec<u8>>,
+        value: Option<Vec<u8>>,
+        timestamp: Timestamp,
+    ) {
+        let record = RawRecord {
+            offset: 0,
+            timestamp,
+            key,
+            value,
+            headers: Headers::new(),
+        };
+        self.append(topic, None, record);
+    }
+
+    fn serde<T: DefaultSerde>(&self) -> SerdeRef<T> {
+        self.topology
+            .registered_serde::<T>()
+            .unwrap_or_else(T::default_serde)
+    }
+
+    /// Appends a record to an input topic, serialized with the types' serdes (those
+    /// registered with the topology, or the defaults).
+    pub fn pipe<K: DefaultSerde, V: DefaultSerde>(
+        &mut self,
+        topic: &str,
+        key: &K,
+        value: &V,
+        timestamp: Timestamp,
+    ) -> Result<(), StreamsError> {
+        let serde_error = |source| StreamsError::Serde {
+            topic: topic.to_owned(),
+            source,
+        };
+        let key = self
+            .serde::<K>()
+            .to_bytes(topic, key)
+            .map_err(serde_error)?;
+        let value = self
+            .serde::<V>()
+            .to_bytes(topic, value)
+            .map_err(serde_error)?;
+        self.pipe_raw(topic, key, value, timestamp);
+        Ok(())
+    }
+
+    /// The committed records of `topic`, partition by partition, each in log order, typed
+    /// with the types' serdes.
+    #[allow(clippy::type_complexity)]
+    pub fn output<K: DefaultSerde, V: DefaultSerde>(
+        &self,
+        topic: &str,
+    ) -> Result<Vec<(Option<K>, Option<V>, Timestamp)>, StreamsError> {
+        let (key_serde, value_serde) = (self.serde::<K>(), self.serde::<V>());
+        let serde_error = |source| StreamsError::Serde {
+            topic: topic.to_owned(),
+            source,
+        };
+        let mut out = Vec::new();
+        for record in self.logs.get(topic).into_iter().flatten().flatten() {
+            let key = match &record.key {
+                Some(bytes) => Some(
+                    key_serde
+                        .deserialize(topic, &record.headers, Some(bytes))
+                        .map_err(serde_error)?,
+                ),
+                None => None,
+            };
+            let value = match &record.value {
+                Some(bytes) => Some(
+                    value_serde
+                        .deserialize(topic, &record.headers, Some(bytes))
+                        .map_err(serde_error)?,
+                ),
+                None => None,
+            };
+            out.push((key, value, record.timestamp));
+        }
+        Ok(out)
+    }
+
+    /// The number of committed records in each partition of `topic`.
+    pub fn partition_sizes(&self, topic: &str) -> Vec<usize> {
+        self.logs
+            .get(topic)
+            .map(|parts| parts.iter().map(Vec::len).collect())
+            .unwrap_or_default()
+    }
+
+    /// The tasks that have records to fetch: (task, topic, how many).
+    fn fetchable(&self) -> Vec<(TaskId, String, usize)> {
+        let mut out = Vec::new();
+        for (id, running) in &self.tasks {
+            for (topic, &next) in &running.fetched {
+                let end = self
+                    .logs
+                    .get(topic)
+                    .and_then(|p| p.get(id.partition as usize))
+                    .map_or(0, Vec::len) as i64;
+                if end > next {
+                    out.push((*id, topic.clone(), (end - next) as usize));
+                }
+            }
+        }
+        out
+    }
+
+    fn fetch(&mut self, id: TaskId, topic: &str, available: usize) -> Result<(), StreamsError> {
+        let n = 1 + self.rng.below(self.schedule.max_batch.min(available));
+        let Some(running) = self.tasks.get_mut(&id) else {
+            return Ok(());
+        };
+        let from = running.fetched.get(topic).copied().unwrap_or(0) as usize;
+        let records: Vec<RawRecord> = self
+            .logs
+            .get(topic)
+            .and_then(|p| p.get(id.partition as usize))
+            .map(|log| log.iter().skip(from).take(n).cloned().collect())
+            .unwrap_or_default();
+        running
+            .fetched
+            .insert(topic.to_owned(), (from + records.len()) as i64);
+        running.task.add_records(topic, records)?;
+        self.report.schedule.push(format!("fetch {id} {topic} {n}"));
+        Ok(())
+    }
+
+    fn process(&mut self, id: TaskId) -> Result<(), StreamsError> {
+        let n = 1 + self.rng.below(self.schedule.max_batch);
+        let wall_clock = self.wall_clock;
+        let Some(running) = self.tasks.get_mut(&id) else {
+            return Ok(());
+        };
+        running.task.set_wall_clock(wall_clock);
+        let mut done = 0;
+        while done < n && running.task.process_next()? {
+            done += 1;
+        }
+        running.task.punctuate_wall_clock(wall_clock)?;
+        collect(running);
+        self.report.processed += done as u64;
+        self.report.schedule.push(format!("process {id} {done}"));
+        Ok(())
+    }
+
+    /// Commits task `id` as exactly-once does: flushes its caches and stores, makes what it
+    /// produced visible in the logs with its input offsets, and notes the changelog offsets
+    /// its state covers.
+    fn commit(&mut self, id: TaskId) -> Result<(), StreamsError> {
+        let Some(mut running) = self.tasks.remove(&id) else {
+            return Ok(());
+        };
+        let result = self.commit_running(id, &mut running);
+        self.tasks.insert(id, running);
+        result
+    }
+
+    fn commit_running(&mut self, id: TaskId, running: &mut Running) -> Result<(), StreamsError> {
+        running.task.flush_caches()?;
+        collect(running);
+        for (topic, partition, record) in running.uncommitted.drain(..) {
+            self.append(&topic, partition, record);
+        }
+        let changelogs: Vec<(String, i64)> = running
+            .task
+            .changelog_partitions()
+            .into_iter()
+            .filter_map(|c| {
+                let end = self.logs.get(&c.topic)?.get(id.partition as usize)?.len() as i64;
+                (end > 0).then_some((c.topic, end - 1))
+            })
+            .collect();
+        running.task.prepare_commit(changelogs)?;
+        for (topic, offset) in running.task.consumed_offsets() {
+            self.committed
+                .insert((topic.to_owned(), id.partition), offset);
+        }
+        self.report.commits += 1;
+        self.report.schedule.push(format!("commit {id}"));
+        Ok(())
+    }
+
+    /// Crashes task `id`: what it produced since its last commit is lost, its instance's
+    /// copy of its state is wiped (as exactly-once does after an unclean shutdown), and it
+    /// restarts on the same instance from its changelogs and committed offsets.
+    fn crash(&mut self, id: TaskId) -> Result<(), StreamsError> {
+        let Some(running) = self.tasks.remove(&id) else {
+            return Ok(());
+        };
+        let instance = running.instance;
+        drop(running);
+        let dir: PathBuf = self.instance_config(instance).task_dir(id);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(io_error)?;
+        }
+        self.report.crashes += 1;
+        self.report.schedule.push(format!("crash {id}"));
+        self.open(id, instance)
+    }
+
+    /// Moves task `id` to another instance: a clean close (commit, checkpoint file), then
+    /// the new instance opens it from what its own state directory and the changelogs hold.
+    fn rebalance(&mut self, id: TaskId) -> Result<(), StreamsError> {
+        let Some(mut running) = self.tasks.remove(&id) else {
+            return Ok(());
+        };
+        self.commit_running(id, &mut running)?;
+        running.task.write_checkpoint()?;
+        running.task.close();
+        let to = (running.instance + 1 + self.rng.below(self.schedule.instances.max(2) - 1))
+            % self.schedule.instances;
+        drop(running);
+        self.report.rebalances += 1;
+        self.report.schedule.push(format!("move {id} to {to}"));
+        self.open(id, to)
+    }
+
+    /// Applies the rules for quiet inputs that the configuration turns on (see
+    /// [`crate::quiet`]) to every task, on the step clock (10 ms a step).
+    fn settle_quiet_inputs(&mut self) -> Result<(), StreamsError> {
+        let rules = self.config.quiet_inputs();
+        if !rules.enabled() {
+            return Ok(());
+        }
+        let mut running: Vec<&mut Running> = self.tasks.values_mut().collect();
+        let mut tasks: Vec<&mut Task> = running.iter_mut().map(|r| &mut r.task).collect();
+        let raised = crate::quiet::advance_quiet_tasks(&mut tasks, self.wall_clock, &rules)?;
+        drop(tasks);
+        for i in raised {
+            collect(running[i]);
+        }
+        Ok(())
+    }
+
+    /// Whether every record is fetched, processed and committed.
+    fn settled(&self) -> bool {
+        self.fetchable().is_empty()
+            && self
+                .tasks
+                .values()
+                .all(|r| r.task.buffered() == 0 && r.uncommitted.is_empty() && !r.task.has_output())
+    }
+
+    /// Runs the schedule until every record piped so far (and every record they led to) is
+    /// processed and committed. Returns what it did; an error names the seed's schedule so
+    /// far in [`report`](Self::report).
+    pub fn run(&mut self) -> Result<RunReport, StreamsError> {
+        let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
+        if ids.is_empty() {
+            return Ok(self.report.clone());
+        }
+        let mut dirty = true;
+        while dirty || !self.settled() {
+            self.report.steps += 1;
+            self.wall_clock += 10;
+            let fetchable = self.fetchable();
+            let busy: Vec<TaskId> = self
+                .tasks
+                .iter()
+                .filter(|(_, r)| r.task.buffered() > 0)
+                .map(|(id, _)| *id)
+                .collect();
+            let failures = self.report.crashes + self.report.rebalances;
+            let id = ids[self.rng.below(ids.len())];
+            if failures < self.schedule.max_failures
+                && self.rng.chance(self.schedule.crash_per_mille)
+            {
+                self.crash(id)?;
+            } else if failures < self.schedule.max_failures
+                && self.schedule.instances > 1
+                && self.rng.chance(self.schedule.rebalance_per_mille)
+            {
+                self.rebalance(id)?;
+            } else if self.rng.chance(self.schedule.commit_per_mille) {
+                self.commit(id)?;
+            } else if !fetchable.is_empty() && (busy.is_empty() || self.rng.chance(500)) {
+                let (id, topic, available) = &fetchable[self.rng.below(fetchable.len())];
+                self.fetch(*id, topic, *available)?;
+            } else if !busy.is_empty() {
+                let next = busy[self.rng.below(busy.len())];
+                self.process(next)?;
+            } else {
+                // Nothing to fetch or process: commit everything, which may bring records
+                // for repartition topics.
+                for id in &ids {
+                    self.commit(*id)?;
+                }
+                dirty = false;
+                continue;
+            }
+            self.settle_quiet_inputs()?;
+            dirty = true;
+        }
+        Ok(self.report.clone())
+    }
+
+    /// What the run has done so far (for a failure's message: the seed's schedule).
+    pub fn report(&self) -> &RunReport {
+        &self.report
+    }
+
+    /// The topics the topology reads and writes internally (repartition topics), resolved.
+    pub fn internal_topics(&self) -> &[String] {
+        &self.internal
+    }
+}
+
+/// Moves what the task produced into its uncommitted records.
+fn collect(running: &mut Running) {
+    let uncommitted = &mut running.uncommitted;
+    running.task.drain_output_with(|r| {
+        uncommitted.push((
+            r.topic.to_owned(),
+            r.partition,
+            RawRecord {
+                offset: 0,
+                timestamp: r.timestamp,
+                key: r.key.map(<[u8]>::to_vec),
+                value: r.value.map(<[u8]>::to_vec),
+                headers: r.headers.clone(),
+            },
+        ));
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_generator_is_determined_by_its_seed() {
+        let (mut a, mut b, mut c) = (Rng(7), Rng(7), Rng(8));
+        let xs: Vec<u64> = (0..5).map(|_| a.next()).collect();
+        let ys: Vec<u64> = (0..5).map(|_| b.next()).collect();
+        let zs: Vec<u64> = (0..5).map(|_| c.next()).collect();
+        assert_eq!(xs, ys);
+        assert_ne!(xs, zs);
+        assert!((0..100).all(|_| a.below(3) < 3));
+    }
+
+    #[test]
+    fn keys_spread_over_partitions_and_each_stays_on_one() {
+        let parts: Vec<u32> = (0..64)
+            .map(|i| murmur2(format!("key-{i}").as_bytes()) % 4)
+            .collect();
+        assert!((0..4).all(|p| parts.contains(&p)), "{parts:?}");
+        assert_eq!(murmur2(b"abc"), murmur2(b"abc"));
+        assert_ne!(murmur2(b"abc"), murmur2(b"abd"));
+        // Tails of one to three bytes count.
+        assert_ne!(murmur2(b"abcde"), murmur2(b"abcdf"));
+    }
+}
