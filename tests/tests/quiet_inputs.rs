@@ -300,3 +300,51 @@ fn panes_and_sessions_that_a_rule_closed_say_so() {
         ]
     );
 }
+
+/// A left join's record without a partner comes out once its window closes; with no more
+/// input that happens only when the wall-clock watermark moves the join's time on.
+#[test]
+fn the_wall_clock_watermark_releases_a_left_join_s_unmatched_record() {
+    let now = 1_000_000;
+    for on in [false, true] {
+        let config = StreamsConfig::new("quiet-join");
+        let config = if on {
+            config.wall_clock_watermark(WallClockWatermark {
+                idle: Duration::from_secs(1),
+                max_lag: Duration::ZERO,
+            })
+        } else {
+            config
+        };
+        let builder = StreamsBuilder::new();
+        let left = builder.stream::<String, String>("left");
+        let right = builder.stream::<String, String>("right");
+        left.left_join(
+            &right,
+            |l, r: Option<&String>| format!("{l}+{}", r.map_or("null", String::as_str)),
+            JoinWindows::of_time_difference_with_no_grace(ms(100)),
+        )
+        .to("joined");
+        let driver =
+            TopologyTestDriver::with_wall_clock(builder.build().unwrap(), config, now).unwrap();
+        driver
+            .input_topic::<String, String>("left")
+            .unwrap()
+            .pipe_key_value_at(s("a"), s("x"), now)
+            .unwrap();
+        driver
+            .advance_wall_clock_time(Duration::from_secs(2))
+            .unwrap();
+        let joined = driver
+            .output_topic::<String, String>("joined")
+            .unwrap()
+            .read_key_values_to_list()
+            .unwrap();
+        let expected = if on {
+            vec![(s("a"), s("x+null"))]
+        } else {
+            vec![]
+        };
+        assert_eq!(joined, expected, "wall-clock watermark on: {on}");
+    }
+}

@@ -506,6 +506,22 @@ where
         Ok(())
     }
 
+    /// A watermark that a rule for quiet inputs raised past the join's stream time moves it
+    /// there: the unjoined records whose windows that closes come out now, as they would
+    /// when a record moved stream time so far.
+    fn on_watermark(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K, VOut>,
+    ) -> Result<(), ProcessorError> {
+        let watermark = ctx.watermark();
+        let clock = self.clock()?;
+        if watermark <= clock.stream_time.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let stream_time = clock.advance(watermark);
+        self.emit_unjoined(stream_time, &Headers::default(), ctx)
+    }
+
     fn close(&mut self) {
         if let Some((task, _)) = self.clock.take() {
             self.spec.clocks.release(task);
