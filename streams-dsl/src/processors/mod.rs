@@ -24,6 +24,7 @@ pub(crate) mod unjoined;
 pub(crate) mod versioned_table;
 pub(crate) mod window_aggregate;
 pub(crate) mod window_emit;
+pub(crate) mod window_slices;
 
 use streams_core::{Headers, KeyValueStore, ProcessorContext, ProcessorError, Record, SerdeRef};
 
