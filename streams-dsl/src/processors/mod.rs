@@ -9,6 +9,7 @@ pub(crate) mod fk_join;
 pub(crate) mod hot_windows;
 pub(crate) mod join;
 pub(crate) mod join_buffer;
+pub(crate) mod latest_sessions;
 pub(crate) mod murmur3;
 pub(crate) mod pane_emitter;
 pub(crate) mod session_aggregate;
