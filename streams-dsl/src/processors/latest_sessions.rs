@@ -7,8 +7,9 @@
 //!
 //! A key is known here once a read of the store has found all its sessions ending at or
 //! after a record's gap (so its latest one), and stays known while every write of the key
-//! updates it. Bounded by the store's cache budget (or [`DEFAULT_LIMIT`] without a cache):
-//! past it, everything is forgotten and read again as needed.
+//! updates it. Bounded by half the store's cache budget, which the record cache shares (or
+//! [`DEFAULT_LIMIT`] without a cache): past it, everything is forgotten and read again as
+//! needed.
 
 use std::collections::HashMap;
 
@@ -71,10 +72,11 @@ impl<V: Clone> LatestSessions<V> {
             return;
         }
         let cost = key_cost::<V>(&self.key_buf);
+        // Half the budget at most: the store's record cache draws on it too.
         let limit = self
             .budget
             .as_ref()
-            .map_or(DEFAULT_LIMIT, CacheBudget::limit);
+            .map_or(DEFAULT_LIMIT, |b| b.limit() / 2);
         if self.held + cost > limit {
             // Forgotten keys are read from the store again when their records come.
             self.forget_all();

@@ -192,15 +192,16 @@ impl<K: Clone + 'static, V, VA: Clone + 'static, F, M> SessionAggregate<K, V, VA
         latest.key(store, key)?;
         match latest.get() {
             Some(None) => return Ok((Vec::new(), None)),
-            // Still open, so the store retains it and everything after it.
-            Some(Some(last)) if last.start <= t && last.end >= close => {
-                // Past its gap, the record starts the key's new latest session.
-                let near = if t <= last.end.saturating_add(gap) {
-                    vec![last.clone()]
-                } else {
-                    Vec::new()
-                };
-                return Ok((near, None));
+            Some(Some(last)) if last.start <= t => {
+                // Past its gap, the record starts the key's new latest session: no session
+                // of the key ends within the gap of it (expiry only removes sessions).
+                if t > last.end.saturating_add(gap) {
+                    return Ok((Vec::new(), None));
+                }
+                // Still open, so the store retains it and it is what the record merges with.
+                if last.end >= close {
+                    return Ok((vec![last.clone()], None));
+                }
             }
             _ => {}
         }
