@@ -69,6 +69,16 @@ impl<K: Clone + 'static, V: Clone + 'static> SlidingWindowedKStream<K, V> {
 
     windowed_stream_settings!();
 
+    /// As `fold`: sliding windows are not kept by slices, so `_merge` is not needed.
+    fn fold_merging<VA: Clone + 'static>(
+        self,
+        fold: impl Fn(&K, V, Option<VA>) -> VA + Send + Sync + 'static,
+        _merge: Option<std::sync::Arc<crate::processors::window_slices::Merge<VA>>>,
+        materialized: Materialized<K, VA>,
+    ) -> KTable<Windowed<K>, VA> {
+        self.fold(fold, materialized)
+    }
+
     fn fold<VA: Clone + 'static>(
         self,
         fold: impl Fn(&K, V, Option<VA>) -> VA + Send + Sync + 'static,

@@ -8,6 +8,7 @@ use crate::builder::Graph;
 use crate::old_values::OldValues;
 use crate::processors::emit_progress::EmitProgress;
 use crate::processors::window_aggregate::WindowAggregate;
+use crate::processors::window_slices::Merge;
 use crate::processors::LateRecords;
 use crate::windows::{WindowTiming, WindowedSerde};
 use crate::{EmitStrategy, KGroupedStream, KTable, Materialized, TimeWindows, Windowed};
@@ -24,7 +25,10 @@ macro_rules! fold_aggregations {
 
         #[doc = concat!("The number of records per key and ", $what, ", stored as `materialized` says.")]
         pub fn count_with(self, materialized: Materialized<K, i64>) -> KTable<Windowed<K>, i64> {
-            self.fold(|_, _, count| count.unwrap_or(0) + 1, materialized)
+            // Counts of two runs of records add up: windows may be counted by slices.
+            let merge: std::sync::Arc<crate::processors::window_slices::Merge<i64>> =
+                std::sync::Arc::new(|a, b| a + b);
+            self.fold_merging(|_, _, count| count.unwrap_or(0) + 1, Some(merge), materialized)
         }
 
         #[doc = concat!("Combines the values of each key and ", $what, " with `reducer(aggregate, value)`.")]
@@ -158,6 +162,16 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
         fold: impl Fn(&K, V, Option<VA>) -> VA + Send + Sync + 'static,
         materialized: Materialized<K, VA>,
     ) -> KTable<Windowed<K>, VA> {
+        self.fold_merging(fold, None, materialized)
+    }
+
+    /// As `fold`, with `merge` merging two aggregates of a key and window where known.
+    fn fold_merging<VA: Clone + 'static>(
+        self,
+        fold: impl Fn(&K, V, Option<VA>) -> VA + Send + Sync + 'static,
+        merge: Option<Arc<Merge<VA>>>,
+        materialized: Materialized<K, VA>,
+    ) -> KTable<Windowed<K>, VA> {
         let input = WindowedInput::new(&self.grouped, &materialized);
         let (g, store, key_serde, value_serde, parent) = (
             input.graph,
@@ -193,6 +207,7 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
                     every_update,
                 )
                 .sending_old_values(send_old.is_on())
+                .merging_with(merge.clone())
             },
             &[&parent],
         );

@@ -89,6 +89,19 @@ impl<K, V: Clone> SessionStore<K, V> {
         self.codec.key.is_null(key)
     }
 
+    /// Serializes `key` into `out` (cleared first) as the store encodes it, reusing `out`'s
+    /// buffer: for a processor that keeps sessions by key bytes without allocating per record.
+    pub fn key_bytes_into(&self, key: &K, out: &mut Vec<u8>) -> Result<(), StateError> {
+        self.codec.key_into(key, out)
+    }
+
+    /// The budget of the store's record cache, if it has one.
+    pub fn cache_budget(&self) -> Option<CacheBudget> {
+        let cached = self.cached.as_ref()?;
+        let budget = cached.borrow().cache.budget().clone();
+        Some(budget)
+    }
+
     /// Stores `value` (`None` removes) for the session `[start, end]` of `key`; returns
     /// whether the session is retained.
     pub fn put(

@@ -144,6 +144,12 @@ impl<K, V: Clone> WindowStore<K, V> {
         Some(budget)
     }
 
+    /// The latest window start the engine may hold (no window starts after it): a processor
+    /// that keeps windows in memory knows that later windows exist only in memory.
+    pub fn latest_stored_start(&self) -> i64 {
+        self.engine.borrow().latest_stored_start()
+    }
+
     /// The window of the serialized key `key` starting at `window_start` as the engine holds
     /// it, bypassing the record cache: for a processor that keeps the store's windows in
     /// memory itself and writes them with [`write_behind`](Self::write_behind). A window

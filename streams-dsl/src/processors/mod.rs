@@ -10,6 +10,7 @@ pub(crate) mod hot_join_buffer;
 pub(crate) mod hot_windows;
 pub(crate) mod join;
 pub(crate) mod join_buffer;
+pub(crate) mod latest_sessions;
 pub(crate) mod murmur3;
 pub(crate) mod pane_emitter;
 pub(crate) mod session_aggregate;
@@ -25,6 +26,7 @@ pub(crate) mod unjoined;
 pub(crate) mod versioned_table;
 pub(crate) mod window_aggregate;
 pub(crate) mod window_emit;
+pub(crate) mod window_slices;
 
 use streams_core::{Headers, KeyValueStore, ProcessorContext, ProcessorError, Record, SerdeRef};
 

@@ -7,6 +7,7 @@ use streams_core::{
 };
 
 use super::emit_progress::EmitProgress;
+use super::latest_sessions::{LatestSessions, Session};
 use super::LateRecords;
 use crate::{Change, EmitStrategy, SessionWindows, Window, Windowed};
 
@@ -20,6 +21,9 @@ use crate::{Change, EmitStrategy, SessionWindows, Window, Windowed};
 /// The store has a record cache. With `every_update`, each change is forwarded as it happens;
 /// otherwise (on-update emission with caching) the cache's flushes are forwarded: per flush,
 /// the removal of each replaced session that downstream had seen, then the merged session.
+///
+/// The latest session of each key is kept typed in memory ([`LatestSessions`]): a record at
+/// or after it (the usual case) finds what it merges with there, without reading the store.
 pub(crate) struct SessionAggregate<K, V, VA, F, M> {
     every_update: bool,
     /// The watermark reached (on close: kept across restarts).
@@ -34,6 +38,8 @@ pub(crate) struct SessionAggregate<K, V, VA, F, M> {
     /// How many not yet emitted sessions end at each time: a close check scans the store
     /// only when the earliest of them can close (rebuilt from the store at init).
     open_ends: BTreeMap<i64, usize>,
+    /// The latest session of the keys seen (opened by `init`).
+    latest: Option<LatestSessions<ValueAndTimestamp<VA>>>,
     /// Whether a removed session's retraction carries its aggregate (an operator downstream
     /// needs old values).
     send_old: bool,
@@ -61,6 +67,7 @@ impl<K, V, VA, F, M> SessionAggregate<K, V, VA, F, M> {
             fold,
             merge,
             open_ends: BTreeMap::new(),
+            latest: None,
             send_old: false,
         }
     }
@@ -163,6 +170,56 @@ impl<K: Clone + 'static, V, VA: Clone + 'static, F, M> SessionAggregate<K, V, VA
     }
 }
 
+/// The sessions of a key that a record merges with, by end then start, and the key's latest
+/// session if it is later than all of them and the record does not reach it.
+type Near<VA> = (
+    Vec<Session<ValueAndTimestamp<VA>>>,
+    Option<Session<ValueAndTimestamp<VA>>>,
+);
+
+impl<K: Clone + 'static, V, VA: Clone + 'static, F, M> SessionAggregate<K, V, VA, F, M> {
+    /// The sessions of `key` within the gap of time `t` (that a record at `t` merges with),
+    /// and the key's latest session if it starts after them, beyond the gap; `close` is the end before which
+    /// sessions are closed. From the key's latest session when it is known, still open and
+    /// starts at or before `t`: no other session of the key can be within the gap of `t`
+    /// then. Otherwise read from the store, with every later session of the key, so that
+    /// the key's latest session is known from then on.
+    fn sessions_near(&mut self, key: &K, t: i64, close: i64) -> Result<Near<VA>, ProcessorError> {
+        let gap = self.windows.gap();
+        let (Some(store), Some(latest)) = (&self.store, &mut self.latest) else {
+            return Err(ProcessorError::UnknownStore(self.store_name.clone()));
+        };
+        latest.key(store, key)?;
+        match latest.get() {
+            Some(None) => return Ok((Vec::new(), None)),
+            Some(Some(last)) if last.start <= t => {
+                // Past its gap, the record starts the key's new latest session: no session
+                // of the key ends within the gap of it (expiry only removes sessions).
+                if t > last.end.saturating_add(gap) {
+                    return Ok((Vec::new(), None));
+                }
+                // Still open, so the store retains it and it is what the record merges with.
+                if last.end >= close {
+                    return Ok((vec![last.clone()], None));
+                }
+            }
+            _ => {}
+        }
+        let found = store.find_sessions(key, t.saturating_sub(gap), i64::MAX)?;
+        let (mut near, mut later) = (Vec::new(), None);
+        for (_, start, end, value) in found {
+            let session = Session { start, end, value };
+            if start <= t.saturating_add(gap) {
+                near.push(session);
+            } else {
+                // By end: the last one is the latest.
+                later = Some(session);
+            }
+        }
+        Ok((near, later))
+    }
+}
+
 impl<K, V, VA, F, M> Processor<K, V, Windowed<K>, Change<VA>> for SessionAggregate<K, V, VA, F, M>
 where
     K: Clone + 'static,
@@ -177,6 +234,7 @@ where
     ) -> Result<(), ProcessorError> {
         let store: SessionStore<K, ValueAndTimestamp<VA>> = ctx.state_store(&self.store_name)?;
         store.report_flushes(self.forwards_flushes());
+        self.latest = Some(LatestSessions::new(store.cache_budget()));
         self.store = Some(store);
         let restored = self.progress.open(ctx)?;
         if self.emit == EmitStrategy::OnWindowClose {
@@ -236,16 +294,14 @@ where
             }
         }
         let (t, gap) = (r.timestamp, self.windows.gap());
-        let overlapping =
-            self.store()?
-                .find_sessions(&r.key, t.saturating_sub(gap), t.saturating_add(gap))?;
-        let start = overlapping.iter().map(|(_, s, _, _)| *s).fold(t, i64::min);
-        let end = overlapping.iter().map(|(_, _, e, _)| *e).fold(t, i64::max);
         // As Kafka Streams: a session closes once stream time passes its end by gap plus
         // grace (a later record within the gap could still have extended it).
         let close = watermark
             .saturating_sub(gap)
             .saturating_sub(self.windows.grace());
+        let (overlapping, later) = self.sessions_near(&r.key, t, close)?;
+        let start = overlapping.iter().map(|s| s.start).fold(t, i64::min);
+        let end = overlapping.iter().map(|s| s.end).fold(t, i64::max);
         if end < close {
             tracing::debug!(time = t, close, "record too late for its session");
             ctx.record_dropped(1);
@@ -262,7 +318,12 @@ where
         // absorbed session with the merger, in store order (by end, then start).
         let mut aggregate: Option<VA> = None;
         let rewrites = (start, end) != (t, t);
-        for (_, s, e, old) in overlapping {
+        for Session {
+            start: s,
+            end: e,
+            value: old,
+        } in overlapping
+        {
             self.closed(e);
             if rewrites {
                 // Every absorbed session is removed, even one that holds the record: its
@@ -278,12 +339,20 @@ where
         }
         let new = (self.fold)(&r.key, r.value, aggregate);
         // The session's end is the time of its latest record, the time its results carry.
-        self.store()?.put(
-            &r.key,
-            start,
-            end,
-            Some(&ValueAndTimestamp::new(new.clone(), end)),
-        )?;
+        let merged = ValueAndTimestamp::new(new.clone(), end);
+        let retained = self.store()?.put(&r.key, start, end, Some(&merged))?;
+        if let Some(latest) = &mut self.latest {
+            if retained {
+                // A later session that the record did not reach stays the latest.
+                latest.set(Some(later.unwrap_or(Session {
+                    start,
+                    end,
+                    value: merged,
+                })));
+            } else {
+                latest.forget();
+            }
+        }
         self.opened(end);
         if self.forwards_flushes() {
             // What the cache evicted to stay within its budget.

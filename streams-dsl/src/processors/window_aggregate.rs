@@ -8,6 +8,7 @@ use streams_core::{
 use super::emit_progress::EmitProgress;
 use super::hot_windows::HotWindows;
 use super::window_emit;
+use super::window_slices::{Merge, WindowSlices};
 use super::LateRecords;
 use crate::{Change, EmitStrategy, TimeWindows, Window, Windowed};
 
@@ -20,6 +21,10 @@ use crate::{Change, EmitStrategy, TimeWindows, Window, Windowed};
 /// commit, and as windows close or are spilled to stay within the budget. With
 /// `every_update`, each update is forwarded as it happens; otherwise (on-update emission
 /// with caching) what goes downstream is a window's last value when it is written behind.
+///
+/// On close, hopping windows whose aggregates can be merged (a `merge` is given) are kept
+/// by slices instead ([`WindowSlices`]): each record is folded once, into its slice, and a
+/// window's result is merged from its slices when it closes.
 pub(crate) struct WindowAggregate<K, V, VA, F> {
     every_update: bool,
     /// The watermark reached (on close: kept across restarts).
@@ -31,6 +36,10 @@ pub(crate) struct WindowAggregate<K, V, VA, F> {
     emit: EmitStrategy,
     fold: Arc<F>,
     hot: Option<HotWindows<K, ValueAndTimestamp<VA>>>,
+    /// How two aggregates of a key and window merge, if they can.
+    merge: Option<Arc<Merge<VA>>>,
+    /// The slices, on close when `merge` is known and the windows hop.
+    slices: Option<WindowSlices<K, VA>>,
     /// Whether changes carry the window's previous aggregate (an operator downstream needs it).
     send_old: bool,
 }
@@ -55,8 +64,17 @@ impl<K, V, VA, F> WindowAggregate<K, V, VA, F> {
             emit,
             fold,
             hot: None,
+            merge: None,
+            slices: None,
             send_old: false,
         }
+    }
+
+    /// Lets hopping windows emitted on close be kept by slices, merged with `merge`, which
+    /// must agree with the fold: merging the aggregates of two runs of records gives the
+    /// aggregate of all of them, whatever their order.
+    pub(crate) fn merging_with(self, merge: Option<Arc<Merge<VA>>>) -> Self {
+        Self { merge, ..self }
     }
 
     /// Makes the changes it forwards carry the previous aggregate where `send_old`.
@@ -68,23 +86,6 @@ impl<K, V, VA, F> WindowAggregate<K, V, VA, F> {
         self.store
             .as_ref()
             .ok_or_else(|| ProcessorError::UnknownStore(self.store_name.clone()))
-    }
-
-    /// The store and the hot windows, once `init` has opened them.
-    #[allow(clippy::type_complexity)]
-    fn state(
-        &mut self,
-    ) -> Result<
-        (
-            &WindowStore<K, ValueAndTimestamp<VA>>,
-            &mut HotWindows<K, ValueAndTimestamp<VA>>,
-        ),
-        ProcessorError,
-    > {
-        match (&self.store, &mut self.hot) {
-            (Some(store), Some(hot)) => Ok((store, hot)),
-            _ => Err(ProcessorError::UnknownStore(self.store_name.clone())),
-        }
     }
 }
 
@@ -120,21 +121,29 @@ where
         watermark: i64,
     ) -> Result<(), ProcessorError> {
         let (size, last_closed_start) = (self.windows.size(), self.last_closed_start(watermark));
-        let (store, hot) = self.state()?;
-        hot.emit_closed(store, last_closed_start, |key, start, aggregate| {
+        let mut emit = |key, start, aggregate: ValueAndTimestamp<VA>| {
             let windowed = Windowed {
                 key,
-                window: Window {
-                    start,
-                    end: start + size,
-                },
+                window: window_at(start, size),
             };
             ctx.forward(Record::new(
                 windowed,
                 Change::new(Some(aggregate.value), None),
                 aggregate.timestamp,
             ))
-        })
+        };
+        let (Some(store), Some(hot)) = (&self.store, &mut self.hot) else {
+            return Err(ProcessorError::UnknownStore(self.store_name.clone()));
+        };
+        match &mut self.slices {
+            None => hot.emit_closed(store, last_closed_start, emit),
+            Some(slices) => {
+                // The windows left to the per-window state come first: they start earlier.
+                let unsliced = last_closed_start.min(slices.frontier());
+                hot.emit_closed(store, unsliced, &mut emit)?;
+                slices.emit_closed(store, last_closed_start, emit)
+            }
+        }
     }
 }
 
@@ -177,7 +186,7 @@ where
         // then holds only what queries read); a store without a cache gets no room, so
         // every window is written at once.
         let budget = store.cache_budget().unwrap_or_else(|| CacheBudget::new(0));
-        let mut hot = HotWindows::new(budget, self.forwards_flushes());
+        let mut hot = HotWindows::new(budget.clone(), self.forwards_flushes());
         let restored = self.progress.open(ctx)?;
         if self.emit == EmitStrategy::OnWindowClose {
             // The windows that the watermark reached before a restart closed are out.
@@ -185,6 +194,16 @@ where
                 self.next_start_after(self.last_closed_start(w))
             });
             hot.track_emission(&store, from)?;
+            if let Some(merge) = self
+                .merge
+                .clone()
+                .filter(|_| WindowSlices::<K, VA>::fit(&self.windows))
+            {
+                // Windows the store may hold part of stay per window: their records before
+                // the restart are in no slice.
+                let frontier = store.latest_stored_start();
+                self.slices = Some(WindowSlices::new(&self.windows, merge, budget, frontier));
+            }
         }
         self.store = Some(store);
         self.hot = Some(hot);
@@ -196,10 +215,15 @@ where
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
     ) -> Result<(), ProcessorError> {
         let (size, send_old) = (self.windows.size(), self.send_old);
-        let (store, hot) = self.state()?;
+        let (Some(store), Some(hot)) = (&self.store, &mut self.hot) else {
+            return Err(ProcessorError::UnknownStore(self.store_name.clone()));
+        };
         hot.flush(store, |key, start, new, old| {
             forward_change(ctx, key, window_at(start, size), new, old, send_old)
         })?;
+        if let Some(slices) = &mut self.slices {
+            slices.flush(store)?;
+        }
         self.progress.flush()
     }
 
@@ -228,6 +252,11 @@ where
             return Ok(());
         }
         let watermark = self.progress.advance(ctx.watermark());
+        let last_closed = self.last_closed_start(watermark);
+        if let Some(slices) = &mut self.slices {
+            // Before this record is folded in: it is too late for the windows closed now.
+            slices.close_through(last_closed);
+        }
         if self.emit == EmitStrategy::OnWindowClose {
             // Before this record's writes: they may expire windows that close just now.
             if let Some(watermark) = self.progress.emit_due(ctx.current_system_time()) {
@@ -240,14 +269,22 @@ where
         let (Some(store), Some(hot)) = (&self.store, &mut self.hot) else {
             return Err(ProcessorError::UnknownStore(self.store_name.clone()));
         };
-        let id = hot.key_id(store, &r.key)?;
-        let (mut dropped, mut windows) = (0, 0);
+        let (mut dropped, mut windows, mut sliced) = (0, 0, false);
+        let mut id = None;
         for window in self.windows.windows_for(r.timestamp) {
             windows += 1;
             if watermark >= window.end.saturating_add(grace) || !hot.accepts(window.start, store) {
                 dropped += 1;
                 continue;
             }
+            if self.slices.as_ref().is_some_and(|s| s.holds(window.start)) {
+                sliced = true;
+                continue;
+            }
+            let id = match id {
+                Some(id) => id,
+                None => *id.insert(hot.key_id(store, &r.key)?),
+            };
             let slot = hot.value_for_write(id, window.start, store)?;
             let (old_value, old_time) = match slot.take() {
                 Some(v) => (Some(v.value), v.timestamp),
@@ -273,7 +310,18 @@ where
             out.headers = r.headers.clone();
             ctx.forward(out)?;
         }
-        hot.release_if_empty(id);
+        if let Some(id) = id {
+            hot.release_if_empty(id);
+        }
+        if let Some(slices) = self.slices.as_mut().filter(|_| sliced) {
+            slices.add(store, &r.key, r.value.clone(), r.timestamp, |k, v, a| {
+                (self.fold)(k, v, a)
+            })?;
+            if slices.over_budget() && !slices.is_empty() {
+                // Out of room: the sliced windows go to the per-window state, which spills.
+                slices.move_to(hot, store)?;
+            }
+        }
         // Closed windows are final: written behind now, they leave room for open ones.
         let send_old = self.send_old;
         hot.retire(store, closed, |key, start, new, old| {
