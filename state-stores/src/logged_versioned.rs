@@ -40,6 +40,10 @@ impl StateStore for LoggedVersionedStore {
     fn close(&mut self) {
         self.inner.close();
     }
+
+    fn engine_metrics(&self) -> crate::EngineMetrics {
+        self.inner.engine_metrics()
+    }
 }
 
 impl Restorable for LoggedVersionedStore {

@@ -56,6 +56,10 @@ macro_rules! state_store_via_inner {
             fn close(&mut self) {
                 self.inner.close();
             }
+
+            fn engine_metrics(&self) -> crate::EngineMetrics {
+                self.inner.engine_metrics()
+            }
         }
 
         impl Restorable for $t {

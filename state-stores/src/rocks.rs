@@ -140,6 +140,17 @@ fn classify(store: &str, path: &Path, error: rocksdb::Error) -> StoreError {
 }
 
 /// A RocksDB error during operation, as a store error.
+/// What a RocksDB database reports of its memory and compaction backlog.
+pub(crate) fn engine_metrics(db: &DB) -> crate::EngineMetrics {
+    let property = |name: &str| db.property_int_value(name).ok().flatten();
+    crate::EngineMetrics {
+        block_cache_usage: property("rocksdb.block-cache-usage"),
+        memtable_bytes: property("rocksdb.cur-size-all-mem-tables"),
+        pending_compaction_bytes: property("rocksdb.estimate-pending-compaction-bytes"),
+        operations: None,
+    }
+}
+
 pub(crate) fn engine_error(store: &str, error: rocksdb::Error) -> StoreError {
     StoreError::Engine {
         store: store.to_owned(),

@@ -105,16 +105,10 @@ impl StateStore for RocksDbKeyValueStore {
     }
 
     fn engine_metrics(&self) -> crate::EngineMetrics {
-        let Some(db) = &self.db else {
-            return crate::EngineMetrics::default();
-        };
-        let property = |name: &str| db.property_int_value(name).ok().flatten();
-        crate::EngineMetrics {
-            block_cache_usage: property("rocksdb.block-cache-usage"),
-            memtable_bytes: property("rocksdb.cur-size-all-mem-tables"),
-            pending_compaction_bytes: property("rocksdb.estimate-pending-compaction-bytes"),
-            operations: None,
-        }
+        self.db
+            .as_ref()
+            .map(crate::rocks::engine_metrics)
+            .unwrap_or_default()
     }
 }
 

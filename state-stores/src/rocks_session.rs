@@ -95,6 +95,10 @@ impl StateStore for RocksDbSessionStore {
     fn close(&mut self) {
         self.db.close();
     }
+
+    fn engine_metrics(&self) -> crate::EngineMetrics {
+        self.db.engine_metrics()
+    }
 }
 
 impl SessionBytesStore for RocksDbSessionStore {

@@ -221,6 +221,13 @@ impl StateStore for RocksDbVersionedStore {
             let _ = db.flush();
         }
     }
+
+    fn engine_metrics(&self) -> crate::EngineMetrics {
+        self.db
+            .as_ref()
+            .map(crate::rocks::engine_metrics)
+            .unwrap_or_default()
+    }
 }
 
 impl VersionedBytesStore for RocksDbVersionedStore {

@@ -86,6 +86,10 @@ impl StateStore for RocksDbWindowStore {
     fn close(&mut self) {
         self.db.close();
     }
+
+    fn engine_metrics(&self) -> crate::EngineMetrics {
+        self.db.engine_metrics()
+    }
 }
 
 impl WindowBytesStore for RocksDbWindowStore {

@@ -268,6 +268,14 @@ impl SegmentedDb {
     }
 
     /// Closes the database, persisting its memtables (and stream time) first.
+    /// The database's memory and compaction figures (none once closed).
+    pub(crate) fn engine_metrics(&self) -> crate::EngineMetrics {
+        self.db
+            .as_ref()
+            .map(crate::rocks::engine_metrics)
+            .unwrap_or_default()
+    }
+
     pub(crate) fn close(&mut self) {
         // A failure here only means more to restore.
         let _ = self.flush();

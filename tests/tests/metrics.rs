@@ -184,7 +184,8 @@ fn each_processor_node_counts_its_records() -> Result<(), StreamsError> {
     Ok(())
 }
 
-/// Window stores are timed too: the windowed count's writes reach its engine.
+/// Window stores are timed too (the windowed count's writes reach its engine), and report
+/// RocksDB's figures.
 #[test]
 fn the_debug_level_times_window_store_operations() -> Result<(), StreamsError> {
     let builder = StreamsBuilder::new();
@@ -209,5 +210,9 @@ fn the_debug_level_times_window_store_operations() -> Result<(), StreamsError> {
         .expect("timed at the debug level");
     // Each of the three windows was written (the driver commits after every record).
     assert!(operations.put.count >= 3, "{operations:?}");
+    // A RocksDB window store reports its engine's figures as a key-value store does.
+    let engine = driver.store_metrics("per-window")[0].1.engine;
+    assert!(engine.memtable_bytes.is_some_and(|b| b > 0), "{engine:?}");
+    assert!(engine.block_cache_usage.is_some());
     Ok(())
 }
