@@ -348,3 +348,46 @@ fn the_wall_clock_watermark_releases_a_left_join_s_unmatched_record() {
         assert_eq!(joined, expected, "wall-clock watermark on: {on}");
     }
 }
+
+/// A record too late for its session because the wall-clock watermark closed it names the
+/// rule in its late reason, as time windows do.
+#[test]
+fn a_session_s_late_record_names_the_rule_that_closed_it() {
+    let now = 1_000_000;
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("in")
+        .group_by_key()
+        .windowed_by_sessions(SessionWindows::of_inactivity_gap_with_no_grace(
+            Duration::from_secs(10),
+        ))
+        .with_late_records_topic("late")
+        .count()
+        .to_stream()
+        .to("sessions");
+    let config =
+        StreamsConfig::new("quiet-session-late").wall_clock_watermark(WallClockWatermark {
+            idle: Duration::from_secs(1),
+            max_lag: Duration::ZERO,
+        });
+    let driver =
+        TopologyTestDriver::with_wall_clock(builder.build().unwrap(), config, now).unwrap();
+    pipe(&driver, "in", "a", now);
+    driver
+        .advance_wall_clock_time(Duration::from_secs(30))
+        .unwrap();
+    // Stream time is still `now`; the wall clock put the watermark 30 s past it.
+    pipe(&driver, "in", "a", now);
+    let late = driver
+        .output_topic::<String, String>("late")
+        .unwrap()
+        .read_records_to_list()
+        .unwrap();
+    assert_eq!(late.len(), 1);
+    let reason = late[0]
+        .headers
+        .last("streams.late.reason")
+        .map(|r| String::from_utf8_lossy(r).into_owned())
+        .unwrap_or_default();
+    assert!(reason.contains("watermark set by WALL_CLOCK"), "{reason}");
+}

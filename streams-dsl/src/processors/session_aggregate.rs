@@ -306,10 +306,11 @@ where
             tracing::debug!(time = t, close, "record too late for its session");
             ctx.record_dropped(1);
             if let Some(late) = &self.late {
-                let reason = format!(
+                let mut reason = format!(
                     "too late for its session [{start}, {end}]: watermark {watermark}, gap {gap}, grace {}",
                     self.windows.grace()
                 );
+                super::window_emit::name_watermark_rule(&mut reason, ctx.watermark_source());
                 late.send(&r, &reason, ctx)?;
             }
             return Ok(());

@@ -131,12 +131,16 @@ pub(crate) fn report_late<K, V, KO, VO>(
         let mut reason = format!(
             "too late for {dropped} of {windows} windows: watermark {watermark}, grace {grace}"
         );
-        let source = ctx.watermark_source();
-        if source != WatermarkSource::Records {
-            // A rule for quiet inputs moved the watermark that made the record late.
-            reason.push_str(&format!(", watermark set by {source}"));
-        }
+        name_watermark_rule(&mut reason, ctx.watermark_source());
         late.send(r, &reason, ctx)?;
     }
     Ok(())
+}
+
+/// Ends a late record's `reason` with the rule for quiet inputs that moved the watermark which
+/// made it late, if one did.
+pub(crate) fn name_watermark_rule(reason: &mut String, source: WatermarkSource) {
+    if source != WatermarkSource::Records {
+        reason.push_str(&format!(", watermark set by {source}"));
+    }
 }
