@@ -107,6 +107,10 @@ impl<T: serde::de::DeserializeOwned> Deserializer<T> for AvroSerde<T> {
         self.codec.reads(recorded)
     }
 
+    fn reads_written(&self, data: &[u8]) -> Result<(), String> {
+        self.codec.reads_written(data)
+    }
+
     fn deserialize(&self, _: &str, _: &Headers, data: Option<&[u8]>) -> Result<T, SerdeError> {
         let value = unframe(&self.codec, data)?;
         apache_avro::from_value(&value).map_err(avro_error)
@@ -162,6 +166,10 @@ impl Serializer<Value> for GenericAvroSerde {
 impl Deserializer<Value> for GenericAvroSerde {
     fn reads(&self, recorded: &str) -> Result<(), String> {
         self.codec.reads(recorded)
+    }
+
+    fn reads_written(&self, data: &[u8]) -> Result<(), String> {
+        self.codec.reads_written(data)
     }
 
     fn deserialize(&self, _: &str, _: &Headers, data: Option<&[u8]>) -> Result<Value, SerdeError> {

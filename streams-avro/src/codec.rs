@@ -92,6 +92,8 @@ pub(crate) struct Codec {
     pub(crate) config: AvroSerdeConfig,
     writers: RwLock<HashMap<String, WriterSchema>>,
     readers: RwLock<HashMap<u32, ReadSchema>>,
+    /// Whether the serde's schema reads the writer's schema of an id: judged once per id.
+    verdicts: RwLock<HashMap<u32, Result<(), String>>>,
 }
 
 pub(crate) fn avro_error(e: apache_avro::Error) -> SerdeError {
@@ -111,6 +113,7 @@ impl Codec {
             config,
             writers: RwLock::default(),
             readers: RwLock::default(),
+            verdicts: RwLock::default(),
         }
     }
 
@@ -126,6 +129,53 @@ impl Codec {
         apache_avro::schema_compatibility::SchemaCompatibility::can_read(&writer, &self.schema)
             .map(|_| ())
             .map_err(|e| e.to_string())
+    }
+
+    /// Whether the serde reads `data`, a framed value, by the writer's schema its id names.
+    /// A registry that cannot be reached leaves the question open (`Ok`): the value's first
+    /// read then meets the same registry and reports its error as any read does.
+    pub(crate) fn reads_written(&self, data: &[u8]) -> Result<(), String> {
+        let (id, _) = crate::wire::split(data).map_err(|e| {
+            format!(
+                "is not a value of the Schema Registry wire format that Avro serdes write ({e})"
+            )
+        })?;
+        if let Some(verdict) = self
+            .verdicts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+        {
+            return verdict.clone();
+        }
+        let verdict = match self.reader(id) {
+            Ok(writer) if writer.same_as_reader => Ok(()),
+            Ok(writer) => apache_avro::schema_compatibility::SchemaCompatibility::can_read(
+                &writer.schema,
+                &self.schema,
+            )
+            .map(|_| ())
+            .map_err(|e| {
+                format!(
+                    "was written with schema id {id}, {}, which the serde's schema cannot \
+                         read ({e})",
+                    crate::client::schema_text(&writer.schema)
+                )
+            }),
+            Err(SerdeError::SchemaRegistry(e))
+                if matches!(*e, streams_core::SchemaRegistryError::Unreachable(_)) =>
+            {
+                return Ok(());
+            }
+            Err(e) => Err(format!(
+                "was written with schema id {id}, which cannot be read: {e}"
+            )),
+        };
+        self.verdicts
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, verdict.clone());
+        verdict
     }
 
     /// The subject of the serde's schema in `topic`.

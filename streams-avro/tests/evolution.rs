@@ -125,7 +125,7 @@ fn process(
     let (mut output, mut changelog) = (Vec::new(), Vec::new());
     task.drain_output_with(|r| match (r.topic, r.key, r.value) {
         ("totals", Some(k), Some(v)) => output.push((k.to_vec(), v.to_vec())),
-        (CHANGELOG, Some(k), v) => changelog.push(ChangelogRecord {
+        (topic, Some(k), v) if topic.ends_with("-changelog") => changelog.push(ChangelogRecord {
             key: k.to_vec(),
             value: v.map(<[u8]>::to_vec),
             timestamp: r.timestamp,
@@ -243,6 +243,55 @@ fn an_incompatible_schema_change_is_refused_at_start_naming_store_schemas_and_wa
     assert_eq!(totals[0].1.orders, 3);
 }
 
+/// Restores `store` of a task of `topology`, started in the empty directory `dir` of a new
+/// machine, from `changelog`; the error if that is refused.
+fn restore_on_a_new_machine(
+    topology: &Topology,
+    dir: &std::path::Path,
+    store: &str,
+    changelog: &[ChangelogRecord],
+) -> Result<Task, String> {
+    let mut task = task(topology, dir);
+    match task.restore(store, changelog, changelog.len() as i64 - 1) {
+        Ok(()) => Ok(task),
+        Err(error) => {
+            task.close();
+            Err(error.to_string())
+        }
+    }
+}
+
+#[test]
+fn an_incompatible_schema_change_is_refused_at_start_when_the_store_restores_on_a_new_machine() {
+    let registry = RegistryServer::start().unwrap();
+    let old = tempfile::tempdir().unwrap();
+    let changelog = first_run(&registry, old.path());
+    // No local state and so no record of the store's encoding: the changelog's values name
+    // their writer's schema, which the new serde cannot read.
+    let new = tempfile::tempdir().unwrap();
+    let broken = topology(serde::<TotalBroken>(&registry, TOTAL_BROKEN), |_, t| t);
+    let error = match restore_on_a_new_machine(&broken, new.path(), STORE, &changelog) {
+        Ok(_) => panic!("an incompatible store schema must not restore"),
+        Err(error) => error,
+    };
+    for needle in [
+        "`totals`",
+        "a value restored from its changelog was written with schema id",
+        r#""spent","type":"double""#,
+        r#""spent","type":"string""#,
+        "kafka-streams-application-reset",
+        "delete its state directory",
+    ] {
+        assert!(error.contains(needle), "{needle} missing from: {error}");
+    }
+    // The refused start left no record of its encoding behind: v2, compatible, restores in
+    // the same directory and carries the totals over.
+    let second = restore_on_a_new_machine(&v2(&registry), new.path(), STORE, &changelog).unwrap();
+    let totals = second_run(&registry, second);
+    assert_eq!(totals[0].1.orders, 3);
+    assert_eq!(totals[0].1.spent, 17.0);
+}
+
 /// Order amounts summed per customer and minute, kept in a window store of aggregates `T`.
 fn windowed_topology<T: Clone + Default + 'static>(
     serde: SerdeRef<T>,
@@ -276,7 +325,7 @@ fn a_window_store_refuses_an_incompatible_schema_change_at_start() {
     });
     let mut first = task(&v1, dir.path());
     first.init().unwrap();
-    process(&mut first, 0, &[("ann", 10.0)]);
+    let (_, changelog) = process(&mut first, 0, &[("ann", 10.0)]);
     first.close();
     let broken = windowed_topology(serde::<TotalBroken>(&registry, TOTAL_BROKEN), |_, t| t);
     let config = StreamsConfig::new("shop").state_dir(dir.path());
@@ -294,4 +343,17 @@ fn a_window_store_refuses_an_incompatible_schema_change_at_start() {
         items: t.items + 1,
     });
     task(&v2, dir.path()).close();
+    // On a new machine, the changelog's values are checked as they are restored.
+    assert!(!changelog.is_empty());
+    let new = tempfile::tempdir().unwrap();
+    let error = match restore_on_a_new_machine(&broken, new.path(), "minute-totals", &changelog) {
+        Ok(_) => panic!("an incompatible window store schema must not restore"),
+        Err(error) => error,
+    };
+    for needle in ["`minute-totals`", r#""spent","type":"double""#] {
+        assert!(error.contains(needle), "{needle} missing from: {error}");
+    }
+    restore_on_a_new_machine(&v2, new.path(), "minute-totals", &changelog)
+        .unwrap()
+        .close();
 }

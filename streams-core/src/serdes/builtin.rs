@@ -340,6 +340,10 @@ impl<T> Deserializer<Option<T>> for OptionalSerde<T> {
         self.inner.reads(recorded)
     }
 
+    fn reads_written(&self, data: &[u8]) -> Result<(), String> {
+        self.inner.reads_written(data)
+    }
+
     fn deserialize(
         &self,
         topic: &str,

@@ -189,6 +189,17 @@ pub trait Deserializer<T>: Send + Sync {
         let _ = recorded;
         Ok(())
     }
+
+    /// Whether this serde reads `data`, a value some serde wrote earlier, judged by what the
+    /// bytes say of their writer (for an Avro registry serde: the schema id in the frame)
+    /// without decoding them; if not, how the bytes were written and why that cannot be read.
+    /// Stores check each value they restore from a changelog with it, so that a store rebuilt
+    /// on a new machine refuses an incompatible serde at start, as [`reads`](Self::reads)
+    /// makes a local copy do, and not at its first read. The default reads anything.
+    fn reads_written(&self, data: &[u8]) -> Result<(), String> {
+        let _ = data;
+        Ok(())
+    }
 }
 
 /// A serializer and deserializer pair for `T`.

@@ -1,15 +1,16 @@
 use std::any::Any;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use state_stores::{
-    InMemoryKeyValueStore, KeyValueBytesStore, LoggedKeyValueStore, SharedSink, StoreError,
+    ChangelogRecord, InMemoryKeyValueStore, KeyValueBytesStore, LoggedKeyValueStore, SharedSink,
+    StoreError,
 };
 #[cfg(feature = "rocksdb")]
 use state_stores::{RocksDbConfig, RocksDbKeyValueStore};
 
 use super::registry::ManagedStore;
 use super::{CacheBudget, KeyValueStore};
-use crate::{Serde, SerdeRef, TaskId};
+use crate::{SerdeRef, TaskId};
 
 /// What a store builder knows of the task it builds a store instance for.
 #[derive(Clone, Copy)]
@@ -209,7 +210,7 @@ impl<K: 'static, V: Clone + 'static> StoreBuilder for KeyValueStoreBuilder<K, V>
 
     fn build(&self, ctx: StoreContext<'_>) -> Result<BuiltStore, StoreError> {
         let name = &self.supplier.name;
-        check_value_encoding(name, ctx.directory, self.value_serde.as_ref())?;
+        let encoding = check_value_encoding(name, ctx.directory, &self.value_serde)?;
         let mut engine = self.supplier.engine.open_key_value(name, &ctx)?;
         if self.logging {
             let sink = ctx.changelog.clone();
@@ -233,50 +234,175 @@ impl<K: 'static, V: Clone + 'static> StoreBuilder for KeyValueStoreBuilder<K, V>
         if self.caching {
             store = store.with_cache(ctx.cache.clone());
         }
-        Ok(BuiltStore::of(store))
+        Ok(ValueEncoding::guard(encoding, BuiltStore::of(store)))
     }
 }
 
 /// Checks that `serde` reads the values that the task's local copy of store `store` holds,
 /// by the encoding recorded beside it at the last start (`<task directory>/<store>.encoding`),
-/// then records `serde`'s. A serde that describes no encoding is not checked. A changed
-/// encoding that `serde` cannot read fails the start here, before any record is processed.
-pub(crate) fn check_value_encoding<V>(
+/// then records `serde`'s. A serde that describes no encoding is not checked (`None`). A
+/// changed encoding that `serde` cannot read fails the start here, before any record is
+/// processed. What restoration later brings in is checked by the returned [`ValueEncoding`]
+/// (see [`ValueEncoding::guard`]): a store rebuilt on a new machine has no record to check.
+pub(crate) fn check_value_encoding<V: 'static>(
     store: &str,
     directory: &Path,
-    serde: &dyn Serde<V>,
-) -> Result<(), StoreError> {
+    serde: &SerdeRef<V>,
+) -> Result<Option<ValueEncoding>, StoreError> {
     let Some(encoding) = serde.encoding() else {
-        return Ok(());
+        return Ok(None);
     };
     let path = directory.join(format!("{store}.encoding"));
-    let io = |e: std::io::Error| StoreError::Io {
-        path: path.clone(),
-        reason: e.to_string(),
+    let before = match std::fs::read_to_string(&path) {
+        Ok(recorded) => Some(recorded),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(encoding_io_error(&path, e)),
     };
-    match std::fs::read_to_string(&path) {
-        Ok(recorded) if recorded != encoding => {
-            serde
-                .reads(&recorded)
-                .map_err(|reason| StoreError::Engine {
-                    store: store.to_owned(),
-                    reason: format!(
-                        "its value serde changed incompatibly: the values were written as {recorded} \
-                         and are now read as {encoding}, which cannot read them ({reason}). \
-                         Either go back to a compatible encoding (for Avro: add fields with \
-                         defaults, remove fields that have one), or rebuild the store from the \
-                         source topics: stop the application, reset it (Kafka's \
-                         kafka-streams-application-reset tool rewinds the input topics and \
-                         deletes the changelogs) and delete its state directory"
-                    ),
-                })?;
-        }
-        Ok(_) => return Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io(e)),
+    if let Some(recorded) = before.as_deref().filter(|r| *r != encoding) {
+        serde.reads(recorded).map_err(|reason| {
+            incompatible_encoding(
+                store,
+                &format!(
+                    "the values were written as {recorded} and are now read as {encoding}, \
+                     which cannot read them ({reason})"
+                ),
+            )
+        })?;
     }
-    std::fs::create_dir_all(directory).map_err(io)?;
-    std::fs::write(&path, encoding).map_err(io)
+    if before.as_deref() != Some(encoding.as_str()) {
+        std::fs::create_dir_all(directory).map_err(|e| encoding_io_error(&path, e))?;
+        std::fs::write(&path, &encoding).map_err(|e| encoding_io_error(&path, e))?;
+    }
+    let serde = serde.clone();
+    Ok(Some(ValueEncoding {
+        store: store.to_owned(),
+        path,
+        before,
+        now: encoding,
+        reads_written: Box::new(move |data| serde.reads_written(data)),
+        value_of: |bytes| Some(bytes),
+    }))
+}
+
+/// A refused change of a store's value serde: names the store, what changed and the ways out.
+fn incompatible_encoding(store: &str, what: &str) -> StoreError {
+    StoreError::Engine {
+        store: store.to_owned(),
+        reason: format!(
+            "its value serde changed incompatibly: {what}. Either go back to a compatible \
+             encoding (for Avro: add fields with defaults, remove fields that have one), or \
+             rebuild the store from the source topics: stop the application, reset it (Kafka's \
+             kafka-streams-application-reset tool rewinds the input topics and deletes the \
+             changelogs) and delete its state directory"
+        ),
+    }
+}
+
+fn encoding_io_error(path: &Path, e: std::io::Error) -> StoreError {
+    StoreError::Io {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+/// A value serde's [`reads_written`](crate::Deserializer::reads_written), its type erased.
+type ReadsWritten = Box<dyn Fn(&[u8]) -> Result<(), String>>;
+
+/// The value encoding of a store instance, as [`check_value_encoding`] recorded it at start.
+pub(crate) struct ValueEncoding {
+    store: String,
+    path: PathBuf,
+    /// What the record held before this start.
+    before: Option<String>,
+    now: String,
+    reads_written: ReadsWritten,
+    /// The value that a changelog record's value holds (`None`: a delete).
+    value_of: fn(&[u8]) -> Option<&[u8]>,
+}
+
+impl ValueEncoding {
+    /// `built`, with every value restored into it checked first: a value the serde cannot
+    /// read fails the restoration (and so the task's start) with the error a local copy
+    /// gets, and puts back the encoding record of before this start, since the store now
+    /// holds values of the old encoding.
+    pub(crate) fn guard(encoding: Option<Self>, built: BuiltStore) -> BuiltStore {
+        match encoding {
+            None => built,
+            Some(encoding) => BuiltStore {
+                handle: built.handle,
+                managed: Box::new(RestoreChecked {
+                    inner: built.managed,
+                    encoding,
+                }),
+            },
+        }
+    }
+
+    /// The same, for a versioned store, whose changelog values hold the version's time and
+    /// whether it is a delete in front of the value.
+    pub(crate) fn of_versioned_changelog(self) -> Self {
+        Self {
+            value_of: |bytes| {
+                state_stores::split_versioned_changelog_value(bytes).and_then(|(value, _)| value)
+            },
+            ..self
+        }
+    }
+
+    fn check(&self, records: &[ChangelogRecord]) -> Result<(), StoreError> {
+        let refused = records
+            .iter()
+            .filter_map(|r| r.value.as_deref().and_then(self.value_of))
+            .find_map(|value| (self.reads_written)(value).err());
+        let Some(reason) = refused else {
+            return Ok(());
+        };
+        // Best effort: the refusal below is the error that matters.
+        let _ = match &self.before {
+            Some(before) => std::fs::write(&self.path, before),
+            None => std::fs::remove_file(&self.path),
+        };
+        Err(incompatible_encoding(
+            &self.store,
+            &format!(
+                "a value restored from its changelog {reason}; values are now read as {}",
+                self.now
+            ),
+        ))
+    }
+}
+
+/// A store whose restored values are checked against its value serde before they reach it.
+struct RestoreChecked {
+    inner: Box<dyn ManagedStore>,
+    encoding: ValueEncoding,
+}
+
+impl ManagedStore for RestoreChecked {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        self.inner.flush()
+    }
+
+    fn close(&mut self) {
+        self.inner.close();
+    }
+
+    fn persistent(&self) -> bool {
+        self.inner.persistent()
+    }
+
+    fn restore(&mut self, records: &[ChangelogRecord]) -> Result<(), StoreError> {
+        self.encoding.check(records)?;
+        self.inner.restore(records)
+    }
+
+    fn metrics(&self) -> super::StoreMetrics {
+        self.inner.metrics()
+    }
 }
 
 /// Constructors for store suppliers and builders, in Kafka Streams' vocabulary.

@@ -67,6 +67,16 @@ impl<V> Deserializer<ValueAndTimestamp<V>> for TimestampedSerde<V> {
         self.inner.reads(recorded)
     }
 
+    fn reads_written(&self, data: &[u8]) -> Result<(), String> {
+        match data.get(8..) {
+            Some(value) => self.inner.reads_written(value),
+            None => Err(format!(
+                "is {} bytes long, shorter than the time in front of a timestamped value",
+                data.len()
+            )),
+        }
+    }
+
     fn deserialize(
         &self,
         topic: &str,

@@ -10,7 +10,7 @@ use state_stores::{
     ChangelogRecord, InMemoryVersionedStore, LoggedVersionedStore, StoreError, VersionedBytesStore,
 };
 
-use super::builder::{BuiltStore, StoreBuilder, StoreContext, StoreEngine};
+use super::builder::{BuiltStore, StoreBuilder, StoreContext, StoreEngine, ValueEncoding};
 use super::registry::ManagedStore;
 use super::windowed::Codec;
 use super::{Stores, ValueAndTimestamp};
@@ -222,7 +222,8 @@ impl<K: 'static, V: 'static> StoreBuilder for VersionedStoreBuilder<K, V> {
 
     fn build(&self, ctx: StoreContext<'_>) -> Result<BuiltStore, StoreError> {
         let name = &self.name;
-        super::builder::check_value_encoding(name, ctx.directory, self.value_serde.as_ref())?;
+        let encoding =
+            super::builder::check_value_encoding(name, ctx.directory, &self.value_serde)?;
         let mut engine: Box<dyn VersionedBytesStore> = match self.engine {
             #[cfg(feature = "rocksdb")]
             StoreEngine::RocksDb => Box::new(RocksDbVersionedStore::open(
@@ -240,12 +241,14 @@ impl<K: 'static, V: 'static> StoreBuilder for VersionedStoreBuilder<K, V> {
         if ctx.metered {
             engine = Box::new(state_stores::Metered::new(engine));
         }
-        Ok(BuiltStore::of(VersionedKeyValueStore::new(
+        let store = VersionedKeyValueStore::new(
             engine,
             ctx.changelog_topic(name),
             self.key_serde.clone(),
             self.value_serde.clone(),
-        )))
+        );
+        let encoding = encoding.map(ValueEncoding::of_versioned_changelog);
+        Ok(ValueEncoding::guard(encoding, BuiltStore::of(store)))
     }
 }
 

@@ -9,7 +9,7 @@ use state_stores::{
 #[cfg(feature = "rocksdb")]
 use state_stores::{RocksDbSessionStore, RocksDbWindowStore};
 
-use super::builder::{BuiltStore, StoreBuilder, StoreContext, StoreEngine};
+use super::builder::{BuiltStore, StoreBuilder, StoreContext, StoreEngine, ValueEncoding};
 use super::{SessionStore, WindowStore};
 use crate::{Encoded, Headers, SerdeError, SerdeRef, StateError};
 
@@ -259,7 +259,8 @@ impl<K: 'static, V: Clone + 'static> StoreBuilder for WindowedStoreBuilder<K, V>
             self.name.as_str(),
             self.retention.saturating_add(ctx.max_out_of_orderness),
         );
-        super::builder::check_value_encoding(name, ctx.directory, self.value_serde.as_ref())?;
+        let encoding =
+            super::builder::check_value_encoding(name, ctx.directory, &self.value_serde)?;
         #[cfg(feature = "rocksdb")]
         let path = ctx.directory.join("rocksdb").join(name);
         let codec = Rc::new(Codec {
@@ -268,7 +269,7 @@ impl<K: 'static, V: Clone + 'static> StoreBuilder for WindowedStoreBuilder<K, V>
             value: self.value_serde.clone(),
         });
         let name: Rc<str> = Rc::from(name);
-        Ok(match self.shape {
+        let built = match self.shape {
             Shape::Window => {
                 let mut engine: Box<dyn WindowBytesStore> = match self.engine {
                     #[cfg(feature = "rocksdb")]
@@ -317,6 +318,7 @@ impl<K: 'static, V: Clone + 'static> StoreBuilder for WindowedStoreBuilder<K, V>
                 }
                 BuiltStore::of(store)
             }
-        })
+        };
+        Ok(ValueEncoding::guard(encoding, built))
     }
 }
