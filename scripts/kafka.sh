@@ -20,7 +20,8 @@
 # errors go to stderr. Cache: ${RUST_STREAMS_TOOLS:-$HOME/.cache/rust-streams-tools}; Maven's
 # own repository (~/.m2) keeps the downloads, so a wiped cache reinstalls in seconds.
 # The broker's settings suit tests, not production: one replica of every internal topic,
-# no initial rebalance delay, small segments, and aborted transactions cleaned up quickly.
+# no initial rebalance delay, short heartbeats and sessions for KIP-848 groups, small
+# segments, and aborted transactions cleaned up quickly.
 # A secured broker's CA, certificate and SCRAM user are made afresh at each start, in its
 # directory, so nothing secret outlives it.
 set -euo pipefail
@@ -102,6 +103,10 @@ transaction.state.log.num.partitions=4
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+group.consumer.min.heartbeat.interval.ms=500
+group.consumer.heartbeat.interval.ms=1000
+group.consumer.min.session.timeout.ms=6000
+group.consumer.session.timeout.ms=10000
 log.segment.bytes=1048576
 log.cleaner.backoff.ms=1000
 transaction.abort.timed.out.transaction.cleanup.interval.ms=1000

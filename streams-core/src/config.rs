@@ -115,6 +115,27 @@ pub enum MetricsRecordingLevel {
 /// Kafka's consumer property for static group membership.
 pub(crate) const GROUP_INSTANCE_ID: &str = "group.instance.id";
 
+/// Kafka's consumer property that chooses the group protocol.
+pub(crate) const GROUP_PROTOCOL: &str = "group.protocol";
+
+/// How the stream threads take part in their consumer group (Kafka's `group.protocol`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GroupProtocol {
+    /// The classic protocol with eager rebalancing (the default): every rebalance revokes
+    /// every partition, so each thread commits and closes all of its tasks, and reopens
+    /// those it gets back. Works with every broker.
+    #[default]
+    Classic,
+    /// The consumer group protocol of KIP-848 (Apache Kafka 4.0 and later): rebalancing is
+    /// incremental, so a rebalance revokes only the partitions that move, and the tasks
+    /// that stay keep processing throughout. The broker assigns partitions with its `range`
+    /// assignor, which gives the same partition numbers of topics with equal partition
+    /// counts to the same member, as co-partitioning needs. Session and heartbeat timeouts
+    /// are then the broker's settings (`group.consumer.session.timeout.ms`), not the
+    /// client's.
+    Consumer,
+}
+
 /// Logs a bad record, counts it in the task's `skipped` metric, and goes on.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LogAndContinue;
@@ -435,6 +456,23 @@ impl StreamsConfig {
     /// ```
     pub fn group_instance_id(self, id: impl Into<String>) -> Self {
         self.main_consumer_property(GROUP_INSTANCE_ID, id)
+    }
+
+    /// Chooses the consumer group protocol (see [`GroupProtocol`]; Kafka's
+    /// `group.protocol`). [`GroupProtocol::Consumer`] gives cooperative rebalancing, on
+    /// brokers that support KIP-848.
+    ///
+    /// ```
+    /// use streams_core::{GroupProtocol, StreamsConfig};
+    ///
+    /// let config = StreamsConfig::new("orders").group_protocol(GroupProtocol::Consumer);
+    /// ```
+    pub fn group_protocol(self, protocol: GroupProtocol) -> Self {
+        let value = match protocol {
+            GroupProtocol::Classic => "classic",
+            GroupProtocol::Consumer => "consumer",
+        };
+        self.main_consumer_property(GROUP_PROTOCOL, value)
     }
 
     /// Passes a property to the consumers that restore stores from changelogs only (Kafka

@@ -26,8 +26,8 @@ mod time;
 pub mod topology;
 
 pub use config::{
-    DeadLetterQueue, DeserializationHandler, HandlerResponse, LogAndContinue, LogAndFail,
-    MetricsRecordingLevel, ProcessingGuarantee, StreamsConfig,
+    DeadLetterQueue, DeserializationHandler, GroupProtocol, HandlerResponse, LogAndContinue,
+    LogAndFail, MetricsRecordingLevel, ProcessingGuarantee, StreamsConfig,
 };
 pub use error::{ProcessorError, RecordPart, StateError, StreamsError, TopologyError};
 pub use handlers::{

@@ -114,6 +114,7 @@ impl StreamsConfig {
     /// | `state.cleanup.delay.ms` | [`state_cleanup_delay`](Self::state_cleanup_delay) |
     /// | `metrics.recording.level` | [`metrics_recording_level`](Self::metrics_recording_level): `INFO`, `DEBUG` (`TRACE` as `DEBUG`) |
     /// | `group.instance.id` | [`group_instance_id`](Self::group_instance_id) (static membership; each thread adds its index) |
+    /// | `group.protocol` | [`group_protocol`](Self::group_protocol) (`classic` or `consumer`; differs: Kafka Streams' `streams` protocol is not offered) |
     /// | `buffered.records.per.partition` | [`buffered_records_per_partition`](Self::buffered_records_per_partition) |
     /// | `replication.factor` | [`replication_factor`](Self::replication_factor) (-1: the broker's default) |
     /// | `default.timestamp.extractor` | only the record's own timestamp (`FailOnInvalidTimestamp`); other extractors are given per source with `Consumed` |
@@ -224,6 +225,18 @@ impl StreamsConfig {
                 _ => return Err(invalid(key, value, "INFO, DEBUG or TRACE")),
             }),
             "group.instance.id" => self.group_instance_id(value),
+            "group.protocol" => self.group_protocol(match v {
+                "classic" => crate::GroupProtocol::Classic,
+                "consumer" => crate::GroupProtocol::Consumer,
+                _ => {
+                    return Err(invalid(
+                        key,
+                        value,
+                        "`classic` or `consumer` (KIP-848; Kafka Streams' own `streams` \
+                         protocol of KIP-1071 is not in librdkafka)",
+                    ))
+                }
+            }),
             "buffered.records.per.partition" => self.buffered_records_per_partition(number(
                 key,
                 value,
@@ -424,6 +437,30 @@ mod tests {
                 ("bootstrap.servers".to_owned(), "b1:9092,b2:9092".to_owned()),
                 ("state.dir".to_owned(), "/tmp/a b".to_owned()),
             ]
+        );
+    }
+
+    #[test]
+    fn the_group_protocol_is_classic_or_consumer() {
+        let config = StreamsConfig::from_properties([
+            ("application.id", "a"),
+            ("group.protocol", "consumer"),
+        ])
+        .unwrap();
+        let expected = StreamsConfig::new("a").group_protocol(crate::GroupProtocol::Consumer);
+        assert_eq!(
+            config.client_properties().main_consumer,
+            expected.client_properties().main_consumer
+        );
+        let error = StreamsConfig::from_properties([
+            ("application.id", "a"),
+            ("group.protocol", "streams"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("group.protocol") && error.contains("KIP-1071"),
+            "{error}"
         );
     }
 }

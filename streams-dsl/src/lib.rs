@@ -102,7 +102,9 @@ pub mod prelude {
     };
     #[cfg(feature = "rocksdb")]
     pub use streams_core::RocksDbConfig;
-    pub use streams_core::{DeadLetterQueue, MetricsRecordingLevel, ProcessingGuarantee};
+    pub use streams_core::{
+        DeadLetterQueue, GroupProtocol, MetricsRecordingLevel, ProcessingGuarantee,
+    };
     pub use streams_core::{
         DefaultSerde, DeserializationHandler, Headers, KeyValueStore, LogAndContinue, LogAndFail,
         Processor, ProcessorContext, ProcessorError, PunctuationType, RawRecord,

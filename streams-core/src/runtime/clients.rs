@@ -5,7 +5,7 @@
 
 use rdkafka::ClientConfig;
 
-use crate::config::{ProcessingGuarantee, GROUP_INSTANCE_ID};
+use crate::config::{ProcessingGuarantee, GROUP_INSTANCE_ID, GROUP_PROTOCOL};
 use crate::StreamsConfig;
 
 fn base(config: &StreamsConfig, overrides: &[(String, String)]) -> ClientConfig {
@@ -31,7 +31,8 @@ fn isolation(config: &StreamsConfig) -> &'static str {
 
 /// The group consumer of stream thread `thread`. Offsets are committed by the runtime only;
 /// the range assignor gives a member the same partition numbers of topics with equal
-/// partition counts, which is what co-partitioning needs. A static member's
+/// partition counts, which is what co-partitioning needs: the client's under the classic
+/// protocol, the broker's (`group.remote.assignor`) under KIP-848's. A static member's
 /// `group.instance.id` gets the thread's index (as in Kafka Streams), so that the threads of
 /// one instance do not fence each other.
 pub(crate) fn group_consumer(
@@ -53,10 +54,16 @@ pub(crate) fn group_consumer(
     for (key, value) in config.client_properties().main_consumer {
         client.set(key, value);
     }
-    // Co-partitioning depends on these two.
-    client
-        .set("partition.assignment.strategy", "range")
-        .set("enable.auto.commit", "false");
+    // Co-partitioning depends on these.
+    client.set("enable.auto.commit", "false");
+    if client.get(GROUP_PROTOCOL) == Some("consumer") {
+        // The broker assigns; librdkafka refuses a client-side strategy with this protocol.
+        client
+            .remove("partition.assignment.strategy")
+            .set("group.remote.assignor", "range");
+    } else {
+        client.set("partition.assignment.strategy", "range");
+    }
     if let Some(id) = client.get(GROUP_INSTANCE_ID).map(str::to_owned) {
         client.set(GROUP_INSTANCE_ID, format!("{id}-{thread}"));
     }
@@ -178,5 +185,21 @@ mod tests {
             group_consumer(&StreamsConfig::new("app"), "c", 0).get("group.instance.id"),
             None
         );
+    }
+
+    /// Under KIP-848 the broker's range assignor co-partitions; the classic protocol keeps
+    /// the client's, whatever strategy the user passed.
+    #[test]
+    fn the_range_assignor_is_the_broker_s_under_the_consumer_protocol() {
+        let classic = StreamsConfig::new("app")
+            .consumer_property("partition.assignment.strategy", "roundrobin");
+        let classic = group_consumer(&classic, "c", 0);
+        assert_eq!(classic.get("partition.assignment.strategy"), Some("range"));
+        assert_eq!(classic.get("group.remote.assignor"), None);
+        let consumer = StreamsConfig::new("app").group_protocol(crate::GroupProtocol::Consumer);
+        let consumer = group_consumer(&consumer, "c", 0);
+        assert_eq!(consumer.get("group.protocol"), Some("consumer"));
+        assert_eq!(consumer.get("group.remote.assignor"), Some("range"));
+        assert_eq!(consumer.get("partition.assignment.strategy"), None);
     }
 }

@@ -52,8 +52,8 @@ impl Pacing {
         limits
     }
 
-    /// Forgets every hold (the thread's tasks are gone).
-    pub(crate) fn clear(&mut self) {
-        self.held_since.clear();
+    /// Forgets the holds of the tasks that `closed` selects (they are gone).
+    pub(crate) fn forget_where(&mut self, closed: &impl Fn(TaskId) -> bool) {
+        self.held_since.retain(|(id, _), _| !closed(*id));
     }
 }

@@ -554,11 +554,32 @@ impl ActiveTasks {
         Ok(())
     }
 
+    /// The tasks that read any of `partitions`.
+    pub(crate) fn ids_of(&self, partitions: &TopicPartitionList) -> BTreeSet<TaskId> {
+        partitions
+            .elements()
+            .iter()
+            .filter_map(|e| {
+                let subtopology = *self.subtopology_of.get(e.topic())?;
+                Some(TaskId {
+                    subtopology,
+                    partition: e.partition(),
+                })
+            })
+            .collect()
+    }
+
     /// Closes every task after a successful commit, keeping its state on disk (with a
     /// checkpoint) for a quick return.
     pub(crate) fn close_clean(&mut self) {
+        self.close_clean_where(|_| true);
+    }
+
+    /// Closes the tasks that `leaving` selects after a successful commit, as
+    /// [`close_clean`](Self::close_clean) closes all (a cooperative rebalance revokes some).
+    pub(crate) fn close_clean_where(&mut self, leaving: impl Fn(TaskId) -> bool) {
         // A restoring task keeps what it restored so far: flushed, then checkpointed.
-        for (id, mut restoring) in std::mem::take(&mut self.restoring) {
+        for (id, mut restoring) in take_where(&mut self.restoring, &leaving) {
             if let Err(error) = restoring.task.flush() {
                 tracing::warn!(task = %id, %error, "could not flush a restoring task");
                 restoring.task.close();
@@ -567,24 +588,43 @@ impl ActiveTasks {
             }
             self.tasks.insert(id, restoring.task);
         }
-        for (id, mut task) in std::mem::take(&mut self.tasks) {
+        for (id, mut task) in take_where(&mut self.tasks, &leaving) {
             if let Err(error) = task.write_checkpoint() {
                 tracing::warn!(task = %id, %error, "could not write a checkpoint");
             }
             task.close();
             self.dirs.release(id);
         }
-        self.waiting_since.clear();
-        self.pacing.clear();
-        self.full.clear();
+        self.forget_where(&leaving);
+    }
+
+    /// Drops what the thread keeps beside the tasks that `closed` selects.
+    fn forget_where(&mut self, closed: &impl Fn(TaskId) -> bool) {
+        self.waiting_since.retain(|id, _| !closed(*id));
+        self.pacing.forget_where(closed);
+        let subtopology_of = &self.subtopology_of;
+        self.full.retain(|(topic, partition)| {
+            subtopology_of.get(topic).is_none_or(|&subtopology| {
+                !closed(TaskId {
+                    subtopology,
+                    partition: *partition,
+                })
+            })
+        });
     }
 
     /// Closes every task without committing. Under exactly-once their local state is wiped
     /// (it may be ahead of the committed changelog); at-least-once keeps it, since replaying
     /// from the last committed offsets only applies records again.
     pub(crate) fn close_dirty(&mut self) {
-        let restoring = std::mem::take(&mut self.restoring).into_iter();
-        let all = std::mem::take(&mut self.tasks)
+        self.close_dirty_where(|_| true);
+    }
+
+    /// Closes the tasks that `leaving` selects without committing, as
+    /// [`close_dirty`](Self::close_dirty) closes all.
+    pub(crate) fn close_dirty_where(&mut self, leaving: impl Fn(TaskId) -> bool) {
+        let restoring = take_where(&mut self.restoring, &leaving).into_iter();
+        let all = take_where(&mut self.tasks, &leaving)
             .into_iter()
             .chain(restoring.map(|(id, r)| (id, r.task)));
         for (id, mut task) in all {
@@ -594,10 +634,19 @@ impl ActiveTasks {
             }
             self.dirs.release(id);
         }
-        self.waiting_since.clear();
-        self.pacing.clear();
-        self.full.clear();
+        self.forget_where(&leaving);
     }
+}
+
+/// Takes the entries of `map` whose task `which` selects out of it.
+fn take_where<V>(
+    map: &mut BTreeMap<TaskId, V>,
+    which: &impl Fn(TaskId) -> bool,
+) -> Vec<(TaskId, V)> {
+    let ids: Vec<TaskId> = map.keys().copied().filter(|id| which(*id)).collect();
+    ids.into_iter()
+        .filter_map(|id| map.remove(&id).map(|v| (id, v)))
+        .collect()
 }
 
 fn send_output(task: &mut Task, collector: &mut RecordCollector) -> Result<(), RuntimeError> {

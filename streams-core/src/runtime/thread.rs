@@ -3,7 +3,7 @@
 //! commits; rebalances commit and close the tasks that leave and restore the ones that come.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,7 +24,7 @@ use super::shared::{ErrorResponse, Phase, Shared};
 use super::tasks::ActiveTasks;
 use super::{clients, control, offset_reset, RuntimeError};
 use crate::config::ProcessingGuarantee;
-use crate::{StreamsConfig, Topology};
+use crate::{StreamsConfig, TaskId, Topology};
 
 /// Records taken from the consumer per poll round, at most.
 const POLL_BATCH: usize = 2_000;
@@ -193,9 +193,10 @@ impl ClientContext for RebalanceListener {
 }
 
 impl ConsumerContext for RebalanceListener {
-    /// rdkafka's eager rebalance (our consumers use the range assignor), with the start
-    /// offsets of an assignment's partitions set by their sources' offset reset policies
-    /// first.
+    /// rdkafka's rebalance (our consumers use the range assignor), with the start offsets of
+    /// an assignment's partitions set by their sources' offset reset policies first: eager
+    /// under the classic protocol (everything is revoked, then everything assigned), and
+    /// incremental under KIP-848's (only what moves is revoked or assigned).
     fn rebalance(
         &self,
         consumer: &BaseConsumer<Self>,
@@ -217,8 +218,10 @@ impl ConsumerContext for RebalanceListener {
             _ => Rebalance::Error(KafkaError::Rebalance(err.into())),
         };
         self.pre_rebalance(consumer, &rebalance);
-        let done = match err {
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => consumer.assign(assignment),
+        let done = match (&rebalance, incremental(consumer)) {
+            (Rebalance::Assign(assignment), false) => consumer.assign(assignment),
+            (Rebalance::Assign(assignment), true) => consumer.incremental_assign(assignment),
+            (Rebalance::Revoke(revoked), true) => consumer.incremental_unassign(revoked),
             _ => consumer.unassign(),
         };
         if let Err(error) = done {
@@ -228,12 +231,25 @@ impl ConsumerContext for RebalanceListener {
     }
 
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(revoked) = rebalance {
-            let _span =
-                tracing::info_span!("rebalance", thread = self.index, revoked = ?partitions(revoked))
-                    .entered();
-            self.shared.set_phase(self.index, Phase::Rebalancing);
-            with_current(|state| state.revoke(consumer));
+        match rebalance {
+            Rebalance::Revoke(revoked) => {
+                let _span = tracing::info_span!(
+                    "rebalance", thread = self.index, revoked = ?partitions(revoked)
+                )
+                .entered();
+                if incremental(consumer) {
+                    // The tasks that stay keep processing: the thread goes on running.
+                    with_current(|state| state.revoke(consumer, Some(revoked)));
+                } else {
+                    self.shared.set_phase(self.index, Phase::Rebalancing);
+                    with_current(|state| state.revoke(consumer, None));
+                }
+            }
+            // New tasks restore before they process, as after an eager rebalance.
+            Rebalance::Assign(assignment) if assignment.count() > 0 => {
+                self.shared.set_phase(self.index, Phase::Rebalancing);
+            }
+            _ => {}
         }
     }
 
@@ -372,12 +388,30 @@ impl ThreadState {
 
     /// Partitions are leaving: commit and close every task (a task that comes back finds
     /// its state on disk). If the commit fails, the tasks close dirty.
-    fn revoke<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) {
+    fn revoke<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        revoked: Option<&TopicPartitionList>,
+    ) {
+        // Eager: every task leaves. Incremental: those of the revoked partitions only; the
+        // commit still covers all, which is allowed and keeps one commit path.
+        let leaving = revoked.map(|r| self.tasks.ids_of(r));
+        let leaves = |id: TaskId| leaving.as_ref().is_none_or(|l| l.contains(&id));
+        let gone: HashSet<(String, i32)> = revoked.map_or_else(HashSet::new, |r| {
+            r.elements()
+                .iter()
+                .map(|e| (e.topic().to_owned(), e.partition()))
+                .collect()
+        });
+        let forget = |committed: &mut HashMap<(String, i32), i64>| match revoked {
+            None => committed.clear(),
+            Some(_) => committed.retain(|partition, _| !gone.contains(partition)),
+        };
         if self.failure.is_none() {
             match self.commit(consumer) {
                 Ok(()) => {
-                    self.tasks.close_clean();
-                    self.committed.clear();
+                    self.tasks.close_clean_where(leaves);
+                    forget(&mut self.committed);
                     return;
                 }
                 Err(error) if migrated(&error) => {
@@ -390,8 +424,8 @@ impl ThreadState {
             }
         }
         let _ = self.collector.abort();
-        self.tasks.close_dirty();
-        self.committed.clear();
+        self.tasks.close_dirty_where(leaves);
+        forget(&mut self.committed);
     }
 
     /// Exactly-once recovery: aborts the open transaction and rebuilds every task from the
@@ -568,6 +602,14 @@ fn cached_watermarks<C: ConsumerContext>(
         .then_some((low.max(0), high))
 }
 
+/// Whether the consumer's group rebalances incrementally (KIP-848's protocol).
+fn incremental<C: ConsumerContext>(consumer: &BaseConsumer<C>) -> bool {
+    matches!(
+        consumer.rebalance_protocol(),
+        rdkafka::consumer::RebalanceProtocol::Cooperative
+    )
+}
+
 /// Whether `error` says the group has moved on (a rebalance started, or this member's
 /// generation is over): the thread's tasks may already belong to another member, so they
 /// close without committing and the thread waits for its new assignment.
@@ -582,6 +624,8 @@ fn migrated(error: &RuntimeError) -> bool {
                     | Code::IllegalGeneration
                     | Code::UnknownMemberId
                     | Code::FencedInstanceId
+                    | Code::FencedMemberEpoch
+                    | Code::StaleMemberEpoch
             ),
             ..
         }
@@ -732,7 +776,15 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
             query(&st.tasks);
         }
         if let Err(error) = st.step(&consumer, &mut last_commit, commit_interval) {
-            if migrated(&error) {
+            if migrated(&error) && incremental(&consumer) {
+                // An incremental rebalance does not assign again the partitions the thread
+                // keeps: their tasks are rebuilt from the last commit at once.
+                tracing::warn!(%error, "commit refused: rebuilding the tasks from the last commit");
+                if let Err(error) = st.rewind(&consumer) {
+                    break Err(error);
+                }
+                last_commit = Instant::now();
+            } else if migrated(&error) {
                 // Records since the last commit are processed again by whoever gets the
                 // partitions (at-least-once), or were never committed (exactly-once).
                 tracing::warn!(%error, "commit refused: closing the tasks until the rebalance assigns them");
