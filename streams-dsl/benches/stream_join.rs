@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{peak_rss_mb, workload_key, workload_value, WorkloadValue};
+use common::{peak_rss_mb, thread_cpu, workload_key, workload_value, WorkloadValue};
 
 use std::process::Command;
 use std::sync::Arc;
@@ -27,6 +27,8 @@ const RIGHT_DELAY: i64 = 500;
 
 struct Outcome {
     busy: Duration,
+    /// The CPU time of the same spans (see `thread_cpu`).
+    cpu: Duration,
     rows: u64,
     sum: i128,
 }
@@ -65,6 +67,7 @@ fn run(engine: StoreEngine, n: u64) -> Outcome {
 
     let mut outcome = Outcome {
         busy: Duration::ZERO,
+        cpu: Duration::ZERO,
         rows: 0,
         sum: 0,
     };
@@ -73,7 +76,7 @@ fn run(engine: StoreEngine, n: u64) -> Outcome {
     while i < n {
         let end = (i + BATCH).min(n);
         let (left, right) = (records(i, end, 0), records(i, end, RIGHT_DELAY));
-        let start = Instant::now();
+        let (start, cpu_start) = (Instant::now(), thread_cpu());
         task.add_records("left", left).expect("known topic");
         task.add_records("right", right).expect("known topic");
         while task.process_next().expect("processing succeeds") {}
@@ -82,6 +85,7 @@ fn run(engine: StoreEngine, n: u64) -> Outcome {
             task.commit(changelogs.clone()).expect("commit");
         }
         outcome.busy += start.elapsed();
+        outcome.cpu += thread_cpu().saturating_sub(cpu_start);
         drain(&mut task, &mut outcome, &mut changelogs);
         i = end;
     }
@@ -146,13 +150,15 @@ fn main() {
         );
         assert_eq!(o.sum, expected_sum, "the joined values sum to N(N-1)");
         println!(
-            "RESULT {{\"workload\":\"W7\",\"n\":{n},\"variant\":\"{}\",\"run_s\":{:.3},\"rec_per_s\":{:.0},\"peak_rss_mb\":{:.1},\"rows\":{},\"sum\":{}}}",
+            "RESULT {{\"workload\":\"W7\",\"n\":{n},\"variant\":\"{}\",\"run_s\":{:.3},\"rec_per_s\":{:.0},\"peak_rss_mb\":{:.1},\"rows\":{},\"sum\":{},\"cpu_s\":{:.3},\"rec_per_cpu_s\":{:.0}}}",
             label(engine),
             o.busy.as_secs_f64(),
             (2 * n) as f64 / o.busy.as_secs_f64(),
             peak_rss_mb(),
             o.rows,
-            o.sum
+            o.sum,
+            o.cpu.as_secs_f64(),
+            (2 * n) as f64 / o.cpu.as_secs_f64(),
         );
         return;
     }

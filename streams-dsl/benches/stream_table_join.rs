@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{event_time, peak_rss_mb, workload_key, workload_value, WorkloadValue};
+use common::{event_time, peak_rss_mb, thread_cpu, workload_key, workload_value, WorkloadValue};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +24,8 @@ const TABLE_ROWS: u64 = 10_000;
 
 struct Outcome {
     busy: Duration,
+    /// The CPU time of the same spans (see `thread_cpu`).
+    cpu: Duration,
     rows: u64,
     sum: i128,
 }
@@ -63,7 +65,7 @@ fn run(n: u64) -> Outcome {
     task.flush_caches().expect("flush");
     task.drain_output_with(|_| {});
 
-    let (mut busy, mut rows, mut sum) = (Duration::ZERO, 0u64, 0i128);
+    let (mut busy, mut cpu, mut rows, mut sum) = (Duration::ZERO, Duration::ZERO, 0u64, 0i128);
     let mut i = 0;
     while i < n {
         let end = (i + BATCH).min(n);
@@ -76,7 +78,7 @@ fn run(n: u64) -> Outcome {
                 headers: Headers::new(),
             })
             .collect();
-        let start = Instant::now();
+        let (start, cpu_start) = (Instant::now(), thread_cpu());
         task.add_records("events", batch).expect("known topic");
         while task.process_next().expect("processing succeeds") {}
         if end.is_multiple_of(COMMIT_EVERY) || end == n {
@@ -98,9 +100,15 @@ fn run(n: u64) -> Outcome {
             }
         });
         busy += start.elapsed();
+        cpu += thread_cpu().saturating_sub(cpu_start);
         i = end;
     }
-    Outcome { busy, rows, sum }
+    Outcome {
+        busy,
+        cpu,
+        rows,
+        sum,
+    }
 }
 
 fn main() {
@@ -122,11 +130,13 @@ fn main() {
     assert_eq!(o.rows, n, "one joined row per stream record");
     assert_eq!(o.sum, expected_sum, "the joined values' sum");
     println!(
-        "RESULT {{\"workload\":\"W6\",\"n\":{n},\"variant\":\"rocksdb\",\"run_s\":{:.3},\"rec_per_s\":{:.0},\"peak_rss_mb\":{:.1},\"rows\":{},\"sum\":{},\"keys\":{TABLE_ROWS}}}",
+        "RESULT {{\"workload\":\"W6\",\"n\":{n},\"variant\":\"rocksdb\",\"run_s\":{:.3},\"rec_per_s\":{:.0},\"peak_rss_mb\":{:.1},\"rows\":{},\"sum\":{},\"keys\":{TABLE_ROWS},\"cpu_s\":{:.3},\"rec_per_cpu_s\":{:.0}}}",
         o.busy.as_secs_f64(),
         n as f64 / o.busy.as_secs_f64(),
         peak_rss_mb(),
         o.rows,
-        o.sum
+        o.sum,
+        o.cpu.as_secs_f64(),
+        n as f64 / o.cpu.as_secs_f64(),
     );
 }

@@ -41,6 +41,7 @@ impl KeyIndex {
 
     /// The hash of `bytes`: 8 bytes at a time, multiplied and rotated, then mixed as
     /// MurmurHash3's finalizer mixes.
+    #[inline]
     pub fn hash(&self, bytes: &[u8]) -> u64 {
         const MULTIPLIER: u64 = 0x9E37_79B9_7F4A_7C15;
         let mut h = self.seed ^ (bytes.len() as u64).wrapping_mul(MULTIPLIER);
@@ -175,6 +176,7 @@ pub enum KeyBytes {
 
 impl KeyBytes {
     /// A copy of `bytes`.
+    #[inline]
     pub fn new(bytes: &[u8]) -> Self {
         if bytes.len() <= INLINE {
             let mut inline = [0; INLINE];
@@ -188,11 +190,46 @@ impl KeyBytes {
         }
     }
 
+    /// A copy of `bytes` if they fit inline (no allocation), else `None`.
+    #[inline]
+    pub fn inline(bytes: &[u8]) -> Option<Self> {
+        (bytes.len() <= INLINE).then(|| Self::new(bytes))
+    }
+
+    /// Whether these are the bytes `key`, given as a slice and, if short, as its inline
+    /// copy ([`KeyBytes::inline`]), which compares as machine words.
+    #[inline]
+    pub fn matches(&self, key: &[u8], inline: Option<&KeyBytes>) -> bool {
+        match inline {
+            Some(probe) => self.same_as(probe),
+            None => self.as_slice() == key,
+        }
+    }
+
     /// The bytes.
+    #[inline]
     pub fn as_slice(&self) -> &[u8] {
         match self {
             KeyBytes::Inline { len, bytes } => &bytes[..*len as usize],
             KeyBytes::Heap(bytes) => bytes,
+        }
+    }
+
+    /// Whether `self` and `other` are the same bytes. Short keys compare as three machine
+    /// words (their unused bytes are zeros), without a call to `memcmp`: a lookup per record
+    /// compares a key this way against the one it finds in its table.
+    #[inline]
+    pub fn same_as(&self, other: &KeyBytes) -> bool {
+        match (self, other) {
+            (
+                KeyBytes::Inline { len, bytes },
+                KeyBytes::Inline {
+                    len: other_len,
+                    bytes: other_bytes,
+                },
+            ) => len == other_len && words(bytes) == words(other_bytes),
+            (KeyBytes::Heap(bytes), KeyBytes::Heap(other_bytes)) => bytes == other_bytes,
+            _ => false,
         }
     }
 
@@ -203,6 +240,16 @@ impl KeyBytes {
             KeyBytes::Heap(bytes) => bytes.len() + 16,
         }
     }
+}
+
+/// Inline bytes as two overlapping words (bytes 0..16 and 14..22).
+#[inline]
+fn words(bytes: &[u8; INLINE]) -> (u128, u64) {
+    let mut low = [0u8; 16];
+    low.copy_from_slice(&bytes[..16]);
+    let mut high = [0u8; 8];
+    high.copy_from_slice(&bytes[INLINE - 8..]);
+    (u128::from_ne_bytes(low), u64::from_ne_bytes(high))
 }
 
 #[cfg(test)]
@@ -239,6 +286,35 @@ mod tests {
             let key = KeyBytes::new(&bytes);
             assert_eq!(key.as_slice(), bytes.as_slice());
             assert_eq!(key.heap_bytes() > 0, len > INLINE);
+        }
+    }
+
+    #[test]
+    fn same_as_compares_every_byte_and_the_length() {
+        let keys: Vec<Vec<u8>> = vec![
+            vec![],
+            vec![0],
+            vec![0, 0],
+            b"k1".to_vec(),
+            b"k10".to_vec(),
+            (0..INLINE as u8).collect(),
+            (0..INLINE as u8).rev().collect(),
+            (0..INLINE as u8 + 1).collect(),
+            (0..40).collect(),
+            (1..41).collect(),
+        ];
+        for a in &keys {
+            for b in &keys {
+                let same = KeyBytes::new(a).same_as(&KeyBytes::new(b));
+                assert_eq!(same, a == b, "{a:?} vs {b:?}");
+            }
+        }
+        // A difference in any single byte is seen.
+        for at in 0..INLINE {
+            let a: Vec<u8> = vec![7; INLINE];
+            let mut b = a.clone();
+            b[at] = 8;
+            assert!(!KeyBytes::new(&a).same_as(&KeyBytes::new(&b)), "byte {at}");
         }
     }
 }

@@ -87,8 +87,11 @@ impl<T> Lru<T> {
 
     fn find(&self, hash: u64, key: &[u8]) -> Option<usize> {
         let slots = &self.slots;
+        let inline = KeyBytes::inline(key);
         self.index.find(hash, |i| {
-            slots[i].as_ref().is_some_and(|s| s.key.as_slice() == key)
+            slots[i]
+                .as_ref()
+                .is_some_and(|s| s.key.matches(key, inline.as_ref()))
         })
     }
 

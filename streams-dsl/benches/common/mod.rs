@@ -18,6 +18,16 @@ pub fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// The CPU time the calling thread has had so far (`/proc/thread-self/schedstat`), or zero
+/// where that cannot be read. On a machine shared with other work, a run's CPU time varies
+/// less than its wall time, which includes the time the thread waited for a core.
+pub fn thread_cpu() -> std::time::Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(std::time::Duration::ZERO, std::time::Duration::from_nanos)
+}
+
 /// WORKLOADS.md's key of record `i`: `"k" + (i·7919 mod keys)`.
 pub fn workload_key(i: u64, keys: u64) -> String {
     format!("k{}", (i * 7919) % keys)

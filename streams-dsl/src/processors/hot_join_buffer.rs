@@ -27,21 +27,18 @@ use streams_core::{CacheBudget, ProcessorError, StateError, WindowStore};
 
 use streams_core::state::key_index::{KeyBytes, KeyIndex};
 
+use super::key_queue::{HotRecord, KeyQueue};
+
 /// Where a key's records are in the buffer.
 type KeyId = usize;
 
-/// One buffered record of a key.
-struct HotRecord<V> {
-    time: i64,
-    value: V,
-}
-
 /// The hot records of one key, by time (arrival order within a time), beside the key's
-/// bytes: a lookup compares the bytes and finds the queue in one cache line.
+/// bytes: a lookup compares the bytes and finds the queue, and a single record, in one
+/// cache line.
 #[repr(align(64))]
 struct KeyRecords<V> {
     bytes: KeyBytes,
-    records: VecDeque<HotRecord<V>>,
+    records: KeyQueue<V>,
 }
 
 /// What a key costs besides its records: its slot, its bytes if not inline, and its share
@@ -83,8 +80,10 @@ pub(crate) struct HotJoinBuffer<V> {
     budget: CacheBudget,
     /// The bytes this buffer holds against `budget`.
     held: usize,
-    /// Reused buffers: a key's bytes, encoded lists and their spans, a list of values.
+    /// Reused buffers: a key's bytes (and their inline copy, for short keys), encoded
+    /// lists and their spans, a list of values.
     key_buf: Vec<u8>,
+    key_inline: Option<KeyBytes>,
     arena: Vec<u8>,
     spans: Vec<Range<usize>>,
     list: Vec<V>,
@@ -118,6 +117,7 @@ impl<V: Clone + 'static> HotJoinBuffer<V> {
             budget: store.cache_budget().unwrap_or_else(|| CacheBudget::new(0)),
             held: 0,
             key_buf: Vec::new(),
+            key_inline: None,
             arena: Vec::new(),
             spans: Vec::new(),
             list: Vec::new(),
@@ -167,7 +167,7 @@ impl<V: Clone + 'static> HotJoinBuffer<V> {
             return Ok(false);
         }
         self.expire();
-        store.key_bytes_into(key, &mut self.key_buf)?;
+        self.load_key(store, key)?;
         if time < self.hot_from {
             return self.put_stored(store, time, value);
         }
@@ -175,13 +175,8 @@ impl<V: Clone + 'static> HotJoinBuffer<V> {
         let live = self.live_from();
         let trimmed = {
             let records = &mut self.entry(id).records;
-            let trimmed = trim(records, live);
-            if records.back().is_none_or(|r| r.time <= time) {
-                records.push_back(HotRecord { time, value });
-            } else {
-                let at = records.partition_point(|r| r.time <= time);
-                records.insert(at, HotRecord { time, value });
-            }
+            let trimmed = records.trim(live);
+            records.insert(HotRecord { time, value });
             trimmed
         };
         self.refund(trimmed * record_cost::<V>());
@@ -231,11 +226,24 @@ impl<V: Clone + 'static> HotJoinBuffer<V> {
             .expect("a key id names a live key until it is swept")
     }
 
+    /// Reads the bytes of `key` into `key_buf` (and `key_inline`).
+    fn load_key<K>(&mut self, store: &WindowStore<K, Vec<V>>, key: &K) -> Result<(), StateError> {
+        store.key_bytes_into(key, &mut self.key_buf)?;
+        self.key_inline = KeyBytes::inline(&self.key_buf);
+        Ok(())
+    }
+
     /// The place of the key in `key_buf`, if it has one.
     fn find_key(&self) -> Option<KeyId> {
-        let (keys, key) = (&self.keys, self.key_buf.as_slice());
+        let (keys, key, inline) = (
+            &self.keys,
+            self.key_buf.as_slice(),
+            self.key_inline.as_ref(),
+        );
         self.index.find(self.index.hash(key), |id| {
-            keys[id].as_ref().is_some_and(|e| e.bytes.as_slice() == key)
+            keys[id]
+                .as_ref()
+                .is_some_and(|e| e.bytes.matches(key, inline))
         })
     }
 
@@ -248,7 +256,7 @@ impl<V: Clone + 'static> HotJoinBuffer<V> {
         self.charge(key_cost::<V>(&bytes));
         let entry = KeyRecords {
             bytes,
-            records: VecDeque::new(),
+            records: KeyQueue::default(),
         };
         let id = match self.free.pop() {
             Some(id) => {
@@ -302,10 +310,9 @@ impl<V: Clone + 'static> HotJoinBuffer<V> {
             let records = keys[id].as_ref().map(|e| &e.records);
             list.clear();
             if let Some(records) = records {
-                let at = records.partition_point(|r| r.time < time);
                 list.extend(
                     records
-                        .range(at..)
+                        .since(time)
                         .take_while(|r| r.time == time)
                         .map(|r| r.value.clone()),
                 );
@@ -347,7 +354,7 @@ impl<V: Clone + 'static> HotJoinBuffer<V> {
                 self.by_time.pop_front();
                 let mut dropped = 0;
                 if let Some(entry) = self.keys[id].as_mut() {
-                    dropped = trim(&mut entry.records, live);
+                    dropped = entry.records.trim(live);
                     debug_assert_eq!(entry.records.front().map(|r| r.time), Some(t));
                     dropped += entry.records.pop_front().map_or(0, |_| 1);
                 }
@@ -365,7 +372,7 @@ impl<V: Clone + 'static> HotJoinBuffer<V> {
             let Some(entry) = self.keys[id].as_mut() else {
                 continue;
             };
-            let trimmed = trim(&mut entry.records, live);
+            let trimmed = entry.records.trim(live);
             self.refund(trimmed * record_cost::<V>());
             let Some(entry) = self.keys[id].take_if(|e| e.records.is_empty()) else {
                 continue;
@@ -402,7 +409,7 @@ impl<V: Clone + 'static> HotJoinBuffer<V> {
                 return Ok(());
             }
         }
-        store.key_bytes_into(key, &mut self.key_buf)?;
+        self.load_key(store, key)?;
         let Some(id) = self.find_key() else {
             return Ok(());
         };
@@ -410,29 +417,18 @@ impl<V: Clone + 'static> HotJoinBuffer<V> {
         let Some(entry) = self.keys[id].as_mut() else {
             return Ok(());
         };
-        let trimmed = trim(&mut entry.records, live);
+        let trimmed = entry.records.trim(live);
         let lowest = from.max(self.hot_from);
-        let at = entry.records.partition_point(|r| r.time < lowest);
         out.extend(
             entry
                 .records
-                .range(at..)
+                .since(lowest)
                 .take_while(|r| r.time <= to)
                 .map(|r| (r.time, r.value.clone())),
         );
         self.refund(trimmed * record_cost::<V>());
         Ok(())
     }
-}
-
-/// Drops the expired records at the front of a key's queue; returns how many.
-fn trim<V>(records: &mut VecDeque<HotRecord<V>>, live: i64) -> usize {
-    let mut trimmed = 0;
-    while records.front().is_some_and(|r| r.time < live) {
-        records.pop_front();
-        trimmed += 1;
-    }
-    trimmed
 }
 
 impl<V> Drop for HotJoinBuffer<V> {

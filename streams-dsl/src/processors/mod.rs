@@ -10,6 +10,7 @@ pub(crate) mod hot_join_buffer;
 pub(crate) mod hot_windows;
 pub(crate) mod join;
 pub(crate) mod join_buffer;
+pub(crate) mod key_queue;
 pub(crate) mod latest_sessions;
 pub(crate) mod murmur3;
 pub(crate) mod pane_emitter;

@@ -385,6 +385,94 @@ where
         Ok(())
     }
 
+    /// Joins `r` with each of its partners, in order; without any, an outer side's record
+    /// waits for one until its window (ending at `to`) closes.
+    fn join_partners(
+        &self,
+        r: Record<K, VThis>,
+        partners: &[(i64, VOther)],
+        to: i64,
+        stream_time: i64,
+        ctx: &mut ProcessorContext<'_, K, VOut>,
+    ) -> Result<(), ProcessorError> {
+        let time = r.timestamp;
+        let Some(((last_partner_time, last_partner), others)) = partners.split_last() else {
+            return self.without_partner(r, to, stream_time, ctx);
+        };
+        let mut previous_time = None;
+        for (other_time, value) in others {
+            self.stop_waiting(&r.key, *other_time, &mut previous_time)?;
+            let pair = (self.side.pair)(Some(&r.value), Some(value));
+            self.forward(&r.key, pair, time.max(*other_time), &r.headers, ctx)?;
+        }
+        self.stop_waiting(&r.key, *last_partner_time, &mut previous_time)?;
+        // The last result takes the record's key and headers: no copy of them.
+        let Record {
+            key,
+            value,
+            headers,
+            ..
+        } = r;
+        let pair = (self.side.pair)(Some(&value), Some(last_partner));
+        match (self.joiner)(&key, pair.0, pair.1) {
+            Some(value) => ctx.forward(Record {
+                key,
+                value,
+                timestamp: time.max(*last_partner_time),
+                headers,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// A partner of `key` at `other_time` has found a match: it is no longer waiting to be
+    /// emitted alone (checked once per time: `previous_time` is the partner time before).
+    fn stop_waiting(
+        &self,
+        key: &K,
+        other_time: i64,
+        previous_time: &mut Option<i64>,
+    ) -> Result<(), ProcessorError> {
+        let seen = previous_time.replace(other_time) == Some(other_time);
+        let Some(store) = self.unjoined.as_ref().filter(|_| !seen) else {
+            return Ok(());
+        };
+        let waiting = UnjoinedKey {
+            time: other_time,
+            side: match self.side.side {
+                JoinSide::Left => JoinSide::Right,
+                JoinSide::Right => JoinSide::Left,
+            },
+            key: key.clone(),
+        };
+        if store.get(&waiting)?.is_some() {
+            store.put_at(&waiting, None, other_time)?;
+        }
+        Ok(())
+    }
+
+    /// A record that found no partner: an outer side's is emitted alone once its window
+    /// closes (now, if it closed already).
+    fn without_partner(
+        &self,
+        r: Record<K, VThis>,
+        to: i64,
+        stream_time: i64,
+        ctx: &mut ProcessorContext<'_, K, VOut>,
+    ) -> Result<(), ProcessorError> {
+        let time = r.timestamp;
+        if self.spec.outer {
+            if self.unjoined.is_none() || to < stream_time {
+                // Its window closed already (it arrived out of order): nothing can join it.
+                let pair = (self.side.pair)(Some(&r.value), None);
+                self.forward(&r.key, pair, time, &r.headers, ctx)?;
+            } else {
+                self.wait_for_partner(r)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Keeps `r` in the shared store until its window closes.
     fn wait_for_partner(&self, r: Record<K, VThis>) -> Result<(), ProcessorError> {
         let Some(store) = &self.unjoined else {
@@ -467,43 +555,10 @@ where
             hot.fetch(other, &r.key, from, to, &mut partners)?;
         }
         let to = time.saturating_add(self.after).max(0);
-        let mut last_time = None;
-        for (other_time, value) in &partners {
-            if let Some(store) = self
-                .unjoined
-                .as_ref()
-                .filter(|_| last_time != Some(*other_time))
-            {
-                // The partner has found a match: it is no longer waiting to be emitted alone.
-                let waiting = UnjoinedKey {
-                    time: *other_time,
-                    side: match self.side.side {
-                        JoinSide::Left => JoinSide::Right,
-                        JoinSide::Right => JoinSide::Left,
-                    },
-                    key: r.key.clone(),
-                };
-                if store.get(&waiting)?.is_some() {
-                    store.put_at(&waiting, None, *other_time)?;
-                }
-            }
-            last_time = Some(*other_time);
-            let pair = (self.side.pair)(Some(&r.value), Some(value));
-            self.forward(&r.key, pair, time.max(*other_time), &r.headers, ctx)?;
-        }
-        let unmatched = partners.is_empty();
+        let result = self.join_partners(r, &partners, to, stream_time, ctx);
         partners.clear();
         self.partners = partners;
-        if self.spec.outer && unmatched {
-            if self.unjoined.is_none() || to < stream_time {
-                // Its window closed already (it arrived out of order): nothing can join it.
-                let pair = (self.side.pair)(Some(&r.value), None);
-                self.forward(&r.key, pair, time, &r.headers, ctx)?;
-            } else {
-                self.wait_for_partner(r)?;
-            }
-        }
-        Ok(())
+        result
     }
 
     /// A watermark that a rule for quiet inputs raised past the join's stream time moves it
