@@ -170,6 +170,7 @@ pub struct StreamsConfig {
     pub(crate) windowed_aggregation_emit_interval: Option<std::time::Duration>,
     kafka: KafkaSettings,
     metrics_endpoint: Option<std::net::SocketAddr>,
+    application_server: Option<crate::HostInfo>,
     metrics_recording_level: MetricsRecordingLevel,
 }
 
@@ -277,6 +278,7 @@ impl StreamsConfig {
             windowed_aggregation_emit_interval: None,
             kafka: KafkaSettings::default(),
             metrics_endpoint: None,
+            application_server: None,
             metrics_recording_level: MetricsRecordingLevel::Info,
         }
     }
@@ -708,6 +710,28 @@ impl StreamsConfig {
     /// Where the metrics are served, if they are.
     pub fn metrics_endpoint_value(&self) -> Option<std::net::SocketAddr> {
         self.metrics_endpoint
+    }
+
+    /// The `host:port` at which this instance answers the queries of other instances (Kafka
+    /// Streams' `application.server`; served by the user's own server). The instances then
+    /// tell each other where their tasks run, and
+    /// [`KafkaStreams::query_metadata_for_key`](crate::runtime::KafkaStreams::query_metadata_for_key)
+    /// names the instance that holds a key.
+    ///
+    /// ```
+    /// use streams_core::{HostInfo, StreamsConfig};
+    ///
+    /// let server = HostInfo::parse("orders-1.internal:8080").expect("host:port");
+    /// let config = StreamsConfig::new("orders").application_server(server);
+    /// ```
+    pub fn application_server(mut self, server: crate::HostInfo) -> Self {
+        self.application_server = Some(server);
+        self
+    }
+
+    /// Where this instance answers queries, if it does.
+    pub fn application_server_value(&self) -> Option<&crate::HostInfo> {
+        self.application_server.as_ref()
     }
 
     /// Sets which metrics are recorded (Kafka Streams' `metrics.recording.level`; default

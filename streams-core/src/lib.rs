@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod handlers;
 mod headers;
+mod host_info;
 mod partitioner;
 pub mod processor;
 mod properties;
@@ -35,6 +36,7 @@ pub use handlers::{
     ProductionExceptionHandler,
 };
 pub use headers::{Header, Headers};
+pub use host_info::HostInfo;
 pub use partitioner::StreamPartitioner;
 pub use processor::{
     FixedKey, FixedKeyProcessor, FixedKeyProcessorContext, FixedKeyRecord, Processor,

@@ -93,7 +93,6 @@ fn unsupported_hint(key: &str) -> Option<&'static str> {
             "; serdes are chosen by type: register them with `StreamsBuilder::with_serde`"
         }
         "topology.optimization" => "; the DSL builds an optimized topology already",
-        "application.server" => "; interactive queries are answered in process",
         _ => return None,
     })
 }
@@ -114,6 +113,7 @@ impl StreamsConfig {
     /// | `state.cleanup.delay.ms` | [`state_cleanup_delay`](Self::state_cleanup_delay) |
     /// | `metrics.recording.level` | [`metrics_recording_level`](Self::metrics_recording_level): `INFO`, `DEBUG` (`TRACE` as `DEBUG`) |
     /// | `group.instance.id` | [`group_instance_id`](Self::group_instance_id) (static membership; each thread adds its index) |
+    /// | `application.server` | [`application_server`](Self::application_server) (`host:port`) |
     /// | `group.protocol` | [`group_protocol`](Self::group_protocol) (`classic` or `consumer`; differs: Kafka Streams' `streams` protocol is not offered) |
     /// | `buffered.records.per.partition` | [`buffered_records_per_partition`](Self::buffered_records_per_partition) |
     /// | `replication.factor` | [`replication_factor`](Self::replication_factor) (-1: the broker's default) |
@@ -242,6 +242,10 @@ impl StreamsConfig {
                 value,
                 "a number of records, 1 or more",
             )?),
+            "application.server" => match crate::HostInfo::parse(v) {
+                Some(server) => self.application_server(server),
+                None => return Err(invalid(key, value, "host:port")),
+            },
             "replication.factor" => {
                 let factor: i32 = number(key, value, "-1 or a replica count, 1 or more")?;
                 if factor == 0 || factor < -1 {

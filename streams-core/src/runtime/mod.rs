@@ -12,6 +12,7 @@ mod control;
 mod embedded;
 mod error;
 mod global;
+mod membership;
 mod messages;
 pub mod metrics;
 mod offset_reset;
@@ -34,6 +35,7 @@ use std::time::{Duration, Instant};
 pub use collector::SendInterceptor;
 pub use embedded::EmbeddedKafka;
 pub use error::RuntimeError;
+pub use membership::{HostInfo, KeyQueryMetadata, StreamsMetadata};
 pub use restore_listener::{LoggingRestoreListener, StateRestoreListener};
 pub use shared::{ErrorResponse, RuntimeMetrics, State};
 pub use topics::{AdminTopicCreator, InternalTopic, TopicCreator};
@@ -82,6 +84,8 @@ pub struct KafkaStreams {
     threads: Mutex<Vec<JoinHandle<()>>>,
     /// What every stream thread starts with (but its index), once started.
     thread_setup: Mutex<Option<ThreadSetup>>,
+    /// Where the application's instances run their tasks (with an `application.server`).
+    directory: Arc<membership::Directory>,
 }
 
 impl KafkaStreams {
@@ -100,6 +104,7 @@ impl KafkaStreams {
             restore_listener: Arc::new(LoggingRestoreListener::default()),
             threads: Mutex::new(Vec::new()),
             thread_setup: Mutex::new(None),
+            directory: Arc::default(),
         }
     }
 
@@ -242,6 +247,113 @@ impl KafkaStreams {
         Ok(results)
     }
 
+    /// Where `key` of store `store` lives (Kafka Streams' `queryMetadataForKey`): the
+    /// instance whose task holds it, by its `application.server`, and the key's partition.
+    /// `key_serde` encodes the key as the store's input topic carries it (the partition is
+    /// its murmur2 hash, as Kafka's producer computes it). `None` while no live instance
+    /// claims the key's task (during a rebalance, or before the instances' records are read).
+    ///
+    /// Needs [`StreamsConfig::application_server`] on every instance; the user's own server
+    /// answers the remote queries (with [`get`](Self::get) or [`query`](Self::query) there).
+    ///
+    /// ```no_run
+    /// # use streams_core::runtime::KafkaStreams;
+    /// # use streams_core::Serdes;
+    /// # fn route(streams: &KafkaStreams) -> Result<(), streams_core::runtime::RuntimeError> {
+    /// if let Some(owner) =
+    ///     streams.query_metadata_for_key("word-counts", &"kafka".to_string(), &*Serdes::string())?
+    /// {
+    ///     println!("ask http://{}/counts/kafka", owner.active_host);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn query_metadata_for_key<K>(
+        &self,
+        store: &str,
+        key: &K,
+        key_serde: &dyn crate::Serializer<K>,
+    ) -> Result<Option<KeyQueryMetadata>, RuntimeError> {
+        let application_id = self.config.application_id();
+        let subtopology = self
+            .topology
+            .subtopology_ids()
+            .into_iter()
+            .find(|&id| {
+                self.topology
+                    .subtopology_stores(id)
+                    .iter()
+                    .any(|s| s == store)
+            })
+            .ok_or_else(|| crate::StreamsError::UnknownStore(store.to_owned()))?;
+        let partitions = self
+            .thread_setup
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .and_then(|setup| {
+                let topics = self.topology.source_topics(subtopology, application_id);
+                topics
+                    .iter()
+                    .find_map(|t| setup.partition_counts.get(t).copied())
+                    .map(|n| (topics[0].clone(), n))
+            });
+        let Some((topic, partitions)) = partitions else {
+            return Err(RuntimeError::IllegalState {
+                operation: "find the owner of a key (not started)",
+                state: self.state(),
+            });
+        };
+        self.require_application_server()?;
+        let bytes = key_serde
+            .to_bytes(&topic, key)
+            .map_err(|source| crate::StreamsError::Serde { topic, source })?
+            .unwrap_or_default();
+        let partition = crate::partitioner::default_partition(&bytes, partitions);
+        let task = crate::TaskId {
+            subtopology,
+            partition,
+        };
+        let owner = self
+            .directory
+            .live(membership::now_ms())
+            .into_iter()
+            .find(|(_, tasks)| tasks.contains(&task));
+        Ok(owner.map(|(host, _)| KeyQueryMetadata {
+            active_host: host,
+            standby_hosts: Vec::new(),
+            partition,
+        }))
+    }
+
+    /// Every live instance of the application: where it answers queries, its tasks and
+    /// their stores (Kafka Streams' `metadataForAllStreamsClients`). Needs
+    /// [`StreamsConfig::application_server`].
+    pub fn all_metadata(&self) -> Result<Vec<StreamsMetadata>, RuntimeError> {
+        self.require_application_server()?;
+        let mut all: Vec<StreamsMetadata> = self
+            .directory
+            .live(membership::now_ms())
+            .into_iter()
+            .map(|(host, tasks)| StreamsMetadata {
+                host,
+                state_store_names: tasks
+                    .iter()
+                    .flat_map(|t| self.topology.subtopology_stores(t.subtopology))
+                    .collect(),
+                tasks,
+            })
+            .collect();
+        all.sort_by(|a, b| a.host.cmp(&b.host));
+        Ok(all)
+    }
+
+    fn require_application_server(&self) -> Result<(), RuntimeError> {
+        match self.config.application_server_value() {
+            Some(_) => Ok(()),
+            None => Err(crate::ConfigError::Missing("application.server").into()),
+        }
+    }
+
     /// The value of `key` in this instance's key-value store `store`, if a local task holds
     /// it (see [`query`](Self::query)).
     pub fn get<K, V>(&self, store: &str, key: K) -> Result<Option<V>, RuntimeError>
@@ -299,6 +411,14 @@ impl KafkaStreams {
                 configs: vec![("cleanup.policy".into(), "delete".into())],
             });
         }
+        let directory = membership::directory_topic(application_id);
+        if self.config.application_server_value().is_some() && !existing.contains_key(&directory) {
+            plan.missing.push(InternalTopic {
+                name: directory,
+                partitions: 1,
+                configs: vec![("cleanup.policy".into(), "compact".into())],
+            });
+        }
         if !plan.missing.is_empty() {
             tracing::info!(topics = ?plan.missing.iter().map(|t| &t.name).collect::<Vec<_>>(), "creating internal topics");
             self.topic_creator.create_topics(&plan.missing)?;
@@ -329,6 +449,15 @@ impl KafkaStreams {
             &self.config,
             Arc::clone(&self.shared),
         )?);
+        if let Some(server) = self.config.application_server_value() {
+            handles.push(membership::start(
+                &self.config,
+                Arc::clone(&self.shared),
+                instance_id.clone(),
+                server.clone(),
+                Arc::clone(&self.directory),
+            )?);
+        }
         let template = ThreadSetup {
             index: 0,
             instance_id,

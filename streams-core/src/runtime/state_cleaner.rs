@@ -38,6 +38,11 @@ impl TaskDirectories {
         holds.released.remove(&id);
     }
 
+    /// The tasks that the instance's threads hold open (restoring or processing).
+    pub(crate) fn held(&self) -> std::collections::BTreeSet<TaskId> {
+        self.lock().held.iter().copied().collect()
+    }
+
     /// Task `id` was closed: its directory may go once the delay has passed.
     pub(crate) fn release(&self, id: TaskId) {
         let mut holds = self.lock();

@@ -715,6 +715,24 @@ impl Topology {
             .collect()
     }
 
+    /// The names of the (not global) stores that sub-topology `id`'s processors use.
+    pub fn subtopology_stores(&self, id: u32) -> Vec<String> {
+        let groups = self.groups();
+        let Some(members) = groups.get(id as usize) else {
+            return Vec::new();
+        };
+        self.stores
+            .iter()
+            .filter(|s| !s.global)
+            .filter(|s| {
+                members
+                    .iter()
+                    .any(|&i| self.nodes[i].stores.iter().any(|n| n == s.builder.name()))
+            })
+            .map(|s| s.builder.name().to_owned())
+            .collect()
+    }
+
     /// The names of the stores in the topology.
     pub fn store_names(&self) -> Vec<String> {
         self.stores
