@@ -91,13 +91,7 @@ fn decode(value: &[u8], published: i64) -> Option<Member> {
     let tasks = tasks
         .split(',')
         .filter(|t| !t.is_empty())
-        .map(|t| {
-            let (subtopology, partition) = t.split_once('_')?;
-            Some(TaskId {
-                subtopology: subtopology.parse().ok()?,
-                partition: partition.parse().ok()?,
-            })
-        })
+        .map(|t| t.parse().ok())
         .collect::<Option<BTreeSet<TaskId>>>()?;
     Some(Member {
         host: HostInfo::parse(host)?,

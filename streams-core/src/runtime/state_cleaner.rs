@@ -105,11 +105,7 @@ fn modified_ago(path: &Path) -> Duration {
 
 /// A task directory's name, `<sub-topology>_<partition>`, as a task id.
 fn parse_task_id(name: &str) -> Option<TaskId> {
-    let (subtopology, partition) = name.split_once('_')?;
-    Some(TaskId {
-        subtopology: subtopology.parse().ok()?,
-        partition: partition.parse().ok()?,
-    })
+    name.parse().ok()
 }
 
 /// Starts the cleaner thread: every `state_cleanup_delay` (at most every minute, at least

@@ -60,6 +60,22 @@ impl std::fmt::Display for TaskId {
     }
 }
 
+/// Reads a task id as it is displayed (`<subtopology>_<partition>`, as task directories are
+/// named).
+impl std::str::FromStr for TaskId {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let parsed = text.split_once('_').and_then(|(subtopology, partition)| {
+            Some(TaskId {
+                subtopology: subtopology.parse().ok()?,
+                partition: partition.parse().ok()?,
+            })
+        });
+        parsed.ok_or_else(|| format!("`{text}` is not a task id (<subtopology>_<partition>)"))
+    }
+}
+
 /// The record being processed, by its topic's index in the task.
 #[derive(Clone, Copy, Debug)]
 struct CurrentRecord {
