@@ -134,11 +134,16 @@ fn every_instance_knows_which_instance_holds_a_key_before_and_after_a_rebalance(
     assert_eq!(tasks.len(), PARTITIONS as usize, "{all:?}");
     assert!(all.iter().all(|m| m.state_store_names.contains("counts")));
 
-    // A third instance takes some tasks over: the owners move with them.
+    // A third instance takes some tasks over: the owners move with them, and the
+    // rebalances show in the instances' metrics.
+    let rebalanced = a.metrics().rebalances;
+    assert!(rebalanced > 0);
     let c = start(&kafka, Some(7003), dirs[2].path());
     send_round(&kafka);
     let owners = owners_agree(&[(&a, 7001), (&b, 7002), (&c, 7003)], 2);
     assert!(owners.contains(&7003), "{owners:?}");
+    assert!(a.metrics().rebalances > rebalanced);
+    assert!(c.metrics().rebalances > 0);
 
     assert!(matches!(
         a.query_metadata_for_key("no-such-store", &"k0".to_string(), &*Serdes::string()),

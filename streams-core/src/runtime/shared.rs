@@ -65,6 +65,7 @@ pub(crate) struct Metrics {
     commits: AtomicU64,
     restored: AtomicU64,
     rewinds: AtomicU64,
+    rebalances: AtomicU64,
     replaced_threads: AtomicU64,
     skipped_sends: AtomicU64,
     dead_lettered_sends: AtomicU64,
@@ -85,6 +86,10 @@ pub struct RuntimeMetrics {
     pub restored: u64,
     /// Exactly-once transactions aborted, with their tasks rebuilt from the last commit.
     pub rewinds: u64,
+    /// Rebalances that revoked or assigned partitions of a stream thread, summed over the
+    /// threads (an eager rebalance counts twice per thread: the revocation, then the
+    /// assignment; an incremental one once per change).
+    pub rebalances: u64,
     /// Stream threads replaced after an error.
     pub replaced_threads: u64,
     /// Records the producer refused (or the broker rejected) that the production handler
@@ -122,6 +127,9 @@ impl Metrics {
     pub(crate) fn add_rewind(&self) {
         self.rewinds.fetch_add(1, Ordering::Relaxed);
     }
+    pub(crate) fn add_rebalance(&self) {
+        self.rebalances.fetch_add(1, Ordering::Relaxed);
+    }
     pub(crate) fn add_replaced_thread(&self) {
         self.replaced_threads.fetch_add(1, Ordering::Relaxed);
     }
@@ -153,6 +161,7 @@ impl Metrics {
             commits: self.commits.load(Ordering::Relaxed),
             restored: self.restored.load(Ordering::Relaxed),
             rewinds: self.rewinds.load(Ordering::Relaxed),
+            rebalances: self.rebalances.load(Ordering::Relaxed),
             replaced_threads: self.replaced_threads.load(Ordering::Relaxed),
             skipped_sends: self.skipped_sends.load(Ordering::Relaxed),
             dead_lettered_sends: self.dead_lettered_sends.load(Ordering::Relaxed),

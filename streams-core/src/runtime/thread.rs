@@ -217,6 +217,11 @@ impl ConsumerContext for RebalanceListener {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => Rebalance::Revoke(assignment),
             _ => Rebalance::Error(KafkaError::Rebalance(err.into())),
         };
+        if let Rebalance::Assign(partitions) | Rebalance::Revoke(partitions) = &rebalance {
+            if partitions.count() > 0 {
+                self.shared.metrics.add_rebalance();
+            }
+        }
         self.pre_rebalance(consumer, &rebalance);
         let done = match (&rebalance, incremental(consumer)) {
             (Rebalance::Assign(assignment), false) => consumer.assign(assignment),
