@@ -102,6 +102,9 @@ pub mod prelude {
     };
     #[cfg(feature = "rocksdb")]
     pub use streams_core::RocksDbConfig;
+    pub use streams_core::{
+        shrink, Interleaving, Replay, RunReport, Schedule, SimulationDriver, Step,
+    };
     pub use streams_core::{DeadLetterQueue, MetricsRecordingLevel, ProcessingGuarantee};
     pub use streams_core::{
         DefaultSerde, DeserializationHandler, Headers, KeyValueStore, LogAndContinue, LogAndFail,
@@ -115,7 +118,6 @@ pub mod prelude {
         FixedKeyProcessor, FixedKeyProcessorContext, FixedKeyRecord, OffsetReset, StreamPartitioner,
     };
     pub use streams_core::{ProcessingExceptionHandler, ProductionExceptionHandler};
-    pub use streams_core::{RunReport, Schedule, SimulationDriver};
     pub use streams_core::{WallClockWatermark, WatermarkSource};
 }
 
