@@ -564,24 +564,39 @@ fn a_quiet_partition_closes_its_windows_only_with_the_idle_partition_timeout() {
 
 #[test]
 fn the_same_seed_replays_the_same_schedule() {
-    let run = |seed| {
-        let mut driver = SimulationDriver::new(
-            word_count(),
-            StreamsConfig::new("sim"),
-            Schedule::default(),
-            seed,
-        )
-        .unwrap();
+    let pipe = |driver: &mut SimulationDriver| {
         for i in 0..30 {
             driver
                 .pipe("lines", &(), &format!("w{} w{}", i % 5, i % 3), i)
                 .unwrap();
         }
-        driver.run().unwrap()
+    };
+    let run = |seed| {
+        let config = StreamsConfig::new("sim");
+        let mut driver =
+            SimulationDriver::new(word_count(), config, Schedule::default(), seed).unwrap();
+        pipe(&mut driver);
+        let report = driver.run().unwrap();
+        let counts = driver.output::<String, i64>("counts").unwrap();
+        (report, counts, driver.recorded())
     };
     let (a, b, c) = (run(7), run(7), run(8));
     assert_eq!(a, b);
-    assert_ne!(a.schedule, c.schedule);
+    assert_ne!(a.0.schedule, c.0.schedule);
+    // The run's replay, from its text, takes the same steps to the same output (its
+    // finishing round then only commits).
+    let (report, counts, recorded) = a;
+    assert!(report.crashes + report.rebalances > 0, "{recorded}");
+    let replay: Replay = recorded.to_string().parse().unwrap();
+    let config = StreamsConfig::new("sim");
+    let mut driver =
+        SimulationDriver::replay(word_count(), config, Schedule::default(), &replay).unwrap();
+    pipe(&mut driver);
+    let replayed = driver.run().unwrap();
+    let (same, rest) = replayed.schedule.split_at(report.schedule.len());
+    assert_eq!(same, report.schedule);
+    assert_eq!(rest, [Step::CommitAll]);
+    assert_eq!(driver.output::<String, i64>("counts").unwrap(), counts);
 }
 
 /// Readings (sensor → zone) counted per zone and 10 ms window behind a repartition topic,
