@@ -49,7 +49,9 @@ pub use serdes::{
     DefaultSerde, Deserializer, Encoded, SchemaRegistryError, Serde, SerdeError, SerdeRef,
     SerdeRegistry, Serdes, Serializer,
 };
-pub use simulation::{RunReport, Schedule, SimulationDriver};
+pub use simulation::{
+    shrink, Interleaving, ParseReplayError, Replay, RunReport, Schedule, SimulationDriver, Step,
+};
 pub use state::{
     CacheBudget, FlushedChange, KeyValueStore, KeyValueStoreBuilder, PutOutcome, QueryableStore,
     ReadOnlyKeyValueStore, ReadOnlySessionStore, ReadOnlyWindowStore, SessionStore, StoreBuilder,

@@ -103,6 +103,9 @@ pub mod prelude {
     #[cfg(feature = "rocksdb")]
     pub use streams_core::RocksDbConfig;
     pub use streams_core::{
+        shrink, Interleaving, Replay, RunReport, Schedule, SimulationDriver, Step,
+    };
+    pub use streams_core::{
         DeadLetterQueue, GroupProtocol, MetricsRecordingLevel, ProcessingGuarantee,
     };
     pub use streams_core::{
@@ -117,7 +120,6 @@ pub mod prelude {
         FixedKeyProcessor, FixedKeyProcessorContext, FixedKeyRecord, OffsetReset, StreamPartitioner,
     };
     pub use streams_core::{ProcessingExceptionHandler, ProductionExceptionHandler};
-    pub use streams_core::{RunReport, Schedule, SimulationDriver};
     pub use streams_core::{WallClockWatermark, WatermarkSource};
 }
 

@@ -7,30 +7,63 @@
 //!
 //! It runs the tasks through the same [`Task`] code as both other drivers: buffering and
 //! timestamp-ordered processing, cache flushes and commits, changelog records, checkpoint
-//! files and restoration from changelogs. Commits follow exactly-once: what a task produces
-//! (records for sinks, repartition topics and changelogs) becomes visible in the logs, with
-//! its input offsets, only when it commits; a crash loses everything since, wipes the
-//! instance's copy of the task's state and restarts the task from its changelogs and
-//! committed offsets. A rebalance closes a task cleanly (commit, checkpoint file) and opens
-//! it on another instance, which restores what its own checkpoint does not cover.
+//! files and restoration from changelogs. Commits follow the configuration's processing
+//! guarantee, as the Kafka runtime's do:
+//!
+//! - exactly-once: what a task produces (records for sinks, repartition topics and
+//!   changelogs) becomes visible in the logs, with its input offsets, only when it commits; a
+//!   crash loses everything since, wipes the instance's copy of the task's state and restarts
+//!   the task from its changelogs and committed offsets;
+//! - at-least-once: what a task produces is visible in the logs as soon as the step that
+//!   produced it ends (the producer sends it), a commit flushes the caches, commits the input
+//!   offsets and writes the checkpoint file, and a crash keeps the instance's state directory
+//!   and restarts the task from its checkpoint, its changelogs and the committed offsets, so
+//!   the records since the last commit are processed again (duplicates).
+//!
+//! A rebalance closes a task cleanly (commit, checkpoint file) and opens it on another
+//! instance, which restores what its own checkpoint does not cover.
+//!
+//! A run's steps ([`Step`]) are recorded in its [`RunReport`]; a [`Replay`] (seed, input
+//! prefix, steps) runs them again through [`SimulationDriver::replay`], and [`shrink`]
+//! reduces a failing replay to a small one that still fails.
 //!
 //! The rules for quiet inputs ([`crate::quiet`]) apply when the configuration turns them on,
 //! on a step clock of 10 ms per step.
 //!
 //! What it does not do yet: global tables, stream threads and the Kafka runtime's own
-//! consumer, producer, pacing and restore loop (rdkafka), at-least-once's duplicates,
-//! partial failures within a commit, wall-clock punctuation beyond a step clock, and
-//! shrinking a failing schedule (a failure names the seed and the schedule's steps).
+//! consumer, producer, pacing and restore loop (rdkafka), partial failures within a commit,
+//! and wall-clock punctuation beyond a step clock.
+
+mod replay;
+mod shrink;
+
+pub use replay::{ParseReplayError, Replay, Step};
+pub use shrink::shrink;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::ProcessingGuarantee;
 use crate::{
     ChangelogRecord, DefaultSerde, Headers, RawRecord, SerdeRef, StreamsConfig, StreamsError, Task,
     TaskId, Timestamp, Topology,
 };
+
+/// How a schedule picks the task that fetches or processes next.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Interleaving {
+    /// Any task with records to fetch or process, at random: tasks can run far ahead of
+    /// each other in event time (as after a backlog, when some tasks get their records
+    /// sooner than others).
+    #[default]
+    Random,
+    /// Fairly, by event time: a task whose buffer of an input is empty fetches first;
+    /// otherwise the task whose next record is the earliest processes (as if every task
+    /// progressed at the same pace through event time).
+    TimestampOrder,
+}
 
 /// How a simulation schedules its steps. Chances are per mille, per step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +83,8 @@ pub struct Schedule {
     pub rebalance_per_mille: u32,
     /// The most crashes and rebalances in one run.
     pub max_failures: u32,
+    /// How the task that fetches or processes next is picked.
+    pub interleaving: Interleaving,
 }
 
 impl Default for Schedule {
@@ -62,6 +97,7 @@ impl Default for Schedule {
             crash_per_mille: 15,
             rebalance_per_mille: 15,
             max_failures: 6,
+            interleaving: Interleaving::Random,
         }
     }
 }
@@ -79,9 +115,9 @@ pub struct RunReport {
     pub crashes: u32,
     /// Rebalances (task moves).
     pub rebalances: u32,
-    /// Every step that changed something, in order: `fetch 0_1 words-repartition 3`,
-    /// `process 1_0 5`, `commit 0_2`, `crash 1_1`, `move 0_0 to 1`.
-    pub schedule: Vec<String>,
+    /// Every step, in order (each prints as `fetch 0_1 words-repartition 3`,
+    /// `process 1_0 5`, `commit 0_2`, `crash 1_1`, `move 0_0 to 1` or `commit all`).
+    pub schedule: Vec<Step>,
 }
 
 /// SplitMix64: a small, seedable generator (no dependency, same numbers everywhere).
@@ -147,7 +183,19 @@ pub struct SimulationDriver {
     topology: Topology,
     config: StreamsConfig,
     schedule: Schedule,
+    seed: u64,
     rng: Rng,
+    /// Picks the partitions of records without a key (apart from the schedule's choices, so
+    /// that a replay's partitions do not depend on the steps it drops).
+    keyless: Rng,
+    exactly_once: bool,
+    /// The steps of a replay, taken instead of drawing them.
+    replaying: Option<Vec<Step>>,
+    /// The most records piped that a replay keeps, and how many were piped.
+    input_limit: Option<usize>,
+    piped: usize,
+    /// Records dropped (too late, for example) by tasks that crashed or moved away.
+    dropped_before: u64,
     /// Every topic's partitions, as logs of committed records.
     logs: BTreeMap<String, Vec<Vec<RawRecord>>>,
     /// The committed offset (next to read) of each input partition.
@@ -194,6 +242,7 @@ impl SimulationDriver {
             .map(|_| tempfile::tempdir().map_err(io_error))
             .collect::<Result<Vec<_>, _>>()?;
         let internal = topology.internal_topics(config.application_id());
+        let exactly_once = config.processing_guarantee_value() == ProcessingGuarantee::ExactlyOnce;
         let mut driver = Self {
             topology,
             config,
@@ -203,7 +252,14 @@ impl SimulationDriver {
                 max_batch: schedule.max_batch.max(1),
                 ..schedule
             },
+            seed,
             rng: Rng(seed),
+            keyless: Rng(seed ^ 0x6b65_796c_6573_7321),
+            exactly_once,
+            replaying: None,
+            input_limit: None,
+            piped: 0,
+            dropped_before: 0,
             logs: BTreeMap::new(),
             committed: BTreeMap::new(),
             tasks: BTreeMap::new(),
@@ -234,6 +290,48 @@ impl SimulationDriver {
             }
         }
         Ok(driver)
+    }
+
+    /// A simulation that runs `replay` (printed by a failing run, or [`shrink`]ed): the
+    /// same placement of tasks as a run of its seed, only its first `inputs` records piped,
+    /// and its steps instead of the seed's, after which [`run`](Self::run) finishes without
+    /// failures. `topology`, `config` and `schedule` must be those of the run it replays.
+    pub fn replay(
+        topology: Topology,
+        config: StreamsConfig,
+        schedule: Schedule,
+        replay: &Replay,
+    ) -> Result<Self, StreamsError> {
+        let mut driver = Self::new(topology, config, schedule, replay.seed)?;
+        driver.replaying = Some(replay.steps.clone());
+        driver.input_limit = Some(replay.inputs);
+        Ok(driver)
+    }
+
+    /// The replay of this run so far: its seed, the records piped and the steps taken.
+    pub fn recorded(&self) -> Replay {
+        Replay {
+            seed: self.seed,
+            inputs: self.inputs_kept(),
+            steps: self.report.schedule.clone(),
+        }
+    }
+
+    /// How many of the records piped so far the run keeps (all of them, or a replay's
+    /// first `inputs`): a property checks the output against a model of these.
+    pub fn inputs_kept(&self) -> usize {
+        self.piped.min(self.input_limit.unwrap_or(usize::MAX))
+    }
+
+    /// Records dropped by the tasks so far (too late for their window, for example),
+    /// counting those of tasks that crashed or moved (records processed again count again).
+    pub fn dropped_records(&self) -> u64 {
+        self.dropped_before
+            + self
+                .tasks
+                .values()
+                .map(|r| r.task.metrics().dropped)
+                .sum::<u64>()
     }
 
     fn instance_config(&self, instance: usize) -> StreamsConfig {
@@ -314,7 +412,7 @@ impl SimulationDriver {
     fn partition_for(&mut self, key: Option<&[u8]>) -> i32 {
         match key {
             Some(key) => self.partition_for_key(key),
-            None => self.rng.below(self.schedule.partitions as usize) as i32,
+            None => self.keyless.below(self.schedule.partitions as usize) as i32,
         }
     }
 
@@ -333,7 +431,8 @@ impl SimulationDriver {
         ((murmur2(key) & 0x7fff_ffff) % self.schedule.partitions as u32) as i32
     }
 
-    /// Appends a record of bytes to an input topic, to the partition its key hashes to.
+    /// Appends a record of bytes to an input topic, to the partition its key hashes to
+    /// (a replay keeps only its first `inputs` records piped).
     pub fn pipe_raw(
         &mut self,
         topic: &str,
@@ -341,6 +440,10 @@ impl SimulationDriver {
         value: Option<Vec<u8>>,
         timestamp: Timestamp,
     ) {
+        self.piped += 1;
+        if self.input_limit.is_some_and(|limit| self.piped > limit) {
+            return;
+        }
         let record = RawRecord {
             offset: 0,
             timestamp,
@@ -443,28 +546,28 @@ impl SimulationDriver {
         out
     }
 
-    fn fetch(&mut self, id: TaskId, topic: &str, available: usize) -> Result<(), StreamsError> {
-        let n = 1 + self.rng.below(self.schedule.max_batch.min(available));
+    /// Hands task `id` up to `n` further records of its partition of `topic`.
+    fn fetch(&mut self, id: TaskId, topic: &str, n: usize) -> Result<(), StreamsError> {
         let Some(running) = self.tasks.get_mut(&id) else {
             return Ok(());
         };
-        let from = running.fetched.get(topic).copied().unwrap_or(0) as usize;
+        let Some(&from) = running.fetched.get(topic) else {
+            return Ok(());
+        };
         let records: Vec<RawRecord> = self
             .logs
             .get(topic)
             .and_then(|p| p.get(id.partition as usize))
-            .map(|log| log.iter().skip(from).take(n).cloned().collect())
+            .map(|log| log.iter().skip(from as usize).take(n).cloned().collect())
             .unwrap_or_default();
         running
             .fetched
-            .insert(topic.to_owned(), (from + records.len()) as i64);
-        running.task.add_records(topic, records)?;
-        self.report.schedule.push(format!("fetch {id} {topic} {n}"));
-        Ok(())
+            .insert(topic.to_owned(), from + records.len() as i64);
+        running.task.add_records(topic, records)
     }
 
-    fn process(&mut self, id: TaskId) -> Result<(), StreamsError> {
-        let n = 1 + self.rng.below(self.schedule.max_batch);
+    /// Task `id` processes up to `n` of its buffered records.
+    fn process(&mut self, id: TaskId, n: usize) -> Result<(), StreamsError> {
         let wall_clock = self.wall_clock;
         let Some(running) = self.tasks.get_mut(&id) else {
             return Ok(());
@@ -477,13 +580,13 @@ impl SimulationDriver {
         running.task.punctuate_wall_clock(wall_clock)?;
         collect(running);
         self.report.processed += done as u64;
-        self.report.schedule.push(format!("process {id} {done}"));
         Ok(())
     }
 
-    /// Commits task `id` as exactly-once does: flushes its caches and stores, makes what it
-    /// produced visible in the logs with its input offsets, and notes the changelog offsets
-    /// its state covers.
+    /// Commits task `id`: flushes its caches and stores, makes what it produced visible in
+    /// the logs (exactly-once; at-least-once sent it already), commits its input offsets,
+    /// and notes the changelog offsets its state covers (at-least-once also writes them to
+    /// the checkpoint file).
     fn commit(&mut self, id: TaskId) -> Result<(), StreamsError> {
         let Some(mut running) = self.tasks.remove(&id) else {
             return Ok(());
@@ -513,44 +616,48 @@ impl SimulationDriver {
             self.committed
                 .insert((topic.to_owned(), id.partition), offset);
         }
+        if !self.exactly_once {
+            running.task.write_checkpoint()?;
+        }
         self.report.commits += 1;
-        self.report.schedule.push(format!("commit {id}"));
         Ok(())
     }
 
-    /// Crashes task `id`: what it produced since its last commit is lost, its instance's
-    /// copy of its state is wiped (as exactly-once does after an unclean shutdown), and it
-    /// restarts on the same instance from its changelogs and committed offsets.
+    /// Crashes task `id` and restarts it on the same instance from its changelogs and the
+    /// committed offsets. Under exactly-once what it produced since its last commit is lost
+    /// and its instance's copy of its state is wiped (it may hold uncommitted writes); under
+    /// at-least-once its output was sent already, and the state directory stays (with the
+    /// checkpoint of its last commit).
     fn crash(&mut self, id: TaskId) -> Result<(), StreamsError> {
         let Some(running) = self.tasks.remove(&id) else {
             return Ok(());
         };
         let instance = running.instance;
+        self.dropped_before += running.task.metrics().dropped;
         drop(running);
-        let dir: PathBuf = self.instance_config(instance).task_dir(id);
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(io_error)?;
+        if self.exactly_once {
+            let dir: PathBuf = self.instance_config(instance).task_dir(id);
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).map_err(io_error)?;
+            }
         }
         self.report.crashes += 1;
-        self.report.schedule.push(format!("crash {id}"));
         self.open(id, instance)
     }
 
-    /// Moves task `id` to another instance: a clean close (commit, checkpoint file), then
+    /// Moves task `id` to instance `to`: a clean close (commit, checkpoint file), then
     /// the new instance opens it from what its own state directory and the changelogs hold.
-    fn rebalance(&mut self, id: TaskId) -> Result<(), StreamsError> {
+    fn rebalance(&mut self, id: TaskId, to: usize) -> Result<(), StreamsError> {
         let Some(mut running) = self.tasks.remove(&id) else {
             return Ok(());
         };
         self.commit_running(id, &mut running)?;
         running.task.write_checkpoint()?;
         running.task.close();
-        let to = (running.instance + 1 + self.rng.below(self.schedule.instances.max(2) - 1))
-            % self.schedule.instances;
+        self.dropped_before += running.task.metrics().dropped;
         drop(running);
         self.report.rebalances += 1;
-        self.report.schedule.push(format!("move {id} to {to}"));
-        self.open(id, to)
+        self.open(id, to % self.schedule.instances)
     }
 
     /// Applies the rules for quiet inputs that the configuration turns on (see
@@ -570,6 +677,20 @@ impl SimulationDriver {
         Ok(())
     }
 
+    /// At-least-once: sends what the tasks produced (it is visible before any commit).
+    fn send_produced(&mut self) {
+        if self.exactly_once {
+            return;
+        }
+        let mut produced = Vec::new();
+        for running in self.tasks.values_mut() {
+            produced.append(&mut running.uncommitted);
+        }
+        for (topic, partition, record) in produced {
+            self.append(&topic, partition, record);
+        }
+    }
+
     /// Whether every record is fetched, processed and committed.
     fn settled(&self) -> bool {
         self.fetchable().is_empty()
@@ -579,55 +700,165 @@ impl SimulationDriver {
                 .all(|r| r.task.buffered() == 0 && r.uncommitted.is_empty() && !r.task.has_output())
     }
 
-    /// Runs the schedule until every record piped so far (and every record they led to) is
-    /// processed and committed. Returns what it did; an error names the seed's schedule so
-    /// far in [`report`](Self::report).
-    pub fn run(&mut self) -> Result<RunReport, StreamsError> {
+    /// The next step, drawn from the seed.
+    fn draw(&mut self) -> Step {
         let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
-        if ids.is_empty() {
+        let failures = self.report.crashes + self.report.rebalances;
+        let task = ids[self.rng.below(ids.len())];
+        if failures < self.schedule.max_failures && self.rng.chance(self.schedule.crash_per_mille) {
+            return Step::Crash { task };
+        }
+        if failures < self.schedule.max_failures
+            && self.schedule.instances > 1
+            && self.rng.chance(self.schedule.rebalance_per_mille)
+        {
+            let from = self.tasks.get(&task).map_or(0, |r| r.instance);
+            let to =
+                (from + 1 + self.rng.below(self.schedule.instances - 1)) % self.schedule.instances;
+            return Step::Move { task, to };
+        }
+        if self.rng.chance(self.schedule.commit_per_mille) {
+            return Step::Commit { task };
+        }
+        let fetchable = self.fetchable();
+        let busy: Vec<(TaskId, Option<Timestamp>)> = self
+            .tasks
+            .iter()
+            .filter(|(_, r)| r.task.buffered() > 0)
+            .map(|(id, r)| (*id, r.task.next_timestamp()))
+            .collect();
+        let max_batch = self.schedule.max_batch;
+        let fetch = |rng: &mut Rng, choices: &[&(TaskId, String, usize)]| {
+            let (task, topic, available) = choices[rng.below(choices.len())];
+            Step::Fetch {
+                task: *task,
+                topic: topic.clone(),
+                records: 1 + rng.below(max_batch.min(*available)),
+            }
+        };
+        match self.schedule.interleaving {
+            Interleaving::Random => {
+                if !fetchable.is_empty() && (busy.is_empty() || self.rng.chance(500)) {
+                    let choices: Vec<_> = fetchable.iter().collect();
+                    return fetch(&mut self.rng, &choices);
+                }
+                if !busy.is_empty() {
+                    let task = busy[self.rng.below(busy.len())].0;
+                    let records = 1 + self.rng.below(max_batch);
+                    return Step::Process { task, records };
+                }
+            }
+            Interleaving::TimestampOrder => {
+                let starving: Vec<_> = fetchable
+                    .iter()
+                    .filter(|(id, topic, _)| {
+                        self.tasks
+                            .get(id)
+                            .is_some_and(|r| r.task.buffered_on(topic) == 0)
+                    })
+                    .collect();
+                if !starving.is_empty() {
+                    return fetch(&mut self.rng, &starving);
+                }
+                let earliest = busy
+                    .iter()
+                    .map(|(id, t)| (t.unwrap_or(Timestamp::MIN), *id))
+                    .min();
+                if let Some((_, task)) = earliest {
+                    let records = 1 + self.rng.below(max_batch);
+                    return Step::Process { task, records };
+                }
+                if !fetchable.is_empty() {
+                    let choices: Vec<_> = fetchable.iter().collect();
+                    return fetch(&mut self.rng, &choices);
+                }
+            }
+        }
+        // Nothing to fetch or process: commit everything, which may bring records for
+        // repartition topics.
+        Step::CommitAll
+    }
+
+    /// Takes `step` (one tick of the step clock), and records it.
+    fn apply(&mut self, step: Step) -> Result<(), StreamsError> {
+        self.report.steps += 1;
+        self.wall_clock += 10;
+        match &step {
+            Step::Fetch {
+                task,
+                topic,
+                records,
+            } => self.fetch(*task, topic, *records)?,
+            Step::Process { task, records } => self.process(*task, *records)?,
+            Step::Commit { task } => self.commit(*task)?,
+            Step::Crash { task } => self.crash(*task)?,
+            Step::Move { task, to } => self.rebalance(*task, *to)?,
+            Step::CommitAll => {
+                let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
+                for id in ids {
+                    self.commit(id)?;
+                }
+            }
+        }
+        if step != Step::CommitAll {
+            self.settle_quiet_inputs()?;
+        }
+        self.send_produced();
+        self.report.schedule.push(step);
+        Ok(())
+    }
+
+    /// After a replay's steps: every task fetches everything, processes everything and
+    /// commits, round after round, until nothing is left.
+    fn finish(&mut self) -> Result<(), StreamsError> {
+        const MAX_ROUNDS: usize = 100_000;
+        for _ in 0..MAX_ROUNDS {
+            for (task, topic, records) in self.fetchable() {
+                self.apply(Step::Fetch {
+                    task,
+                    topic,
+                    records,
+                })?;
+            }
+            let busy: Vec<(TaskId, usize)> = self
+                .tasks
+                .iter()
+                .filter(|(_, r)| r.task.buffered() > 0)
+                .map(|(id, r)| (*id, r.task.buffered()))
+                .collect();
+            for (task, records) in busy {
+                self.apply(Step::Process { task, records })?;
+            }
+            self.apply(Step::CommitAll)?;
+            if self.settled() {
+                return Ok(());
+            }
+        }
+        Err(io_error(format!(
+            "the simulation did not settle in {MAX_ROUNDS} rounds"
+        )))
+    }
+
+    /// Runs the schedule until every record piped so far (and every record they led to) is
+    /// processed and committed: the steps drawn from the seed, or a replay's steps and then
+    /// rounds without failures. Returns what it did; on an error,
+    /// [`recorded`](Self::recorded) is the replay of the run so far.
+    pub fn run(&mut self) -> Result<RunReport, StreamsError> {
+        if self.tasks.is_empty() {
+            return Ok(self.report.clone());
+        }
+        if let Some(steps) = self.replaying.take() {
+            for step in steps {
+                self.apply(step)?;
+            }
+            self.finish()?;
             return Ok(self.report.clone());
         }
         let mut dirty = true;
         while dirty || !self.settled() {
-            self.report.steps += 1;
-            self.wall_clock += 10;
-            let fetchable = self.fetchable();
-            let busy: Vec<TaskId> = self
-                .tasks
-                .iter()
-                .filter(|(_, r)| r.task.buffered() > 0)
-                .map(|(id, _)| *id)
-                .collect();
-            let failures = self.report.crashes + self.report.rebalances;
-            let id = ids[self.rng.below(ids.len())];
-            if failures < self.schedule.max_failures
-                && self.rng.chance(self.schedule.crash_per_mille)
-            {
-                self.crash(id)?;
-            } else if failures < self.schedule.max_failures
-                && self.schedule.instances > 1
-                && self.rng.chance(self.schedule.rebalance_per_mille)
-            {
-                self.rebalance(id)?;
-            } else if self.rng.chance(self.schedule.commit_per_mille) {
-                self.commit(id)?;
-            } else if !fetchable.is_empty() && (busy.is_empty() || self.rng.chance(500)) {
-                let (id, topic, available) = &fetchable[self.rng.below(fetchable.len())];
-                self.fetch(*id, topic, *available)?;
-            } else if !busy.is_empty() {
-                let next = busy[self.rng.below(busy.len())];
-                self.process(next)?;
-            } else {
-                // Nothing to fetch or process: commit everything, which may bring records
-                // for repartition topics.
-                for id in &ids {
-                    self.commit(*id)?;
-                }
-                dirty = false;
-                continue;
-            }
-            self.settle_quiet_inputs()?;
-            dirty = true;
+            let step = self.draw();
+            dirty = step != Step::CommitAll;
+            self.apply(step)?;
         }
         Ok(self.report.clone())
     }
