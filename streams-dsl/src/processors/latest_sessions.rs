@@ -8,9 +8,12 @@
 //! A key is known here once a read of the store has found all its sessions ending at or
 //! after a record's gap (so its latest one), and stays known while every write of the key
 //! updates it. Bounded by half the store's cache budget, which the record cache shares (or
-//! [`DEFAULT_LIMIT`] without a cache): past it, everything is forgotten and read again as
-//! needed.
+//! [`DEFAULT_LIMIT`] without a cache). When full, new keys are not admitted (their records
+//! read the store as without this map), so a key space larger than the bound keeps the keys
+//! known that fit; everything is forgotten only once the refused keys far outnumber the hits,
+//! that is, once the keys known are no longer the keys that come.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use streams_core::{CacheBudget, SessionStore, StateError};
@@ -41,6 +44,10 @@ pub(crate) struct LatestSessions<V> {
     held: usize,
     /// The key bytes of the record at hand.
     key_buf: Vec<u8>,
+    /// Reads that found their key known, since the map was last emptied.
+    hits: Cell<u64>,
+    /// New keys not admitted because the map was full, since it was last emptied.
+    refused: u64,
 }
 
 impl<V: Clone> LatestSessions<V> {
@@ -51,6 +58,8 @@ impl<V: Clone> LatestSessions<V> {
             budget,
             held: 0,
             key_buf: Vec::new(),
+            hits: Cell::new(0),
+            refused: 0,
         }
     }
 
@@ -62,7 +71,11 @@ impl<V: Clone> LatestSessions<V> {
     /// The latest session of the key at hand, if the key is known (`Some(None)`: known to
     /// have none).
     pub(crate) fn get(&self) -> Option<Option<&Session<V>>> {
-        self.latest.get(self.key_buf.as_slice()).map(Option::as_ref)
+        let found = self.latest.get(self.key_buf.as_slice()).map(Option::as_ref);
+        if found.is_some() {
+            self.hits.set(self.hits.get() + 1);
+        }
+        found
     }
 
     /// Notes `session` as the latest of the key at hand.
@@ -78,7 +91,13 @@ impl<V: Clone> LatestSessions<V> {
             .as_ref()
             .map_or(DEFAULT_LIMIT, |b| b.limit() / 2);
         if self.held + cost > limit {
-            // Forgotten keys are read from the store again when their records come.
+            self.refused += 1;
+            let known = self.latest.len() as u64;
+            if self.refused <= 2 * known || self.refused <= 4 * self.hits.get() {
+                // Full of keys that still come: this one is read from the store as needed.
+                return;
+            }
+            // The keys known no longer come: start again with the keys that do.
             self.forget_all();
         }
         self.held += cost;
@@ -101,6 +120,8 @@ impl<V: Clone> LatestSessions<V> {
 
     fn forget_all(&mut self) {
         self.latest.clear();
+        self.hits.set(0);
+        self.refused = 0;
         if let Some(budget) = &self.budget {
             budget.remove(self.held);
         }
