@@ -324,7 +324,7 @@ impl Graph {
         processor: &str,
     ) {
         let builder = Stores::key_value_store_builder(
-            Stores::key_value_store(store, options.engine),
+            Stores::key_value_store(store, options.engine.clone()),
             key_serde,
             value_serde,
         );
@@ -342,7 +342,7 @@ impl Graph {
         processor: &str,
     ) {
         let builder = Stores::key_value_store_builder(
-            Stores::key_value_store(store, options.engine),
+            Stores::key_value_store(store, options.engine.clone()),
             key_serde,
             value_serde,
         )

@@ -223,7 +223,7 @@ impl<K: 'static, V: 'static> StoreBuilder for VersionedStoreBuilder<K, V> {
     fn build(&self, ctx: StoreContext<'_>) -> Result<BuiltStore, StoreError> {
         let name = &self.name;
         super::builder::check_value_encoding(name, ctx.directory, self.value_serde.as_ref())?;
-        let mut engine: Box<dyn VersionedBytesStore> = match self.engine {
+        let mut engine: Box<dyn VersionedBytesStore> = match &self.engine {
             #[cfg(feature = "rocksdb")]
             StoreEngine::RocksDb => Box::new(RocksDbVersionedStore::open(
                 name,
@@ -231,6 +231,13 @@ impl<K: 'static, V: 'static> StoreBuilder for VersionedStoreBuilder<K, V> {
                 self.history_retention,
                 ctx.rocksdb,
             )?),
+            StoreEngine::Custom(supplier) => {
+                return Err(super::builder::not_offered(
+                    supplier.engine_name(),
+                    name,
+                    "versioned",
+                ))
+            }
             // In memory; without the `rocksdb` feature, every store.
             _ => Box::new(InMemoryVersionedStore::new(name, self.history_retention)),
         };

@@ -270,7 +270,7 @@ impl<K: 'static, V: Clone + 'static> StoreBuilder for WindowedStoreBuilder<K, V>
         let name: Rc<str> = Rc::from(name);
         Ok(match self.shape {
             Shape::Window => {
-                let mut engine: Box<dyn WindowBytesStore> = match self.engine {
+                let mut engine: Box<dyn WindowBytesStore> = match &self.engine {
                     #[cfg(feature = "rocksdb")]
                     StoreEngine::RocksDb => Box::new(RocksDbWindowStore::open(
                         &*name,
@@ -278,6 +278,9 @@ impl<K: 'static, V: Clone + 'static> StoreBuilder for WindowedStoreBuilder<K, V>
                         retention,
                         ctx.rocksdb,
                     )?),
+                    StoreEngine::Custom(supplier) => {
+                        supplier.window_store(&name, retention, &ctx)?
+                    }
                     // In memory; without the `rocksdb` feature, every store.
                     _ => Box::new(InMemoryWindowStore::new(&*name, retention)),
                 };
@@ -294,7 +297,7 @@ impl<K: 'static, V: Clone + 'static> StoreBuilder for WindowedStoreBuilder<K, V>
                 BuiltStore::of(store)
             }
             Shape::Session => {
-                let mut engine: Box<dyn SessionBytesStore> = match self.engine {
+                let mut engine: Box<dyn SessionBytesStore> = match &self.engine {
                     #[cfg(feature = "rocksdb")]
                     StoreEngine::RocksDb => Box::new(RocksDbSessionStore::open(
                         &*name,
@@ -302,6 +305,9 @@ impl<K: 'static, V: Clone + 'static> StoreBuilder for WindowedStoreBuilder<K, V>
                         retention,
                         ctx.rocksdb,
                     )?),
+                    StoreEngine::Custom(supplier) => {
+                        supplier.session_store(&name, retention, &ctx)?
+                    }
                     // In memory; without the `rocksdb` feature, every store.
                     _ => Box::new(InMemorySessionStore::new(&*name, retention)),
                 };
