@@ -16,6 +16,7 @@ mod messages;
 pub mod metrics;
 mod offset_reset;
 mod pacing;
+mod purge;
 mod query;
 mod restore;
 mod restore_listener;

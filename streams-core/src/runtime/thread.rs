@@ -18,6 +18,7 @@ use super::client_log;
 use super::collector::{RecordCollector, SendFailures, SendInterceptor};
 use super::global::GlobalReplica;
 use super::metrics::ThreadRecorder;
+use super::purge::RepartitionPurge;
 use super::restore::Restorer;
 use super::restore_listener::StateRestoreListener;
 use super::shared::{ErrorResponse, Phase, Shared};
@@ -130,6 +131,8 @@ struct ThreadState {
     /// where a rewind goes back to (they equal what the group has committed, without asking
     /// the broker; the mock cluster, for one, does not keep transactional offset commits).
     committed: HashMap<(String, i32), i64>,
+    /// Deletes what the committed offsets leave behind in repartition topics.
+    purge: RepartitionPurge,
     shared: Arc<Shared>,
 }
 
@@ -330,6 +333,7 @@ impl ThreadState {
             }
         }
         self.collector.committed();
+        self.purge.after_commit(&self.committed);
         self.shared.metrics.add_commit();
         self.recorder.commit(started.elapsed());
         Ok(())
@@ -672,6 +676,7 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
         failure: None,
         recorder: ThreadRecorder::new(setup.index, name.clone()),
         committed: HashMap::new(),
+        purge: RepartitionPurge::new(&config, &setup.topology),
         shared: Arc::clone(&setup.shared),
     }));
     CURRENT.with(|c| *c.borrow_mut() = Some(Rc::clone(&state)));
