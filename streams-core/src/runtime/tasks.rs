@@ -49,6 +49,10 @@ pub(crate) struct ActiveTasks {
     /// Tasks created for an assignment and still restoring, with their (paused) input
     /// partitions.
     restoring: BTreeMap<TaskId, Restoring>,
+    /// Tasks committed when their partitions were revoked, kept open until the new
+    /// assignment: those assigned again go on where they were (no restoration), the others
+    /// close then. Meanwhile their stores still answer queries.
+    suspended: BTreeMap<TaskId, Task>,
     waiting_since: HashMap<TaskId, Instant>,
     pacing: Pacing,
     /// Input partitions paused because their task's buffer of them is full.
@@ -81,6 +85,7 @@ impl ActiveTasks {
             subtopology_of,
             tasks: BTreeMap::new(),
             restoring: BTreeMap::new(),
+            suspended: BTreeMap::new(),
             waiting_since: HashMap::new(),
             pacing: Pacing::default(),
             full: BTreeSet::new(),
@@ -146,6 +151,11 @@ impl ActiveTasks {
         }
         let mut paused = TopicPartitionList::new();
         for (id, partitions) in inputs {
+            if let Some(task) = self.suspended.remove(&id) {
+                tracing::debug!(task = %id, "task resumed");
+                self.tasks.insert(id, task);
+                continue;
+            }
             if self.tasks.contains_key(&id) || self.restoring.contains_key(&id) {
                 continue;
             }
@@ -164,6 +174,7 @@ impl ActiveTasks {
                 },
             );
         }
+        self.close_suspended();
         Ok(paused)
     }
 
@@ -199,6 +210,8 @@ impl ActiveTasks {
             tracing::warn!(task = %id, %reason, "local state does not fit its changelog: wiping it");
             task.close();
             drop(task);
+            // Opening it again holds its directory again.
+            self.dirs.release(id);
             if let Err(e) = self.wipe(id) {
                 let dir = self.config.task_dir(id);
                 let reason = format!("{reason}; wiping {} failed: {e}", dir.display());
@@ -264,7 +277,8 @@ impl ActiveTasks {
         f: &dyn Fn(&S) -> Result<R, crate::StateError>,
     ) -> Result<Vec<R>, RuntimeError> {
         let mut results = Vec::new();
-        for task in self.tasks.values().filter(|t| t.has_store(name)) {
+        let tasks = self.tasks.values().chain(self.suspended.values());
+        for task in tasks.filter(|t| t.has_store(name)) {
             let store: S = task.store(name)?;
             results.push(f(&store).map_err(StreamsError::from)?);
         }
@@ -554,9 +568,34 @@ impl ActiveTasks {
         Ok(())
     }
 
+    /// Partitions are revoked, after a successful commit: restoring tasks close (keeping
+    /// what they restored, checkpointed); processing tasks are suspended with a checkpoint,
+    /// their unprocessed input dropped (the consumer fetches it again from the committed
+    /// offsets), until [`assign`](Self::assign) resumes or closes them.
+    pub(crate) fn suspend_clean(&mut self) {
+        let processing = std::mem::take(&mut self.tasks);
+        self.close_clean();
+        for (id, mut task) in processing {
+            if let Err(error) = task.write_checkpoint() {
+                tracing::warn!(task = %id, %error, "could not write a checkpoint");
+            }
+            task.drop_buffered();
+            self.suspended.insert(id, task);
+        }
+    }
+
+    /// Closes the suspended tasks (they were committed and checkpointed when suspended).
+    fn close_suspended(&mut self) {
+        for (id, mut task) in std::mem::take(&mut self.suspended) {
+            task.close();
+            self.dirs.release(id);
+        }
+    }
+
     /// Closes every task after a successful commit, keeping its state on disk (with a
     /// checkpoint) for a quick return.
     pub(crate) fn close_clean(&mut self) {
+        self.close_suspended();
         // A restoring task keeps what it restored so far: flushed, then checkpointed.
         for (id, mut restoring) in std::mem::take(&mut self.restoring) {
             if let Err(error) = restoring.task.flush() {
@@ -583,6 +622,7 @@ impl ActiveTasks {
     /// (it may be ahead of the committed changelog); at-least-once keeps it, since replaying
     /// from the last committed offsets only applies records again.
     pub(crate) fn close_dirty(&mut self) {
+        self.close_suspended();
         let restoring = std::mem::take(&mut self.restoring).into_iter();
         let all = std::mem::take(&mut self.tasks)
             .into_iter()

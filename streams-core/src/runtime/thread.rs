@@ -374,13 +374,14 @@ impl ThreadState {
         Ok(changed)
     }
 
-    /// Partitions are leaving: commit and close every task (a task that comes back finds
-    /// its state on disk). If the commit fails, the tasks close dirty.
+    /// Partitions are leaving: commit and suspend every task (the assignment that follows
+    /// resumes those that stay and closes the others). If the commit fails, the tasks
+    /// close dirty.
     fn revoke<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) {
         if self.failure.is_none() {
             match self.commit(consumer) {
                 Ok(()) => {
-                    self.tasks.close_clean();
+                    self.tasks.suspend_clean();
                     self.committed.clear();
                     return;
                 }

@@ -430,6 +430,12 @@ impl Task {
             .map(|(i, time)| (i, &*self.ctx.topics[i], time))
     }
 
+    /// Drops the records buffered and not yet processed (to be fetched again from the
+    /// committed offsets, as after a suspension).
+    pub fn drop_buffered(&mut self) {
+        self.queues.clear();
+    }
+
     /// The number of records buffered and not yet processed.
     pub fn buffered(&self) -> usize {
         self.queues.len()

@@ -86,6 +86,13 @@ impl PartitionGroup {
         self.queues.iter().all(|q| !q.records.is_empty())
     }
 
+    /// Drops every buffered record; partition times stay.
+    pub(crate) fn clear(&mut self) {
+        for queue in &mut self.queues {
+            queue.records.clear();
+        }
+    }
+
     /// The number of buffered records.
     pub(crate) fn len(&self) -> usize {
         self.queues.iter().map(|q| q.records.len()).sum()
