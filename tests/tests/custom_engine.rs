@@ -9,8 +9,11 @@ use std::sync::{Arc, Mutex};
 
 use integration_tests::s;
 use streams_core::state::StoreContext;
-use streams_core::state_stores::{KeyValueBytesStore, KeyValueIter, StateStore};
-use streams_core::StoreError;
+use streams_core::state_stores::{
+    InMemoryKeyValueStore, InMemorySessionStore, InMemoryWindowStore, KeyValueBytesStore,
+    KeyValueIter, SessionBytesStore, StateStore, WindowBytesStore,
+};
+use streams_core::{SessionStore, StoreError, WindowStore};
 use streams_dsl::prelude::*;
 
 /// What the engine's stores were asked to do, shared with the test.
@@ -221,4 +224,108 @@ fn a_user_engine_without_window_stores_fails_a_windowed_count_with_the_store_nam
         message.contains("per-minute") && message.contains("btree"),
         "{message}"
     );
+}
+
+/// An engine that offers window and session stores too, here the built-in in-memory ones,
+/// and notes which it opened.
+struct WindowedEngine {
+    opened: Arc<Mutex<Vec<String>>>,
+}
+
+impl StoreEngineSupplier for WindowedEngine {
+    fn engine_name(&self) -> &str {
+        "windowed"
+    }
+
+    fn key_value_store(
+        &self,
+        name: &str,
+        _: &StoreContext<'_>,
+    ) -> Result<Box<dyn KeyValueBytesStore>, StoreError> {
+        self.opened.lock().unwrap().push(format!("kv {name}"));
+        Ok(Box::new(InMemoryKeyValueStore::new(name)))
+    }
+
+    fn window_store(
+        &self,
+        name: &str,
+        retention_ms: i64,
+        _: &StoreContext<'_>,
+    ) -> Result<Box<dyn WindowBytesStore>, StoreError> {
+        self.opened.lock().unwrap().push(format!("window {name}"));
+        Ok(Box::new(InMemoryWindowStore::new(name, retention_ms)))
+    }
+
+    fn session_store(
+        &self,
+        name: &str,
+        retention_ms: i64,
+        _: &StoreContext<'_>,
+    ) -> Result<Box<dyn SessionBytesStore>, StoreError> {
+        self.opened.lock().unwrap().push(format!("session {name}"));
+        Ok(Box::new(InMemorySessionStore::new(name, retention_ms)))
+    }
+}
+
+#[test]
+fn window_and_session_stores_on_a_user_engine_are_logged_and_restored() {
+    use std::time::Duration;
+    let opened = Arc::new(Mutex::new(Vec::new()));
+    let engine = StoreEngine::custom(WindowedEngine {
+        opened: Arc::clone(&opened),
+    });
+    let builder = StreamsBuilder::new();
+    let clicks = builder.stream::<String, String>("clicks");
+    clicks
+        .group_by_key()
+        .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_millis(
+            100,
+        )))
+        .count_with(Materialized::named("per-window").with_store_engine(engine.clone()));
+    clicks
+        .group_by_key()
+        .windowed_by_sessions(SessionWindows::of_inactivity_gap_with_no_grace(
+            Duration::from_millis(100),
+        ))
+        .count_with(Materialized::named("per-session").with_store_engine(engine));
+    let driver =
+        TopologyTestDriver::new(builder.build().unwrap(), StreamsConfig::new("engine")).unwrap();
+    let mut expected = vec![s("session per-session"), s("window per-window")];
+    let mut seen = opened.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(seen, expected);
+    let input = driver.input_topic::<String, String>("clicks").unwrap();
+    for t in [0, 5, 50, 120] {
+        input.pipe_key_value_at(s("ann"), s("/"), t).unwrap();
+    }
+    driver.restart().unwrap();
+    let windows = driver
+        .state_store::<WindowStore<String, ValueAndTimestamp<i64>>>("per-window")
+        .unwrap();
+    let counts: Vec<(i64, i64)> = windows
+        .fetch_range(&s("ann"), 0, 200)
+        .unwrap()
+        .into_iter()
+        .map(|(start, v)| (start, v.value))
+        .collect();
+    assert_eq!(
+        counts,
+        vec![(0, 3), (100, 1)],
+        "restored into a fresh engine"
+    );
+    let sessions = driver
+        .state_store::<SessionStore<String, ValueAndTimestamp<i64>>>("per-session")
+        .unwrap();
+    let counts: Vec<(i64, i64, i64)> = sessions
+        .fetch(&s("ann"))
+        .unwrap()
+        .into_iter()
+        .map(|(_, start, end, v)| (start, end, v.value))
+        .collect();
+    assert_eq!(counts, vec![(0, 120, 4)], "restored into a fresh engine");
+    expected.extend(expected.clone());
+    let mut seen = opened.lock().unwrap().clone();
+    seen.sort();
+    expected.sort();
+    assert_eq!(seen, expected);
 }
