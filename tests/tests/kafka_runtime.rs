@@ -837,3 +837,69 @@ fn queries_are_answered_during_a_rebalance_by_the_tasks_that_stay() {
     }
     assert!(a.close(WAIT) && b.close(WAIT));
 }
+
+/// A source subscribed by pattern reads every matching topic as one source (their
+/// partitions grouped into the same tasks), and a matching topic created while the
+/// application runs joins at the next rebalance.
+#[test]
+fn a_pattern_source_reads_matching_topics_and_those_created_later() {
+    init_tracing();
+    let kafka = Arc::new(EmbeddedKafka::start(1).unwrap());
+    for topic in ["pat-a", "pat-b", "pat-other", "pat-counts"] {
+        kafka.create_topic(topic, 2).unwrap();
+    }
+    let builder = StreamsBuilder::new();
+    builder
+        .stream_pattern::<String, String>("pat-[a-c]")
+        .group_by_key()
+        .count_with(Materialized::named("counts"))
+        .to_stream()
+        .to("pat-counts");
+    let dir = tempfile::tempdir().unwrap();
+    let streams = start(
+        builder.build().unwrap(),
+        config("pat", &kafka, dir.path())
+            .consumer_property("topic.metadata.refresh.interval.ms", "500"),
+        &kafka,
+    );
+    assert!(streams.wait_for(State::Running, WAIT));
+    let keyed = |keys: &[&'static str]| -> Vec<(Option<&'static [u8]>, &'static [u8])> {
+        keys.iter()
+            .map(|k| (Some(k.as_bytes()), &b"x"[..]))
+            .collect()
+    };
+    produce(
+        kafka.bootstrap_servers(),
+        "pat-a",
+        &keyed(&["ann", "bob", "ann"]),
+    );
+    produce(kafka.bootstrap_servers(), "pat-b", &keyed(&["ann", "cid"]));
+    produce(
+        kafka.bootstrap_servers(),
+        "pat-other",
+        &keyed(&["ann", "dan"]),
+    );
+    let first = HashMap::from([
+        ("ann".to_owned(), 3),
+        ("bob".to_owned(), 1),
+        ("cid".to_owned(), 1),
+    ]);
+    assert_eq!(counts_reach(&kafka, "pat-counts", &first), first);
+
+    kafka.create_topic("pat-c", 2).unwrap();
+    produce(kafka.bootstrap_servers(), "pat-c", &keyed(&["bob", "eve"]));
+    let later = HashMap::from([
+        ("ann".to_owned(), 3),
+        ("bob".to_owned(), 2),
+        ("cid".to_owned(), 1),
+        ("eve".to_owned(), 1),
+    ]);
+    assert_eq!(counts_reach(&kafka, "pat-counts", &later), later);
+    assert_eq!(
+        streams
+            .get::<String, i64>("counts", "dan".to_owned())
+            .unwrap(),
+        None
+    );
+    assert!(streams.close(WAIT));
+}

@@ -18,6 +18,7 @@ use super::shared::Metrics;
 use super::state_cleaner::TaskDirectories;
 use super::RuntimeError;
 use crate::task::CHECKPOINT_FILE;
+use crate::topology::pattern;
 use crate::{
     CacheBudget, StoreError, StreamsConfig, StreamsError, Task, TaskId, Timestamp, Topology,
 };
@@ -45,6 +46,10 @@ pub(crate) struct ActiveTasks {
     config: StreamsConfig,
     cache: CacheBudget,
     subtopology_of: Arc<HashMap<String, u32>>,
+    /// Topics that a source's pattern matched, with the sub-topology that reads them.
+    matched: HashMap<String, u32>,
+    /// The sources' patterns (resolved names of `subtopology_of`), compiled at first use.
+    patterns: Option<Vec<(String, regex::Regex)>>,
     tasks: BTreeMap<TaskId, Task>,
     /// Tasks created for an assignment and still restoring, with their (paused) input
     /// partitions.
@@ -83,6 +88,8 @@ impl ActiveTasks {
             topology,
             config,
             subtopology_of,
+            matched: HashMap::new(),
+            patterns: None,
             tasks: BTreeMap::new(),
             restoring: BTreeMap::new(),
             suspended: BTreeMap::new(),
@@ -124,6 +131,20 @@ impl ActiveTasks {
         self.tasks.values()
     }
 
+    /// The sub-topology that reads `topic`: by name, or by the source pattern it matches.
+    fn subtopology(&mut self, topic: &str) -> Option<u32> {
+        if let Some(&id) = self.subtopology_of.get(topic).or(self.matched.get(topic)) {
+            return Some(id);
+        }
+        let names = &self.subtopology_of;
+        let patterns = self
+            .patterns
+            .get_or_insert_with(|| pattern::compile(names.keys().map(String::as_str)));
+        let id = *names.get(pattern::matching(patterns, topic)?)?;
+        self.matched.insert(topic.to_owned(), id);
+        Some(id)
+    }
+
     /// Whether any task is still restoring.
     pub(crate) fn is_restoring(&self) -> bool {
         !self.restoring.is_empty()
@@ -138,7 +159,7 @@ impl ActiveTasks {
     ) -> Result<TopicPartitionList, RuntimeError> {
         let mut inputs: BTreeMap<TaskId, TopicPartitionList> = BTreeMap::new();
         for e in assignment.elements() {
-            if let Some(&subtopology) = self.subtopology_of.get(e.topic()) {
+            if let Some(subtopology) = self.subtopology(e.topic()) {
                 let id = TaskId {
                     subtopology,
                     partition: e.partition(),
@@ -287,7 +308,7 @@ impl ActiveTasks {
 
     /// Buffers a consumed record in its task.
     pub(crate) fn add(&mut self, message: &BorrowedMessage<'_>) -> Result<(), RuntimeError> {
-        let Some(&subtopology) = self.subtopology_of.get(message.topic()) else {
+        let Some(subtopology) = self.subtopology(message.topic()) else {
             return Ok(());
         };
         let id = TaskId {
@@ -331,7 +352,8 @@ impl ActiveTasks {
         let cap = self.config.buffered_records_per_partition_value() / 2;
         let mut drained = TopicPartitionList::new();
         self.full.retain(|(topic, partition)| {
-            let id = self.subtopology_of.get(topic).map(|&subtopology| TaskId {
+            let known = self.subtopology_of.get(topic).or(self.matched.get(topic));
+            let id = known.map(|&subtopology| TaskId {
                 subtopology,
                 partition: *partition,
             });
