@@ -196,6 +196,7 @@ struct KafkaSettings {
     replication_factor: i32,
     max_task_idle: std::time::Duration,
     state_cleanup_delay: std::time::Duration,
+    repartition_purge_interval: std::time::Duration,
     startup_timeout: std::time::Duration,
     buffered_records_per_partition: usize,
     common: Vec<(String, String)>,
@@ -217,6 +218,7 @@ impl Default for KafkaSettings {
             replication_factor: 1,
             max_task_idle: std::time::Duration::ZERO,
             state_cleanup_delay: std::time::Duration::from_secs(600),
+            repartition_purge_interval: std::time::Duration::from_secs(30),
             startup_timeout: std::time::Duration::from_secs(10),
             buffered_records_per_partition: 1_000,
             common: Vec::new(),
@@ -369,6 +371,19 @@ impl StreamsConfig {
     /// How long the local state of a task no longer run here is kept.
     pub fn state_cleanup_delay_value(&self) -> std::time::Duration {
         self.kafka.state_cleanup_delay
+    }
+
+    /// Sets how often, at most, a stream thread deletes the records of repartition topics
+    /// below its committed offsets, after a commit (Kafka Streams'
+    /// `repartition.purge.interval.ms`, default 30 s).
+    pub fn repartition_purge_interval(mut self, interval: std::time::Duration) -> Self {
+        self.kafka.repartition_purge_interval = interval;
+        self
+    }
+
+    /// How often, at most, repartition topics are purged.
+    pub fn repartition_purge_interval_value(&self) -> std::time::Duration {
+        self.kafka.repartition_purge_interval
     }
 
     /// How long a task waits for its empty input partitions.

@@ -55,10 +55,13 @@ pub use simulation::{
 pub use state::{
     CacheBudget, FlushedChange, KeyValueStore, KeyValueStoreBuilder, PutOutcome, QueryableStore,
     ReadOnlyKeyValueStore, ReadOnlySessionStore, ReadOnlyWindowStore, SessionStore, StoreBuilder,
-    StoreEngine, StoreMetrics, Stores, TimestampedKeyValueStore, TimestampedSerde,
-    ValueAndTimestamp, VersionedKeyValueStore, VersionedPut, VersionedStoreBuilder, WindowStore,
-    WindowedStoreBuilder, NO_TIMESTAMP,
+    StoreContext, StoreEngine, StoreEngineSupplier, StoreMetrics, Stores, TimestampedKeyValueStore,
+    TimestampedSerde, ValueAndTimestamp, VersionedKeyValueStore, VersionedPut,
+    VersionedStoreBuilder, WindowStore, WindowedStoreBuilder, NO_TIMESTAMP,
 };
+/// The raw byte stores and their traits (`KeyValueBytesStore`, `WindowBytesStore`,
+/// `SessionBytesStore`, `StateStore`), for a user's [`StoreEngineSupplier`].
+pub use state_stores;
 #[cfg(feature = "rocksdb")]
 pub use state_stores::RocksDbConfig;
 pub use state_stores::{ChangelogRecord, Checkpoint, EngineMetrics, StoreError};

@@ -111,6 +111,7 @@ impl StreamsConfig {
     /// | `state.dir` | [`state_dir`](Self::state_dir) |
     /// | `max.task.idle.ms` | [`max_task_idle`](Self::max_task_idle) |
     /// | `state.cleanup.delay.ms` | [`state_cleanup_delay`](Self::state_cleanup_delay) |
+    /// | `repartition.purge.interval.ms` | [`repartition_purge_interval`](Self::repartition_purge_interval) |
     /// | `metrics.recording.level` | [`metrics_recording_level`](Self::metrics_recording_level): `INFO`, `DEBUG` (`TRACE` as `DEBUG`) |
     /// | `group.instance.id` | [`group_instance_id`](Self::group_instance_id) (static membership; each thread adds its index) |
     /// | `application.server` | [`application_server`](Self::application_server) (`host:port`) |
@@ -218,6 +219,7 @@ impl StreamsConfig {
             }
             "max.task.idle.ms" => self.max_task_idle(millis(key, value)?),
             "state.cleanup.delay.ms" => self.state_cleanup_delay(millis(key, value)?),
+            "repartition.purge.interval.ms" => self.repartition_purge_interval(millis(key, value)?),
             "metrics.recording.level" => self.metrics_recording_level(match value {
                 "INFO" => crate::MetricsRecordingLevel::Info,
                 // Kafka Streams' TRACE adds nothing this library records.

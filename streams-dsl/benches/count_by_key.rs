@@ -33,6 +33,7 @@ impl Variant {
         let engine = match self.engine {
             StoreEngine::RocksDb => "rocksdb",
             StoreEngine::InMemory => "in-memory",
+            StoreEngine::Custom(_) => "custom",
         };
         let cache = if self.caching {
             "cache-on"
@@ -67,7 +68,7 @@ struct Outcome {
 
 fn run(v: &Variant, n: u64) -> Outcome {
     let builder = StreamsBuilder::new();
-    let mut materialized = Materialized::named("counts").with_store_engine(v.engine);
+    let mut materialized = Materialized::named("counts").with_store_engine(v.engine.clone());
     if !v.caching {
         materialized = materialized.with_caching_disabled();
     }
@@ -170,7 +171,7 @@ fn main() {
         for keys in [10_000, 1_000_000] {
             for caching in [false, true] {
                 let label = Variant {
-                    engine,
+                    engine: engine.clone(),
                     keys,
                     caching,
                 }

@@ -117,10 +117,11 @@ fn drain(
     });
 }
 
-fn label(engine: StoreEngine) -> &'static str {
+fn label(engine: &StoreEngine) -> &'static str {
     match engine {
         StoreEngine::RocksDb => "rocksdb",
         StoreEngine::InMemory => "in-memory",
+        StoreEngine::Custom(_) => "custom",
     }
 }
 
@@ -140,7 +141,7 @@ fn main() {
             "in-memory" => StoreEngine::InMemory,
             other => panic!("unknown engine {other}"),
         };
-        let mut outcomes: Vec<Outcome> = (0..runs).map(|_| run(engine, n)).collect();
+        let mut outcomes: Vec<Outcome> = (0..runs).map(|_| run(engine.clone(), n)).collect();
         outcomes.sort_by_key(|o| o.busy);
         let o = &outcomes[outcomes.len() / 2];
         let expected_sum = i128::from(n) * (i128::from(n) - 1);
@@ -151,7 +152,7 @@ fn main() {
         assert_eq!(o.sum, expected_sum, "the joined values sum to N(N-1)");
         println!(
             "RESULT {{\"workload\":\"W7\",\"n\":{n},\"variant\":\"{}\",\"run_s\":{:.3},\"rec_per_s\":{:.0},\"peak_rss_mb\":{:.1},\"rows\":{},\"sum\":{},\"cpu_s\":{:.3},\"rec_per_cpu_s\":{:.0}}}",
-            label(engine),
+            label(&engine),
             o.busy.as_secs_f64(),
             (2 * n) as f64 / o.busy.as_secs_f64(),
             peak_rss_mb(),
@@ -167,7 +168,7 @@ fn main() {
         let status = Command::new(&exe)
             .args([
                 "--only",
-                label(engine),
+                label(&engine),
                 "--n",
                 &n.to_string(),
                 "--runs",
@@ -175,6 +176,6 @@ fn main() {
             ])
             .status()
             .expect("run variant");
-        assert!(status.success(), "variant {} failed", label(engine));
+        assert!(status.success(), "variant {} failed", label(&engine));
     }
 }

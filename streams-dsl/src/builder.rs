@@ -324,7 +324,7 @@ impl Graph {
         processor: &str,
     ) {
         let builder = Stores::key_value_store_builder(
-            Stores::key_value_store(store, options.engine),
+            Stores::key_value_store(store, options.engine.clone()),
             key_serde,
             value_serde,
         );
@@ -342,7 +342,7 @@ impl Graph {
         processor: &str,
     ) {
         let builder = Stores::key_value_store_builder(
-            Stores::key_value_store(store, options.engine),
+            Stores::key_value_store(store, options.engine.clone()),
             key_serde,
             value_serde,
         )
@@ -445,20 +445,62 @@ impl StreamsBuilder {
         topics: impl SourceTopics,
         consumed: Consumed<K, V>,
     ) -> KStream<K, V> {
-        let name = self.add_source(topics.into_topic_names(), consumed);
+        let topics = topics.into_topic_names();
+        let name = self.add_source(
+            topics.into_iter().map(TopicName::External).collect(),
+            consumed,
+        );
+        KStream::new(self.graph.clone(), name, false)
+    }
+
+    /// A stream of the records of every topic whose whole name matches the regular
+    /// expression `pattern` (Kafka Streams' `stream(Pattern)`), merged in timestamp order
+    /// as one source: the topics must be co-partitioned, and the runtime subscribes by
+    /// pattern, so topics created later join at the next rebalance.
+    ///
+    /// ```
+    /// use streams_dsl::prelude::*;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let builder = StreamsBuilder::new();
+    /// builder.stream_pattern::<String, String>("clicks-.*").to("all-clicks");
+    /// let driver = TopologyTestDriver::new(builder.build()?, StreamsConfig::new("app"))?;
+    /// driver.input_topic::<String, String>("clicks-eu")?.pipe_key_value("ann".into(), "/".into())?;
+    /// driver.input_topic::<String, String>("clicks-us")?.pipe_key_value("bob".into(), "/".into())?;
+    /// let out = driver.output_topic::<String, String>("all-clicks")?;
+    /// assert_eq!(out.read_records_to_list()?.len(), 2);
+    /// assert!(driver.input_topic::<String, String>("views-eu").is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn stream_pattern<K: Clone + 'static, V: Clone + 'static>(
+        &self,
+        pattern: &str,
+    ) -> KStream<K, V> {
+        self.stream_pattern_with(pattern, Consumed::new())
+    }
+
+    /// A stream of the topics that `pattern` matches (see
+    /// [`stream_pattern`](Self::stream_pattern)), read as `consumed` says.
+    pub fn stream_pattern_with<K: Clone + 'static, V: Clone + 'static>(
+        &self,
+        pattern: &str,
+        consumed: Consumed<K, V>,
+    ) -> KStream<K, V> {
+        let topics = vec![TopicName::Pattern(pattern.to_owned())];
+        let name = self.add_source(topics, consumed);
         KStream::new(self.graph.clone(), name, false)
     }
 
     fn add_source<K: Clone + 'static, V: Clone + 'static>(
         &self,
-        topics: Vec<String>,
+        topics: Vec<TopicName>,
         consumed: Consumed<K, V>,
     ) -> String {
         let g = &self.graph;
         let name = consumed.name.unwrap_or_else(|| g.name("KSTREAM-SOURCE-"));
         let key_serde = g.serde(consumed.key_serde, "reading a source topic");
         let value_serde = g.serde(consumed.value_serde, "reading a source topic");
-        let topics: Vec<TopicName> = topics.into_iter().map(TopicName::External).collect();
         if let Some(reset) = consumed.offset_reset {
             g.with_topology(|t| {
                 for topic in &topics {
@@ -523,7 +565,8 @@ impl StreamsBuilder {
             name: consumed.name,
             offset_reset: consumed.offset_reset,
         };
-        let source = self.add_source::<K, Option<V>>(vec![topic.to_owned()], rows);
+        let source =
+            self.add_source::<K, Option<V>>(vec![TopicName::External(topic.to_owned())], rows);
         g.table_from_rows(&source, "KTABLE-SOURCE-", materialized)
     }
 

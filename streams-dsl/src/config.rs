@@ -429,7 +429,7 @@ pub(crate) struct StoreOptions {
 impl<K, V> Materialized<K, V> {
     pub(crate) fn options(&self) -> StoreOptions {
         StoreOptions {
-            engine: self.engine,
+            engine: self.engine.clone(),
             logging: self.logging,
             caching: self.caching,
             changelog_configs: self.changelog_configs.clone(),

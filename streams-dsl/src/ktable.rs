@@ -334,9 +334,9 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         }
         let options = StoreOptions {
             engine: StoreEngine::InMemory,
-            logging: true,
+            logging: suppressed.logging,
             caching: false,
-            changelog_configs: Vec::new(),
+            changelog_configs: suppressed.changelog_configs,
         };
         g.key_value_store(&store, options, key_serde, buffer_serde, &node);
         KTable {

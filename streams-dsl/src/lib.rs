@@ -112,9 +112,9 @@ pub mod prelude {
         DefaultSerde, DeserializationHandler, Headers, KeyValueStore, LogAndContinue, LogAndFail,
         Processor, ProcessorContext, ProcessorError, PunctuationType, RawRecord,
         ReadOnlyKeyValueStore, ReadOnlySessionStore, ReadOnlyWindowStore, Record, SerdeRef, Serdes,
-        StateError, StoreEngine, Stores, StreamsConfig, StreamsError, TestInputTopic,
-        TestOutputTopic, TestRecord, Timestamp, TimestampExtractor, Topology, TopologyError,
-        TopologyTestDriver, ValueAndTimestamp, VersionedKeyValueStore,
+        StateError, StoreEngine, StoreEngineSupplier, Stores, StreamsConfig, StreamsError,
+        TestInputTopic, TestOutputTopic, TestRecord, Timestamp, TimestampExtractor, Topology,
+        TopologyError, TopologyTestDriver, ValueAndTimestamp, VersionedKeyValueStore,
     };
     pub use streams_core::{
         FixedKeyProcessor, FixedKeyProcessorContext, FixedKeyRecord, OffsetReset, StreamPartitioner,

@@ -81,7 +81,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
         let retention = input_retention(&materialized, minimum);
         let mut builder = WindowedStoreBuilder::session(
             &store,
-            materialized.engine,
+            materialized.engine.clone(),
             retention,
             key_serde,
             Arc::new(TimestampedSerde::new(value_serde)),

@@ -329,8 +329,15 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
             value_serde: right_serde.clone(),
             clocks,
         };
-        let stores = (joined.engine, joined.logging);
-        buffer(g, &names.this_windowed, &left, &left_spec, late, stores);
+        let stores = (joined.engine.clone(), joined.logging);
+        buffer(
+            g,
+            &names.this_windowed,
+            &left,
+            &left_spec,
+            late,
+            stores.clone(),
+        );
         buffer(g, &names.other_windowed, &right, &right_spec, late, stores);
         let joiner = Arc::new(joiner);
         let right_joiner = Arc::clone(&joiner);

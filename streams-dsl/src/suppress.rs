@@ -157,6 +157,8 @@ pub struct Suppressed<K> {
     pub(crate) until: Until<K>,
     pub(crate) buffer: BufferConfig,
     pub(crate) name: Option<String>,
+    pub(crate) logging: bool,
+    pub(crate) changelog_configs: Vec<(String, String)>,
 }
 
 impl<K> Suppressed<K> {
@@ -167,12 +169,36 @@ impl<K> Suppressed<K> {
             until: Until::TimeLimit(i64::try_from(limit.as_millis()).unwrap_or(i64::MAX)),
             buffer,
             name: None,
+            logging: true,
+            changelog_configs: Vec::new(),
         }
     }
 
     /// Names the suppression node (its buffer store is `<name>-store`).
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+
+    /// Keeps the buffer's changelog (on by default) with these topic configs over the
+    /// runtime's own (Kafka Streams' `BufferConfig.withLoggingEnabled(Map)`).
+    pub fn with_logging_enabled<K2: Into<String>, V2: Into<String>>(
+        mut self,
+        configs: impl IntoIterator<Item = (K2, V2)>,
+    ) -> Self {
+        self.logging = true;
+        self.changelog_configs = configs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        self
+    }
+
+    /// Keeps the buffer in memory only, without a changelog (Kafka Streams'
+    /// `BufferConfig.withLoggingDisabled()`): what waits in it is lost on a restart.
+    pub fn with_logging_disabled(mut self) -> Self {
+        self.logging = false;
+        self.changelog_configs.clear();
         self
     }
 }
@@ -190,6 +216,8 @@ impl<K> Suppressed<Windowed<K>> {
             until: Until::WindowCloses(window_end::<K>),
             buffer,
             name: None,
+            logging: true,
+            changelog_configs: Vec::new(),
         }
     }
 }

@@ -339,9 +339,14 @@ pub(crate) fn window_store<K, VA, X: 'static>(
     key_serde: SerdeRef<K>,
     value_serde: SerdeRef<X>,
 ) -> WindowedStoreBuilder<K, X> {
-    let builder =
-        WindowedStoreBuilder::window(name, materialized.engine, retention, key_serde, value_serde)
-            .with_caching_enabled();
+    let builder = WindowedStoreBuilder::window(
+        name,
+        materialized.engine.clone(),
+        retention,
+        key_serde,
+        value_serde,
+    )
+    .with_caching_enabled();
     if materialized.logging {
         builder.with_logging_enabled(materialized.changelog_configs.clone())
     } else {

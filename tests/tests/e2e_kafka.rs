@@ -625,3 +625,66 @@ fn stream_threads_can_be_added_and_removed_under_exactly_once() {
         true,
     );
 }
+
+/// The lowest offset the broker still holds in each partition of `topic`.
+fn low_watermarks(topic: &str) -> Vec<i64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers())
+        .create()
+        .expect("a consumer");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    metadata.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| {
+            consumer
+                .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+                .expect("watermarks")
+                .0
+        })
+        .collect()
+}
+
+/// Records of a repartition topic below the committed offsets are deleted after commits
+/// (`repartition.purge.interval.ms`): the topic's low watermarks rise while the counts stay
+/// right; with purging held off for an hour they stay at 0.
+#[test]
+fn repartition_topics_are_purged_below_the_committed_offsets() {
+    init_tracing();
+    let broker = Broker::shared();
+    for (name, interval, purged) in [
+        ("purged", Duration::from_millis(100), true),
+        ("kept", Duration::from_secs(3600), false),
+    ] {
+        let app = broker.name(name);
+        let (lines_topic, counts) = (
+            broker.name(&format!("{name}-lines")),
+            broker.name(&format!("{name}-counts")),
+        );
+        create_topics(servers(), &[(&lines_topic, 2), (&counts, 2)]);
+        let dir = tempfile::tempdir().unwrap();
+        let streams = KafkaStreams::new(
+            word_count(&lines_topic, &counts, false),
+            config(&app, dir.path()).repartition_purge_interval(interval),
+        );
+        streams.start().expect("the application starts");
+        let input = lines(300, 0);
+        send_lines(&lines_topic, &input);
+        let expected = expected_counts(&input);
+        assert_eq!(counts_reach(&counts, &expected), expected);
+        let repartition = format!("{app}-words-repartition");
+        let deadline = std::time::Instant::now() + WAIT;
+        let mut lows = low_watermarks(&repartition);
+        while purged && lows.contains(&0) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+            lows = low_watermarks(&repartition);
+        }
+        assert!(streams.close(WAIT));
+        match purged {
+            true => assert!(lows.iter().all(|&low| low > 0), "{name}: {lows:?}"),
+            false => assert!(lows.iter().all(|&low| low == 0), "{name}: {lows:?}"),
+        }
+    }
+}

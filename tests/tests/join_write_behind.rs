@@ -34,7 +34,7 @@ fn topology(kind: Kind, engine: StoreEngine) -> Topology {
     );
     let joined = StreamJoined::new()
         .with_store_name("wb")
-        .with_store_engine(engine);
+        .with_store_engine(engine.clone());
     let out = match kind {
         Kind::Inner => left.join_with(&right, |l, r| format!("{l}+{r}"), windows, joined),
         Kind::Left => {
@@ -144,7 +144,7 @@ fn a_restart_from_the_changelogs_mid_stream_continues_exactly() {
             for commit_every in [None, Some(25)] {
                 let at = format!("{kind:?} on {engine:?}, commit every {commit_every:?}");
                 let expected = run(
-                    &driver(topology(kind, engine), 10 << 20, commit_every),
+                    &driver(topology(kind, engine.clone()), 10 << 20, commit_every),
                     &records,
                     commit_every,
                     None,
@@ -152,7 +152,7 @@ fn a_restart_from_the_changelogs_mid_stream_continues_exactly() {
                 assert!(expected.len() > 40, "{at}: {}", expected.len());
                 for restart_at in [50, 175, 300] {
                     let restarted = run(
-                        &driver(topology(kind, engine), 10 << 20, commit_every),
+                        &driver(topology(kind, engine.clone()), 10 << 20, commit_every),
                         &records,
                         commit_every,
                         Some(restart_at),
@@ -171,7 +171,7 @@ fn results_do_not_depend_on_how_much_of_the_buffers_the_budget_keeps_in_memory()
         for kind in [Kind::Inner, Kind::Left, Kind::Outer] {
             let mut outcomes = Vec::new();
             for budget in [0, 200, 1_500, 10 << 20] {
-                let driver = driver(topology(kind, engine), budget, Some(40));
+                let driver = driver(topology(kind, engine.clone()), budget, Some(40));
                 outcomes.push((budget, run(&driver, &records, Some(40), None)));
             }
             let (_, expected) = &outcomes[outcomes.len() - 1];

@@ -771,3 +771,135 @@ fn the_state_of_tasks_no_longer_run_here_is_removed_after_the_cleanup_delay() {
     assert_eq!(task_dirs(&app_dir), held);
     assert!(streams.close(WAIT));
 }
+
+/// While a second instance joins, the first keeps answering queries: every query it
+/// answers during the rebalance succeeds and finds the counts of the tasks it keeps (they
+/// are suspended at the revocation and resumed at the assignment, not closed and rebuilt).
+#[test]
+fn queries_are_answered_during_a_rebalance_by_the_tasks_that_stay() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    init_tracing();
+    let kafka = Arc::new(EmbeddedKafka::start(1).unwrap());
+    kafka.create_topic("rb-lines", 2).unwrap();
+    kafka.create_topic("rb-counts", 2).unwrap();
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = start(
+        word_count("rb-lines", "rb-counts"),
+        config("rb", &kafka, d1.path()),
+        &kafka,
+    );
+    assert!(a.wait_for(State::Running, WAIT));
+    let input = lines(&["red", "green", "blue", "cyan", "pink", "gold"], 120);
+    send_lines(&kafka, "rb-lines", &input);
+    let expected = expected_counts(&input);
+    counts_reach(&kafka, "rb-counts", &expected);
+    let all = |s: &ReadOnlyKeyValueStore<String, i64>| s.all();
+    let table = |answers: Vec<Vec<(String, i64)>>| -> HashMap<String, i64> {
+        answers.into_iter().flatten().collect()
+    };
+
+    let stop = AtomicBool::new(false);
+    let (during, b) = std::thread::scope(|scope| {
+        let asking = scope.spawn(|| {
+            let mut during = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let before = a.state();
+                let answer = a.query("counts", all);
+                if before == State::Rebalancing && a.state() == State::Rebalancing {
+                    during.push(answer);
+                }
+            }
+            during
+        });
+        let b = start(
+            word_count("rb-lines", "rb-counts"),
+            config("rb", &kafka, d2.path()),
+            &kafka,
+        );
+        assert!(b.wait_for(State::Running, WAIT));
+        assert!(a.wait_for(State::Running, WAIT));
+        std::thread::sleep(Duration::from_millis(500));
+        stop.store(true, Ordering::Relaxed);
+        (asking.join().unwrap(), b)
+    });
+    let kept = table(a.query("counts", all).unwrap());
+    let moved = table(b.query("counts", all).unwrap());
+    assert!(!kept.is_empty() && !moved.is_empty(), "{kept:?} {moved:?}");
+    assert!(
+        !during.is_empty(),
+        "no query while the first instance was rebalancing"
+    );
+    for answer in during {
+        let answer = table(answer.expect("a query during the rebalance succeeds"));
+        for (word, count) in &kept {
+            assert_eq!(answer.get(word), Some(count), "{word} during the rebalance");
+        }
+    }
+    assert!(a.close(WAIT) && b.close(WAIT));
+}
+
+/// A source subscribed by pattern reads every matching topic as one source (their
+/// partitions grouped into the same tasks), and a matching topic created while the
+/// application runs joins at the next rebalance.
+#[test]
+fn a_pattern_source_reads_matching_topics_and_those_created_later() {
+    init_tracing();
+    let kafka = Arc::new(EmbeddedKafka::start(1).unwrap());
+    for topic in ["pat-a", "pat-b", "pat-other", "pat-counts"] {
+        kafka.create_topic(topic, 2).unwrap();
+    }
+    let builder = StreamsBuilder::new();
+    builder
+        .stream_pattern::<String, String>("pat-[a-c]")
+        .group_by_key()
+        .count_with(Materialized::named("counts"))
+        .to_stream()
+        .to("pat-counts");
+    let dir = tempfile::tempdir().unwrap();
+    let streams = start(
+        builder.build().unwrap(),
+        config("pat", &kafka, dir.path())
+            .consumer_property("topic.metadata.refresh.interval.ms", "500"),
+        &kafka,
+    );
+    assert!(streams.wait_for(State::Running, WAIT));
+    let keyed = |keys: &[&'static str]| -> Vec<(Option<&'static [u8]>, &'static [u8])> {
+        keys.iter()
+            .map(|k| (Some(k.as_bytes()), &b"x"[..]))
+            .collect()
+    };
+    produce(
+        kafka.bootstrap_servers(),
+        "pat-a",
+        &keyed(&["ann", "bob", "ann"]),
+    );
+    produce(kafka.bootstrap_servers(), "pat-b", &keyed(&["ann", "cid"]));
+    produce(
+        kafka.bootstrap_servers(),
+        "pat-other",
+        &keyed(&["ann", "dan"]),
+    );
+    let first = HashMap::from([
+        ("ann".to_owned(), 3),
+        ("bob".to_owned(), 1),
+        ("cid".to_owned(), 1),
+    ]);
+    assert_eq!(counts_reach(&kafka, "pat-counts", &first), first);
+
+    kafka.create_topic("pat-c", 2).unwrap();
+    produce(kafka.bootstrap_servers(), "pat-c", &keyed(&["bob", "eve"]));
+    let later = HashMap::from([
+        ("ann".to_owned(), 3),
+        ("bob".to_owned(), 2),
+        ("cid".to_owned(), 1),
+        ("eve".to_owned(), 1),
+    ]);
+    assert_eq!(counts_reach(&kafka, "pat-counts", &later), later);
+    assert_eq!(
+        streams
+            .get::<String, i64>("counts", "dan".to_owned())
+            .unwrap(),
+        None
+    );
+    assert!(streams.close(WAIT));
+}

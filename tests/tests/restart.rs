@@ -17,21 +17,21 @@ fn topology(engine: StoreEngine) -> Topology {
     builder
         .stream::<String, String>("in")
         .group_by_key()
-        .count_with(Materialized::named("counts").with_store_engine(engine))
+        .count_with(Materialized::named("counts").with_store_engine(engine.clone()))
         .to_stream()
         .to("counts");
     builder
         .stream::<String, String>("in-windows")
         .group_by_key()
         .windowed_by(TimeWindows::of_size_and_grace(ms(10), ms(5)))
-        .count_with(Materialized::named("windows").with_store_engine(engine))
+        .count_with(Materialized::named("windows").with_store_engine(engine.clone()))
         .to_stream()
         .to("windows");
     builder
         .stream::<String, String>("in-sessions")
         .group_by_key()
         .windowed_by_sessions(SessionWindows::of_inactivity_gap_and_grace(ms(10), ms(5)))
-        .count_with(Materialized::named("sessions").with_store_engine(engine))
+        .count_with(Materialized::named("sessions").with_store_engine(engine.clone()))
         .to_stream()
         .to("sessions");
     // The same, each window's final result only: the emitted windows must stay emitted.
@@ -40,7 +40,7 @@ fn topology(engine: StoreEngine) -> Topology {
         .group_by_key()
         .windowed_by(TimeWindows::of_size_and_grace(ms(10), ms(5)).advance_by(ms(5)))
         .emit_strategy(EmitStrategy::OnWindowClose)
-        .count_with(Materialized::named("windows-closed").with_store_engine(engine))
+        .count_with(Materialized::named("windows-closed").with_store_engine(engine.clone()))
         .to_stream()
         .to("windows-closed");
     builder
@@ -48,7 +48,7 @@ fn topology(engine: StoreEngine) -> Topology {
         .group_by_key()
         .windowed_by_sessions(SessionWindows::of_inactivity_gap_and_grace(ms(10), ms(5)))
         .emit_strategy(EmitStrategy::OnWindowClose)
-        .count_with(Materialized::named("sessions-closed").with_store_engine(engine))
+        .count_with(Materialized::named("sessions-closed").with_store_engine(engine.clone()))
         .to_stream()
         .to("sessions-closed");
     // Final results through a suppression buffer, which must survive the restart too.
@@ -56,7 +56,7 @@ fn topology(engine: StoreEngine) -> Topology {
         .stream::<String, String>("in-windows-suppressed")
         .group_by_key()
         .windowed_by(TimeWindows::of_size_and_grace(ms(10), ms(5)).advance_by(ms(5)))
-        .count_with(Materialized::named("windows-suppressed").with_store_engine(engine))
+        .count_with(Materialized::named("windows-suppressed").with_store_engine(engine.clone()))
         .suppress(Suppressed::until_window_closes(BufferConfig::unbounded()))
         .to_stream()
         .to("windows-suppressed");
@@ -67,7 +67,7 @@ fn topology(engine: StoreEngine) -> Topology {
             .group_by_key()
             .windowed_by_sliding(SlidingWindows::of_time_difference_and_grace(ms(10), ms(5)))
             .emit_strategy(emit)
-            .count_with(Materialized::named(name.as_str()).with_store_engine(engine))
+            .count_with(Materialized::named(name.as_str()).with_store_engine(engine.clone()))
             .to_stream()
             .to(&name);
     }
@@ -130,10 +130,10 @@ fn run(
 #[test]
 fn a_restart_from_the_changelogs_continues_as_if_nothing_happened() {
     for engine in [StoreEngine::RocksDb, StoreEngine::InMemory] {
-        let uninterrupted = run(engine, None);
+        let uninterrupted = run(engine.clone(), None);
         assert!(uninterrupted.1.iter().all(|rows| !rows.is_empty()));
         for point in [1, 40, 77, 119] {
-            let restarted = run(engine, Some(point));
+            let restarted = run(engine.clone(), Some(point));
             let at = format!("{engine:?}, restarted before record {point}");
             assert_eq!(restarted.0, uninterrupted.0, "{at}: counts");
             for (i, name) in WINDOWED.iter().enumerate() {

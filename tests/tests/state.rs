@@ -25,7 +25,7 @@ fn counting_with(materialized: Materialized<String, i64>) -> Topology {
 fn counting(engine: StoreEngine) -> Topology {
     counting_with(
         Materialized::named("counts")
-            .with_store_engine(engine)
+            .with_store_engine(engine.clone())
             .with_caching_disabled(),
     )
 }
@@ -125,7 +125,7 @@ fn the_test_driver_keeps_rocksdb_stores_in_a_directory_it_removes() -> Result<()
 #[test]
 fn a_store_rebuilt_from_its_changelog_equals_the_original() {
     for engine in [StoreEngine::RocksDb, StoreEngine::InMemory] {
-        let topology = counting(engine);
+        let topology = counting(engine.clone());
         let (first, second) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let words = ["a", "b", "a", "c", "b", "a"];
         let (original, changelog) = run(&topology, first.path(), &words);

@@ -442,7 +442,7 @@ fn joins_continue_exactly_after_a_restart() -> Result<(), StreamsError> {
                 drive(joining(
                     kind,
                     JoinWindows::of_time_difference_and_grace(ms(5), ms(2)),
-                    StreamJoined::new().with_store_engine(engine),
+                    StreamJoined::new().with_store_engine(engine.clone()),
                 ))
             };
             let uninterrupted = build();

@@ -87,7 +87,7 @@ fn run(
     let builder = StreamsBuilder::new();
     let left = builder.stream::<String, String>("left");
     let right = builder.stream::<String, String>("right");
-    let joined = StreamJoined::new().with_store_engine(engine);
+    let joined = StreamJoined::new().with_store_engine(engine.clone());
     // The joined value keeps both sides apart: "left|right".
     let stream = match kind {
         Kind::Inner => left.join_with(&right, |l, r| format!("{l}|{r}"), windows, joined),
@@ -204,7 +204,7 @@ proptest! {
         )
         .before(Duration::from_millis(before as u64));
         let engine = if in_memory { StoreEngine::InMemory } else { StoreEngine::RocksDb };
-        let got = run(kind, windows, engine, &input)?;
+        let got = run(kind, windows, engine.clone(), &input)?;
         prop_assert_eq!(got, model(kind, windows, &input));
     }
 }

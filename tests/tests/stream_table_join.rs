@@ -251,7 +251,7 @@ fn rates_and_trades(engine: StoreEngine) -> Result<TopologyTestDriver, StreamsEr
     let rates = builder.table_with::<String, i64>(
         "rates",
         Consumed::new(),
-        Materialized::as_versioned(Duration::from_secs(60)).with_store_engine(engine),
+        Materialized::as_versioned(Duration::from_secs(60)).with_store_engine(engine.clone()),
     );
     rates.to_stream().to("rates");
     let trades = builder.stream::<String, i64>("trades");
@@ -325,7 +325,7 @@ fn k(value: i64, t: i64) -> (Option<String>, Option<i64>, i64) {
 fn a_grace_period_lets_late_table_updates_reach_earlier_stream_records() -> Result<(), StreamsError>
 {
     for engine in [StoreEngine::RocksDb, StoreEngine::InMemory] {
-        let driver = rates_and_trades(engine)?;
+        let driver = rates_and_trades(engine.clone())?;
         pipe_versioned_scenario(&driver, None)?;
         let [inner, no_grace, rates] = versioned_outputs(&driver)?;
         assert_eq!(
@@ -380,12 +380,12 @@ fn a_grace_period_needs_a_versioned_table() {
 fn a_restart_mid_stream_gives_the_same_joins() -> Result<(), StreamsError> {
     for engine in [StoreEngine::RocksDb, StoreEngine::InMemory] {
         let uninterrupted = {
-            let driver = rates_and_trades(engine)?;
+            let driver = rates_and_trades(engine.clone())?;
             pipe_versioned_scenario(&driver, None)?;
             versioned_outputs(&driver)?
         };
         for point in 1..10 {
-            let driver = rates_and_trades(engine)?;
+            let driver = rates_and_trades(engine.clone())?;
             pipe_versioned_scenario(&driver, Some(point))?;
             assert_eq!(
                 versioned_outputs(&driver)?,
@@ -394,9 +394,9 @@ fn a_restart_mid_stream_gives_the_same_joins() -> Result<(), StreamsError> {
             );
         }
         let plain = |restart: Option<usize>| -> Result<(Rows, Rows), StreamsError> {
-            let materialized = match engine {
+            let materialized = match &engine {
                 StoreEngine::InMemory => Materialized::new().in_memory(),
-                StoreEngine::RocksDb => Materialized::new(),
+                _ => Materialized::new(),
             };
             let driver = customers_and_orders(materialized)?;
             let customers = driver.input_topic::<String, String>("customers")?;

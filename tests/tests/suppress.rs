@@ -329,3 +329,79 @@ proptest! {
         prop_assert_eq!(suppressed.into_iter().collect::<BTreeSet<_>>(), closed);
     }
 }
+
+/// A time-limited suppression named `limit`, its buffer's logging set by `logging`.
+fn limited(logging: fn(Suppressed<String>) -> Suppressed<String>) -> Topology {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<String, String>("in")
+        .group_by_key()
+        .count()
+        .suppress(logging(
+            Suppressed::until_time_limit(ms(10), BufferConfig::unbounded()).with_name("limit"),
+        ))
+        .to_stream()
+        .to("out");
+    builder.build().unwrap()
+}
+
+/// Every changelog of the topology, with the topic configs the user gave it.
+fn changelogs(topology: &Topology) -> Vec<(String, Vec<(String, String)>)> {
+    topology
+        .subtopology_ids()
+        .into_iter()
+        .flat_map(|id| topology.subtopology_changelogs(id, "s"))
+        .map(|c| (c.name, c.configs))
+        .collect()
+}
+
+#[test]
+fn the_buffer_s_changelog_has_the_configs_suppressed_gives_and_restores_what_waits() {
+    let topology = limited(|s| s.with_logging_enabled([("segment.bytes", "1048576")]));
+    let buffer = changelogs(&topology)
+        .into_iter()
+        .find(|(name, _)| name == "s-limit-store-changelog")
+        .expect("the buffer is logged");
+    assert_eq!(buffer.1, vec![(s("segment.bytes"), s("1048576"))]);
+    let driver = TopologyTestDriver::new(topology, StreamsConfig::new("s")).unwrap();
+    let out = driver.output_topic::<String, Option<i64>>("out").unwrap();
+    pipe(&driver, &[("a", 0), ("a", 4)]);
+    let logged = driver
+        .output_topic::<Vec<u8>, Vec<u8>>("s-limit-store-changelog")
+        .unwrap();
+    assert!(!logged.is_empty(), "the waiting update is in the changelog");
+    driver.restart().unwrap();
+    // a's update waited in the buffer across the restart and is due at stream time 10.
+    pipe(&driver, &[("b", 10)]);
+    assert_eq!(
+        out.read_key_values_to_list().unwrap(),
+        vec![(s("a"), Some(2))]
+    );
+}
+
+#[test]
+fn a_buffer_without_logging_has_no_changelog_and_loses_what_waits_on_a_restart() {
+    let topology = limited(Suppressed::with_logging_disabled);
+    let names: Vec<String> = changelogs(&topology).into_iter().map(|(n, _)| n).collect();
+    assert!(
+        !names.iter().any(|n| n.contains("limit-store")),
+        "{names:?}"
+    );
+    assert!(
+        !names.is_empty(),
+        "the count's store is still logged: {names:?}"
+    );
+    let driver = TopologyTestDriver::new(topology, StreamsConfig::new("s")).unwrap();
+    let out = driver.output_topic::<String, Option<i64>>("out").unwrap();
+    pipe(&driver, &[("a", 0), ("a", 4)]);
+    driver.restart().unwrap();
+    pipe(&driver, &[("b", 10)]);
+    assert!(
+        out.is_empty(),
+        "a's waiting update was lost with the buffer"
+    );
+    // The count itself was restored from its own changelog.
+    pipe(&driver, &[("a", 11), ("c", 25)]);
+    let rows = out.read_key_values_to_list().unwrap();
+    assert!(rows.contains(&(s("a"), Some(3))), "{rows:?}");
+}

@@ -78,7 +78,7 @@ fn topology(engine: StoreEngine) -> Topology {
             t.add_state_store(
                 WindowedStoreBuilder::window(
                     "windows",
-                    engine,
+                    engine.clone(),
                     100,
                     Serdes::string(),
                     Serdes::i64(),
@@ -90,7 +90,7 @@ fn topology(engine: StoreEngine) -> Topology {
             t.add_state_store(
                 WindowedStoreBuilder::session(
                     "sessions",
-                    engine,
+                    engine.clone(),
                     100,
                     Serdes::string(),
                     Serdes::i64(),
@@ -123,7 +123,7 @@ fn topology(engine: StoreEngine) -> Topology {
 #[test]
 fn window_and_session_stores_work_on_both_engines() -> Result<(), Box<dyn std::error::Error>> {
     for engine in [StoreEngine::RocksDb, StoreEngine::InMemory] {
-        let driver = TopologyTestDriver::new(topology(engine), StreamsConfig::new("app"))?;
+        let driver = TopologyTestDriver::new(topology(engine.clone()), StreamsConfig::new("app"))?;
         let input = driver.input_topic::<String, String>("events")?;
         for (key, t) in [
             ("a", 1),

@@ -17,6 +17,7 @@ mod messages;
 pub mod metrics;
 mod offset_reset;
 mod pacing;
+mod purge;
 mod query;
 mod restore;
 mod restore_listener;
@@ -187,7 +188,8 @@ impl KafkaStreams {
     /// [`ReadOnlySessionStore`](crate::ReadOnlySessionStore).
     ///
     /// Only this instance's tasks answer: a key whose partition another instance runs is not
-    /// found here. The instance must be [`State::Running`].
+    /// found here. The instance must be [`State::Running`] or [`State::Rebalancing`]: during
+    /// a rebalance its tasks answer until they move away, and those that stay throughout.
     ///
     /// ```no_run
     /// # use streams_core::runtime::KafkaStreams;
@@ -207,7 +209,8 @@ impl KafkaStreams {
         R: Send + 'static,
     {
         let state = self.state();
-        if state != State::Running {
+        // During a rebalance, the tasks that stay (suspended, then resumed) answer.
+        if !matches!(state, State::Running | State::Rebalancing) {
             return Err(RuntimeError::IllegalState {
                 operation: "query",
                 state,

@@ -19,12 +19,21 @@ const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// than earliest (in `resets`) and that has no committed offset: the end for `Latest`, the
 /// first offset at or after now minus the duration for `ByDuration` (the end if there is
 /// none). Partitions with a committed offset, and earliest topics, are left to the consumer.
+/// A topic that a source's pattern matches has that source's policy.
 pub(crate) fn apply<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     resets: &HashMap<String, OffsetReset>,
     assignment: &mut TopicPartitionList,
 ) -> Result<(), KafkaError> {
-    let policy = |topic: &str| resets.get(topic).copied().unwrap_or_default();
+    // A pattern source's policy is keyed by its pattern.
+    let patterns = crate::topology::pattern::compile(resets.keys().map(String::as_str));
+    let policy = |topic: &str| {
+        let pattern = crate::topology::pattern::matching(&patterns, topic);
+        (resets.get(topic))
+            .or_else(|| pattern.and_then(|p| resets.get(p)))
+            .copied()
+            .unwrap_or_default()
+    };
     let mut reset = TopicPartitionList::new();
     for element in assignment.elements() {
         if policy(element.topic()) != OffsetReset::Earliest {

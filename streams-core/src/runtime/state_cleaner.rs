@@ -7,7 +7,7 @@
 //! a cleaner thread removes the others once they have not been held (nor, for those of an
 //! earlier run, modified) for the delay.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -26,7 +26,9 @@ pub(crate) struct TaskDirectories {
 
 #[derive(Debug, Default)]
 struct Holds {
-    held: HashSet<TaskId>,
+    /// How many stream threads hold each directory (a task moving between two threads of
+    /// the instance is briefly held by both).
+    held: HashMap<TaskId, usize>,
     released: HashMap<TaskId, Instant>,
 }
 
@@ -34,20 +36,24 @@ impl TaskDirectories {
     /// Task `id` is (about to be) opened by a stream thread: its directory stays.
     pub(crate) fn hold(&self, id: TaskId) {
         let mut holds = self.lock();
-        holds.held.insert(id);
+        *holds.held.entry(id).or_default() += 1;
         holds.released.remove(&id);
     }
 
     /// The tasks that the instance's threads hold open (restoring or processing).
     pub(crate) fn held(&self) -> std::collections::BTreeSet<TaskId> {
-        self.lock().held.iter().copied().collect()
+        self.lock().held.keys().copied().collect()
     }
 
     /// Task `id` was closed: its directory may go once the delay has passed.
     pub(crate) fn release(&self, id: TaskId) {
         let mut holds = self.lock();
-        if holds.held.remove(&id) {
-            holds.released.insert(id, Instant::now());
+        if let Some(count) = holds.held.get_mut(&id) {
+            *count -= 1;
+            if *count == 0 {
+                holds.held.remove(&id);
+                holds.released.insert(id, Instant::now());
+            }
         }
     }
 
@@ -65,7 +71,7 @@ impl TaskDirectories {
             let Some(id) = entry.file_name().to_str().and_then(parse_task_id) else {
                 continue;
             };
-            if holds.held.contains(&id) || !entry.path().is_dir() {
+            if holds.held.contains_key(&id) || !entry.path().is_dir() {
                 continue;
             }
             let idle = match holds.released.get(&id) {
@@ -169,6 +175,13 @@ mod tests {
         std::fs::create_dir_all(root.path().join("0_1")).unwrap();
         dirs.hold(task(0, 1));
         assert!(dirs.clean(root.path(), Duration::ZERO).is_empty());
+
+        // Held by two threads (a task moving between them), it stays until both release it.
+        dirs.hold(task(0, 1));
+        dirs.release(task(0, 1));
+        assert!(dirs.clean(root.path(), Duration::ZERO).is_empty());
+        dirs.release(task(0, 1));
+        assert_eq!(dirs.clean(root.path(), Duration::ZERO), vec![task(0, 1)]);
     }
 
     #[test]

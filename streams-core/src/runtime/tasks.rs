@@ -18,6 +18,7 @@ use super::shared::Metrics;
 use super::state_cleaner::TaskDirectories;
 use super::RuntimeError;
 use crate::task::CHECKPOINT_FILE;
+use crate::topology::pattern;
 use crate::{
     CacheBudget, StoreError, StreamsConfig, StreamsError, Task, TaskId, Timestamp, Topology,
 };
@@ -45,10 +46,18 @@ pub(crate) struct ActiveTasks {
     config: StreamsConfig,
     cache: CacheBudget,
     subtopology_of: Arc<HashMap<String, u32>>,
+    /// Topics that a source's pattern matched, with the sub-topology that reads them.
+    matched: HashMap<String, u32>,
+    /// The sources' patterns (resolved names of `subtopology_of`), compiled at first use.
+    patterns: Option<Vec<(String, regex::Regex)>>,
     tasks: BTreeMap<TaskId, Task>,
     /// Tasks created for an assignment and still restoring, with their (paused) input
     /// partitions.
     restoring: BTreeMap<TaskId, Restoring>,
+    /// Tasks committed when their partitions were revoked, kept open until the new
+    /// assignment: those assigned again go on where they were (no restoration), the others
+    /// close then. Meanwhile their stores still answer queries.
+    suspended: BTreeMap<TaskId, Task>,
     waiting_since: HashMap<TaskId, Instant>,
     pacing: Pacing,
     /// Input partitions paused because their task's buffer of them is full.
@@ -79,8 +88,11 @@ impl ActiveTasks {
             topology,
             config,
             subtopology_of,
+            matched: HashMap::new(),
+            patterns: None,
             tasks: BTreeMap::new(),
             restoring: BTreeMap::new(),
+            suspended: BTreeMap::new(),
             waiting_since: HashMap::new(),
             pacing: Pacing::default(),
             full: BTreeSet::new(),
@@ -119,6 +131,20 @@ impl ActiveTasks {
         self.tasks.values()
     }
 
+    /// The sub-topology that reads `topic`: by name, or by the source pattern it matches.
+    fn subtopology(&mut self, topic: &str) -> Option<u32> {
+        if let Some(&id) = self.subtopology_of.get(topic).or(self.matched.get(topic)) {
+            return Some(id);
+        }
+        let names = &self.subtopology_of;
+        let patterns = self
+            .patterns
+            .get_or_insert_with(|| pattern::compile(names.keys().map(String::as_str)));
+        let id = *names.get(pattern::matching(patterns, topic)?)?;
+        self.matched.insert(topic.to_owned(), id);
+        Some(id)
+    }
+
     /// Whether any task is still restoring.
     pub(crate) fn is_restoring(&self) -> bool {
         !self.restoring.is_empty()
@@ -133,7 +159,7 @@ impl ActiveTasks {
     ) -> Result<TopicPartitionList, RuntimeError> {
         let mut inputs: BTreeMap<TaskId, TopicPartitionList> = BTreeMap::new();
         for e in assignment.elements() {
-            if let Some(&subtopology) = self.subtopology_of.get(e.topic()) {
+            if let Some(subtopology) = self.subtopology(e.topic()) {
                 let id = TaskId {
                     subtopology,
                     partition: e.partition(),
@@ -146,6 +172,11 @@ impl ActiveTasks {
         }
         let mut paused = TopicPartitionList::new();
         for (id, partitions) in inputs {
+            if let Some(task) = self.suspended.remove(&id) {
+                tracing::debug!(task = %id, "task resumed");
+                self.tasks.insert(id, task);
+                continue;
+            }
             if self.tasks.contains_key(&id) || self.restoring.contains_key(&id) {
                 continue;
             }
@@ -164,6 +195,7 @@ impl ActiveTasks {
                 },
             );
         }
+        self.close_suspended();
         Ok(paused)
     }
 
@@ -199,6 +231,8 @@ impl ActiveTasks {
             tracing::warn!(task = %id, %reason, "local state does not fit its changelog: wiping it");
             task.close();
             drop(task);
+            // Opening it again holds its directory again.
+            self.dirs.release(id);
             if let Err(e) = self.wipe(id) {
                 let dir = self.config.task_dir(id);
                 let reason = format!("{reason}; wiping {} failed: {e}", dir.display());
@@ -264,7 +298,8 @@ impl ActiveTasks {
         f: &dyn Fn(&S) -> Result<R, crate::StateError>,
     ) -> Result<Vec<R>, RuntimeError> {
         let mut results = Vec::new();
-        for task in self.tasks.values().filter(|t| t.has_store(name)) {
+        let tasks = self.tasks.values().chain(self.suspended.values());
+        for task in tasks.filter(|t| t.has_store(name)) {
             let store: S = task.store(name)?;
             results.push(f(&store).map_err(StreamsError::from)?);
         }
@@ -273,7 +308,7 @@ impl ActiveTasks {
 
     /// Buffers a consumed record in its task.
     pub(crate) fn add(&mut self, message: &BorrowedMessage<'_>) -> Result<(), RuntimeError> {
-        let Some(&subtopology) = self.subtopology_of.get(message.topic()) else {
+        let Some(subtopology) = self.subtopology(message.topic()) else {
             return Ok(());
         };
         let id = TaskId {
@@ -317,7 +352,8 @@ impl ActiveTasks {
         let cap = self.config.buffered_records_per_partition_value() / 2;
         let mut drained = TopicPartitionList::new();
         self.full.retain(|(topic, partition)| {
-            let id = self.subtopology_of.get(topic).map(|&subtopology| TaskId {
+            let known = self.subtopology_of.get(topic).or(self.matched.get(topic));
+            let id = known.map(|&subtopology| TaskId {
                 subtopology,
                 partition: *partition,
             });
@@ -569,9 +605,34 @@ impl ActiveTasks {
             .collect()
     }
 
+    /// Partitions are revoked, after a successful commit: restoring tasks close (keeping
+    /// what they restored, checkpointed); processing tasks are suspended with a checkpoint,
+    /// their unprocessed input dropped (the consumer fetches it again from the committed
+    /// offsets), until [`assign`](Self::assign) resumes or closes them.
+    pub(crate) fn suspend_clean(&mut self) {
+        let processing = std::mem::take(&mut self.tasks);
+        self.close_clean();
+        for (id, mut task) in processing {
+            if let Err(error) = task.write_checkpoint() {
+                tracing::warn!(task = %id, %error, "could not write a checkpoint");
+            }
+            task.drop_buffered();
+            self.suspended.insert(id, task);
+        }
+    }
+
+    /// Closes the suspended tasks (they were committed and checkpointed when suspended).
+    fn close_suspended(&mut self) {
+        for (id, mut task) in std::mem::take(&mut self.suspended) {
+            task.close();
+            self.dirs.release(id);
+        }
+    }
+
     /// Closes every task after a successful commit, keeping its state on disk (with a
     /// checkpoint) for a quick return.
     pub(crate) fn close_clean(&mut self) {
+        self.close_suspended();
         self.close_clean_where(|_| true);
     }
 
@@ -617,6 +678,7 @@ impl ActiveTasks {
     /// (it may be ahead of the committed changelog); at-least-once keeps it, since replaying
     /// from the last committed offsets only applies records again.
     pub(crate) fn close_dirty(&mut self) {
+        self.close_suspended();
         self.close_dirty_where(|_| true);
     }
 

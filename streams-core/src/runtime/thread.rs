@@ -18,6 +18,7 @@ use super::client_log;
 use super::collector::{RecordCollector, SendFailures, SendInterceptor};
 use super::global::GlobalReplica;
 use super::metrics::ThreadRecorder;
+use super::purge::RepartitionPurge;
 use super::restore::Restorer;
 use super::restore_listener::StateRestoreListener;
 use super::shared::{ErrorResponse, Phase, Shared};
@@ -130,6 +131,8 @@ struct ThreadState {
     /// where a rewind goes back to (they equal what the group has committed, without asking
     /// the broker; the mock cluster, for one, does not keep transactional offset commits).
     committed: HashMap<(String, i32), i64>,
+    /// Deletes what the committed offsets leave behind in repartition topics.
+    purge: RepartitionPurge,
     shared: Arc<Shared>,
 }
 
@@ -351,6 +354,7 @@ impl ThreadState {
             }
         }
         self.collector.committed();
+        self.purge.after_commit(&self.committed);
         self.shared.metrics.add_commit();
         self.recorder.commit(started.elapsed());
         Ok(())
@@ -391,8 +395,9 @@ impl ThreadState {
         Ok(changed)
     }
 
-    /// Partitions are leaving: commit and close every task (a task that comes back finds
-    /// its state on disk). If the commit fails, the tasks close dirty.
+    /// Partitions are leaving: commit, then (eager) suspend every task, which the assignment
+    /// that follows resumes if it stays and closes if not, or (incremental) close the tasks
+    /// of the revoked partitions. If the commit fails, those tasks close dirty.
     fn revoke<C: ConsumerContext>(
         &mut self,
         consumer: &BaseConsumer<C>,
@@ -415,7 +420,10 @@ impl ThreadState {
         if self.failure.is_none() {
             match self.commit(consumer) {
                 Ok(()) => {
-                    self.tasks.close_clean_where(leaves);
+                    match revoked {
+                        None => self.tasks.suspend_clean(),
+                        Some(_) => self.tasks.close_clean_where(leaves),
+                    }
                     forget(&mut self.committed);
                     return;
                 }
@@ -721,6 +729,7 @@ fn run_once(setup: &ThreadSetup) -> Result<(), RuntimeError> {
         failure: None,
         recorder: ThreadRecorder::new(setup.index, name.clone()),
         committed: HashMap::new(),
+        purge: RepartitionPurge::new(&config, &setup.topology),
         shared: Arc::clone(&setup.shared),
     }));
     CURRENT.with(|c| *c.borrow_mut() = Some(Rc::clone(&state)));

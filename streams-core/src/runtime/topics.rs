@@ -125,9 +125,25 @@ pub(crate) fn plan(
     let internal: Vec<String> = topology.internal_topics(application_id);
     let is_internal = |t: &str| internal.iter().any(|i| i == t);
     let ids = topology.subtopology_ids();
+    // A source pattern stands for the existing topics it matches.
+    let mut topic_names: Vec<&str> = existing.keys().map(String::as_str).collect();
+    topic_names.sort_unstable();
+    let expand = |topics: Vec<String>| -> Vec<String> {
+        let patterns = crate::topology::pattern::compile(topics.iter().map(String::as_str));
+        topics
+            .into_iter()
+            .filter(|t| !crate::TopicName::is_pattern(t))
+            .chain(
+                topic_names
+                    .iter()
+                    .filter(|t| crate::topology::pattern::matching(&patterns, t).is_some())
+                    .map(|t| (*t).to_owned()),
+            )
+            .collect()
+    };
     let sources: BTreeMap<u32, Vec<String>> = ids
         .iter()
-        .map(|&id| (id, topology.source_topics(id, application_id)))
+        .map(|&id| (id, expand(topology.source_topics(id, application_id))))
         .collect();
     let mut missing_sources: Vec<String> = sources
         .values()

@@ -143,30 +143,6 @@ impl Rng {
     }
 }
 
-/// Kafka's murmur2 hash, with which its producer partitions keyed records.
-fn murmur2(data: &[u8]) -> u32 {
-    const M: u32 = 0x5bd1_e995;
-    let mut h: u32 = 0x9747_b28c ^ data.len() as u32;
-    let mut chunks = data.chunks_exact(4);
-    for chunk in &mut chunks {
-        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-        k = k.wrapping_mul(M);
-        k ^= k >> 24;
-        k = k.wrapping_mul(M);
-        h = h.wrapping_mul(M) ^ k;
-    }
-    let tail = chunks.remainder();
-    if !tail.is_empty() {
-        for (i, byte) in tail.iter().enumerate().rev() {
-            h ^= u32::from(*byte) << (8 * i);
-        }
-        h = h.wrapping_mul(M);
-    }
-    h ^= h >> 13;
-    h = h.wrapping_mul(M);
-    h ^ (h >> 15)
-}
-
 /// A task, the instance it runs on, and what it produced since its last commit.
 struct Running {
     task: Task,
@@ -428,7 +404,7 @@ impl SimulationDriver {
 
     /// The partition that a record with key bytes `key` goes to (Kafka's murmur2).
     pub fn partition_for_key(&self, key: &[u8]) -> i32 {
-        ((murmur2(key) & 0x7fff_ffff) % self.schedule.partitions as u32) as i32
+        crate::partitioner::default_partition(key, self.schedule.partitions)
     }
 
     /// Appends a record of bytes to an input topic, to the partition its key hashes to
@@ -909,13 +885,9 @@ mod tests {
 
     #[test]
     fn keys_spread_over_partitions_and_each_stays_on_one() {
-        let parts: Vec<u32> = (0..64)
-            .map(|i| murmur2(format!("key-{i}").as_bytes()) % 4)
+        let parts: Vec<i32> = (0..64)
+            .map(|i| crate::partitioner::default_partition(format!("key-{i}").as_bytes(), 4))
             .collect();
         assert!((0..4).all(|p| parts.contains(&p)), "{parts:?}");
-        assert_eq!(murmur2(b"abc"), murmur2(b"abc"));
-        assert_ne!(murmur2(b"abc"), murmur2(b"abd"));
-        // Tails of one to three bytes count.
-        assert_ne!(murmur2(b"abcde"), murmur2(b"abcdf"));
     }
 }

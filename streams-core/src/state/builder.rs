@@ -1,9 +1,11 @@
 use std::any::Any;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use state_stores::{
-    ChangelogRecord, InMemoryKeyValueStore, KeyValueBytesStore, LoggedKeyValueStore, SharedSink,
-    StoreError,
+    ChangelogRecord, InMemoryKeyValueStore, KeyValueBytesStore, LoggedKeyValueStore,
+    SessionBytesStore, SharedSink, StoreError, WindowBytesStore,
 };
 #[cfg(feature = "rocksdb")]
 use state_stores::{RocksDbConfig, RocksDbKeyValueStore};
@@ -97,7 +99,7 @@ pub trait StoreBuilder: Send + Sync + 'static {
 }
 
 /// Where a store keeps its data.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub enum StoreEngine {
     /// RocksDB, on disk in the task's directory: the default. Without the `rocksdb` feature
     /// such a store is kept in memory, as [`InMemory`](Self::InMemory).
@@ -105,13 +107,21 @@ pub enum StoreEngine {
     RocksDb,
     /// Memory only: restored from the changelog after every restart.
     InMemory,
+    /// The user's own engine (Kafka Streams' `Materialized.as(StoreSupplier)`): the runtime
+    /// puts its changelog logging and record cache around what the supplier opens.
+    Custom(Arc<dyn StoreEngineSupplier>),
 }
 
 impl StoreEngine {
+    /// The user's engine `supplier`.
+    pub fn custom(supplier: impl StoreEngineSupplier) -> Self {
+        StoreEngine::Custom(Arc::new(supplier))
+    }
+
     /// A fresh engine for the store `name` of a task.
     #[cfg_attr(not(feature = "rocksdb"), allow(unused_variables))]
     pub(crate) fn open_key_value(
-        self,
+        &self,
         name: &str,
         ctx: &StoreContext<'_>,
     ) -> Result<Box<dyn KeyValueBytesStore>, StoreError> {
@@ -122,9 +132,85 @@ impl StoreEngine {
                 &ctx.directory.join("rocksdb").join(name),
                 ctx.rocksdb,
             )?),
+            StoreEngine::Custom(supplier) => supplier.key_value_store(name, ctx)?,
             // In memory; without the `rocksdb` feature, every store.
             _ => Box::new(InMemoryKeyValueStore::new(name)),
         })
+    }
+}
+
+impl std::fmt::Debug for StoreEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreEngine::RocksDb => f.write_str("RocksDb"),
+            StoreEngine::InMemory => f.write_str("InMemory"),
+            StoreEngine::Custom(supplier) => write!(f, "Custom({})", supplier.engine_name()),
+        }
+    }
+}
+
+impl PartialEq for StoreEngine {
+    /// Built-in engines by kind; user engines by identity (the same supplier).
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (StoreEngine::RocksDb, StoreEngine::RocksDb)
+            | (StoreEngine::InMemory, StoreEngine::InMemory) => true,
+            (StoreEngine::Custom(a), StoreEngine::Custom(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for StoreEngine {}
+
+/// A user's storage engine: opens the raw byte stores of a task, under which the runtime
+/// puts its changelog logging, record cache and metrics, as for its own engines (Kafka
+/// Streams' `KeyValueBytesStoreSupplier`, `WindowBytesStoreSupplier` and
+/// `SessionBytesStoreSupplier` in one). An engine need not offer every kind of store: the
+/// kinds it does not offer fail the task's start with a [`StoreError::Engine`] naming the
+/// store.
+///
+/// A store the engine opens is restored from its changelog when
+/// [`persistent`](state_stores::StateStore::persistent) says it keeps nothing across a restart.
+pub trait StoreEngineSupplier: Send + Sync + 'static {
+    /// The engine's name, for diagnostics.
+    fn engine_name(&self) -> &str;
+
+    /// A key-value store called `name` for the task `ctx` describes.
+    fn key_value_store(
+        &self,
+        name: &str,
+        ctx: &StoreContext<'_>,
+    ) -> Result<Box<dyn KeyValueBytesStore>, StoreError>;
+
+    /// A window store called `name`, keeping windows for `retention_ms`.
+    fn window_store(
+        &self,
+        name: &str,
+        retention_ms: i64,
+        ctx: &StoreContext<'_>,
+    ) -> Result<Box<dyn WindowBytesStore>, StoreError> {
+        let _ = (retention_ms, ctx);
+        Err(not_offered(self.engine_name(), name, "window"))
+    }
+
+    /// A session store called `name`, keeping sessions for `retention_ms`.
+    fn session_store(
+        &self,
+        name: &str,
+        retention_ms: i64,
+        ctx: &StoreContext<'_>,
+    ) -> Result<Box<dyn SessionBytesStore>, StoreError> {
+        let _ = (retention_ms, ctx);
+        Err(not_offered(self.engine_name(), name, "session"))
+    }
+}
+
+/// The error of an engine asked for a kind of store it does not offer.
+pub(crate) fn not_offered(engine: &str, store: &str, kind: &str) -> StoreError {
+    StoreError::Engine {
+        store: store.to_owned(),
+        reason: format!("the store engine `{engine}` offers no {kind} stores"),
     }
 }
 
@@ -143,7 +229,7 @@ impl KeyValueStoreSupplier {
 
     /// The store's engine.
     pub fn engine(&self) -> StoreEngine {
-        self.engine
+        self.engine.clone()
     }
 }
 

@@ -141,6 +141,12 @@ impl<V> RecordCache<V> {
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
+
+    /// Hands every entry to `f`, without counting a read or changing their order of use.
+    pub(crate) fn for_each(&mut self, mut f: impl FnMut(&[u8], &Entry<V>)) {
+        self.entries
+            .for_each_oldest_first(|key, entry| f(key, entry));
+    }
 }
 
 impl<V> Drop for RecordCache<V> {

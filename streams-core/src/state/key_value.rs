@@ -56,7 +56,9 @@ struct Cached<V> {
 ///
 /// With a record cache, writes stay in memory as typed values until the cache is flushed (on
 /// commit) or evicts them; each flushed key is then serialized, written and logged once, and
-/// reported by [`drain_flushed`](Self::drain_flushed). Scans flush the cache first.
+/// reported by [`drain_flushed`](Self::drain_flushed). Reads and range scans merge the cache
+/// with the engine without flushing it; only [`for_each`](Self::for_each) and
+/// [`scan_while`](Self::scan_while) flush it first.
 ///
 /// A handle is cheap to clone; all clones use the same store. Writing a value whose serde
 /// encodes it as null (for example `None` with an optional serde) deletes the key.
@@ -243,20 +245,6 @@ impl<K, V> KeyValueStore<K, V> {
             .map(|b| self.decode_stored(&b))
             .transpose()
             .map_err(Into::into)
-    }
-
-    fn decode_pairs(&self, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Pairs<K, V> {
-        let topic = &self.engine.serde_topic;
-        let headers = Headers::new();
-        pairs
-            .into_iter()
-            .map(|(k, v)| {
-                Ok((
-                    self.key_serde.deserialize(topic, &headers, Some(&k))?,
-                    self.decode_stored(&v)?.value,
-                ))
-            })
-            .collect()
     }
 
     /// Writes `value` (`None`, or a value that encodes as null, deletes), updated at
@@ -493,13 +481,47 @@ impl<K, V: Clone> KeyValueStore<K, V> {
         Ok(())
     }
 
+    /// The engine's entries that `read` returns (in ascending key order), merged with the
+    /// cached entries whose serialized keys `within` accepts: a cached value replaces the
+    /// engine's, a cached delete hides it. The cache is read, not flushed, as Kafka Streams'
+    /// caching stores merge their cache into range reads.
     fn scan(
         &self,
-        f: impl FnOnce(&dyn KeyValueBytesStore) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>,
+        within: impl Fn(&[u8]) -> bool,
+        descending: bool,
+        read: impl FnOnce(&dyn KeyValueBytesStore) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>,
     ) -> Pairs<K, V> {
-        self.flush_cache()?;
-        let pairs = f(&**self.engine.bytes.borrow())?;
-        self.decode_pairs(pairs)
+        let stored = read(&**self.engine.bytes.borrow())?;
+        let stored = stored
+            .into_iter()
+            .map(|(k, v)| Ok((k, self.decode_stored(&v)?.value)))
+            .collect::<Result<Vec<_>, StateError>>()?;
+        let mut merged = super::ordered_cache::merge(stored, self.cached_within(within));
+        if descending {
+            merged.reverse();
+        }
+        let topic = &self.engine.serde_topic;
+        let headers = Headers::new();
+        merged
+            .into_iter()
+            .map(|(k, v)| Ok((self.key_serde.deserialize(topic, &headers, Some(&k))?, v)))
+            .collect()
+    }
+
+    /// The cached entries (`None`: a cached delete) whose serialized keys `within` accepts,
+    /// in ascending key order.
+    fn cached_within(&self, within: impl Fn(&[u8]) -> bool) -> Vec<(Vec<u8>, Option<V>)> {
+        let Some(cached) = &self.cached else {
+            return Vec::new();
+        };
+        let mut entries = Vec::new();
+        cached.borrow_mut().cache.for_each(|key, entry| {
+            if within(key) {
+                entries.push((key.to_vec(), entry.value.clone()));
+            }
+        });
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        entries
     }
 
     fn bounds(&self, from: &K, to: &K) -> Result<(Vec<u8>, Vec<u8>), StateError> {
@@ -512,18 +534,20 @@ impl<K, V: Clone> KeyValueStore<K, V> {
     /// The entries with `from <= key <= to` in serialized-key order.
     pub fn range(&self, from: &K, to: &K) -> Pairs<K, V> {
         let (f, t) = self.bounds(from, to)?;
-        self.scan(|s| s.range(Some(&f), Some(&t))?.collect())
+        let within = |k: &[u8]| f.as_slice() <= k && k <= t.as_slice();
+        self.scan(within, false, |s| s.range(Some(&f), Some(&t))?.collect())
     }
 
     /// The same entries as [`range`](Self::range), in descending order.
     pub fn reverse_range(&self, from: &K, to: &K) -> Pairs<K, V> {
         let (f, t) = self.bounds(from, to)?;
-        self.scan(|s| s.reverse_range(Some(&f), Some(&t))?.collect())
+        let within = |k: &[u8]| f.as_slice() <= k && k <= t.as_slice();
+        self.scan(within, true, |s| s.range(Some(&f), Some(&t))?.collect())
     }
 
     /// Every entry, in serialized-key order.
     pub fn all(&self) -> Pairs<K, V> {
-        self.scan(|s| s.all()?.collect())
+        self.scan(|_| true, false, |s| s.all()?.collect())
     }
 
     /// Calls `f` with every entry in serialized-key order, without collecting them (after
@@ -562,20 +586,33 @@ impl<K, V: Clone> KeyValueStore<K, V> {
 
     /// Every entry, in descending serialized-key order.
     pub fn reverse_all(&self) -> Pairs<K, V> {
-        self.scan(|s| s.reverse_range(None, None)?.collect())
+        self.scan(|_| true, true, |s| s.all()?.collect())
     }
 
     /// The entries whose serialized key starts with the encoding of `prefix` by `prefix_serde`.
     pub fn prefix_scan<P>(&self, prefix: &P, prefix_serde: &dyn Serializer<P>) -> Pairs<K, V> {
         let mut buf = Vec::new();
         self.encode_into(prefix_serde, prefix, &mut buf)?;
-        self.scan(|s| s.prefix_scan(&buf)?.collect())
+        self.scan(
+            |k| k.starts_with(&buf),
+            false,
+            |s| s.prefix_scan(&buf)?.collect(),
+        )
     }
 
-    /// An estimate of the number of entries (after flushing the cache).
+    /// An estimate of the number of entries: the engine's, corrected by the cached writes
+    /// that add or remove a key (the cache is read, not flushed).
     pub fn approximate_num_entries(&self) -> Result<u64, StateError> {
-        self.flush_cache()?;
-        Ok(self.engine.bytes.borrow().approximate_num_entries()?)
+        let bytes = self.engine.bytes.borrow();
+        let mut count = bytes.approximate_num_entries()?;
+        for (key, value) in self.cached_within(|_| true) {
+            match (value.is_some(), bytes.get(&key)?.is_some()) {
+                (true, false) => count += 1,
+                (false, true) => count = count.saturating_sub(1),
+                _ => {}
+            }
+        }
+        Ok(count)
     }
 }
 

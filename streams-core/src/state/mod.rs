@@ -17,7 +17,7 @@ mod windowed;
 
 pub use builder::{
     changelog_topic, BuiltStore, KeyValueStoreBuilder, KeyValueStoreSupplier, StoreBuilder,
-    StoreContext, StoreEngine, Stores,
+    StoreContext, StoreEngine, StoreEngineSupplier, Stores,
 };
 pub use cache::CacheBudget;
 pub use key_value::{FlushedChange, KeyValueStore, PutOutcome, NO_TIMESTAMP};

@@ -224,7 +224,7 @@ impl<K: 'static, V: 'static> StoreBuilder for VersionedStoreBuilder<K, V> {
         let name = &self.name;
         let encoding =
             super::builder::check_value_encoding(name, ctx.directory, &self.value_serde)?;
-        let mut engine: Box<dyn VersionedBytesStore> = match self.engine {
+        let mut engine: Box<dyn VersionedBytesStore> = match &self.engine {
             #[cfg(feature = "rocksdb")]
             StoreEngine::RocksDb => Box::new(RocksDbVersionedStore::open(
                 name,
@@ -232,6 +232,13 @@ impl<K: 'static, V: 'static> StoreBuilder for VersionedStoreBuilder<K, V> {
                 self.history_retention,
                 ctx.rocksdb,
             )?),
+            StoreEngine::Custom(supplier) => {
+                return Err(super::builder::not_offered(
+                    supplier.engine_name(),
+                    name,
+                    "versioned",
+                ))
+            }
             // In memory; without the `rocksdb` feature, every store.
             _ => Box::new(InMemoryVersionedStore::new(name, self.history_retention)),
         };

@@ -271,7 +271,7 @@ impl<K: 'static, V: Clone + 'static> StoreBuilder for WindowedStoreBuilder<K, V>
         let name: Rc<str> = Rc::from(name);
         let built = match self.shape {
             Shape::Window => {
-                let mut engine: Box<dyn WindowBytesStore> = match self.engine {
+                let mut engine: Box<dyn WindowBytesStore> = match &self.engine {
                     #[cfg(feature = "rocksdb")]
                     StoreEngine::RocksDb => Box::new(RocksDbWindowStore::open(
                         &*name,
@@ -279,6 +279,9 @@ impl<K: 'static, V: Clone + 'static> StoreBuilder for WindowedStoreBuilder<K, V>
                         retention,
                         ctx.rocksdb,
                     )?),
+                    StoreEngine::Custom(supplier) => {
+                        supplier.window_store(&name, retention, &ctx)?
+                    }
                     // In memory; without the `rocksdb` feature, every store.
                     _ => Box::new(InMemoryWindowStore::new(&*name, retention)),
                 };
@@ -295,7 +298,7 @@ impl<K: 'static, V: Clone + 'static> StoreBuilder for WindowedStoreBuilder<K, V>
                 BuiltStore::of(store)
             }
             Shape::Session => {
-                let mut engine: Box<dyn SessionBytesStore> = match self.engine {
+                let mut engine: Box<dyn SessionBytesStore> = match &self.engine {
                     #[cfg(feature = "rocksdb")]
                     StoreEngine::RocksDb => Box::new(RocksDbSessionStore::open(
                         &*name,
@@ -303,6 +306,9 @@ impl<K: 'static, V: Clone + 'static> StoreBuilder for WindowedStoreBuilder<K, V>
                         retention,
                         ctx.rocksdb,
                     )?),
+                    StoreEngine::Custom(supplier) => {
+                        supplier.session_store(&name, retention, &ctx)?
+                    }
                     // In memory; without the `rocksdb` feature, every store.
                     _ => Box::new(InMemorySessionStore::new(&*name, retention)),
                 };

@@ -244,6 +244,9 @@ pub struct Task {
     consumed: Vec<Option<i64>>,
     /// How long the task's inputs have been quiet (for the rules of [`crate::quiet`]).
     quiet: QuietClock,
+    /// The sources' subscription patterns, compiled when a topic the task does not know
+    /// yet first arrives.
+    patterns: Option<Vec<(String, regex::Regex)>>,
 }
 
 pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
@@ -289,7 +292,12 @@ impl std::fmt::Debug for Task {
 impl Task {
     pub(crate) fn new(parts: TaskParts) -> Result<Self, StreamsError> {
         let (topics, sources): (Vec<_>, Vec<_>) = parts.sources.into_iter().unzip();
-        let queues = PartitionGroup::new(topics.len());
+        let mut queues = PartitionGroup::new(topics.len());
+        for (index, topic) in topics.iter().enumerate() {
+            if crate::TopicName::is_pattern(topic) {
+                queues.set_passive(index);
+            }
+        }
         let consumed = vec![None; topics.len()];
         let checkpoint = Checkpoint::read(&parts.directory.join(CHECKPOINT_FILE))?;
         Ok(Self {
@@ -332,6 +340,7 @@ impl Task {
             skip_log: LogLimit::default(),
             consumed,
             quiet: QuietClock::default(),
+            patterns: None,
         })
     }
 
@@ -446,6 +455,12 @@ impl Task {
             .map(|(i, time)| (i, &*self.ctx.topics[i], time))
     }
 
+    /// Drops the records buffered and not yet processed (to be fetched again from the
+    /// committed offsets, as after a suspension).
+    pub fn drop_buffered(&mut self) {
+        self.queues.clear();
+    }
+
     /// The number of records buffered and not yet processed.
     pub fn buffered(&self) -> usize {
         self.queues.len()
@@ -496,6 +511,24 @@ impl Task {
         self.ctx.topics.iter().position(|t| &**t == topic)
     }
 
+    /// The index of input `topic`: a topic that a source's pattern matches becomes an input
+    /// of that source when its first records arrive.
+    fn input_index(&mut self, topic: &str) -> Option<usize> {
+        if let Some(index) = self.topic_index(topic) {
+            return Some(index);
+        }
+        if self.patterns.is_none() {
+            let names = self.ctx.topics.iter().map(|t| &**t);
+            self.patterns = Some(crate::topology::pattern::compile(names));
+        }
+        let pattern = crate::topology::pattern::matching(self.patterns.as_deref()?, topic)?;
+        let source = Rc::clone(&self.sources[self.topic_index(pattern)?]);
+        self.ctx.topics.push(Arc::from(topic));
+        self.sources.push(source);
+        self.consumed.push(None);
+        Some(self.queues.add_queue())
+    }
+
     /// Buffers records of one of the task's input topics (of the task's partition).
     pub fn add_records(
         &mut self,
@@ -503,7 +536,7 @@ impl Task {
         records: impl IntoIterator<Item = RawRecord>,
     ) -> Result<(), StreamsError> {
         let index = self
-            .topic_index(topic)
+            .input_index(topic)
             .ok_or_else(|| StreamsError::UnknownTopic {
                 topic: topic.to_owned(),
                 direction: "input",

@@ -14,6 +14,9 @@ struct RecordQueue {
     records: VecDeque<QueuedRecord>,
     /// The largest time seen on this partition; what timestamp extractors get as partition time.
     partition_time: Option<Timestamp>,
+    /// A queue that never gets records (a source's pattern, whose matching topics get
+    /// queues of their own): it is never waited for.
+    passive: bool,
 }
 
 /// The buffered input partitions of one task, drained in timestamp order: the partition whose
@@ -30,6 +33,17 @@ impl PartitionGroup {
         Self {
             queues: (0..partitions).map(|_| RecordQueue::default()).collect(),
         }
+    }
+
+    /// Marks `queue` as one that never gets records.
+    pub(crate) fn set_passive(&mut self, queue: usize) {
+        self.queues[queue].passive = true;
+    }
+
+    /// Adds an empty queue; returns its index.
+    pub(crate) fn add_queue(&mut self) -> usize {
+        self.queues.push(RecordQueue::default());
+        self.queues.len() - 1
     }
 
     /// The largest time seen on `queue` so far, or -1.
@@ -56,7 +70,7 @@ impl PartitionGroup {
         self.queues
             .iter()
             .enumerate()
-            .filter(|(_, q)| q.records.is_empty())
+            .filter(|(_, q)| q.records.is_empty() && !q.passive)
             .map(|(i, q)| (i, q.partition_time.unwrap_or(-1)))
     }
 
@@ -83,7 +97,16 @@ impl PartitionGroup {
 
     /// Whether every partition has buffered records, so that the order across them is known.
     pub(crate) fn all_buffered(&self) -> bool {
-        self.queues.iter().all(|q| !q.records.is_empty())
+        self.queues
+            .iter()
+            .all(|q| !q.records.is_empty() || q.passive)
+    }
+
+    /// Drops every buffered record; partition times stay.
+    pub(crate) fn clear(&mut self) {
+        for queue in &mut self.queues {
+            queue.records.clear();
+        }
     }
 
     /// The number of buffered records.

@@ -160,6 +160,18 @@ impl DriverState {
         Ok(())
     }
 
+    /// Which task reads `topic`: by name, or by a source pattern that the name matches.
+    fn reader(&mut self, topic: &str) -> Option<Reader> {
+        if let Some(reader) = self.readers.get(topic) {
+            return Some(*reader);
+        }
+        let patterns = crate::topology::pattern::compile(self.readers.keys().map(String::as_str));
+        let pattern = crate::topology::pattern::matching(&patterns, topic)?;
+        let reader = *self.readers.get(pattern)?;
+        self.readers.insert(topic.to_owned(), reader);
+        Some(reader)
+    }
+
     fn pipe(&mut self, first: Pending) -> Result<(), StreamsError> {
         let mut pending = VecDeque::from([first]);
         while let Some(Pending {
@@ -179,8 +191,8 @@ impl DriverState {
                 headers,
             };
             *offset += 1;
-            let task = match self.readers.get(&topic) {
-                Some(Reader::Task(i)) => &mut self.tasks[*i],
+            let task = match self.reader(&topic) {
+                Some(Reader::Task(i)) => &mut self.tasks[i],
                 Some(Reader::Global) => self
                     .global
                     .as_mut()
@@ -445,8 +457,8 @@ impl TopologyTestDriver {
         key_serde: SerdeRef<K>,
         value_serde: SerdeRef<V>,
     ) -> Result<TestInputTopic<K, V>, StreamsError> {
-        let state = self.state.borrow();
-        if !state.readers.contains_key(topic) {
+        let mut state = self.state.borrow_mut();
+        if state.reader(topic).is_none() {
             return Err(StreamsError::UnknownTopic {
                 topic: topic.to_owned(),
                 direction: "input",

@@ -60,6 +60,8 @@ fn topic_label(topic: &super::TopicName) -> String {
     match topic {
         super::TopicName::External(name) => name.clone(),
         super::TopicName::Internal(name) => name.clone(),
+        // Kafka Streams describes a pattern source by its pattern.
+        super::TopicName::Pattern(regex) => regex.clone(),
     }
 }
 

@@ -4,6 +4,7 @@
 mod describe;
 mod factory;
 mod instantiate;
+pub(crate) mod pattern;
 
 use std::any::TypeId;
 use std::marker::PhantomData;
@@ -28,6 +29,9 @@ pub enum TopicName {
     External(String),
     /// A topic the application owns, such as a repartition topic.
     Internal(String),
+    /// Every topic whose whole name matches this regular expression (Kafka Streams'
+    /// `builder.stream(Pattern)`), those created later included.
+    Pattern(String),
 }
 
 impl TopicName {
@@ -36,7 +40,14 @@ impl TopicName {
         match self {
             TopicName::External(name) => name.clone(),
             TopicName::Internal(name) => format!("{application_id}-{name}"),
+            TopicName::Pattern(regex) => format!("^({regex})$"),
         }
+    }
+
+    /// Whether the name, resolved, is a subscription pattern rather than a topic: it then
+    /// starts with `^`, as librdkafka's regular-expression subscriptions do.
+    pub fn is_pattern(resolved: &str) -> bool {
+        resolved.starts_with('^')
     }
 
     /// Whether the application owns the topic.
@@ -280,6 +291,13 @@ impl Topology {
     ) -> Result<&mut Self, TopologyError> {
         self.check_new_name(name)?;
         for topic in &topics {
+            if let TopicName::Pattern(regex) = topic {
+                if let Err(error) = regex::Regex::new(regex) {
+                    return Err(TopologyError::InvalidOperation(format!(
+                        "the source `{name}` has a pattern that does not compile: {error}"
+                    )));
+                }
+            }
             let taken = self.nodes.iter().any(|n| match &n.kind {
                 NodeKind::Source { topics: t } => t.contains(topic),
                 _ => false,
