@@ -22,6 +22,7 @@ pub fn init_tracing() {
         .try_init();
 }
 
+pub mod changelogs;
 pub mod elastic;
 
 /// `s` as an owned `String`.

@@ -5,11 +5,11 @@
 //! changelogs mid-stream, a crash between a write-behind and its checkpoint, and any cache
 //! budget give what an uninterrupted run with a large budget gives.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use streams_core::{ChangelogRecord, Headers, RawRecord, StoreEngine, Task, Topology};
+use integration_tests::changelogs::Changelogs;
+use streams_core::{Headers, RawRecord, StoreEngine, Task, Topology};
 use streams_dsl::prelude::*;
 
 #[derive(Clone, Copy, Debug)]
@@ -187,7 +187,7 @@ fn results_do_not_depend_on_how_much_of_the_buffers_the_budget_keeps_in_memory()
 #[derive(Default)]
 struct Produced {
     rows: Vec<(String, String, i64)>,
-    changelogs: HashMap<String, Vec<ChangelogRecord>>,
+    changelogs: Changelogs,
 }
 
 impl Produced {
@@ -200,25 +200,15 @@ impl Produced {
                     text(r.value.expect("a value")),
                     r.timestamp,
                 ));
-            } else if r.topic.ends_with("-changelog") {
-                self.changelogs
-                    .entry(r.topic.to_string())
-                    .or_default()
-                    .push(ChangelogRecord {
-                        key: r.key.expect("a key").to_vec(),
-                        value: r.value.map(<[u8]>::to_vec),
-                        timestamp: r.timestamp,
-                    });
+            } else {
+                self.changelogs.keep(&r);
             }
         });
     }
 
     /// The offset of the last record of each changelog topic: what a commit covers.
     fn offsets(&self) -> Vec<(String, i64)> {
-        self.changelogs
-            .iter()
-            .map(|(topic, records)| (topic.clone(), records.len() as i64 - 1))
-            .collect()
+        self.changelogs.offsets()
     }
 }
 
@@ -229,19 +219,7 @@ fn open(topology: &Topology, dir: &Path, produced: &Produced, budget: usize) -> 
         .state_dir(dir)
         .cache_max_bytes(budget);
     let mut task = topology.create_task(0, 0, &config).expect("task");
-    for partition in task.changelog_partitions() {
-        let records = produced
-            .changelogs
-            .get(&partition.topic)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        let from = partition.restored_up_to.map_or(0, |o| o as usize + 1);
-        if from < records.len() {
-            task.restore(&partition.store, &records[from..], records.len() as i64 - 1)
-                .expect("restores");
-        }
-    }
-    task.init().expect("init");
+    produced.changelogs.restore(&mut task);
     task
 }
 

@@ -6,14 +6,13 @@
 //! grace, the commits and the cache budget (which, when the slices outgrow it, moves their
 //! windows to the per-window state).
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
+use integration_tests::changelogs::Changelogs;
 use proptest::prelude::*;
 use streams_core::{
-    ChangelogRecord, Headers, RawRecord, StreamsConfig, Task, Topology, ValueAndTimestamp,
-    WindowStore,
+    Headers, RawRecord, StreamsConfig, Task, Topology, ValueAndTimestamp, WindowStore,
 };
 use streams_dsl::prelude::*;
 
@@ -51,7 +50,7 @@ fn topology(windows: TimeWindows, sliced: bool, long_retention: bool) -> Topolog
 #[derive(Default)]
 struct Produced {
     rows: Vec<(String, i64)>,
-    changelogs: HashMap<String, Vec<ChangelogRecord>>,
+    changelogs: Changelogs,
 }
 
 impl Produced {
@@ -61,25 +60,15 @@ impl Produced {
                 let key = String::from_utf8(r.key.expect("a key").to_vec()).expect("utf-8");
                 let value: [u8; 8] = r.value.expect("a count").try_into().expect("8 bytes");
                 self.rows.push((key, i64::from_be_bytes(value)));
-            } else if r.topic.ends_with("-changelog") {
-                self.changelogs
-                    .entry(r.topic.to_string())
-                    .or_default()
-                    .push(ChangelogRecord {
-                        key: r.key.expect("a key").to_vec(),
-                        value: r.value.map(<[u8]>::to_vec),
-                        timestamp: r.timestamp,
-                    });
+            } else {
+                self.changelogs.keep(&r);
             }
         });
     }
 
     /// The offset of the last record of each changelog topic: what a commit covers.
     fn offsets(&self) -> Vec<(String, i64)> {
-        self.changelogs
-            .iter()
-            .map(|(topic, records)| (topic.clone(), records.len() as i64 - 1))
-            .collect()
+        self.changelogs.offsets()
     }
 }
 
@@ -91,19 +80,7 @@ fn open(topology: &Topology, dir: &Path, produced: &Produced, budget: usize) -> 
         .cache_max_bytes(budget)
         .windowed_aggregation_emit_interval(Duration::ZERO);
     let mut task = topology.create_task(0, 0, &config).expect("task");
-    for partition in task.changelog_partitions() {
-        let records = produced
-            .changelogs
-            .get(&partition.topic)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        let from = partition.restored_up_to.map_or(0, |o| o as usize + 1);
-        if from < records.len() {
-            task.restore(&partition.store, &records[from..], records.len() as i64 - 1)
-                .expect("restores");
-        }
-    }
-    task.init().expect("init");
+    produced.changelogs.restore(&mut task);
     task
 }
 
