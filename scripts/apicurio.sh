@@ -30,6 +30,8 @@ APICURIO_VERSION=2.4.2.Final
 START_TIMEOUT=180
 
 here=$(cd "$(dirname "$0")" && pwd -P)
+# shellcheck source=lib/servers.sh
+. "$here/lib/servers.sh"
 cache="${RUST_STREAMS_TOOLS:-$HOME/.cache/rust-streams-tools}"
 mkdir -p "$cache"
 cache=$(cd "$cache" && pwd -P)
@@ -37,14 +39,6 @@ home="$cache/apicurio-$APICURIO_VERSION"
 
 log() { printf 'apicurio.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
-
-free_port() {
-    python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
-}
 
 install() {
     [ -f "$home/.complete" ] && return 0
@@ -93,18 +87,6 @@ urllib.request.urlopen(sys.argv[1] + "/subjects", timeout=2).read()' "$url" 2>/d
     return 1
 }
 
-# Stops the registry once its owner has exited; detached, so it outlives this script.
-watch_owner() {
-    local owner="$1" pid="$2"
-    (
-        while kill -0 "$owner" 2>/dev/null && kill -0 "$pid" 2>/dev/null; do
-            sleep 1
-        done
-        stop "$pid"
-    ) </dev/null >/dev/null 2>&1 &
-    disown
-}
-
 start() {
     local owner="${1:-}" dir port url pid attempt started=$SECONDS
     for attempt in 1 2 3; do
@@ -130,22 +112,8 @@ start() {
     die "Apicurio Registry failed to start"
 }
 
-# Stops the registry with this pid (SIGTERM, then SIGKILL after 20 s) and deletes its
-# directory, which its command line names.
-stop() {
-    local pid="$1" dir
-    dir=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null |
-        sed -n 's/^-Drust\.streams\.apicurio\.dir=//p' | head -n 1) || true
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.2
-    done
-    kill -9 "$pid" 2>/dev/null || true
-    if [ -n "$dir" ] && [ -f "$dir/server.log" ]; then
-        rm -rf "$dir"
-    fi
-}
+# Stops the server with this pid and deletes its directory (see stop_java_server).
+stop() { stop_java_server "$1" rust.streams.apicurio.dir server.log; }
 
 case "${1:-install}" in
     install)

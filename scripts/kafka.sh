@@ -30,6 +30,8 @@ KAFKA_VERSION=4.1.1
 START_TIMEOUT=90
 
 here=$(cd "$(dirname "$0")" && pwd -P)
+# shellcheck source=lib/servers.sh
+. "$here/lib/servers.sh"
 cache="${RUST_STREAMS_TOOLS:-$HOME/.cache/rust-streams-tools}"
 mkdir -p "$cache"
 cache=$(cd "$cache" && pwd -P)
@@ -37,14 +39,6 @@ libs="$cache/kafka-$KAFKA_VERSION/libs"
 
 log() { printf 'kafka.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
-
-free_port() {
-    python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
-}
 
 # A KRaft cluster id: 16 random bytes in URL-safe base64 without padding (what
 # `kafka-storage.sh random-uuid` prints, without starting a JVM for it). Like Kafka's own, it
@@ -192,18 +186,6 @@ wait_until_started() {
     return 1
 }
 
-# Stops the broker once its owner has exited; detached, so it outlives this script.
-watch_owner() {
-    local owner="$1" pid="$2"
-    (
-        while kill -0 "$owner" 2>/dev/null && kill -0 "$pid" 2>/dev/null; do
-            sleep 1
-        done
-        stop "$pid"
-    ) </dev/null >/dev/null 2>&1 &
-    disown
-}
-
 # Starts a broker; with "--sasl-ssl", a secured one (see the top of this file); with an
 # owner pid, one that stops when its owner exits.
 start() {
@@ -239,22 +221,8 @@ start() {
     die "Apache Kafka failed to start"
 }
 
-# Stops the broker with this pid (SIGTERM, then SIGKILL after 20 s) and deletes its
-# directory, which its command line names.
-stop() {
-    local pid="$1" dir
-    dir=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null |
-        sed -n 's/^-Drust\.streams\.kafka\.dir=//p' | head -n 1) || true
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.2
-    done
-    kill -9 "$pid" 2>/dev/null || true
-    if [ -n "$dir" ] && [ -f "$dir/server.properties" ]; then
-        rm -rf "$dir"
-    fi
-}
+# Stops the server with this pid and deletes its directory (see stop_java_server).
+stop() { stop_java_server "$1" rust.streams.kafka.dir server.properties; }
 
 case "${1:-install}" in
     install)

@@ -23,21 +23,14 @@ cache=$(cd "$cache" && pwd -P)
 root="$cache/tansu"
 bin="$root/bin/tansu"
 
+# shellcheck source=lib/servers.sh
+. "$(cd "$(dirname "$0")" && pwd -P)/lib/servers.sh"
+
 log() { printf 'tansu.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 # A half-copied or wrong-architecture file must not count as installed.
 runs() { "$1" --version >/dev/null 2>&1 || "$1" --help >/dev/null 2>&1; }
-
-# Port 0 makes the kernel choose a free port; there is a small race until the broker binds
-# it, which start_broker notices (the broker exits) and the callers retry.
-free_port() {
-    python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
-}
 
 # bash's /dev/tcp, not python3: this is polled every 0.2 s on a 2-core machine. A connect
 # to a loopback port answers at once (accepted or refused), so it needs no timeout.
