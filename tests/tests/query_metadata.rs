@@ -96,8 +96,12 @@ fn check(instances: &[(&KafkaStreams, u16)], count: i64) -> Result<Vec<u16>, Str
         let value: Option<i64> = owner
             .get("counts", key.clone())
             .map_err(|e| e.to_string())?;
-        if value != Some(count) {
-            return Err(format!("{key}: {port} answers {value:?}, not {count}"));
+        // At least: at-least-once counts a record again when a rebalance came before its
+        // commit (the mock cluster refuses commits during one).
+        if value.is_none_or(|v| v < count) {
+            return Err(format!(
+                "{key}: {port} answers {value:?}, not {count} or more"
+            ));
         }
         owners.push(port);
     }
